@@ -1,0 +1,66 @@
+"""The domain layer: entities, value objects, events, context and errors.
+
+Pure Python and Pydantic: nothing here imports SQLAlchemy or FastAPI.
+"""
+
+from lamina.domain.context import EventContext, use_context
+from lamina.domain.entity import (
+    MASK,
+    READ_ONLY,
+    SENSITIVE,
+    SERVER_OWNED,
+    ActorTracked,
+    Entity,
+    SoftDeletable,
+    Timestamped,
+    ValueObject,
+    Versioned,
+    utcnow,
+)
+from lamina.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    DomainError,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ReferenceMissing,
+    Unauthenticated,
+    Unavailable,
+    VersionConflict,
+)
+from lamina.domain.events import DomainEvent, EventPriority
+from lamina.domain.ids import uuid7
+
+__all__ = [
+    "MASK",
+    "READ_ONLY",
+    "SENSITIVE",
+    "SERVER_OWNED",
+    "ActorTracked",
+    "AlreadyExists",
+    "Conflict",
+    "DomainError",
+    "DomainEvent",
+    "Entity",
+    "EventContext",
+    "EventPriority",
+    "FieldError",
+    "InvalidInput",
+    "NotFound",
+    "PermissionDenied",
+    "RateLimited",
+    "ReferenceMissing",
+    "SoftDeletable",
+    "Timestamped",
+    "Unauthenticated",
+    "Unavailable",
+    "ValueObject",
+    "VersionConflict",
+    "Versioned",
+    "use_context",
+    "utcnow",
+    "uuid7",
+]

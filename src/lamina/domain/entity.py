@@ -1,0 +1,114 @@
+"""Entities, value objects and the field markers that drive persistence and schemas."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Self
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lamina.domain.ids import uuid7
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+SERVER_OWNED = _Marker("SERVER_OWNED")
+"""Marks a field only the server sets (ids, timestamps, versions, actors).
+
+Use as ``Annotated[datetime, SERVER_OWNED]``. Input schemas never contain it,
+so a client cannot set it (G12).
+"""
+
+READ_ONLY = _Marker("READ_ONLY")
+"""Marks a field set on creation by the server or a use case, never by client input."""
+
+SENSITIVE = _Marker("SENSITIVE")
+"""Marks a field whose value is masked in audit entries and logs and never returned."""
+
+MASK = "***"
+"""What a sensitive value is replaced by wherever it is shown."""
+
+
+def utcnow() -> datetime:
+    """The current time as a timezone-aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class ValueObject(BaseModel):
+    """An immutable value compared by its fields (a ``Price``, an ``Address``).
+
+    Stored in the columns ``<field>_<part>`` of the owning row, so
+    ``price: Price`` maps to ``price_amount`` and ``price_currency``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Entity(BaseModel):
+    """A business object with an identity: frozen, validated, changed by :meth:`evolve`.
+
+    The ``id`` is a time-ordered UUID v7 made on construction, so an entity
+    has its identity before it is stored.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", from_attributes=True)
+
+    id: Annotated[UUID, SERVER_OWNED] = Field(default_factory=uuid7)
+
+    __entity_name__: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__entity_name__" not in cls.__dict__:
+            cls.__entity_name__ = cls.__name__
+
+    def evolve(self, **changes: Any) -> Self:
+        """Return a copy with ``changes`` applied and every field validated again.
+
+        Raises ``pydantic.ValidationError`` if a change breaks a field's rules;
+        the original is never modified.
+        """
+        unknown = changes.keys() - type(self).model_fields.keys()
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field(s) {sorted(unknown)}")
+        return type(self).model_validate({**self.__dict__, **changes})
+
+    @classmethod
+    def fields_marked(cls, marker: _Marker) -> frozenset[str]:
+        """Names of the fields annotated with ``marker`` (``SERVER_OWNED``, ``SENSITIVE``…)."""
+        return frozenset(name for name, f in cls.model_fields.items() if marker in f.metadata)
+
+
+class Timestamped(BaseModel):
+    """Adds ``created_at`` and ``updated_at`` (timezone-aware UTC, set by the repository)."""
+
+    created_at: Annotated[datetime, SERVER_OWNED] = Field(default_factory=utcnow)
+    updated_at: Annotated[datetime, SERVER_OWNED] = Field(default_factory=utcnow)
+
+
+class SoftDeletable(BaseModel):
+    """Adds ``deleted_at``: set when soft-deleted, hidden from reads unless asked for (G1)."""
+
+    deleted_at: Annotated[datetime | None, SERVER_OWNED] = None
+
+
+class Versioned(BaseModel):
+    """Adds ``version`` for optimistic locking: every update must name the version it read (G2)."""
+
+    version: Annotated[int, SERVER_OWNED] = 1
+
+
+class ActorTracked(BaseModel):
+    """Adds ``created_by_id`` and ``updated_by_id``, taken from the current ``EventContext``."""
+
+    created_by_id: Annotated[UUID | None, SERVER_OWNED] = None
+    updated_by_id: Annotated[UUID | None, SERVER_OWNED] = None

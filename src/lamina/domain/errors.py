@@ -1,0 +1,166 @@
+"""The typed errors every layer raises and the API maps to problem+json.
+
+Each class has a stable ``code`` (it becomes the ``type`` of an RFC 9457
+problem document) and carries structured details rather than only a message,
+so callers can react without parsing text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    """Base of every error lamina raises on purpose."""
+
+    code: ClassVar[str] = "domain-error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def details(self) -> dict[str, Any]:
+        """Structured, client-safe details of this error (no secrets, no SQL)."""
+        return {}
+
+
+class NotFound(DomainError):
+    """No (visible) entity of this type has this id."""
+
+    code = "not-found"
+
+    def __init__(self, entity: str, id: object | None = None, message: str | None = None) -> None:
+        self.entity = entity
+        self.id = id
+        default = f"{entity} {id} not found" if id is not None else f"{entity} not found"
+        super().__init__(message or default)
+
+    def details(self) -> dict[str, Any]:
+        return {"entity": self.entity, "id": None if self.id is None else str(self.id)}
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state (for example, already ended)."""
+
+    code = "conflict"
+
+
+class AlreadyExists(Conflict):
+    """A uniqueness rule would be broken; ``fields`` names the columns involved."""
+
+    code = "already-exists"
+
+    def __init__(self, entity: str, fields: Sequence[str], message: str | None = None) -> None:
+        self.entity = entity
+        self.fields = tuple(fields)
+        names = ", ".join(self.fields) or "a unique field"
+        super().__init__(message or f"{entity} with the same {names} already exists")
+
+    def details(self) -> dict[str, Any]:
+        return {"entity": self.entity, "fields": list(self.fields)}
+
+
+class VersionConflict(DomainError):
+    """The entity changed since it was read: the write was refused and nothing written."""
+
+    code = "version-conflict"
+
+    def __init__(self, entity: str, id: object, expected: int, actual: int | None) -> None:
+        self.entity = entity
+        self.id = id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"{entity} {id} is at version {actual}, not the expected version {expected}"
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity,
+            "id": str(self.id),
+            "expected_version": self.expected,
+            "actual_version": self.actual,
+        }
+
+
+class ReferenceMissing(DomainError):
+    """A referenced entity does not exist (a foreign key would be broken)."""
+
+    code = "reference-missing"
+
+    def __init__(self, entity: str, fields: Sequence[str] = (), message: str | None = None) -> None:
+        self.entity = entity
+        self.fields = tuple(fields)
+        target = ", ".join(self.fields) or "a reference"
+        super().__init__(message or f"{entity}: {target} refers to something that does not exist")
+
+    def details(self) -> dict[str, Any]:
+        return {"entity": self.entity, "fields": list(self.fields)}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one input field; ``field`` is a dotted path ("" for the whole input)."""
+
+    field: str
+    message: str
+
+
+class InvalidInput(DomainError):
+    """The input is malformed or breaks a rule; ``errors`` says what, per field."""
+
+    code = "invalid-input"
+
+    def __init__(self, message: str, errors: Sequence[FieldError] = ()) -> None:
+        self.errors = tuple(errors)
+        super().__init__(message)
+
+    @classmethod
+    def for_field(cls, field: str, message: str) -> InvalidInput:
+        """An error about one field."""
+        return cls(f"{field}: {message}", [FieldError(field, message)])
+
+    def details(self) -> dict[str, Any]:
+        return {"errors": [{"field": e.field, "message": e.message} for e in self.errors]}
+
+
+class PermissionDenied(DomainError):
+    """The actor may not do this."""
+
+    code = "permission-denied"
+
+
+class Unauthenticated(DomainError):
+    """No valid credentials were presented (missing, wrong, expired or revoked)."""
+
+    code = "unauthenticated"
+
+
+class RateLimited(DomainError):
+    """Too many attempts; try again after ``retry_after`` seconds."""
+
+    code = "rate-limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+    def details(self) -> dict[str, Any]:
+        return {"retry_after": self.retry_after}
+
+
+class Unavailable(DomainError):
+    """A dependency (usually the database) is unreachable; safe to retry later."""
+
+    code = "unavailable"
+
+    def __init__(
+        self, message: str = "service temporarily unavailable", retry_after: int = 1
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+    def details(self) -> dict[str, Any]:
+        return {"retry_after": self.retry_after}

@@ -1,0 +1,75 @@
+"""Domain events: immutable facts with a stable type name, a schema version and a priority."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class EventPriority(enum.IntEnum):
+    """How urgently waiting work for an event should be handled. Never reorders the log."""
+
+    LOW = 0
+    NORMAL = 1
+    HIGH = 2
+    CRITICAL = 3
+
+
+class DomainEvent(BaseModel):
+    """Base of every domain event; the model's fields are its payload.
+
+    Declare the stable type name, schema version, default priority and the
+    payload field naming the event's stream as class keywords::
+
+        class RecordingStarted(DomainEvent, type="recording.started",
+                               stream="conversation_id", priority=EventPriority.HIGH):
+            recording_id: UUID
+            conversation_id: UUID
+
+    Events raised in a unit of work are stored when it commits, and never if it
+    rolls back (G9).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    default_priority: ClassVar[EventPriority] = EventPriority.NORMAL
+    stream_field: ClassVar[str | None] = None
+
+    def __init_subclass__(
+        cls,
+        *,
+        type: str | None = None,
+        version: int | None = None,
+        priority: EventPriority | None = None,
+        stream: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if type is not None:
+            cls.event_type = type
+        elif "event_type" not in cls.__dict__:
+            cls.event_type = cls.__name__
+        if version is not None:
+            if version < 1:
+                raise ValueError("an event schema version starts at 1")
+            cls.schema_version = version
+        if priority is not None:
+            cls.default_priority = priority
+        if stream is not None:
+            cls.stream_field = stream
+
+    @property
+    def stream_id(self) -> str:
+        """The stream (usually one aggregate) this event belongs to."""
+        field = type(self).stream_field
+        if field is None:
+            return type(self).event_type
+        return str(getattr(self, field))
+
+    def payload(self) -> dict[str, Any]:
+        """The payload as JSON-compatible data."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,63 @@
+"""The persistence layer: the only place SQL lives.
+
+:class:`Database` owns the connections; rows are SQLAlchemy declarative classes
+on :class:`Base` with the standard-column mixins; :class:`Repository` maps rows
+to entities and does every read and write; :class:`UnitOfWork` makes a use case
+one transaction, audit entries and events included.
+"""
+
+from lamina.persistence.audit import AuditAction, AuditEntry
+from lamina.persistence.base import (
+    NAMING_CONVENTION,
+    ActorColumns,
+    Base,
+    SoftDeleteColumn,
+    StandardColumns,
+    TimestampColumns,
+    UUIDPrimaryKey,
+    VersionColumn,
+    new_metadata,
+)
+from lamina.persistence.database import Database, RetryPolicy
+from lamina.persistence.drivers import PoolOptions
+from lamina.persistence.errors import ConnectionLost
+from lamina.persistence.filters import Filter, Op, where
+from lamina.persistence.instrumentation import DatabaseStats, count_queries
+from lamina.persistence.mapping import MappingError
+from lamina.persistence.pages import CursorPage, OffsetPage
+from lamina.persistence.read_repository import ReadOnlyRepository
+from lamina.persistence.repository import Repository
+from lamina.persistence.tables import lamina_metadata
+from lamina.persistence.types import UTCDateTime
+from lamina.persistence.unit_of_work import UnitOfWork
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "ActorColumns",
+    "AuditAction",
+    "AuditEntry",
+    "Base",
+    "ConnectionLost",
+    "CursorPage",
+    "Database",
+    "DatabaseStats",
+    "Filter",
+    "MappingError",
+    "OffsetPage",
+    "Op",
+    "PoolOptions",
+    "ReadOnlyRepository",
+    "Repository",
+    "RetryPolicy",
+    "SoftDeleteColumn",
+    "StandardColumns",
+    "TimestampColumns",
+    "UTCDateTime",
+    "UUIDPrimaryKey",
+    "UnitOfWork",
+    "VersionColumn",
+    "count_queries",
+    "lamina_metadata",
+    "new_metadata",
+    "where",
+]

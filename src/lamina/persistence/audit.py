@@ -1,0 +1,107 @@
+"""The audit log: one entry per row changed through a repository, in the same transaction (G4)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import bindparam, insert, select
+
+from lamina.domain.context import EventContext
+from lamina.domain.entity import MASK
+from lamina.domain.ids import uuid7
+from lamina.persistence.tables import audit_log
+
+if TYPE_CHECKING:
+    from lamina.persistence.database import Database
+    from lamina.persistence.unit_of_work import UnitOfWork
+
+
+class AuditAction(enum.StrEnum):
+    """What happened to the row."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    RESTORE = "restore"
+    HARD_DELETE = "hard_delete"
+
+
+class AuditEntry(BaseModel):
+    """One recorded change: who did what to which entity, when, and old → new values."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    entity_type: str
+    entity_id: str
+    action: AuditAction
+    actor_id: UUID | None
+    correlation_id: str | None
+    tenant_id: UUID | None
+    changes: dict[str, tuple[Any, Any]]
+    occurred_at: datetime
+
+
+def changes_between(
+    old: Mapping[str, Any], new: Mapping[str, Any], sensitive: frozenset[str]
+) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` for every field whose value differs; sensitive values masked."""
+    out: dict[str, list[Any]] = {}
+    for name in old.keys() | new.keys():
+        before, after = old.get(name), new.get(name)
+        if before != after:
+            out[name] = [MASK, MASK] if name in sensitive else [before, after]
+    return out
+
+
+def audit_row(
+    entity_type: str,
+    entity_id: object,
+    action: AuditAction,
+    changes: dict[str, list[Any]],
+    context: EventContext,
+    at: datetime,
+) -> dict[str, Any]:
+    """The column values of one audit entry."""
+    return {
+        "id": uuid7(),
+        "entity_type": entity_type,
+        "entity_id": str(entity_id),
+        "action": action.value,
+        "actor_id": context.actor_id,
+        "correlation_id": context.correlation_id,
+        "tenant_id": context.tenant_id,
+        "changes": changes,
+        "occurred_at": at,
+    }
+
+
+INSERT_KEY = ("lamina", "audit", "insert")
+
+
+def build_insert() -> Any:
+    """The INSERT of one audit entry, every value a bound parameter."""
+    return insert(audit_log).values({c.name: bindparam(c.name, type_=c.type) for c in audit_log.c})
+
+
+async def history(
+    target: Database | UnitOfWork, entity_type: str, entity_id: object
+) -> list[AuditEntry]:
+    """The audit entries of one entity, oldest first."""
+    stmt = target.statements.get(
+        ("lamina", "audit", "history"),
+        lambda: (
+            select(*audit_log.c)
+            .where(audit_log.c.entity_type == bindparam("entity_type"))
+            .where(audit_log.c.entity_id == bindparam("entity_id"))
+            .order_by(audit_log.c.id)
+        ),
+    )
+    async with target.connection() as conn:
+        rows = await stmt.fetch(conn, {"entity_type": entity_type, "entity_id": str(entity_id)})
+    return [AuditEntry.model_validate(r) for r in rows]

@@ -1,0 +1,233 @@
+"""The ``Database``: one object owning the connection pool, statements and retry policy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from sqlalchemy import MetaData
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from lamina.domain.errors import Unavailable
+from lamina.persistence.drivers import Connection, Pool, PoolOptions, PostgresPool, SQLitePool
+from lamina.persistence.errors import ConnectionLost, is_connection_error, is_transient
+from lamina.persistence.instrumentation import DatabaseStats
+from lamina.persistence.statements import StatementCache, dialect_for
+from lamina.persistence.tables import lamina_metadata
+from lamina.persistence.unit_of_work import UnitOfWork
+
+T = TypeVar("T")
+
+DATABASE_URL_VAR = "LAMINA_DATABASE_URL"
+SECRET_KEY_VAR = "LAMINA_SECRET_KEY"
+DEFAULT_URL = "sqlite+aiosqlite:///./lamina.db"
+
+logger = logging.getLogger("lamina.persistence")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How :meth:`Database.run` re-runs a unit of work after a transient failure.
+
+    Transient: a serialization failure or deadlock (PostgreSQL), a busy
+    database (SQLite), or a connection lost before commit. A failure during
+    commit is never retried: its outcome is unknown.
+    """
+
+    attempts: int = 5
+    base_delay: float = 0.02
+    max_delay: float = 1.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (exponential, with jitter)."""
+        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
+        return float(random.uniform(ceiling / 2, ceiling))
+
+
+def normalize_url(url: str) -> URL:
+    """An async SQLAlchemy URL: ``postgresql://`` gets asyncpg, ``sqlite://`` gets aiosqlite."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+asyncpg")
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise ValueError("lamina needs an SQLite file, not an in-memory database")
+        return parsed.set(drivername="sqlite+aiosqlite")
+    raise ValueError(f"unsupported database {backend!r}: use PostgreSQL or SQLite")
+
+
+class Database:
+    """The database an application talks to.
+
+    ``url`` defaults to ``$LAMINA_DATABASE_URL``, else an SQLite file
+    ``./lamina.db``. SQLite runs in WAL mode with foreign keys on and a busy
+    timeout; PostgreSQL runs on asyncpg. Use as ``async with Database() as db``
+    or call :meth:`close` at shutdown.
+
+    ``secret_key`` signs pagination cursors; it defaults to
+    ``$LAMINA_SECRET_KEY``, else a random key for this process (cursors then
+    do not survive a restart or cross processes).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        pool: PoolOptions | None = None,
+        retry: RetryPolicy | None = None,
+        secret_key: str | bytes | None = None,
+    ) -> None:
+        self.url: URL = normalize_url(url or os.environ.get(DATABASE_URL_VAR) or DEFAULT_URL)
+        self.dialect_name: str = self.url.get_backend_name()
+        self.pool_options = pool or PoolOptions()
+        self.retry = retry or RetryPolicy()
+        key = secret_key if secret_key is not None else os.environ.get(SECRET_KEY_VAR)
+        if key is None:
+            key = secrets.token_bytes(32)
+        self.secret_key: bytes = key.encode() if isinstance(key, str) else key
+        self.stats = DatabaseStats()
+        self.statements = StatementCache(dialect_for(self.dialect_name))
+        self._pool: Pool = self._make_pool()
+        self._engine: AsyncEngine | None = None
+        self._commit_listeners: list[Callable[[int], None]] = []
+
+    def _make_pool(self) -> Pool:
+        if self.dialect_name == "postgresql":
+            dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            return PostgresPool(dsn, self.pool_options, self.stats)
+        path = str(self.url.database)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return SQLitePool(path, self.pool_options, self.stats)
+
+    def __repr__(self) -> str:
+        return f"Database({self.url.render_as_string(hide_password=True)!r})"
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close every connection (the object can be used again afterwards)."""
+        await self._pool.close()
+        self._pool = self._make_pool()
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """A SQLAlchemy ``AsyncEngine`` on the same database (for migrations, DDL, ORM code)."""
+        if self._engine is None:
+            self._engine = create_async_engine(self.url, pool_pre_ping=True)
+        return self._engine
+
+    async def create_all(self, *metadata: MetaData) -> None:
+        """Create lamina's tables and those of ``metadata`` that do not exist (tests, demos).
+
+        Applications use migrations (``lamina db upgrade``) instead.
+        """
+        async with self.engine.begin() as conn:
+            for md in (lamina_metadata, *metadata):
+                await conn.run_sync(md.create_all)
+
+    async def drop_all(self, *metadata: MetaData) -> None:
+        """Drop the tables of ``metadata`` and lamina's own tables."""
+        async with self.engine.begin() as conn:
+            for md in (*reversed(metadata), lamina_metadata):
+                await conn.run_sync(md.drop_all)
+
+    def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit of work; use as ``async with db.unit_of_work() as uow:``."""
+        return UnitOfWork(self, read_only=read_only)
+
+    async def run(self, use_case: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Run ``use_case(uow)`` in a unit of work, re-running it after transient failures.
+
+        ``use_case`` may run several times, so it must not have effects outside
+        the database. Domain errors (``VersionConflict`` included) are never
+        retried; they are the use case's answer.
+        """
+        attempt = 0
+        while True:
+            try:
+                async with self.unit_of_work() as uow:
+                    return await use_case(uow)
+            except Exception as exc:
+                retryable = isinstance(exc, ConnectionLost) or is_transient(exc)
+                if not retryable or attempt + 1 >= self.retry.attempts:
+                    if is_transient(exc):
+                        raise Unavailable("the database stayed busy; try again") from exc
+                    raise
+                self.stats.retries += 1
+                logger.info("retrying unit of work after %s", type(exc).__name__)
+                await asyncio.sleep(self.retry.delay(attempt))
+                attempt += 1
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[UnitOfWork]:
+        """A unit of work of its own, committed at the end (for database-bound repositories)."""
+        async with self.unit_of_work() as uow:
+            yield uow
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A connection outside any transaction, for a single read."""
+        conn = await self._acquire()
+        failure: BaseException | None = None
+        try:
+            yield conn
+        except BaseException as exc:
+            failure = exc
+            if is_connection_error(exc):
+                raise ConnectionLost("the database connection was lost") from exc
+            raise
+        finally:
+            await self._release(conn, failed=failure)
+
+    async def ping(self) -> None:
+        """Check that the database answers; raises :class:`Unavailable` if it does not."""
+        async with self.connection() as conn:
+            await conn.fetch("SELECT 1", [])
+
+    async def _acquire(self) -> Connection:
+        try:
+            return await self._pool.acquire()
+        except (TimeoutError, OSError) as exc:
+            raise ConnectionLost("the database cannot be reached") from exc
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise ConnectionLost("the database cannot be reached") from exc
+            raise
+
+    async def _release(self, conn: Connection, *, failed: BaseException | None) -> None:
+        discard = conn.is_closed() or (failed is not None and is_connection_error(failed))
+        try:
+            await self._pool.release(conn, discard=discard)
+        except Exception:
+            logger.warning("could not return a connection to the pool", exc_info=True)
+
+    def on_events_committed(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(count)`` in this process after a commit that appended events."""
+        self._commit_listeners.append(listener)
+
+    def _events_committed(self, count: int) -> None:
+        for listener in self._commit_listeners:
+            listener(count)

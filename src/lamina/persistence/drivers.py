@@ -1,0 +1,408 @@
+"""Thin connection pools over the database drivers: asyncpg, and sqlite3 in worker threads.
+
+lamina builds every statement with SQLAlchemy Core and compiles it once
+(:mod:`lamina.persistence.statements`), then sends it straight to the driver:
+this skips SQLAlchemy's per-call execution machinery, which costs more than the
+database itself for small statements (see PERFORMANCE.md). Values are always
+bound parameters, never formatted into SQL.
+
+SQLite runs on the standard ``sqlite3`` module, one call per worker-thread hop;
+``BEGIN`` travels with the first statement of a transaction, and ``COMMIT``
+with the last writes, so a small unit of work costs two hops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import asyncpg
+
+from lamina.persistence.instrumentation import DatabaseStats, record_query
+
+T = TypeVar("T")
+Row = Sequence[Any]
+Batch = tuple[str, Sequence[Sequence[Any]]]
+"""A statement and the argument rows to run it with (``executemany``)."""
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """Connection pool settings."""
+
+    size: int = 10
+    acquire_timeout: float = 10.0
+    statement_timeout: float | None = 30.0
+    busy_timeout_ms: int = 5000
+
+
+class Connection(ABC):
+    """One connection, used by one task at a time."""
+
+    def __init__(self, stats: DatabaseStats) -> None:
+        self._stats = stats
+
+    @abstractmethod
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
+        """Run a statement and return all its rows."""
+
+    @abstractmethod
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        """Run a statement and return the number of rows it changed."""
+
+    @abstractmethod
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each argument row, in one round trip where the driver can."""
+
+    @abstractmethod
+    async def begin(self, *, write: bool = True) -> None:
+        """Start a transaction (on SQLite, ``write`` takes the write lock at once)."""
+
+    @abstractmethod
+    async def commit(self, batches: Sequence[Batch] = ()) -> None:
+        """Run ``batches`` (in order), then commit."""
+
+    @abstractmethod
+    async def rollback(self) -> None:
+        """Roll the transaction back; never raises for a connection that is already gone."""
+
+    @abstractmethod
+    def is_closed(self) -> bool:
+        """True if the connection can no longer be used."""
+
+
+class Pool(ABC):
+    """A pool of :class:`Connection`."""
+
+    dialect_name: str
+
+    @abstractmethod
+    async def acquire(self) -> Connection:
+        """Take a connection (waits up to the acquire timeout)."""
+
+    @abstractmethod
+    async def release(self, conn: Connection, *, discard: bool = False) -> None:
+        """Return a connection; ``discard`` closes it instead (after a failure)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close every connection."""
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+async def _setup_pg_connection(conn: asyncpg.Connection) -> None:
+    # Same JSON codecs as SQLAlchemy's asyncpg dialect, so values written by
+    # either are read alike: the statement layer passes JSON already serialized.
+    await conn.set_type_codec(
+        "json",
+        encoder=str.encode,
+        decoder=lambda b: json.loads(b.decode()),
+        schema="pg_catalog",
+        format="binary",
+    )
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda s: b"\x01" + s.encode(),
+        decoder=lambda b: json.loads(b[1:].decode()),
+        schema="pg_catalog",
+        format="binary",
+    )
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    # lamina never leaves session state behind (transactions are always ended,
+    # LISTEN uses dedicated connections), so the default reset query — one more
+    # round trip on every release — is skipped.
+    return None
+
+
+class PostgresConnection(Connection):
+    """An asyncpg connection; statements are prepared and cached per connection."""
+
+    def __init__(self, raw: asyncpg.Connection, stats: DatabaseStats) -> None:
+        super().__init__(stats)
+        self.raw = raw
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
+        start = time.perf_counter()
+        try:
+            return await self.raw.fetch(sql, *args)  # type: ignore[no-any-return]
+        finally:
+            record_query(self._stats, time.perf_counter() - start)
+
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        start = time.perf_counter()
+        try:
+            status: str = await self.raw.execute(sql, *args)
+        finally:
+            record_query(self._stats, time.perf_counter() - start)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        start = time.perf_counter()
+        try:
+            await self.raw.executemany(sql, rows)
+        finally:
+            record_query(self._stats, time.perf_counter() - start)
+
+    async def copy_records(
+        self,
+        table: str,
+        columns: Sequence[str],
+        records: Sequence[Sequence[Any]],
+        *,
+        schema: str | None = None,
+    ) -> None:
+        """Bulk-load rows with ``COPY`` (PostgreSQL's fastest insert path)."""
+        start = time.perf_counter()
+        try:
+            await self.raw.copy_records_to_table(
+                table, records=records, columns=list(columns), schema_name=schema
+            )
+        finally:
+            record_query(self._stats, time.perf_counter() - start)
+
+    async def _simple(self, sql: str) -> None:
+        start = time.perf_counter()
+        try:
+            await self.raw.execute(sql)
+        finally:
+            record_query(self._stats, time.perf_counter() - start)
+
+    async def begin(self, *, write: bool = True) -> None:
+        await self._simple("BEGIN")
+
+    async def commit(self, batches: Sequence[Batch] = ()) -> None:
+        for sql, rows in batches:
+            await self.execute_many(sql, rows)
+        await self._simple("COMMIT")
+
+    async def rollback(self) -> None:
+        if self.raw.is_closed():
+            return
+        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            await self._simple("ROLLBACK")
+
+    def is_closed(self) -> bool:
+        return bool(self.raw.is_closed())
+
+
+class PostgresPool(Pool):
+    """An asyncpg pool."""
+
+    dialect_name = "postgresql"
+
+    def __init__(self, dsn: str, options: PoolOptions, stats: DatabaseStats) -> None:
+        self._dsn = dsn
+        self._options = options
+        self._stats = stats
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    settings = {"timezone": "UTC"}
+                    if self._options.statement_timeout:
+                        ms = int(self._options.statement_timeout * 1000)
+                        settings["statement_timeout"] = str(ms)
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn,
+                        min_size=1,
+                        max_size=self._options.size,
+                        init=_setup_pg_connection,
+                        reset=_no_reset,
+                        statement_cache_size=512,
+                        server_settings=settings,
+                        timeout=self._options.acquire_timeout,
+                    )
+        return self._pool
+
+    async def acquire(self) -> Connection:
+        pool = await self._get_pool()
+        raw = await pool.acquire(timeout=self._options.acquire_timeout)
+        return PostgresConnection(raw, self._stats)
+
+    async def release(self, conn: Connection, *, discard: bool = False) -> None:
+        assert isinstance(conn, PostgresConnection)
+        pool = self._pool
+        if pool is None:
+            return
+        if discard and not conn.raw.is_closed():
+            conn.raw.terminate()
+        await pool.release(conn.raw)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+class SQLiteConnection(Connection):
+    """A ``sqlite3`` connection driven from worker threads, one hop per call."""
+
+    def __init__(
+        self, raw: sqlite3.Connection, executor: ThreadPoolExecutor, stats: DatabaseStats
+    ) -> None:
+        super().__init__(stats)
+        self.raw = raw
+        self._executor = executor
+        self._pending_begin: str | None = None
+        self._in_transaction = False
+        self._closed = False
+
+    async def _hop(self, work: Callable[[], T], statements: int = 1) -> T:
+        pending = self._pending_begin
+        self._pending_begin = None
+
+        def run() -> T:
+            if pending is not None:
+                self.raw.execute(pending)
+            return work()
+
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        try:
+            return await loop.run_in_executor(self._executor, run)
+        except BaseException:
+            if pending is not None and not self.raw.in_transaction:
+                self._in_transaction = False
+            raise
+        finally:
+            record_query(self._stats, time.perf_counter() - start, statements)
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
+        return await self._hop(lambda: self.raw.execute(sql, args).fetchall())
+
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        return await self._hop(lambda: self.raw.execute(sql, args).rowcount)
+
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            await self._hop(lambda: self.raw.executemany(sql, rows))
+
+    async def begin(self, *, write: bool = True) -> None:
+        self._pending_begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+        self._in_transaction = True
+
+    async def commit(self, batches: Sequence[Batch] = ()) -> None:
+        if self._pending_begin is not None and not batches:
+            self._pending_begin = None  # nothing was sent: nothing to commit
+            self._in_transaction = False
+            return
+
+        def run() -> None:
+            for sql, rows in batches:
+                if rows:
+                    self.raw.executemany(sql, rows)
+            self.raw.execute("COMMIT")
+
+        try:
+            await self._hop(run, statements=1 + len(batches))
+        finally:
+            self._in_transaction = self.raw.in_transaction
+
+    async def rollback(self) -> None:
+        self._pending_begin = None
+        self._in_transaction = False
+        if self._closed or not self.raw.in_transaction:
+            return
+
+        def run() -> None:
+            if self.raw.in_transaction:
+                self.raw.execute("ROLLBACK")
+
+        with contextlib.suppress(sqlite3.Error):
+            await self._hop(run)
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+
+class SQLitePool(Pool):
+    """A small pool of ``sqlite3`` connections to one file, in WAL mode."""
+
+    dialect_name = "sqlite"
+
+    def __init__(self, path: str, options: PoolOptions, stats: DatabaseStats) -> None:
+        self._path = path
+        self._options = options
+        self._stats = stats
+        self._executor = ThreadPoolExecutor(
+            max_workers=options.size, thread_name_prefix="lamina-sqlite"
+        )
+        self._idle: asyncio.LifoQueue[SQLiteConnection] = asyncio.LifoQueue()
+        self._slots = asyncio.Semaphore(options.size)
+        self._all: set[SQLiteConnection] = set()
+
+    def _open(self) -> sqlite3.Connection:
+        raw = sqlite3.connect(
+            self._path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=self._options.busy_timeout_ms / 1000,
+            cached_statements=512,
+        )
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("PRAGMA synchronous=NORMAL")
+        raw.execute("PRAGMA foreign_keys=ON")
+        raw.execute(f"PRAGMA busy_timeout={int(self._options.busy_timeout_ms)}")
+        return raw
+
+    async def acquire(self) -> Connection:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._options.acquire_timeout)
+        except TimeoutError:
+            raise TimeoutError("timed out waiting for a free SQLite connection") from None
+        try:
+            return self._idle.get_nowait()
+        except asyncio.QueueEmpty:
+            pass
+        try:
+            loop = asyncio.get_running_loop()
+            raw = await loop.run_in_executor(self._executor, self._open)
+        except BaseException:
+            self._slots.release()
+            raise
+        conn = SQLiteConnection(raw, self._executor, self._stats)
+        self._all.add(conn)
+        return conn
+
+    async def release(self, conn: Connection, *, discard: bool = False) -> None:
+        assert isinstance(conn, SQLiteConnection)
+        try:
+            if conn.raw.in_transaction or conn._pending_begin is not None:
+                await conn.rollback()
+            if discard:
+                self._all.discard(conn)
+                conn._closed = True
+                conn.raw.close()
+            else:
+                self._idle.put_nowait(conn)
+        finally:
+            self._slots.release()
+
+    async def close(self) -> None:
+        for conn in list(self._all):
+            conn._closed = True
+            conn.raw.close()
+        self._all.clear()
+        self._idle = asyncio.LifoQueue()
+        self._executor.shutdown(wait=False)

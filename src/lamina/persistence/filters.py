@@ -1,0 +1,114 @@
+"""Typed filters on declared fields: ``where("status") == "open"``, ``where("t").icontains("x")``.
+
+A filter names a field, an operator and a value. Repositories accept filters on
+the fields they declare as ``filterable`` only, validate each value against the
+field's type, and bind it as a parameter: it never becomes part of the SQL (G5).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.domain.errors import InvalidInput
+
+
+class Op(enum.StrEnum):
+    """Filter operators; their values are the query-string suffixes (``title__icontains``)."""
+
+    EQ = "eq"
+    NE = "ne"
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+    IN = "in"
+    NOT_IN = "not_in"
+    CONTAINS = "contains"
+    ICONTAINS = "icontains"
+    STARTSWITH = "startswith"
+    IS_NULL = "is_null"
+
+
+TEXT_OPS = frozenset({Op.CONTAINS, Op.ICONTAINS, Op.STARTSWITH})
+LIST_OPS = frozenset({Op.IN, Op.NOT_IN})
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """One condition: ``field`` ``op`` ``value``."""
+
+    field: str
+    op: Op
+    value: Any
+
+    @classmethod
+    def parse(cls, key: str, value: Any) -> Filter:
+        """A filter from a query-string style key: ``status``, ``title__icontains``, ``score__ge``.
+
+        ``in``/``not_in`` take a list or a comma-separated string. Raises
+        :class:`InvalidInput` for an unknown operator.
+        """
+        field, sep, op_name = key.partition("__")
+        try:
+            op = Op(op_name) if sep else Op.EQ
+        except ValueError:
+            raise InvalidInput.for_field(key, f"unknown filter operator {op_name!r}") from None
+        if op in LIST_OPS and isinstance(value, str):
+            value = [v for v in value.split(",") if v != ""]
+        return cls(field, op, value)
+
+
+class where:
+    """Start a filter on ``field``; finish it with an operator or a method."""
+
+    __slots__ = ("field",)
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    def __eq__(self, value: object) -> Filter:  # type: ignore[override]
+        return Filter(self.field, Op.EQ, value)
+
+    def __ne__(self, value: object) -> Filter:  # type: ignore[override]
+        return Filter(self.field, Op.NE, value)
+
+    def __lt__(self, value: object) -> Filter:
+        return Filter(self.field, Op.LT, value)
+
+    def __le__(self, value: object) -> Filter:
+        return Filter(self.field, Op.LE, value)
+
+    def __gt__(self, value: object) -> Filter:
+        return Filter(self.field, Op.GT, value)
+
+    def __ge__(self, value: object) -> Filter:
+        return Filter(self.field, Op.GE, value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def in_(self, values: Iterable[Any]) -> Filter:
+        """The field's value is one of ``values``."""
+        return Filter(self.field, Op.IN, list(values))
+
+    def not_in(self, values: Iterable[Any]) -> Filter:
+        """The field's value is none of ``values``."""
+        return Filter(self.field, Op.NOT_IN, list(values))
+
+    def contains(self, text: str) -> Filter:
+        """The text contains ``text`` (case-sensitive on PostgreSQL)."""
+        return Filter(self.field, Op.CONTAINS, text)
+
+    def icontains(self, text: str) -> Filter:
+        """The text contains ``text``, ignoring case."""
+        return Filter(self.field, Op.ICONTAINS, text)
+
+    def startswith(self, text: str) -> Filter:
+        """The text starts with ``text``."""
+        return Filter(self.field, Op.STARTSWITH, text)
+
+    def is_null(self, null: bool = True) -> Filter:
+        """The field is NULL (or, with ``null=False``, is not)."""
+        return Filter(self.field, Op.IS_NULL, null)

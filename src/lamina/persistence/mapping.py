@@ -1,0 +1,161 @@
+"""Automatic row ⇄ entity mapping: same names, a rename map, value objects in several columns."""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
+from sqlalchemy import Column, Table
+from sqlalchemy import Enum as SAEnum
+
+from lamina.domain.entity import SENSITIVE, Entity, ValueObject
+
+E = TypeVar("E", bound=Entity)
+
+
+def _value_object_type(annotation: Any) -> tuple[type[ValueObject] | None, bool]:
+    """The ValueObject class an annotation holds (and whether it is optional), if any."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            vo, _ = _value_object_type(args[0])
+            return vo, True
+        return None, False
+    if isinstance(annotation, type) and issubclass(annotation, ValueObject):
+        return annotation, False
+    return None, False
+
+
+def storable(value: Any, column: Column[Any]) -> Any:
+    """``value`` as ``column`` stores it: an Enum member becomes its value unless the
+    column is an SQLAlchemy ``Enum`` (which converts members itself)."""
+    if isinstance(value, enum.Enum) and not isinstance(column.type, SAEnum):
+        return value.value
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    column: Column[Any]
+    sub: str | None  # the value object's field, or None for a plain field
+
+
+class MappingError(TypeError):
+    """A repository's entity and row do not fit together."""
+
+
+class EntityMapper(Generic[E]):
+    """Converts between an entity and the column values of its table.
+
+    An entity field maps to the column of the same name (or ``renames[field]``);
+    a :class:`ValueObject` field maps to the columns ``<column>_<part>``.
+    Fields named in ``skip`` (loaded relationships) have no column.
+    """
+
+    def __init__(
+        self,
+        entity: type[E],
+        table: Table,
+        renames: Mapping[str, str] | None = None,
+        skip: Collection[str] = (),
+    ) -> None:
+        self.entity = entity
+        self.table = table
+        renames = dict(renames or {})
+        self._parts: dict[str, list[_Part]] = {}
+        self._value_objects: dict[str, tuple[type[ValueObject], bool]] = {}
+        self._column_to_field: dict[str, str] = {}
+        for name, info in entity.model_fields.items():
+            if name in skip:
+                continue
+            column = renames.get(name, name)
+            vo, optional = _value_object_type(info.annotation)
+            if vo is not None:
+                self._value_objects[name] = (vo, optional)
+                parts = [self._part(table, f"{column}_{sub}", sub) for sub in vo.model_fields]
+            else:
+                parts = [self._part(table, column, None)]
+            self._parts[name] = parts
+            for part in parts:
+                self._column_to_field[part.column.name] = (
+                    name if part.sub is None else f"{name}.{part.sub}"
+                )
+        self.columns: tuple[str, ...] = tuple(
+            p.column.name for ps in self._parts.values() for p in ps
+        )
+        self.sensitive: frozenset[str] = entity.fields_marked(SENSITIVE)
+        self._adapters: dict[str, TypeAdapter[Any]] = {}
+
+    @staticmethod
+    def _part(table: Table, column: str, sub: str | None) -> _Part:
+        if column not in table.c:
+            raise MappingError(f"table {table.name!r} has no column {column!r}")
+        return _Part(table.c[column], sub)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The entity fields stored in columns."""
+        return tuple(self._parts)
+
+    def column_for(self, field: str) -> Column[Any] | None:
+        """The single column storing ``field`` (``price.amount`` for a value object part)."""
+        name, _, sub = field.partition(".")
+        for part in self._parts.get(name, ()):
+            if part.sub == (sub or None):
+                return part.column
+        return None
+
+    def field_for(self, column: str) -> str:
+        """The entity field a column stores (its own name if none)."""
+        return self._column_to_field.get(column, column)
+
+    def adapter(self, field: str) -> TypeAdapter[Any]:
+        """A validator of values of ``field`` (``price.amount`` for a value object part)."""
+        found = self._adapters.get(field)
+        if found is None:
+            name, _, sub = field.partition(".")
+            if sub:
+                vo, _ = self._value_objects[name]
+                annotation = vo.model_fields[sub].annotation
+            else:
+                annotation = self.entity.model_fields[name].annotation
+            found = self._adapters[field] = TypeAdapter(annotation)  # type: ignore[arg-type]
+        return found
+
+    def to_columns(self, entity: E, fields: Collection[str] | None = None) -> dict[str, Any]:
+        """Column values of ``entity`` (of the given fields only, if named)."""
+        out: dict[str, Any] = {}
+        names = self._parts.keys() if fields is None else fields
+        for name in names:
+            value = getattr(entity, name)
+            for part in self._parts[name]:
+                v = (
+                    value
+                    if part.sub is None
+                    else (None if value is None else getattr(value, part.sub))
+                )
+                out[part.column.name] = storable(v, part.column)
+        return out
+
+    def from_columns(self, row: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> E:
+        """An entity from column values (plus ``extra`` field values, e.g. loaded relations)."""
+        data: dict[str, Any] = {}
+        for name, parts in self._parts.items():
+            if name in self._value_objects:
+                _, optional = self._value_objects[name]
+                subs = {p.sub: row[p.column.name] for p in parts}
+                if optional and all(v is None for v in subs.values()):
+                    data[name] = None
+                else:
+                    data[name] = subs
+            else:
+                data[name] = row[parts[0].column.name]
+        if extra:
+            data.update(extra)
+        return self.entity.model_validate(data)

@@ -1,0 +1,499 @@
+"""``ReadOnlyRepository[Entity, Row]``: the reads of one entity; ``Repository`` adds writes."""
+
+from __future__ import annotations
+
+import builtins
+import typing
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy import Column, ColumnElement, Table, bindparam, func, select
+
+from lamina.domain.entity import Entity
+from lamina.domain.errors import FieldError, InvalidInput, NotFound
+from lamina.persistence import audit
+from lamina.persistence.audit import AuditEntry
+from lamina.persistence.cursors import decode_cursor, encode_cursor
+from lamina.persistence.database import Database
+from lamina.persistence.drivers import Connection
+from lamina.persistence.errors import translate
+from lamina.persistence.filters import Filter, Op
+from lamina.persistence.mapping import EntityMapper, MappingError, storable
+from lamina.persistence.pages import CursorPage, OffsetPage
+from lamina.persistence.queries import (
+    FilterSet,
+    OrderShape,
+    build_filter_clauses,
+    invalid_from_validation,
+    keyset_clause,
+    order_clauses,
+    parse_order,
+    prepare_filters,
+)
+from lamina.persistence.relations import Relation, chunks, load_relations
+from lamina.persistence.statements import StatementCache
+from lamina.persistence.unit_of_work import UnitOfWork
+
+E = TypeVar("E", bound=Entity)
+R = TypeVar("R")
+
+Target = Database | UnitOfWork
+Visibility = typing.Literal["live", "all", "deleted"]
+
+SERVER_COLUMNS = (
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "created_by_id",
+    "updated_by_id",
+    "version",
+)
+COPY_THRESHOLD = 64
+"""From this many rows, ``add_many`` on PostgreSQL loads with COPY."""
+
+
+def _invalid(exc: ValidationError) -> InvalidInput:
+    errors = [FieldError(".".join(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()]
+    return InvalidInput(
+        "invalid values: " + "; ".join(f"{e.field}: {e.message}" for e in errors), errors
+    )
+
+
+class ReadOnlyRepository(Generic[E, R]):
+    """Reads of one entity type; :class:`~lamina.persistence.Repository` adds the writes.
+
+    Declared once per entity::
+
+        class Conversations(Repository[Conversation, ConversationRow]):
+            filterable = ("modality", "title", "created_at")
+            sortable = ("created_at", "last_activity_at")
+
+    Bind it to a :class:`Database` (each write is its own transaction) or to a
+    :class:`UnitOfWork` (writes join that transaction). Standard columns are
+    recognised by name: ``deleted_at`` turns on soft delete (hidden from every
+    read unless asked for, G1), ``version`` turns on optimistic locking (G2),
+    and ``created_at``/``updated_at``/``created_by_id``/``updated_by_id`` are
+    set from the clock and the current :class:`EventContext`. Every write
+    leaves an audit entry (G4).
+
+    ``scope`` filters are applied to every read, count, page, update and
+    delete (tenant scoping): rows outside it behave as if they did not exist.
+    """
+
+    entity: ClassVar[type[Entity]]
+    row: ClassVar[type[Any]]
+    renames: ClassVar[Mapping[str, str]] = {}
+    filterable: ClassVar[Sequence[str] | Mapping[str, Sequence[str]]] = ()
+    sortable: ClassVar[Sequence[str]] = ()
+    default_order: ClassVar[Sequence[str]] = ()
+    relations: ClassVar[Mapping[str, type[ReadOnlyRepository[Any, Any]]]] = {}
+    audited: ClassVar[bool] = True
+
+    _mapper: ClassVar[EntityMapper[Any] | None] = None
+    _relations: ClassVar[dict[str, Relation]]
+    _allowed_filters: ClassVar[dict[str, frozenset[Op]]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if isinstance(typing.get_origin(base), type) and issubclass(
+                typing.get_origin(base), ReadOnlyRepository
+            ):
+                entity, row = typing.get_args(base)
+                if isinstance(entity, type) and isinstance(row, type):
+                    cls.entity, cls.row = entity, row
+        cls._mapper = None
+
+    def __init__(self, target: Target, *, scope: Sequence[Filter] = ()) -> None:
+        self.target = target
+        self.scope = tuple(scope)
+        self._scope = prepare_filters(self.scope, self.mapper(), None, "s")
+
+    # ------------------------------------------------------------------ class set-up
+
+    @classmethod
+    def mapper(cls) -> EntityMapper[Any]:
+        """The row ⇄ entity mapper (built on first use)."""
+        if cls._mapper is None:
+            if not hasattr(cls, "entity"):
+                raise TypeError(f"{cls.__name__} must subclass Repository[Entity, Row]")
+            table = cls.table()
+            cls._mapper = EntityMapper(cls.entity, table, cls.renames, skip=cls.relations.keys())
+            cls._relations = {}
+            all_ops = frozenset(Op)
+            if isinstance(cls.filterable, Mapping):
+                allowed = {f: frozenset(Op(o) for o in ops) for f, ops in cls.filterable.items()}
+            else:
+                allowed = dict.fromkeys(cls.filterable, all_ops)
+            for field in allowed:
+                if cls._mapper.column_for(field) is None:
+                    raise MappingError(f"{cls.__name__}.filterable: no column for {field!r}")
+            cls._allowed_filters = allowed
+        return cls._mapper
+
+    @classmethod
+    def table(cls) -> Table:
+        """The table of the row class."""
+        table = getattr(cls.row, "__table__", None)
+        if not isinstance(table, Table):
+            raise TypeError(f"{cls.row!r} is not a mapped table class")
+        return table
+
+    @classmethod
+    def relation(cls, name: str) -> Relation:
+        """The declared relationship ``name``; raises InvalidInput for an undeclared one."""
+        cls.mapper()
+        found = cls._relations.get(name)
+        if found is None:
+            target = cls.relations.get(name)
+            if target is None:
+                raise InvalidInput.for_field("load", f"{name!r} cannot be loaded")
+            found = cls._relations[name] = Relation.from_row(cls.row, name, target)
+        return found
+
+    @classmethod
+    def entity_name(cls) -> str:
+        """The entity's name in errors and audit entries."""
+        return str(getattr(cls.entity, "__entity_name__", cls.entity.__name__))
+
+    @classmethod
+    def has(cls, column: str) -> bool:
+        """True if the table has the standard column ``column``."""
+        return column in cls.table().c
+
+    @classmethod
+    def visibility_clauses(cls, visibility: Visibility) -> builtins.list[ColumnElement[bool]]:
+        """Conditions selecting live, deleted or all rows (G1)."""
+        if visibility == "all" or not cls.has("deleted_at"):
+            return []
+        col = cls.table().c.deleted_at
+        return [col.is_(None) if visibility == "live" else col.is_not(None)]
+
+    @property
+    def statements(self) -> StatementCache:
+        """The compiled-statement cache in use."""
+        return self.target.statements
+
+    @property
+    def _pk(self) -> Column[Any]:
+        (pk,) = self.table().primary_key.columns
+        return pk
+
+    # ------------------------------------------------------------------ statement helpers
+
+    def _columns(self) -> builtins.list[Column[Any]]:
+        table = self.table()
+        return [table.c[c] for c in self.mapper().columns]
+
+    def _where(
+        self, filters: FilterSet | None, visibility: Visibility
+    ) -> builtins.list[ColumnElement[bool]]:
+        cols = self.table().c
+        clauses = self.visibility_clauses(visibility)
+        clauses += build_filter_clauses(self._scope.shape, cols, "s")
+        if filters is not None:
+            clauses += build_filter_clauses(filters.shape, cols, "f")
+        return clauses
+
+    def _params(self, filters: FilterSet | None, **extra: Any) -> dict[str, Any]:
+        params = dict(self._scope.params)
+        if filters is not None:
+            params.update(filters.params)
+        params.update(extra)
+        return params
+
+    def _filters(self, filters: Sequence[Filter]) -> FilterSet:
+        self.mapper()
+        return prepare_filters(filters, self.mapper(), self._allowed_filters, "f")
+
+    @staticmethod
+    def _visibility(include_deleted: bool, only_deleted: bool) -> Visibility:
+        if only_deleted:
+            return "deleted"
+        return "all" if include_deleted else "live"
+
+    def _key(self, *parts: Any) -> tuple[Any, ...]:
+        return (type(self), self._scope.shape, *parts)
+
+    def _entities(self, rows: builtins.list[dict[str, Any]]) -> builtins.list[E]:
+        mapper = self.mapper()
+        return [mapper.from_columns(r) for r in rows]
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[Connection]:
+        async with self.target.connection() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[tuple[UnitOfWork, Connection]]:
+        try:
+            async with self.target.writing() as uow, uow.connection() as conn:
+                yield uow, conn
+        except Exception as exc:
+            error = translate(
+                exc,
+                entity=self.entity_name(),
+                table=self.table(),
+                field_name=self.mapper().field_for,
+            )
+            if error is None or error is exc:
+                raise
+            raise error from exc
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, id: UUID, *, include_deleted: bool = False, load: Sequence[str] = ()) -> E:
+        """The entity with this id; raises :class:`NotFound` (also for a soft-deleted one)."""
+        found = await self.get_or_none(id, include_deleted=include_deleted, load=load)
+        if found is None:
+            raise NotFound(self.entity_name(), id)
+        return found
+
+    async def get_or_none(
+        self, id: UUID, *, include_deleted: bool = False, load: Sequence[str] = ()
+    ) -> E | None:
+        """The entity with this id, or None."""
+        visibility = self._visibility(include_deleted, False)
+        stmt = self.statements.get(
+            self._key("get", visibility),
+            lambda: select(*self._columns()).where(
+                self._pk == bindparam("id", type_=self._pk.type), *self._where(None, visibility)
+            ),
+        )
+        async with self._read() as conn:
+            rows = await stmt.fetch(conn, self._params(None, id=id))
+            entities = self._entities(rows)
+            if load and entities:
+                entities = await self._load(conn, entities, load)
+        return entities[0] if entities else None
+
+    async def get_many(
+        self, ids: Sequence[UUID], *, include_deleted: bool = False, load: Sequence[str] = ()
+    ) -> builtins.list[E]:
+        """The entities with these ids that exist, in the order of ``ids``."""
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return []
+        visibility = self._visibility(include_deleted, False)
+        found: dict[Any, E] = {}
+        async with self._read() as conn:
+            for part in chunks(unique):
+                size = len(part)
+                stmt = self.statements.get(
+                    self._key("get_many", visibility, size),
+                    lambda size=size: select(*self._columns()).where(  # type: ignore[misc]
+                        self._pk.in_(
+                            [bindparam(f"i{i}", type_=self._pk.type) for i in range(size)]
+                        ),
+                        *self._where(None, visibility),
+                    ),
+                )
+                params = self._params(None, **{f"i{i}": v for i, v in enumerate(part)})
+                for entity in self._entities(await stmt.fetch(conn, params)):
+                    found[entity.id] = entity
+            entities = [found[i] for i in unique if i in found]
+            if load:
+                entities = await self._load(conn, entities, load)
+        return entities
+
+    async def list(
+        self,
+        *filters: Filter,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+        include_deleted: bool = False,
+        only_deleted: bool = False,
+        load: Sequence[str] = (),
+    ) -> builtins.list[E]:
+        """Entities matching every filter, in the given order (fields from ``sortable``)."""
+        fs = self._filters(filters)
+        order = self._order(order_by)
+        visibility = self._visibility(include_deleted, only_deleted)
+        return await self._select(fs, order, visibility, limit, offset, None, load)
+
+    async def page(
+        self,
+        *filters: Filter,
+        order_by: Sequence[str] = (),
+        limit: int = 50,
+        offset: int = 0,
+        with_total: bool = False,
+        include_deleted: bool = False,
+        only_deleted: bool = False,
+        load: Sequence[str] = (),
+    ) -> OffsetPage[E]:
+        """A page by offset; ``with_total`` also counts every match (one more query)."""
+        self._check_page(limit, offset)
+        fs = self._filters(filters)
+        order = self._order(order_by)
+        visibility = self._visibility(include_deleted, only_deleted)
+        items = await self._select(fs, order, visibility, limit, offset, None, load)
+        total = await self._count(fs, visibility) if with_total else None
+        return OffsetPage(items, limit, offset, total)
+
+    async def keyset_page(
+        self,
+        *filters: Filter,
+        order_by: Sequence[str] = (),
+        limit: int = 50,
+        cursor: str | None = None,
+        include_deleted: bool = False,
+        only_deleted: bool = False,
+        load: Sequence[str] = (),
+    ) -> CursorPage[E]:
+        """A page after ``cursor`` (None for the first), with the cursor of the next page.
+
+        Following the cursors returns every matching row exactly once, however
+        many rows share the same sort values (G6). A cursor that was altered or
+        made for another ordering raises :class:`InvalidInput`.
+        """
+        self._check_page(limit, 0)
+        fs = self._filters(filters)
+        order = self._order(order_by)
+        visibility = self._visibility(include_deleted, only_deleted)
+        signature = ",".join(f"{'-' if d else ''}{c}" for c, d in order)
+        after = None
+        if cursor is not None:
+            raw = decode_cursor(self.target_secret(), signature, cursor)
+            after = self._cursor_values(order, raw)
+        items = await self._select(fs, order, visibility, limit + 1, 0, after, load)
+        next_cursor = None
+        if len(items) > limit:
+            items = items[:limit]
+            next_cursor = encode_cursor(
+                self.target_secret(), signature, self._sort_values(order, items[-1])
+            )
+        return CursorPage(items, next_cursor)
+
+    async def count(
+        self, *filters: Filter, include_deleted: bool = False, only_deleted: bool = False
+    ) -> int:
+        """How many entities match."""
+        return await self._count(
+            self._filters(filters), self._visibility(include_deleted, only_deleted)
+        )
+
+    async def exists(
+        self, *filters: Filter, include_deleted: bool = False, only_deleted: bool = False
+    ) -> bool:
+        """True if at least one entity matches."""
+        fs = self._filters(filters)
+        visibility = self._visibility(include_deleted, only_deleted)
+        stmt = self.statements.get(
+            self._key("exists", fs.shape, visibility),
+            lambda: select(self._pk).where(*self._where(fs, visibility)).limit(1),
+        )
+        async with self._read() as conn:
+            return bool(await stmt.fetch(conn, self._params(fs)))
+
+    async def history(self, id: UUID) -> builtins.list[AuditEntry]:
+        """The audit entries of one entity, oldest first."""
+        return await audit.history(self.target, self.entity_name(), id)
+
+    # ------------------------------------------------------------------ read internals
+
+    def target_secret(self) -> bytes:
+        """The key signing cursors."""
+        db = self.target if isinstance(self.target, Database) else self.target.db
+        return db.secret_key
+
+    @staticmethod
+    def _check_page(limit: int, offset: int) -> None:
+        if not isinstance(limit, int) or limit < 1:
+            raise InvalidInput.for_field("limit", "must be a positive integer")
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidInput.for_field("offset", "must be zero or more")
+
+    def _order(self, order_by: Sequence[str]) -> OrderShape:
+        mapper = self.mapper()
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        return parse_order(
+            order_by, mapper, frozenset(self.sortable), self.default_order, self._pk.name
+        )
+
+    def _sort_values(self, order: OrderShape, entity: E) -> builtins.list[Any]:
+        mapper = self.mapper()
+        out = []
+        for column, _ in order:
+            field = mapper.field_for(column)
+            value = entity
+            for part in field.split("."):
+                value = getattr(value, part) if value is not None else None
+            out.append(mapper.adapter(field).dump_python(value, mode="json"))
+        return out
+
+    def _cursor_values(self, order: OrderShape, raw: builtins.list[Any]) -> builtins.list[Any]:
+        mapper = self.mapper()
+        if len(raw) != len(order):
+            raise InvalidInput.for_field("cursor", "malformed or tampered cursor")
+        values = []
+        for (column, _), value in zip(order, raw, strict=True):
+            field = mapper.field_for(column)
+            try:
+                values.append(mapper.adapter(field).validate_python(value))
+            except ValidationError as exc:
+                raise invalid_from_validation("cursor", exc) from None
+        return values
+
+    async def _select(
+        self,
+        fs: FilterSet,
+        order: OrderShape,
+        visibility: Visibility,
+        limit: int | None,
+        offset: int,
+        after: builtins.list[Any] | None,
+        load: Sequence[str],
+    ) -> builtins.list[E]:
+        for name in load:
+            self.relation(name)
+        nulls = tuple(v is None for v in after) if after is not None else None
+        cols = self.table().c
+
+        def build() -> Any:
+            stmt = select(*self._columns()).where(*self._where(fs, visibility))
+            if nulls is not None:
+                stmt = stmt.where(keyset_clause(order, cols, nulls, "k"))
+            stmt = stmt.order_by(*order_clauses(order, cols))
+            if limit is not None:
+                stmt = stmt.limit(bindparam("limit"))
+            if offset:
+                stmt = stmt.offset(bindparam("offset"))
+            return stmt
+
+        key = self._key(
+            "select", fs.shape, order, visibility, limit is not None, bool(offset), nulls
+        )
+        stmt = self.statements.get(key, build)
+        params = self._params(fs, limit=limit, offset=offset)
+        if after is not None:
+            for i, ((column, _), value) in enumerate(zip(order, after, strict=True)):
+                params[f"k{i}"] = storable(value, cols[column])
+        async with self._read() as conn:
+            entities = self._entities(await stmt.fetch(conn, params))
+            if load and entities:
+                entities = await self._load(conn, entities, load)
+        return entities
+
+    async def _count(self, fs: FilterSet, visibility: Visibility) -> int:
+        stmt = self.statements.get(
+            self._key("count", fs.shape, visibility),
+            lambda: (
+                select(func.count().label("n"))
+                .select_from(self.table())
+                .where(*self._where(fs, visibility))
+            ),
+        )
+        async with self._read() as conn:
+            rows = await stmt.fetch(conn, self._params(fs))
+        return int(rows[0]["n"])
+
+    async def _load(
+        self, conn: Connection, entities: builtins.list[E], load: Sequence[str]
+    ) -> builtins.list[E]:
+        return await load_relations(self, conn, entities, load)  # type: ignore[arg-type,return-value]

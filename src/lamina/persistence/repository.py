@@ -1,0 +1,385 @@
+"""``Repository[Entity, Row]``: the reads of :class:`ReadOnlyRepository` plus every write.
+
+Each write leaves one audit entry per row in the same transaction (G4); an
+update or delete naming a stale version writes nothing and raises
+:class:`VersionConflict` (G2); server-owned fields are set here, from the clock
+and the current :class:`EventContext`, never from the caller (G12).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy import bindparam, delete, insert, literal_column, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from lamina.domain.context import EventContext
+from lamina.domain.entity import MASK, SERVER_OWNED, Entity, utcnow
+from lamina.domain.errors import AlreadyExists, FieldError, InvalidInput, NotFound, VersionConflict
+from lamina.persistence.audit import AuditAction, audit_row
+from lamina.persistence.drivers import Connection, PostgresConnection
+from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
+from lamina.persistence.unit_of_work import UnitOfWork
+
+E = TypeVar("E", bound=Entity)
+R = TypeVar("R")
+
+COPY_THRESHOLD = 64
+"""From this many rows, ``add_many`` on PostgreSQL loads them with COPY."""
+
+_UPDATE_NOISE = frozenset({"updated_at", "updated_by_id", "version"})
+
+
+def invalid_input(exc: ValidationError) -> InvalidInput:
+    """An :class:`InvalidInput` listing every problem of a Pydantic validation error."""
+    errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+    summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return InvalidInput(f"invalid values: {summary}", errors)
+
+
+class Repository(ReadOnlyRepository[E, R]):
+    """Reads and writes of one entity type (see :class:`ReadOnlyRepository` for declaring one)."""
+
+    # ------------------------------------------------------------------ helpers
+
+    def _entity_has(self, field: str) -> bool:
+        return field in self.entity.model_fields
+
+    def _server_values(
+        self, names: Sequence[str], values: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split server values into entity field changes and raw column values."""
+        fields: dict[str, Any] = {}
+        columns: dict[str, Any] = {}
+        for name in names:
+            if not self.has(name):
+                continue
+            if self._entity_has(name):
+                fields[name] = values[name]
+            else:
+                columns[name] = values[name]
+        return fields, columns
+
+    def _stamp_new(
+        self, entity: E, context: EventContext, now: datetime
+    ) -> tuple[E, dict[str, Any]]:
+        if not isinstance(entity, self.entity):
+            raise TypeError(f"expected {self.entity.__name__}, got {type(entity).__name__}")
+        server = {
+            "created_at": now,
+            "updated_at": now,
+            "deleted_at": None,
+            "created_by_id": context.actor_id,
+            "updated_by_id": context.actor_id,
+            "version": 1,
+        }
+        fields, columns = self._server_values(tuple(server), server)
+        stored = entity.model_copy(update=fields) if fields else entity
+        return stored, {**self.mapper().to_columns(stored), **columns}
+
+    def _snapshot(self, entity: E) -> dict[str, Any]:
+        data = entity.model_dump(mode="json", exclude=set(self.relations))
+        data.pop("id", None)
+        for name in self.mapper().sensitive & data.keys():
+            data[name] = MASK
+        return data
+
+    def _audit(
+        self, uow: UnitOfWork, entity_id: Any, action: AuditAction, changes: dict[str, list[Any]]
+    ) -> None:
+        if self.audited:
+            uow.record_audit(
+                audit_row(self.entity_name(), entity_id, action, changes, uow.context, utcnow())
+            )
+
+    def _insert_statement(self, columns: Sequence[str]) -> Any:
+        table = self.table()
+        return self.statements.get(
+            (type(self), "insert", tuple(columns)),
+            lambda: insert(table).values({c: bindparam(c, type_=table.c[c].type) for c in columns}),
+        )
+
+    async def _locked(self, conn: Connection, id: Any, visibility: Visibility) -> E | None:
+        """The row of ``id`` (in scope), locked for update on PostgreSQL."""
+        stmt = self.statements.get(
+            self._key("locked", visibility),
+            lambda: (
+                select(*self._columns())
+                .where(
+                    self._pk == bindparam("id", type_=self._pk.type), *self._where(None, visibility)
+                )
+                .with_for_update()
+            ),
+        )
+        rows = await stmt.fetch(conn, self._params(None, id=id))
+        return self.mapper().from_columns(rows[0]) if rows else None
+
+    def _check_version(self, current: E, expected: int | None) -> None:
+        if expected is None or not self._entity_has("version"):
+            return
+        actual = getattr(current, "version")  # noqa: B009 - the field is optional on entities
+        if actual != expected:
+            raise VersionConflict(self.entity_name(), current.id, expected, actual)
+
+    # ------------------------------------------------------------------ creates
+
+    async def add(self, entity: E) -> E:
+        """Insert a new entity and return it as stored (timestamps, version 1, actor set).
+
+        Raises :class:`AlreadyExists` naming the fields of a broken unique
+        rule, :class:`ReferenceMissing` for a missing foreign key.
+        """
+        async with self._write() as (uow, conn):
+            stored, values = self._stamp_new(entity, uow.context, utcnow())
+            stmt = self._insert_statement(tuple(values))
+            await stmt.execute(conn, values)
+            self._audit(
+                uow,
+                stored.id,
+                AuditAction.CREATE,
+                {k: [None, v] for k, v in self._snapshot(stored).items()},
+            )
+        return stored
+
+    async def add_many(self, entities: Sequence[E]) -> list[E]:
+        """Insert many entities in one round trip per batch (COPY on PostgreSQL).
+
+        Each row gets its own audit entry, written in the same transaction.
+        """
+        if not entities:
+            return []
+        async with self._write() as (uow, conn):
+            now = utcnow()
+            stamped = [self._stamp_new(e, uow.context, now) for e in entities]
+            columns = tuple(stamped[0][1])
+            stmt = self._insert_statement(columns)
+            rows = [values for _, values in stamped]
+            if isinstance(conn, PostgresConnection) and len(rows) >= COPY_THRESHOLD:
+                table = self.table()
+                records = [stmt.arguments(r) for r in rows]
+                await conn.copy_records(table.name, stmt.names, records, schema=table.schema)
+            else:
+                sql, args = stmt.batch(rows)
+                await conn.execute_many(sql, args)
+            if self.audited:
+                for stored, _ in stamped:
+                    self._audit(
+                        uow,
+                        stored.id,
+                        AuditAction.CREATE,
+                        {k: [None, v] for k, v in self._snapshot(stored).items()},
+                    )
+        return [stored for stored, _ in stamped]
+
+    async def upsert(self, entity: E, *, on: Sequence[str]) -> E:
+        """Insert ``entity``, or update the existing row with the same values of the ``on`` fields.
+
+        ``on`` must name a unique constraint. Returns the entity as stored.
+        A soft-deleted row holding those values raises :class:`AlreadyExists`.
+        """
+        mapper = self.mapper()
+        on_columns = []
+        for field in on:
+            column = mapper.column_for(field)
+            if column is None:
+                raise InvalidInput.for_field(field, "unknown field")
+            on_columns.append(column)
+        table = self.table()
+        async with self._write() as (uow, conn):
+            stored, values = self._stamp_new(entity, uow.context, utcnow())
+            columns = tuple(values)
+            make_insert = pg_insert if self.target.dialect_name == "postgresql" else sqlite_insert
+            stmt = self.statements.get(
+                (type(self), "upsert", columns, tuple(c.name for c in on_columns)),
+                lambda: (
+                    make_insert(table)
+                    .values({c: bindparam(c, type_=table.c[c].type) for c in columns})
+                    .on_conflict_do_nothing(index_elements=on_columns)
+                    .returning(self._pk)
+                ),
+            )
+            if await stmt.fetch(conn, values):
+                self._audit(
+                    uow,
+                    stored.id,
+                    AuditAction.CREATE,
+                    {k: [None, v] for k, v in self._snapshot(stored).items()},
+                )
+                return stored
+            match = self.statements.get(
+                (type(self), "upsert-match", tuple(c.name for c in on_columns)),
+                lambda: select(self._pk).where(
+                    *[c == bindparam(f"m_{c.name}", type_=c.type) for c in on_columns]
+                ),
+            )
+            found = await match.fetch(conn, {f"m_{c.name}": values[c.name] for c in on_columns})
+            existing = await self._locked(conn, found[0][self._pk.name], "all") if found else None
+            if existing is None or getattr(existing, "deleted_at", None) is not None:
+                raise AlreadyExists(self.entity_name(), list(on))
+            owned = self.entity.fields_marked(SERVER_OWNED) | set(on) | set(self.relations)
+            changes = {f: getattr(entity, f) for f in mapper.fields if f not in owned}
+            return await self._apply(uow, conn, existing, changes, {}, AuditAction.UPDATE)
+
+    # ------------------------------------------------------------------ changes
+
+    async def update(
+        self, id: UUID, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> E:
+        """Change some fields of one entity and return it as stored.
+
+        With ``expected_version``, a row that has moved on raises
+        :class:`VersionConflict` and nothing is written (G2). Values are
+        validated by the entity's rules (:class:`InvalidInput`); server-owned
+        fields cannot be changed this way.
+        """
+        owned = self.entity.fields_marked(SERVER_OWNED) & changes.keys()
+        if owned:
+            raise InvalidInput(
+                "server-owned fields cannot be changed",
+                [FieldError(f, "set by the server") for f in sorted(owned)],
+            )
+        unknown = changes.keys() - set(self.mapper().fields)
+        if unknown:
+            raise InvalidInput(
+                "unknown fields", [FieldError(f, "unknown field") for f in sorted(unknown)]
+            )
+        return await self._change(id, dict(changes), expected_version, "live", AuditAction.UPDATE)
+
+    async def save(self, entity: E) -> E:
+        """Store the changes made to ``entity`` (e.g. with ``evolve``) since it was read.
+
+        The version it carries is the expected version.
+        """
+        owned = self.entity.fields_marked(SERVER_OWNED) | set(self.relations)
+        changes = {f: getattr(entity, f) for f in self.mapper().fields if f not in owned}
+        return await self._change(
+            entity.id, changes, getattr(entity, "version", None), "live", AuditAction.UPDATE
+        )
+
+    async def delete(self, id: UUID, *, expected_version: int | None = None) -> None:
+        """Delete one entity: soft (sets ``deleted_at``) if the table has it, else for good."""
+        if not self.has("deleted_at"):
+            await self.hard_delete(id, expected_version=expected_version)
+            return
+        await self._change(id, {}, expected_version, "live", AuditAction.DELETE)
+
+    async def restore(self, id: UUID, *, expected_version: int | None = None) -> E:
+        """Bring back a soft-deleted entity."""
+        if not self.has("deleted_at"):
+            raise TypeError(f"{self.entity_name()} rows cannot be soft-deleted, so not restored")
+        return await self._change(id, {}, expected_version, "deleted", AuditAction.RESTORE)
+
+    async def hard_delete(self, id: UUID, *, expected_version: int | None = None) -> None:
+        """Remove one entity's row for good (soft-deleted ones included)."""
+        async with self._write() as (uow, conn):
+            current = await self._locked(conn, id, "all")
+            if current is None:
+                raise NotFound(self.entity_name(), id)
+            self._check_version(current, expected_version)
+            stmt = self.statements.get(
+                self._key("hard_delete"),
+                lambda: delete(self.table()).where(
+                    self._pk == bindparam("id", type_=self._pk.type), *self._where(None, "all")
+                ),
+            )
+            await stmt.execute(conn, self._params(None, id=id))
+            uow.db.stats.hard_deletes += 1
+            self._audit(
+                uow,
+                id,
+                AuditAction.HARD_DELETE,
+                {k: [v, None] for k, v in self._snapshot(current).items()},
+            )
+
+    async def _change(
+        self,
+        id: UUID,
+        changes: dict[str, Any],
+        expected_version: int | None,
+        visibility: Visibility,
+        action: AuditAction,
+    ) -> E:
+        async with self._write() as (uow, conn):
+            current = await self._locked(conn, id, visibility)
+            if current is None:
+                raise NotFound(self.entity_name(), id)
+            try:
+                self._check_version(current, expected_version)
+            except VersionConflict:
+                uow.db.stats.version_conflicts += 1
+                raise
+            raw: dict[str, Any] = {}
+            if action in (AuditAction.DELETE, AuditAction.RESTORE):
+                at = utcnow() if action is AuditAction.DELETE else None
+                fields, raw = self._server_values(("deleted_at",), {"deleted_at": at})
+                changes.update(fields)
+                if action is AuditAction.DELETE:
+                    uow.db.stats.soft_deletes += 1
+            return await self._apply(uow, conn, current, changes, raw, action)
+
+    async def _apply(
+        self,
+        uow: UnitOfWork,
+        conn: Connection,
+        current: E,
+        changes: dict[str, Any],
+        raw: dict[str, Any],
+        action: AuditAction,
+    ) -> E:
+        now = utcnow()
+        server = {"updated_at": now, "updated_by_id": uow.context.actor_id}
+        if self._entity_has("version"):
+            server["version"] = getattr(current, "version") + 1  # noqa: B009
+        server_fields, server_raw = self._server_values(tuple(server), server)
+        try:
+            updated = type(current).model_validate({**current.__dict__, **changes, **server_fields})
+        except ValidationError as exc:
+            raise invalid_input(exc) from None
+        mapper = self.mapper()
+        changed = [f for f in mapper.fields if getattr(current, f) != getattr(updated, f)]
+        if not raw and not (set(changed) - _UPDATE_NOISE):
+            return current  # nothing to store
+        values = {**mapper.to_columns(updated, changed), **raw, **server_raw}
+        versioned = self.has("version")
+        check_version = versioned and self._entity_has("version")
+        set_columns = tuple(c for c in values if c != "version")
+        table = self.table()
+
+        def build() -> Any:
+            stmt = update(table).where(
+                self._pk == bindparam("id", type_=self._pk.type), *self._where(None, "all")
+            )
+            if check_version:
+                stmt = stmt.where(
+                    table.c.version == bindparam("old_version", type_=table.c.version.type)
+                )
+            new_values: dict[str, Any] = {
+                c: bindparam(f"v_{c}", type_=table.c[c].type) for c in set_columns
+            }
+            if versioned:
+                new_values["version"] = table.c.version + literal_column("1")
+            return stmt.values(new_values)
+
+        stmt = self.statements.get(self._key("update", set_columns, check_version), build)
+        params = self._params(None, id=current.id, **{f"v_{c}": values[c] for c in set_columns})
+        if check_version:
+            params["old_version"] = getattr(current, "version")  # noqa: B009
+        if await stmt.execute(conn, params) != 1:
+            actual = getattr(current, "version", None)
+            raise VersionConflict(self.entity_name(), current.id, actual or 0, None)
+        before, after = self._snapshot(current), self._snapshot(updated)
+        diff = {
+            k: [before.get(k), after.get(k)]
+            for k in before.keys() | after.keys()
+            if before.get(k) != after.get(k) and k not in _UPDATE_NOISE
+        }
+        for name, value in raw.items():
+            stored = value.isoformat() if isinstance(value, datetime) else value
+            diff[name] = [None, stored] if action is AuditAction.DELETE else ["set", stored]
+        self._audit(uow, current.id, action, diff)
+        return updated

@@ -1,0 +1,134 @@
+"""Compile SQLAlchemy Core statements once per shape, then run them on a raw connection.
+
+A statement is built with named bind parameters only and compiled for the
+dialect the first time its *shape* (a hashable key) is seen; after that a call
+costs a dictionary lookup and the conversion of its arguments. Type conversion
+(UUIDs, JSON, enums, timestamps) uses SQLAlchemy's own type processors, so rows
+written here read the same through SQLAlchemy and the other way round.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Float, Numeric
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+from sqlalchemy.dialects.sqlite import pysqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.types import TypeEngine
+
+from lamina.persistence.drivers import Connection
+
+Processor = Callable[[Any], Any] | None
+
+_PG_FLOAT_OID = 701
+_PG_NUMERIC_OID = 1700
+
+
+def dialect_for(name: str) -> Dialect:
+    """The SQLAlchemy dialect lamina compiles for: ``postgresql`` (asyncpg) or ``sqlite``."""
+    if name == "postgresql":
+        return pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
+    if name == "sqlite":
+        return pysqlite.dialect(dbapi=sqlite3)
+    raise ValueError(f"unsupported database: {name}")
+
+
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    impl = type_.dialect_impl(dialect)
+    coltype: int | None = None
+    if dialect.name == "postgresql" and isinstance(impl, Numeric):
+        coltype = _PG_FLOAT_OID if isinstance(impl, Float) else _PG_NUMERIC_OID
+    return impl.result_processor(dialect, coltype)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStatement:
+    """A statement compiled for one dialect, with its argument and result converters."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: tuple[Any, ...]
+    bind_processors: tuple[Processor, ...]
+    result_processors: tuple[Processor, ...]
+    result_names: tuple[str, ...]
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        """Positional driver arguments from named parameters (converted for the driver)."""
+        out: list[Any] = []
+        for name, default, proc in zip(
+            self.names, self.defaults, self.bind_processors, strict=True
+        ):
+            value = params.get(name, default)
+            out.append(proc(value) if proc is not None and value is not None else value)
+        return out
+
+    def convert_row(self, row: Sequence[Any]) -> list[Any]:
+        """A result row with every value converted to its Python type."""
+        return [
+            proc(value) if proc is not None and value is not None else value
+            for value, proc in zip(row, self.result_processors, strict=True)
+        ]
+
+    def as_dicts(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Result rows as ``{column name: converted value}``."""
+        names = self.result_names
+        return [dict(zip(names, self.convert_row(row), strict=True)) for row in rows]
+
+    async def fetch(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run on ``conn`` and return converted rows as dictionaries."""
+        return self.as_dicts(await conn.fetch(self.sql, self.arguments(params)))
+
+    async def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Run on ``conn`` and return the number of rows changed."""
+        return await conn.execute(self.sql, self.arguments(params))
+
+    def batch(self, rows: Sequence[Mapping[str, Any]]) -> tuple[str, list[list[Any]]]:
+        """This statement with argument rows, ready for ``execute_many`` or a commit batch."""
+        return self.sql, [self.arguments(r) for r in rows]
+
+
+class StatementCache:
+    """Compiled statements of one dialect, keyed by shape (bounded, least recent evicted)."""
+
+    def __init__(self, dialect: Dialect, max_size: int = 2048) -> None:
+        self.dialect = dialect
+        self._max_size = max_size
+        self._compiled: dict[Hashable, CompiledStatement] = {}
+
+    def get(self, key: Hashable, build: Callable[[], ClauseElement]) -> CompiledStatement:
+        """The compiled statement for ``key``, building and compiling it on first use."""
+        found = self._compiled.get(key)
+        if found is not None:
+            return found
+        compiled = self.compile(build())
+        if len(self._compiled) >= self._max_size:
+            self._compiled.pop(next(iter(self._compiled)))
+        self._compiled[key] = compiled
+        return compiled
+
+    def compile(self, statement: ClauseElement) -> CompiledStatement:
+        """Compile ``statement`` now (use :meth:`get` to reuse the result)."""
+        dialect = self.dialect
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        names = tuple(compiled.positiontup or ())
+        binds = compiled.binds
+        defaults = compiled.params
+        bind_procs = tuple(
+            binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names
+        )
+        columns = list(getattr(statement, "exported_columns", ()) or ())
+        return CompiledStatement(
+            sql=compiled.string,
+            names=names,
+            defaults=tuple(defaults.get(n) for n in names),
+            bind_processors=bind_procs,
+            result_processors=tuple(_result_processor(c.type, dialect) for c in columns),
+            result_names=tuple(c.key for c in columns),
+        )

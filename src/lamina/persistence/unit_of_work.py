@@ -1,0 +1,203 @@
+"""One transaction around one use case: rows, audit entries and events commit together (G3)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, func, insert, select
+
+from lamina.domain.context import EventContext
+from lamina.domain.entity import utcnow
+from lamina.domain.errors import Unavailable
+from lamina.domain.events import DomainEvent, EventPriority
+from lamina.domain.ids import uuid7
+from lamina.persistence import audit
+from lamina.persistence.drivers import Batch, Connection
+from lamina.persistence.errors import ConnectionLost, is_connection_error
+from lamina.persistence.statements import StatementCache
+from lamina.persistence.tables import events
+
+if TYPE_CHECKING:
+    from lamina.persistence.database import Database
+
+EVENTS_CHANNEL = "lamina_events"
+"""The PostgreSQL NOTIFY channel that wakes event readers in other processes."""
+
+APPEND_LOCK_KEY = 0x6C616D696E61
+"""Advisory lock taken just before appending events, so positions commit in order (G7)."""
+
+
+def _build_event_insert() -> Any:
+    next_version = (
+        select(func.coalesce(func.max(events.c.stream_version), 0) + 1)
+        .where(events.c.stream_id == bindparam("stream_id"))
+        .scalar_subquery()
+    )
+    values = {
+        c.name: bindparam(c.name, type_=c.type)
+        for c in events.c
+        if c.name not in ("position", "stream_version")
+    }
+    return insert(events).values(stream_version=next_version, **values)
+
+
+class UnitOfWork:
+    """A transaction for one use case. Use as ``async with db.unit_of_work() as uow:``.
+
+    Commits when the block ends normally and rolls back when it raises.
+    Repositories built on it (``Conversations(uow)``) share its transaction;
+    the audit entries they record and the events raised with :meth:`publish`
+    are written at commit, in the same transaction. The current
+    :class:`EventContext` (taken when the block starts) supplies the actor and
+    correlation id.
+    """
+
+    def __init__(self, db: Database, *, read_only: bool = False) -> None:
+        self.db = db
+        self.read_only = read_only
+        self.context = EventContext.current()
+        self._conn: Connection | None = None
+        self._audit_rows: list[dict[str, Any]] = []
+        self._events: list[tuple[DomainEvent, EventPriority, EventContext]] = []
+        self._committed = False
+
+    @property
+    def statements(self) -> StatementCache:
+        """The compiled-statement cache of the database."""
+        return self.db.statements
+
+    @property
+    def dialect_name(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.db.dialect_name
+
+    async def __aenter__(self) -> UnitOfWork:
+        if self._conn is not None:
+            raise RuntimeError("a unit of work cannot be entered twice")
+        self.context = EventContext.current()
+        self._conn = await self.db._acquire()
+        try:
+            await self._conn.begin(write=not self.read_only)
+        except BaseException as exc:
+            await self.db._release(self._conn, failed=exc)
+            self._conn = None
+            if is_connection_error(exc):
+                raise ConnectionLost("could not start a transaction") from exc
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        failure: BaseException | None = exc
+        try:
+            if exc is None:
+                await self._commit(conn)
+            else:
+                await conn.rollback()
+                self.db.stats.rollbacks += 1
+        except BaseException as commit_exc:
+            failure = commit_exc
+            await conn.rollback()
+            self.db.stats.rollbacks += 1
+            if is_connection_error(commit_exc):
+                raise Unavailable(
+                    "the database connection was lost while committing; the outcome is unknown"
+                ) from commit_exc
+            raise
+        finally:
+            self._conn = None
+            self._audit_rows.clear()
+            self._events.clear()
+            await self.db._release(conn, failed=failure)
+
+    async def _commit(self, conn: Connection) -> None:
+        batches: list[Batch] = []
+        if self._audit_rows:
+            stmt = self.statements.get(audit.INSERT_KEY, audit.build_insert)
+            batches.append(stmt.batch(self._audit_rows))
+        appended = len(self._events)
+        if appended:
+            if self.dialect_name == "postgresql":
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", [APPEND_LOCK_KEY])
+            stmt = self.statements.get(("lamina", "events", "append"), _build_event_insert)
+            now = utcnow()
+            rows = [
+                {
+                    "event_id": uuid7(),
+                    "stream_id": event.stream_id,
+                    "event_type": type(event).event_type,
+                    "schema_version": type(event).schema_version,
+                    "payload": event.payload(),
+                    "context": ctx.model_dump(mode="json"),
+                    "priority": int(priority),
+                    "recorded_at": now,
+                }
+                for event, priority, ctx in self._events
+            ]
+            batches.append(stmt.batch(rows))
+            if self.dialect_name == "postgresql":
+                batches.append(("SELECT pg_notify($1, $2)", [[EVENTS_CHANNEL, str(appended)]]))
+        await conn.commit(batches)
+        self._committed = True
+        stats = self.db.stats
+        stats.transactions += 1
+        stats.audit_entries += len(self._audit_rows)
+        stats.events_appended += appended
+        if appended:
+            self.db._events_committed(appended)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """This unit of work's connection (for repositories and lamina's own stores)."""
+        if self._conn is None:
+            raise RuntimeError("use the unit of work inside 'async with' first")
+        try:
+            yield self._conn
+        except BaseException as exc:
+            if is_connection_error(exc):
+                raise ConnectionLost("the database connection was lost") from exc
+            raise
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[UnitOfWork]:
+        """This unit of work itself: writes join its transaction."""
+        if self.read_only:
+            raise RuntimeError("this unit of work is read-only")
+        yield self
+
+    def record_audit(self, row: dict[str, Any]) -> None:
+        """Queue an audit entry (built by :func:`lamina.persistence.audit.audit_row`)."""
+        self._audit_rows.append(row)
+
+    def publish(
+        self,
+        event: DomainEvent,
+        *,
+        priority: EventPriority | None = None,
+        context: EventContext | None = None,
+    ) -> None:
+        """Raise ``event``: it is appended to the event store if, and when, this unit commits.
+
+        The event carries the unit's :class:`EventContext` (or ``context``) and
+        its class's default priority unless ``priority`` is given.
+        """
+        if self._conn is None:
+            raise RuntimeError("publish events inside 'async with' of the unit of work")
+        self._events.append(
+            (event, priority or type(event).default_priority, context or self.context)
+        )
+
+    @property
+    def pending_events(self) -> list[DomainEvent]:
+        """Events raised so far and not yet committed."""
+        return [e for e, _, _ in self._events]
