@@ -58,3 +58,38 @@ events = Table(
     Column("recorded_at", UTCDateTime(), nullable=False),
     UniqueConstraint("stream_id", "stream_version"),
 )
+
+subscriptions = Table(
+    "lamina_subscriptions",
+    lamina_metadata,
+    Column("name", String(200), primary_key=True),
+    Column("position", Position, nullable=False, default=0),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+"""Durable checkpoint of each event subscription: the last position it fully handled."""
+
+dead_letters = Table(
+    "lamina_dead_letters",
+    lamina_metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("subscription", String(200), nullable=False),
+    Column("position", Position, nullable=False),
+    Column("event_type", String(200), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("error", String(2000), nullable=False),
+    Column("failed_at", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("subscription", "position"),
+)
+"""Events a subscription gave up on after its retries; re-drivable."""
+
+access_tokens = Table(
+    "lamina_access_tokens",
+    lamina_metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Uuid(), nullable=False, index=True),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+"""Issued access tokens (only a SHA-256 of each is stored), so they can expire and be revoked."""
