@@ -89,6 +89,11 @@ class Repository(ReadOnlyRepository[E, R]):
             data[name] = MASK
         return data
 
+    def _created(self, entity: E) -> dict[str, list[Any]]:
+        """Audit changes of a creation: every business field, from nothing to its value."""
+        owned = self.entity.fields_marked(SERVER_OWNED)
+        return {k: [None, v] for k, v in self._snapshot(entity).items() if k not in owned}
+
     def _audit(
         self, uow: UnitOfWork, entity_id: Any, action: AuditAction, changes: dict[str, list[Any]]
     ) -> None:
@@ -142,7 +147,7 @@ class Repository(ReadOnlyRepository[E, R]):
                 uow,
                 stored.id,
                 AuditAction.CREATE,
-                {k: [None, v] for k, v in self._snapshot(stored).items()},
+                self._created(stored),
             )
         return stored
 
@@ -172,7 +177,7 @@ class Repository(ReadOnlyRepository[E, R]):
                         uow,
                         stored.id,
                         AuditAction.CREATE,
-                        {k: [None, v] for k, v in self._snapshot(stored).items()},
+                        self._created(stored),
                     )
         return [stored for stored, _ in stamped]
 
@@ -208,7 +213,7 @@ class Repository(ReadOnlyRepository[E, R]):
                     uow,
                     stored.id,
                     AuditAction.CREATE,
-                    {k: [None, v] for k, v in self._snapshot(stored).items()},
+                    self._created(stored),
                 )
                 return stored
             match = self.statements.get(
