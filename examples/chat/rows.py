@@ -1,0 +1,120 @@
+"""Chat tables: SQLAlchemy rows with lamina's standard columns, constraints and relationships."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from lamina.persistence import Base, SoftDeleteColumn, StandardColumns, new_metadata
+
+
+class ChatBase(DeclarativeBase):
+    """Declarative base of the chat service (its own metadata and revision history)."""
+
+    metadata = new_metadata()
+    type_annotation_map = Base.type_annotation_map
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    allowed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_allowed")
+
+
+class UserRow(ChatBase, StandardColumns):
+    __tablename__ = "chat_users"
+
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(200))
+
+
+class WorkspaceRow(ChatBase, StandardColumns, SoftDeleteColumn):
+    __tablename__ = "chat_workspaces"
+
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner_id: Mapped[UUID] = mapped_column(ForeignKey("chat_users.id"), index=True)
+
+
+class MembershipRow(ChatBase, StandardColumns):
+    __tablename__ = "chat_memberships"
+    __table_args__ = (
+        UniqueConstraint("user_id", "workspace_id"),
+        _one_of("role", ("owner", "admin", "member")),
+    )
+
+    workspace_id: Mapped[UUID] = mapped_column(ForeignKey("chat_workspaces.id"), index=True)
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("chat_users.id"))
+    role: Mapped[str] = mapped_column(String(10))
+
+
+class ConversationRow(ChatBase, StandardColumns, SoftDeleteColumn):
+    __tablename__ = "chat_conversations"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "slug"),
+        _one_of("modality", ("text", "voice")),
+        Index("ix_chat_conversations_workspace_activity", "workspace_id", "last_activity_at"),
+    )
+
+    workspace_id: Mapped[UUID] = mapped_column(ForeignKey("chat_workspaces.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(80))
+    modality: Mapped[str] = mapped_column(String(10))
+    meta_data: Mapped[dict[str, Any]] = mapped_column("meta_data", default=dict)
+    last_activity_at: Mapped[datetime | None]
+
+
+class ParticipantRow(ChatBase, StandardColumns):
+    __tablename__ = "chat_participants"
+    __table_args__ = (
+        UniqueConstraint("user_id", "conversation_id"),
+        _one_of("status", ("invited", "active", "rejected", "left")),
+    )
+
+    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("chat_conversations.id"), index=True)
+    workspace_id: Mapped[UUID] = mapped_column(ForeignKey("chat_workspaces.id"))
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("chat_users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10))
+    invited_by_id: Mapped[UUID | None] = mapped_column(ForeignKey("chat_users.id"))
+    initial_message: Mapped[str | None] = mapped_column(Text)
+    joined_at: Mapped[datetime | None]
+
+
+class MessageRow(ChatBase, StandardColumns, SoftDeleteColumn):
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        _one_of("role", ("user", "assistant", "system")),
+        Index("ix_chat_messages_conversation_created", "conversation_id", "created_at", "id"),
+    )
+
+    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("chat_conversations.id"))
+    workspace_id: Mapped[UUID] = mapped_column(ForeignKey("chat_workspaces.id"))
+    sender_id: Mapped[UUID] = mapped_column(ForeignKey("chat_users.id"))
+    role: Mapped[str] = mapped_column(String(10))
+    content: Mapped[str] = mapped_column(Text)
+
+
+class RecordingRow(ChatBase, StandardColumns):
+    __tablename__ = "chat_recordings"
+    __table_args__ = (
+        _one_of("status", ("recording", "completed", "failed")),
+        CheckConstraint("sample_rate BETWEEN 8000 AND 192000", name="sample_rate_range"),
+        CheckConstraint("duration_ms IS NULL OR duration_ms >= 0", name="duration_not_negative"),
+    )
+
+    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("chat_conversations.id"), index=True)
+    workspace_id: Mapped[UUID] = mapped_column(ForeignKey("chat_workspaces.id"))
+    started_by_id: Mapped[UUID] = mapped_column(ForeignKey("chat_users.id"))
+    status: Mapped[str] = mapped_column(String(10))
+    format: Mapped[str] = mapped_column(String(10))
+    sample_rate: Mapped[int]
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    duration_ms: Mapped[int | None]
+    size_bytes: Mapped[int | None]
+    meta_data: Mapped[dict[str, Any]] = mapped_column("meta_data", default=dict)
