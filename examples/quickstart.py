@@ -132,7 +132,7 @@ async def tour(db: Database) -> None:
             )
         )
         say(f"added {book.name!r}: id {book.id} (UUID v7), version {book.version}")
-        say(f"created_at {book.created_at.isoformat()} (timezone-aware UTC), by {book.created_by_id}")
+        say(f"created_at {book.created_at.isoformat()} (aware UTC), by {book.created_by_id}")
 
         await products.add_many(
             [
@@ -155,12 +155,15 @@ async def tour(db: Database) -> None:
         async with db.unit_of_work() as uow:
             repo = Products(uow)
             cheaper = await repo.update(
-                book.id, {"price": Price(amount=Decimal("49.90"), currency="EUR")},
+                book.id,
+                {"price": Price(amount=Decimal("49.90"), currency="EUR")},
                 expected_version=book.version,
             )
             uow.publish(PriceChanged(product_id=book.id, new_amount=cheaper.price.amount))
-        say(f"price changed to {cheaper.price.amount} (version {cheaper.version}); "
-            "row, audit entry and event committed together")
+        say(
+            f"price changed to {cheaper.price.amount} (version {cheaper.version}); "
+            "row, audit entry and event committed together"
+        )
 
         try:
             await products.update(book.id, {"name": "DDD"}, expected_version=book.version)
@@ -178,18 +181,23 @@ async def tour(db: Database) -> None:
         )
         with count_queries() as tally:
             loaded = await products.list(load=["reviews"])
-        say(f"loaded {len(loaded)} products with {sum(len(p.reviews) for p in loaded)} reviews "
-            f"in {tally.queries} queries")
+        say(
+            f"loaded {len(loaded)} products with {sum(len(p.reviews) for p in loaded)} reviews "
+            f"in {tally.queries} queries"
+        )
 
         await products.delete(book.id)
-        say(f"soft-deleted: get_or_none → {await products.get_or_none(book.id)}, "
-            f"count {await products.count()}, with deleted {await products.count(include_deleted=True)}")
+        hidden = await products.get_or_none(book.id)
+        counts = (await products.count(), await products.count(include_deleted=True))
+        say(f"soft-deleted: get_or_none → {hidden}, count {counts[0]}, with deleted {counts[1]}")
         await products.restore(book.id)
         say("restored")
 
         for entry in await products.history(book.id):
-            say(f"audit: {entry.action.value:<7} by {entry.actor_id} [{entry.correlation_id}] "
-                f"{dict(entry.changes)}")
+            say(
+                f"audit: {entry.action.value:<7} by {entry.actor_id} [{entry.correlation_id}] "
+                f"{dict(entry.changes)}"
+            )
 
 
 async def main() -> None:
