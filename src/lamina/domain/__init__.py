@@ -3,7 +3,7 @@
 Pure Python and Pydantic: nothing here imports SQLAlchemy or FastAPI.
 """
 
-from lamina.domain.context import EventContext, use_context
+from lamina.domain.context import EventContext, replace_context, use_context
 from lamina.domain.entity import (
     MASK,
     READ_ONLY,
@@ -60,6 +60,7 @@ __all__ = [
     "ValueObject",
     "VersionConflict",
     "Versioned",
+    "replace_context",
     "use_context",
     "utcnow",
     "uuid7",

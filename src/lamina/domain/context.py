@@ -44,12 +44,26 @@ class EventContext(BaseModel):
             _current.set(ctx)
         return ctx
 
+    @classmethod
+    def peek(cls) -> EventContext | None:
+        """The context in force, or None; unlike :meth:`current` it creates none."""
+        return _current.get()
+
     def with_changes(self, **changes: Any) -> EventContext:
         """A copy with some fields replaced (validated again)."""
         return EventContext.model_validate({**self.__dict__, **changes})
 
 
 _current: ContextVar[EventContext | None] = ContextVar("lamina_event_context", default=None)
+
+
+def replace_context(context: EventContext) -> None:
+    """Make ``context`` current for the rest of the running task (or request).
+
+    Prefer :func:`use_context` where a ``with`` block fits; this is for code
+    that learns the actor midway, such as an authentication dependency.
+    """
+    _current.set(context)
 
 
 @contextmanager

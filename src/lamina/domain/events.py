@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
+import msgpack
 from pydantic import BaseModel, ConfigDict
 
 
@@ -73,3 +74,22 @@ class DomainEvent(BaseModel):
     def payload(self) -> dict[str, Any]:
         """The payload as JSON-compatible data."""
         return self.model_dump(mode="json")
+
+    def to_json(self) -> bytes:
+        """The payload as UTF-8 JSON."""
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Self:
+        """The event of this class whose payload :meth:`to_json` produced (validated)."""
+        return cls.model_validate_json(data)
+
+    def to_msgpack(self) -> bytes:
+        """The payload as MessagePack: the JSON data model in a compact binary form."""
+        packed: bytes = msgpack.packb(self.payload(), use_bin_type=True)
+        return packed
+
+    @classmethod
+    def from_msgpack(cls, data: bytes) -> Self:
+        """The event of this class whose payload :meth:`to_msgpack` produced (validated)."""
+        return cls.model_validate(msgpack.unpackb(data, raw=False))
