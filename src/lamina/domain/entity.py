@@ -82,6 +82,19 @@ class Entity(BaseModel):
             raise TypeError(f"{type(self).__name__} has no field(s) {sorted(unknown)}")
         return type(self).model_validate({**self.__dict__, **changes})
 
+    def _with_trusted(self, values: dict[str, Any]) -> Self:
+        """A copy with ``values`` set without validation.
+
+        Only for values that are already valid for their fields (the
+        repository's own timestamps, versions and actor ids).
+        """
+        copy = self.__class__.__new__(self.__class__)
+        object.__setattr__(copy, "__dict__", {**self.__dict__, **values})
+        object.__setattr__(copy, "__pydantic_fields_set__", self.model_fields_set | values.keys())
+        object.__setattr__(copy, "__pydantic_extra__", None)
+        object.__setattr__(copy, "__pydantic_private__", None)
+        return copy
+
     @classmethod
     def fields_marked(cls, marker: _Marker) -> frozenset[str]:
         """Names of the fields annotated with ``marker`` (``SERVER_OWNED``, ``SENSITIVE``…)."""

@@ -59,6 +59,10 @@ def changes_between(
     return out
 
 
+AUDIT_COLUMNS = tuple(c.name for c in audit_log.c)
+"""The audit table's columns, in the order of :func:`audit_row` values."""
+
+
 def audit_row(
     entity_type: str,
     entity_id: object,
@@ -66,19 +70,19 @@ def audit_row(
     changes: dict[str, list[Any]],
     context: EventContext,
     at: datetime,
-) -> dict[str, Any]:
-    """The column values of one audit entry."""
-    return {
-        "id": uuid7(),
-        "entity_type": entity_type,
-        "entity_id": str(entity_id),
-        "action": action.value,
-        "actor_id": context.actor_id,
-        "correlation_id": context.correlation_id,
-        "tenant_id": context.tenant_id,
-        "changes": changes,
-        "occurred_at": at,
-    }
+) -> tuple[Any, ...]:
+    """The column values of one audit entry, in the order of :data:`AUDIT_COLUMNS`."""
+    return (
+        uuid7(),
+        entity_type,
+        str(entity_id),
+        action.value,
+        context.actor_id,
+        context.correlation_id,
+        context.tenant_id,
+        changes,
+        at,
+    )
 
 
 INSERT_KEY = ("lamina", "audit", "insert")
@@ -86,7 +90,9 @@ INSERT_KEY = ("lamina", "audit", "insert")
 
 def build_insert() -> Any:
     """The INSERT of one audit entry, every value a bound parameter."""
-    return insert(audit_log).values({c.name: bindparam(c.name, type_=c.type) for c in audit_log.c})
+    return insert(audit_log).values(
+        {name: bindparam(name, type_=audit_log.c[name].type) for name in AUDIT_COLUMNS}
+    )
 
 
 async def history(

@@ -70,7 +70,7 @@ class TimestampColumns:
 class SoftDeleteColumn:
     """``deleted_at``: set on soft delete; rows with it are hidden from reads (G1)."""
 
-    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None, index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class ActorColumns:

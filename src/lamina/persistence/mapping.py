@@ -32,6 +32,13 @@ def _value_object_type(annotation: Any) -> tuple[type[ValueObject] | None, bool]
     return None, False
 
 
+def _may_hold_enum(annotation: Any) -> bool:
+    """True if values of this annotation can be Enum members (looks inside unions and Annotated)."""
+    if isinstance(annotation, type):
+        return issubclass(annotation, enum.Enum)
+    return any(_may_hold_enum(arg) for arg in typing.get_args(annotation))
+
+
 def storable(value: Any, column: Column[Any]) -> Any:
     """``value`` as ``column`` stores it: an Enum member becomes its value unless the
     column is an SQLAlchemy ``Enum`` (which converts members itself)."""
@@ -90,6 +97,15 @@ class EntityMapper(Generic[E]):
             p.column.name for ps in self._parts.values() for p in ps
         )
         self.sensitive: frozenset[str] = entity.fields_marked(SENSITIVE)
+        # Fast path of values(): no value objects, so one column per field.
+        flat = not self._value_objects
+        self._flat: tuple[str, ...] | None = tuple(self._parts) if flat else None
+        self._flat_columns = [ps[0].column for ps in self._parts.values()] if flat else []
+        self._enum_positions = [
+            i
+            for i, name in enumerate(self._parts)
+            if flat and _may_hold_enum(entity.model_fields[name].annotation)
+        ]
         self._adapters: dict[str, TypeAdapter[Any]] = {}
 
     @staticmethod
@@ -141,6 +157,22 @@ class EntityMapper(Generic[E]):
                     else (None if value is None else getattr(value, part.sub))
                 )
                 out[part.column.name] = storable(v, part.column)
+        return out
+
+    def values(self, entity: E) -> list[Any]:
+        """Column values of ``entity`` in the order of :attr:`columns`."""
+        data = entity.__dict__
+        if self._flat is not None:
+            out = [data[name] for name in self._flat]
+            for i in self._enum_positions:
+                out[i] = storable(out[i], self._flat_columns[i])
+            return out
+        out = []
+        for name, parts in self._parts.items():
+            value = data[name]
+            for part in parts:
+                v = value if part.sub is None or value is None else getattr(value, part.sub)
+                out.append(storable(v, part.column) if isinstance(v, enum.Enum) else v)
         return out
 
     def from_columns(self, row: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> E:

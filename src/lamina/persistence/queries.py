@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -117,6 +118,8 @@ def _coerce(adapter: Any, field: str, value: Any, column: Column[Any]) -> Any:
             raise invalid_from_validation(field, exc) from None
     if coerced is None:
         raise InvalidInput.for_field(field, "use is_null to match missing values")
+    if isinstance(coerced, datetime) and coerced.utcoffset() is None:
+        raise InvalidInput.for_field(field, "a time zone is required (e.g. 'Z' or '+02:00')")
     return storable(coerced, column)
 
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import Column, ColumnElement, Table, bindparam, func, select
 
 from lamina.domain.entity import Entity
-from lamina.domain.errors import FieldError, InvalidInput, NotFound
+from lamina.domain.errors import InvalidInput, NotFound
 from lamina.persistence import audit
 from lamina.persistence.audit import AuditEntry
 from lamina.persistence.cursors import decode_cursor, encode_cursor
@@ -42,24 +42,6 @@ R = TypeVar("R")
 
 Target = Database | UnitOfWork
 Visibility = typing.Literal["live", "all", "deleted"]
-
-SERVER_COLUMNS = (
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "created_by_id",
-    "updated_by_id",
-    "version",
-)
-COPY_THRESHOLD = 64
-"""From this many rows, ``add_many`` on PostgreSQL loads with COPY."""
-
-
-def _invalid(exc: ValidationError) -> InvalidInput:
-    errors = [FieldError(".".join(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()]
-    return InvalidInput(
-        "invalid values: " + "; ".join(f"{e.field}: {e.message}" for e in errors), errors
-    )
 
 
 class ReadOnlyRepository(Generic[E, R]):

@@ -21,16 +21,18 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from lamina.domain.context import EventContext
 from lamina.domain.entity import MASK, SERVER_OWNED, Entity, utcnow
 from lamina.domain.errors import AlreadyExists, FieldError, InvalidInput, NotFound, VersionConflict
-from lamina.persistence.audit import AuditAction, audit_row
+from lamina.persistence.audit import AuditAction, audit_row, changes_between
 from lamina.persistence.drivers import Connection, PostgresConnection
 from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
-from lamina.persistence.unit_of_work import UnitOfWork
+from lamina.persistence.statements import CompiledStatement
+from lamina.persistence.unit_of_work import COPY_THRESHOLD, UnitOfWork
 
 E = TypeVar("E", bound=Entity)
 R = TypeVar("R")
 
-COPY_THRESHOLD = 64
-"""From this many rows, ``add_many`` on PostgreSQL loads them with COPY."""
+
+_BUSINESS_FIELDS: dict[type[Any], set[str]] = {}
+"""Per repository class: the entity fields a creation's audit entry lists."""
 
 _UPDATE_NOISE = frozenset({"updated_at", "updated_by_id", "version"})
 
@@ -66,10 +68,9 @@ class Repository(ReadOnlyRepository[E, R]):
         return fields, columns
 
     def _stamp_new(
-        self, entity: E, context: EventContext, now: datetime
-    ) -> tuple[E, dict[str, Any]]:
-        if not isinstance(entity, self.entity):
-            raise TypeError(f"expected {self.entity.__name__}, got {type(entity).__name__}")
+        self, entities: Sequence[E], context: EventContext, now: datetime
+    ) -> tuple[list[E], tuple[str, ...], list[list[Any]]]:
+        """New entities with their server fields set, the insert's columns, and its rows."""
         server = {
             "created_at": now,
             "updated_at": now,
@@ -79,20 +80,36 @@ class Repository(ReadOnlyRepository[E, R]):
             "version": 1,
         }
         fields, columns = self._server_values(tuple(server), server)
-        stored = entity.model_copy(update=fields) if fields else entity
-        return stored, {**self.mapper().to_columns(stored), **columns}
+        mapper = self.mapper()
+        extra = list(columns.values())
+        stored: list[E] = []
+        rows: list[list[Any]] = []
+        for entity in entities:
+            if not isinstance(entity, self.entity):
+                raise TypeError(f"expected {self.entity.__name__}, got {type(entity).__name__}")
+            new = entity._with_trusted(fields) if fields else entity
+            stored.append(new)
+            rows.append(mapper.values(new) + extra)
+        return stored, mapper.columns + tuple(columns), rows
 
-    def _snapshot(self, entity: E) -> dict[str, Any]:
+    def _snapshot(self, entity: E, *, masked: bool = True) -> dict[str, Any]:
         data = entity.model_dump(mode="json", exclude=set(self.relations))
         data.pop("id", None)
-        for name in self.mapper().sensitive & data.keys():
-            data[name] = MASK
+        if masked:
+            for name in self.mapper().sensitive & data.keys():
+                data[name] = MASK
         return data
 
     def _created(self, entity: E) -> dict[str, list[Any]]:
         """Audit changes of a creation: every business field, from nothing to its value."""
-        owned = self.entity.fields_marked(SERVER_OWNED)
-        return {k: [None, v] for k, v in self._snapshot(entity).items() if k not in owned}
+        include = _BUSINESS_FIELDS.get(type(self))
+        if include is None:
+            owned = self.entity.fields_marked(SERVER_OWNED) | set(self.relations)
+            include = _BUSINESS_FIELDS[type(self)] = set(self.entity.model_fields) - owned
+        data = entity.model_dump(mode="json", include=include)
+        for name in self.mapper().sensitive & data.keys():
+            data[name] = MASK
+        return {k: [None, v] for k, v in data.items()}
 
     def _audit(
         self, uow: UnitOfWork, entity_id: Any, action: AuditAction, changes: dict[str, list[Any]]
@@ -102,12 +119,19 @@ class Repository(ReadOnlyRepository[E, R]):
                 audit_row(self.entity_name(), entity_id, action, changes, uow.context, utcnow())
             )
 
-    def _insert_statement(self, columns: Sequence[str]) -> Any:
+    def _insert_arguments(
+        self, columns: tuple[str, ...], rows: list[list[Any]]
+    ) -> tuple[CompiledStatement, list[list[Any]]]:
+        """The INSERT for ``columns`` and driver arguments for ``rows`` (given in that order)."""
         table = self.table()
-        return self.statements.get(
-            (type(self), "insert", tuple(columns)),
+        stmt = self.statements.get(
+            (type(self), "insert", columns),
             lambda: insert(table).values({c: bindparam(c, type_=table.c[c].type) for c in columns}),
         )
+        if stmt.names != columns:  # SQLAlchemy lists the columns in table order
+            order = [columns.index(name) for name in stmt.names]
+            rows = [[row[i] for i in order] for row in rows]
+        return stmt, stmt.arguments_many(rows)
 
     async def _locked(self, conn: Connection, id: Any, visibility: Visibility) -> E | None:
         """The row of ``id`` (in scope), locked for update on PostgreSQL."""
@@ -140,15 +164,10 @@ class Repository(ReadOnlyRepository[E, R]):
         rule, :class:`ReferenceMissing` for a missing foreign key.
         """
         async with self._write() as (uow, conn):
-            stored, values = self._stamp_new(entity, uow.context, utcnow())
-            stmt = self._insert_statement(tuple(values))
-            await stmt.execute(conn, values)
-            self._audit(
-                uow,
-                stored.id,
-                AuditAction.CREATE,
-                self._created(stored),
-            )
+            (stored,), columns, rows = self._stamp_new([entity], uow.context, utcnow())
+            stmt, args = self._insert_arguments(columns, rows)
+            await conn.execute(stmt.sql, args[0])
+            self._audit(uow, stored.id, AuditAction.CREATE, self._created(stored))
         return stored
 
     async def add_many(self, entities: Sequence[E]) -> list[E]:
@@ -160,26 +179,22 @@ class Repository(ReadOnlyRepository[E, R]):
             return []
         async with self._write() as (uow, conn):
             now = utcnow()
-            stamped = [self._stamp_new(e, uow.context, now) for e in entities]
-            columns = tuple(stamped[0][1])
-            stmt = self._insert_statement(columns)
-            rows = [values for _, values in stamped]
-            if isinstance(conn, PostgresConnection) and len(rows) >= COPY_THRESHOLD:
+            stored, columns, rows = self._stamp_new(entities, uow.context, now)
+            stmt, args = self._insert_arguments(columns, rows)
+            if isinstance(conn, PostgresConnection) and len(args) >= COPY_THRESHOLD:
                 table = self.table()
-                records = [stmt.arguments(r) for r in rows]
-                await conn.copy_records(table.name, stmt.names, records, schema=table.schema)
+                await conn.copy_records(table.name, stmt.names, args, schema=table.schema)
             else:
-                sql, args = stmt.batch(rows)
-                await conn.execute_many(sql, args)
+                await conn.execute_many(stmt.sql, args)
             if self.audited:
-                for stored, _ in stamped:
-                    self._audit(
-                        uow,
-                        stored.id,
-                        AuditAction.CREATE,
-                        self._created(stored),
+                name, context = self.entity_name(), uow.context
+                for entity in stored:
+                    uow.record_audit(
+                        audit_row(
+                            name, entity.id, AuditAction.CREATE, self._created(entity), context, now
+                        )
                     )
-        return [stored for stored, _ in stamped]
+        return stored
 
     async def upsert(self, entity: E, *, on: Sequence[str]) -> E:
         """Insert ``entity``, or update the existing row with the same values of the ``on`` fields.
@@ -196,8 +211,8 @@ class Repository(ReadOnlyRepository[E, R]):
             on_columns.append(column)
         table = self.table()
         async with self._write() as (uow, conn):
-            stored, values = self._stamp_new(entity, uow.context, utcnow())
-            columns = tuple(values)
+            (stored,), columns, rows = self._stamp_new([entity], uow.context, utcnow())
+            values = dict(zip(columns, rows[0], strict=True))
             make_insert = pg_insert if self.target.dialect_name == "postgresql" else sqlite_insert
             stmt = self.statements.get(
                 (type(self), "upsert", columns, tuple(c.name for c in on_columns)),
@@ -377,12 +392,14 @@ class Repository(ReadOnlyRepository[E, R]):
         if await stmt.execute(conn, params) != 1:
             actual = getattr(current, "version", None)
             raise VersionConflict(self.entity_name(), current.id, actual or 0, None)
-        before, after = self._snapshot(current), self._snapshot(updated)
-        diff = {
-            k: [before.get(k), after.get(k)]
-            for k in before.keys() | after.keys()
-            if before.get(k) != after.get(k) and k not in _UPDATE_NOISE
-        }
+        # Compared unmasked, so a change of a sensitive value is recorded (masked).
+        diff = changes_between(
+            self._snapshot(current, masked=False),
+            self._snapshot(updated, masked=False),
+            mapper.sensitive,
+        )
+        for name in _UPDATE_NOISE & diff.keys():
+            del diff[name]
         for name, value in raw.items():
             stored = value.isoformat() if isinstance(value, datetime) else value
             diff[name] = [None, stored] if action is AuditAction.DELETE else ["set", stored]

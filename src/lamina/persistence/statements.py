@@ -25,6 +25,7 @@ from sqlalchemy.types import TypeEngine
 from lamina.persistence.drivers import Connection
 
 Processor = Callable[[Any], Any] | None
+_UNSET = object()
 
 _PG_FLOAT_OID = 701
 _PG_NUMERIC_OID = 1700
@@ -74,6 +75,28 @@ class CompiledStatement:
             proc(value) if proc is not None and value is not None else value
             for value, proc in zip(row, self.result_processors, strict=True)
         ]
+
+    def arguments_many(self, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+        """Driver arguments for many rows given positionally, in the order of ``names``.
+
+        Converts column by column and reuses the result when a row holds the
+        very same object as the row before (timestamps and actors of a batch),
+        so bulk writes pay for each conversion once.
+        """
+        out = [list(row) for row in rows]
+        for i, proc in enumerate(self.bind_processors):
+            if proc is None:
+                continue
+            last_in: Any = _UNSET
+            last_out: Any = None
+            for row in out:
+                value = row[i]
+                if value is None:
+                    continue
+                if value is not last_in:
+                    last_in, last_out = value, proc(value)
+                row[i] = last_out
+        return out
 
     def as_dicts(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         """Result rows as ``{column name: converted value}``."""

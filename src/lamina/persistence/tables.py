@@ -65,8 +65,14 @@ subscriptions = Table(
     Column("name", String(200), primary_key=True),
     Column("position", Position, nullable=False, default=0),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("owner", String(200), nullable=True),
+    Column("lease_expires_at", UTCDateTime(), nullable=True),
 )
-"""Durable checkpoint of each event subscription: the last position it fully handled."""
+"""Durable checkpoint of each event subscription: the last position it fully handled.
+
+``owner`` / ``lease_expires_at``: the runner currently consuming it (one at a time);
+another runner may take over once the lease has expired.
+"""
 
 dead_letters = Table(
     "lamina_dead_letters",
@@ -79,9 +85,14 @@ dead_letters = Table(
     Column("error", String(2000), nullable=False),
     Column("failed_at", UTCDateTime(), nullable=False),
     Column("resolved_at", UTCDateTime(), nullable=True),
+    Column("redrive_requested_at", UTCDateTime(), nullable=True),
     UniqueConstraint("subscription", "position"),
 )
-"""Events a subscription gave up on after its retries; re-drivable."""
+"""Events a subscription gave up on after its retries; re-drivable.
+
+``redrive_requested_at`` is set by ``lamina events retry``; the subscription's runner
+then handles the event again and sets ``resolved_at`` when it succeeds.
+"""
 
 access_tokens = Table(
     "lamina_access_tokens",
@@ -89,7 +100,8 @@ access_tokens = Table(
     Column("token_hash", String(64), primary_key=True),
     Column("user_id", Uuid(), nullable=False, index=True),
     Column("issued_at", UTCDateTime(), nullable=False),
-    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("scopes", String(1000), nullable=False, server_default=""),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
 )
 """Issued access tokens (only a SHA-256 of each is stored), so they can expire and be revoked."""
