@@ -1,0 +1,230 @@
+"""Register, log in (OAuth2 password flow), log out and "me", over an application's own users.
+
+The router owns no user table: the application implements :class:`UserAccounts`
+over its own entity and repository, and keeps the Argon2 hash the router
+hands it. Routes (paths configurable; the token path is the
+:class:`Authenticator`'s ``token_url``, so /docs "Authorize" finds it)::
+
+    POST /auth/register   JSON body of the registration model → 201 user (409 on a duplicate)
+    POST /auth/token      OAuth2 password form → 200 {access_token, token_type, expires_in}
+                          401 on bad credentials, 429 (with Retry-After) when throttled
+    POST /auth/logout     → 204, the presented token is revoked
+    GET  /users/me        → the user of the token
+
+Include it without a prefix: ``app.include_router(auth_router(...))``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol, TypeVar, runtime_checkable
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, Field, SecretStr
+
+from lamina.api.problems import problem_responses
+from lamina.domain.errors import Unauthenticated
+from lamina.security.dependencies import Authenticator, Principal
+from lamina.security.passwords import PasswordHasher
+from lamina.security.throttle import LoginThrottle
+
+BAD_CREDENTIALS = "incorrect username or password"
+"""The one answer to every failed login: unknown user and wrong password look alike."""
+
+Password = Annotated[SecretStr, Field(min_length=8, max_length=256)]
+"""A new password in a registration model: 8-256 characters, write-only in OpenAPI."""
+
+RegistrationT_contra = TypeVar("RegistrationT_contra", bound=BaseModel, contravariant=True)
+UserT_co = TypeVar("UserT_co", bound=BaseModel, covariant=True)
+RegistrationT = TypeVar("RegistrationT", bound=BaseModel)
+UserT = TypeVar("UserT", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What logging in needs to know of a user: its id, password hash and grantable scopes."""
+
+    user_id: UUID
+    password_hash: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+
+class UserAccounts(Protocol[RegistrationT_contra, UserT_co]):
+    """The application's side of authentication, over its own user repository."""
+
+    async def find_credentials(self, username: str) -> Credentials | None:
+        """The credentials of the user named ``username`` (as typed at login), or None.
+
+        Return None for users that may not log in (disabled, deleted) too.
+        """
+        ...
+
+    async def create_user(self, registration: RegistrationT_contra, password_hash: str) -> UserT_co:
+        """Store a new user with ``password_hash`` (never ``registration.password``).
+
+        Raise :class:`~lamina.domain.AlreadyExists` naming the field on a
+        duplicate (a repository does this for unique columns).
+        """
+        ...
+
+    async def load_user(self, user_id: UUID) -> UserT_co | None:
+        """The user as ``GET /users/me`` shows it, or None if it no longer exists."""
+        ...
+
+
+@runtime_checkable
+class PasswordHashUpdates(Protocol):
+    """Optional: implement it on :class:`UserAccounts` to upgrade outdated hashes at login."""
+
+    async def replace_password_hash(self, user_id: UUID, password_hash: str) -> None:
+        """Store ``password_hash`` as the user's hash (same password, current parameters)."""
+        ...
+
+
+class TokenResponse(BaseModel):
+    """An OAuth2 access token response (RFC 6749 §5.1)."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    """Seconds until the token expires."""
+    scope: str | None = None
+    """Space-separated scopes granted, when there are any."""
+
+
+def auth_router(
+    accounts: UserAccounts[RegistrationT, UserT],
+    *,
+    authenticator: Authenticator,
+    registration_model: type[RegistrationT],
+    user_model: type[UserT],
+    passwords: PasswordHasher | None = None,
+    throttle: LoginThrottle | None = None,
+    register_path: str = "/auth/register",
+    logout_path: str = "/auth/logout",
+    me_path: str = "/users/me",
+    tags: Sequence[str] = ("auth",),
+) -> APIRouter:
+    """The register / token / logout / me routes over ``accounts``.
+
+    ``registration_model`` is the JSON body of registration and must have a
+    ``password`` field (``str`` or ``SecretStr``; :data:`Password` adds length
+    rules); give it ``extra="forbid"`` so unknown fields are refused.
+    ``user_model`` is what register and me return. ``passwords`` defaults to
+    :class:`PasswordHasher` with its default cost, ``throttle`` to
+    :class:`LoginThrottle` with its default limits.
+    """
+    if "password" not in registration_model.model_fields:
+        raise TypeError(f"{registration_model.__name__} needs a 'password' field")
+    hasher = passwords or PasswordHasher()
+    login_throttle = throttle or LoginThrottle()
+    tokens = authenticator.tokens
+    current_principal = authenticator.current_principal
+    router = APIRouter(tags=list(tags))
+
+    async def register(registration: BaseModel) -> Any:
+        password_hash = await hasher.hash(_password_of(registration))
+        return await accounts.create_user(registration, password_hash)  # type: ignore[arg-type]
+
+    _set_parameter_type(register, "registration", Annotated[registration_model, Body()])
+    router.add_api_route(
+        register_path,
+        register,
+        methods=["POST"],
+        status_code=201,
+        response_model=user_model,
+        summary="Register a user",
+        responses=problem_responses(409, 422),
+    )
+
+    async def issue_token(
+        request: Request,
+        response: Response,
+        form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    ) -> TokenResponse:
+        address = request.client.host if request.client else None
+        with login_throttle.attempt(form.username, address) as attempt:
+            credentials = await accounts.find_credentials(form.username)
+            if credentials is None:
+                await hasher.verify_unknown(form.password)
+                raise Unauthenticated(BAD_CREDENTIALS)
+            if not await hasher.verify(credentials.password_hash, form.password):
+                raise Unauthenticated(BAD_CREDENTIALS)
+            attempt.succeeded()
+        if hasher.needs_rehash(credentials.password_hash) and isinstance(
+            accounts, PasswordHashUpdates
+        ):
+            new_hash = await hasher.hash(form.password)
+            await accounts.replace_password_hash(credentials.user_id, new_hash)
+        granted = credentials.scopes & set(form.scopes) if form.scopes else credentials.scopes
+        issued = await tokens.issue(credentials.user_id, granted)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        return TokenResponse(
+            access_token=issued.token,
+            expires_in=issued.expires_in,
+            scope=" ".join(sorted(issued.scopes)) or None,
+        )
+
+    router.add_api_route(
+        authenticator.token_url,
+        issue_token,
+        methods=["POST"],
+        response_model=TokenResponse,
+        response_model_exclude_none=True,
+        summary="Log in: exchange username and password for an access token",
+        responses=problem_responses(401, 422, 429),
+    )
+
+    async def logout(principal: Principal = Depends(current_principal)) -> Response:
+        await tokens.revoke_digest(principal.token_digest)
+        return Response(status_code=204)
+
+    router.add_api_route(
+        logout_path,
+        logout,
+        methods=["POST"],
+        status_code=204,
+        response_class=Response,
+        summary="Log out: revoke the access token of this request",
+        responses=problem_responses(401),
+    )
+
+    async def me(principal: Principal = Depends(current_principal)) -> Any:
+        user = await accounts.load_user(principal.user_id)
+        if user is None:
+            raise Unauthenticated("the user of this access token no longer exists")
+        return user
+
+    router.add_api_route(
+        me_path,
+        me,
+        methods=["GET"],
+        response_model=user_model,
+        summary="The user of the access token",
+        responses=problem_responses(401),
+    )
+    return router
+
+
+def _password_of(registration: BaseModel) -> str:
+    value = getattr(registration, "password", None)
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, str):
+        return value
+    raise TypeError("the registration model's 'password' must be a str or SecretStr")
+
+
+def _set_parameter_type(endpoint: Callable[..., Any], name: str, annotation: Any) -> None:
+    """Give ``endpoint``'s parameter ``name`` a type known only at run time (for FastAPI)."""
+    signature = inspect.signature(endpoint)
+    parameters = [
+        p.replace(annotation=annotation) if p.name == name else p
+        for p in signature.parameters.values()
+    ]
+    endpoint.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
