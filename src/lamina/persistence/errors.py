@@ -51,6 +51,13 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, _PG_CONNECTION)
 
 
+def is_foreign_key_violation(exc: BaseException) -> bool:
+    """True if ``exc`` is a broken foreign key, on either database."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "FOREIGN KEY" in str(exc)
+    return isinstance(exc, asyncpg.exceptions.ForeignKeyViolationError)
+
+
 def is_transient(exc: BaseException) -> bool:
     """True if re-running the whole transaction may succeed (conflict, deadlock, lock wait)."""
     if isinstance(exc, _PG_TRANSIENT):

@@ -20,9 +20,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from lamina.domain.context import EventContext
 from lamina.domain.entity import MASK, SERVER_OWNED, Entity, utcnow
-from lamina.domain.errors import AlreadyExists, FieldError, InvalidInput, NotFound, VersionConflict
+from lamina.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    VersionConflict,
+)
 from lamina.persistence.audit import AuditAction, audit_row, changes_between
 from lamina.persistence.drivers import Connection, PostgresConnection
+from lamina.persistence.errors import is_foreign_key_violation
 from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
 from lamina.persistence.statements import CompiledStatement
 from lamina.persistence.unit_of_work import COPY_THRESHOLD, UnitOfWork
@@ -307,7 +315,14 @@ class Repository(ReadOnlyRepository[E, R]):
                     self._pk == bindparam("id", type_=self._pk.type), *self._where(None, "all")
                 ),
             )
-            await stmt.execute(conn, self._params(None, id=id))
+            try:
+                await stmt.execute(conn, self._params(None, id=id))
+            except Exception as exc:
+                if is_foreign_key_violation(exc):  # other rows still refer to this one
+                    raise Conflict(
+                        f"{self.entity_name()} {id} is still referred to and cannot be deleted"
+                    ) from exc
+                raise
             uow.db.stats.hard_deletes += 1
             self._audit(
                 uow,

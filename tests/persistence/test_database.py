@@ -1,0 +1,204 @@
+"""The Database: connection settings, health checks, and retries of transient failures."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from persistence_models import Counter, Counters, Products, new_product
+
+from lamina.domain import Unavailable
+from lamina.persistence import ConnectionLost, Database, PoolOptions, RetryPolicy, UnitOfWork
+
+CLOSED_PORT_URL = "postgresql://postgres@127.0.0.1:1/nothing"
+"""Nothing listens on port 1: connecting fails at once."""
+
+QUICK_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
+
+
+async def test_ping_answers_on_a_running_database(db: Database) -> None:
+    await db.ping()
+    assert db.dialect_name in ("sqlite", "postgresql")
+
+
+async def test_ping_of_an_unreachable_database_raises_unavailable_quickly() -> None:
+    db = Database(CLOSED_PORT_URL, pool=PoolOptions(acquire_timeout=2))
+    started = time.monotonic()
+    try:
+        with pytest.raises(Unavailable) as caught:
+            await db.ping()
+        assert isinstance(caught.value, ConnectionLost)
+        with pytest.raises(Unavailable):
+            await Products(db).count()
+    finally:
+        await db.close()
+    assert time.monotonic() - started < 5
+
+
+async def test_run_retries_a_lost_connection_then_gives_up_with_unavailable() -> None:
+    db = Database(CLOSED_PORT_URL, retry=QUICK_RETRY, pool=PoolOptions(acquire_timeout=2))
+    calls = 0
+
+    async def use_case(uow: UnitOfWork) -> None:
+        nonlocal calls
+        calls += 1
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(ConnectionLost):
+            await db.run(use_case)
+    finally:
+        await db.close()
+    assert calls == 0  # no transaction could even start
+    assert db.stats.retries == QUICK_RETRY.attempts - 1
+    assert time.monotonic() - started < 5
+
+
+async def test_run_retries_a_transient_failure_until_it_succeeds(
+    db: Database, db_url: str
+) -> None:
+    counter = await Counters(db).add(Counter(name="retried"))
+    if db.dialect_name == "sqlite":
+        attempts = await _retry_while_sqlite_is_locked(db_url, counter.id)
+    else:
+        attempts = await _retry_after_a_serialization_failure(db, counter.id)
+    assert attempts >= 2
+    final = await Counters(db).get(counter.id)
+    assert final.value == final.version - 1  # every committed attempt counted once
+    assert len(await Counters(db).history(counter.id)) == final.version
+
+
+async def _increment(uow: UnitOfWork, counter_id: object) -> None:
+    counters = Counters(uow)
+    current = await counters.get(counter_id)  # type: ignore[arg-type]
+    await counters.update(
+        current.id, {"value": current.value + 1}, expected_version=current.version
+    )
+
+
+async def _retry_while_sqlite_is_locked(db_url: str, counter_id: object) -> int:
+    """Another process-like writer holds the write lock for a while: the unit of work retries."""
+    path = db_url.split("///", 1)[1]
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    busy = Database(
+        db_url,
+        pool=PoolOptions(busy_timeout_ms=20),
+        retry=RetryPolicy(attempts=50, base_delay=0.02, max_delay=0.05),
+    )
+    attempts = 0
+
+    async def use_case(uow: UnitOfWork) -> None:
+        nonlocal attempts
+        attempts += 1
+        await _increment(uow, counter_id)
+
+    asyncio.get_running_loop().call_later(0.3, holder.rollback)
+    try:
+        await busy.run(use_case)
+    finally:
+        holder.close()
+        await busy.close()
+    assert busy.stats.retries == attempts - 1
+    return attempts
+
+
+async def _retry_after_a_serialization_failure(db: Database, counter_id: object) -> int:
+    """Two SERIALIZABLE transactions update the same row: the second is retried and succeeds."""
+    first_read, second_read, first_committed = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    attempts = {"first": 0, "second": 0}
+
+    def use_case(name: str) -> object:
+        async def run(uow: UnitOfWork) -> None:
+            attempts[name] += 1
+            async with uow.connection() as conn:
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", [])
+            counters = Counters(uow)
+            current = await counters.get(counter_id)  # type: ignore[arg-type]
+            if name == "first":
+                first_read.set()
+                await second_read.wait()
+            elif attempts[name] == 1:
+                second_read.set()
+                await first_committed.wait()
+            await counters.update(current.id, {"value": current.value + 1})
+
+        return run
+
+    async def first() -> None:
+        await db.run(use_case("first"))  # type: ignore[arg-type]
+        first_committed.set()
+
+    await asyncio.wait_for(
+        asyncio.gather(first(), db.run(use_case("second"))),  # type: ignore[arg-type]
+        timeout=20,
+    )
+    assert attempts == {"first": 1, "second": 2}
+    assert db.stats.retries == 1
+    assert (await Counters(db).get(counter_id)).value == 2  # type: ignore[arg-type]
+    return attempts["second"]
+
+
+async def test_run_gives_up_with_unavailable_when_sqlite_stays_locked(
+    db: Database, db_url: str
+) -> None:
+    if db.dialect_name != "sqlite":
+        pytest.skip("holds an SQLite write lock")
+    path = db_url.split("///", 1)[1]
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    busy = Database(db_url, pool=PoolOptions(busy_timeout_ms=10), retry=QUICK_RETRY)
+
+    async def use_case(uow: UnitOfWork) -> None:
+        await Products(uow).add(new_product())
+
+    try:
+        with pytest.raises(Unavailable, match="busy"):
+            await busy.run(use_case)
+    finally:
+        holder.rollback()
+        holder.close()
+        await busy.close()
+    assert busy.stats.retries == QUICK_RETRY.attempts - 1
+    assert await Products(db).count() == 0
+
+
+async def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(db: Database) -> None:
+    if db.dialect_name != "sqlite":
+        pytest.skip("SQLite settings")
+    async with db.connection() as conn:
+        assert (await conn.fetch("PRAGMA journal_mode", []))[0][0] == "wal"
+        assert (await conn.fetch("PRAGMA foreign_keys", []))[0][0] == 1
+        assert (await conn.fetch("PRAGMA busy_timeout", []))[0][0] == 5000
+
+
+async def test_a_closed_database_can_be_used_again(db: Database) -> None:
+    await Products(db).add(new_product())
+    await db.close()
+    assert await Products(db).count() == 1
+    async with Database(str(db.url.render_as_string(hide_password=False))) as again:
+        assert await Products(again).count() == 1
+
+
+def test_urls_are_normalized_to_the_async_drivers(tmp_path: Path) -> None:
+    assert Database("postgresql://u@h/d").url.drivername == "postgresql+asyncpg"
+    assert Database("postgresql+psycopg://u@h/d").url.drivername == "postgresql+asyncpg"
+    assert Database(f"sqlite:///{tmp_path / 'a.db'}").url.drivername == "sqlite+aiosqlite"
+    assert Database(f"sqlite:///{tmp_path / 'a.db'}").dialect_name == "sqlite"
+    for bad in ("sqlite://", "sqlite:///:memory:", "mysql://u@h/d"):
+        with pytest.raises(ValueError, match=r"SQLite file|unsupported"):
+            Database(bad)
+    assert "secret" not in repr(Database("postgresql://u:secret@h/d"))
+
+
+def test_the_url_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LAMINA_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    assert Database().url.database == str(tmp_path / "env.db")
+    monkeypatch.delenv("LAMINA_DATABASE_URL")
+    monkeypatch.chdir(tmp_path)
+    assert Database().url.database == "./lamina.db"
