@@ -69,6 +69,7 @@ async def _skus(db: Database, *filters: Filter, **options: object) -> list[str]:
         (where("sku").in_([]), ""),
         (where("sku").not_in([]), "ABCDEF"),
         (where("name").contains("een"), "B"),
+        (where("name").contains("apple"), "B"),  # contains is case-sensitive on both databases
         (where("name").icontains("APPLE"), "AB"),
         (where("name").startswith("Ban"), "C"),
         (where("name").contains("%"), "D"),  # wildcards are literal characters

@@ -363,6 +363,7 @@ class SQLitePool(Pool):
         raw.execute("PRAGMA journal_mode=WAL")
         raw.execute("PRAGMA synchronous=NORMAL")
         raw.execute("PRAGMA foreign_keys=ON")
+        raw.execute("PRAGMA case_sensitive_like=ON")  # LIKE as on PostgreSQL
         raw.execute(f"PRAGMA busy_timeout={int(self._options.busy_timeout_ms)}")
         return raw
 

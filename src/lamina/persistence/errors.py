@@ -17,6 +17,7 @@ from lamina.domain.errors import (
     ReferenceMissing,
     Unavailable,
 )
+from lamina.persistence.types import NaiveDatetimeError
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
 _SQLITE_NOT_NULL = re.compile(r"NOT NULL constraint failed: (.+)")
@@ -107,6 +108,8 @@ def translate(
     """
     if isinstance(exc, DomainError):
         return exc
+    if isinstance(exc, NaiveDatetimeError):
+        return InvalidInput(f"{entity}: {exc}", [FieldError("", str(exc))])
     if isinstance(exc, sqlite3.IntegrityError):
         text = str(exc)
         if m := _SQLITE_UNIQUE.search(text):

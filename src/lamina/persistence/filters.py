@@ -98,7 +98,7 @@ class where:
         return Filter(self.field, Op.NOT_IN, list(values))
 
     def contains(self, text: str) -> Filter:
-        """The text contains ``text`` (case-sensitive on PostgreSQL)."""
+        """The text contains ``text`` (case-sensitive on every database)."""
         return Filter(self.field, Op.CONTAINS, text)
 
     def icontains(self, text: str) -> Filter:

@@ -9,6 +9,10 @@ from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 
 
+class NaiveDatetimeError(ValueError):
+    """A datetime without a time zone was given where an aware one is required."""
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware (G13).
 
@@ -26,7 +30,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("naive datetime refused: give a timezone-aware value")
+            raise NaiveDatetimeError("naive datetime refused: give a timezone-aware value")
         utc: datetime = value.astimezone(UTC)
         return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
 
