@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL, make_url
@@ -98,11 +98,11 @@ class Database:
         self.secret_key: bytes = key.encode() if isinstance(key, str) else key
         self.stats = DatabaseStats()
         self.statements = StatementCache(dialect_for(self.dialect_name))
-        self._pool: Pool = self._make_pool()
+        self._pool: Pool[Any] = self._make_pool()
         self._engine: AsyncEngine | None = None
         self._commit_listeners: list[Callable[[int], None]] = []
 
-    def _make_pool(self) -> Pool:
+    def _make_pool(self) -> Pool[Any]:
         if self.dialect_name == "postgresql":
             dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
             return PostgresPool(dsn, self.pool_options, self.stats)
@@ -209,7 +209,8 @@ class Database:
 
     async def _acquire(self) -> Connection:
         try:
-            return await self._pool.acquire()
+            conn: Connection = await self._pool.acquire()
+            return conn
         except (TimeoutError, OSError) as exc:
             raise ConnectionLost("the database cannot be reached") from exc
         except Exception as exc:

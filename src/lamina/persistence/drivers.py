@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
@@ -79,22 +79,74 @@ class Connection(ABC):
         """True if the connection can no longer be used."""
 
 
-class Pool(ABC):
-    """A pool of :class:`Connection`."""
+C = TypeVar("C", bound=Connection)
+
+
+class Pool(ABC, Generic[C]):
+    """A bounded pool of connections, opened on demand.
+
+    Taking an idle connection needs no await at all and waiting (with the
+    acquire timeout) happens only when every connection is busy: this path
+    runs on every repository call, so it is kept to a few dictionary-speed
+    steps.
+    """
 
     dialect_name: str
 
-    @abstractmethod
-    async def acquire(self) -> Connection:
-        """Take a connection (waits up to the acquire timeout)."""
+    def __init__(self, options: PoolOptions, stats: DatabaseStats) -> None:
+        self._options = options
+        self._stats = stats
+        self._slots = asyncio.Semaphore(options.size)
+        self._idle: list[C] = []
+        self._all: set[C] = set()
 
     @abstractmethod
-    async def release(self, conn: Connection, *, discard: bool = False) -> None:
-        """Return a connection; ``discard`` closes it instead (after a failure)."""
+    async def _open(self) -> C:
+        """Open a new connection."""
 
     @abstractmethod
+    async def _close(self, conn: C) -> None:
+        """Close a connection for good (never raises)."""
+
+    async def acquire(self) -> C:
+        """Take a connection, waiting up to the acquire timeout when all are busy."""
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self._options.acquire_timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise TimeoutError("timed out waiting for a free database connection") from None
+        else:
+            await self._slots.acquire()
+        try:
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.is_closed():
+                    return conn
+                self._all.discard(conn)
+            conn = await self._open()
+        except BaseException:
+            self._slots.release()
+            raise
+        self._all.add(conn)
+        return conn
+
+    async def release(self, conn: C, *, discard: bool = False) -> None:
+        """Return a connection; ``discard`` (after a failure) closes it instead."""
+        try:
+            if discard or conn.is_closed():
+                self._all.discard(conn)
+                await self._close(conn)
+            else:
+                self._idle.append(conn)
+        finally:
+            self._slots.release()
+
     async def close(self) -> None:
-        """Close every connection."""
+        """Close every connection, idle or not."""
+        conns, self._all, self._idle = list(self._all), set(), []
+        for conn in conns:
+            await self._close(conn)
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -117,13 +169,6 @@ async def _setup_pg_connection(conn: asyncpg.Connection) -> None:
         schema="pg_catalog",
         format="binary",
     )
-
-
-async def _no_reset(conn: asyncpg.Connection) -> None:
-    # lamina never leaves session state behind (transactions are always ended,
-    # LISTEN uses dedicated connections), so the default reset query — one more
-    # round trip on every release — is skipped.
-    return None
 
 
 class PostgresConnection(Connection):
@@ -200,56 +245,35 @@ class PostgresConnection(Connection):
         return bool(self.raw.is_closed())
 
 
-class PostgresPool(Pool):
-    """An asyncpg pool."""
+class PostgresPool(Pool[PostgresConnection]):
+    """asyncpg connections in lamina's pool."""
 
     dialect_name = "postgresql"
 
     def __init__(self, dsn: str, options: PoolOptions, stats: DatabaseStats) -> None:
+        super().__init__(options, stats)
         self._dsn = dsn
-        self._options = options
-        self._stats = stats
-        self._pool: asyncpg.Pool | None = None
-        self._lock = asyncio.Lock()
+        self._settings = {"timezone": "UTC"}
+        if options.statement_timeout:
+            self._settings["statement_timeout"] = str(int(options.statement_timeout * 1000))
 
-    async def _get_pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            async with self._lock:
-                if self._pool is None:
-                    settings = {"timezone": "UTC"}
-                    if self._options.statement_timeout:
-                        ms = int(self._options.statement_timeout * 1000)
-                        settings["statement_timeout"] = str(ms)
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn,
-                        min_size=1,
-                        max_size=self._options.size,
-                        init=_setup_pg_connection,
-                        reset=_no_reset,
-                        statement_cache_size=512,
-                        server_settings=settings,
-                        timeout=self._options.acquire_timeout,
-                    )
-        return self._pool
-
-    async def acquire(self) -> Connection:
-        pool = await self._get_pool()
-        raw = await pool.acquire(timeout=self._options.acquire_timeout)
+    async def _open(self) -> PostgresConnection:
+        raw = await asyncpg.connect(
+            self._dsn,
+            statement_cache_size=512,
+            server_settings=self._settings,
+            timeout=self._options.acquire_timeout,
+        )
+        try:
+            await _setup_pg_connection(raw)
+        except BaseException:
+            raw.terminate()
+            raise
         return PostgresConnection(raw, self._stats)
 
-    async def release(self, conn: Connection, *, discard: bool = False) -> None:
-        assert isinstance(conn, PostgresConnection)
-        pool = self._pool
-        if pool is None:
-            return
-        if discard and not conn.raw.is_closed():
+    async def _close(self, conn: PostgresConnection) -> None:
+        if not conn.raw.is_closed():
             conn.raw.terminate()
-        await pool.release(conn.raw)
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -336,23 +360,19 @@ class SQLiteConnection(Connection):
         return self._closed
 
 
-class SQLitePool(Pool):
+class SQLitePool(Pool[SQLiteConnection]):
     """A small pool of ``sqlite3`` connections to one file, in WAL mode."""
 
     dialect_name = "sqlite"
 
     def __init__(self, path: str, options: PoolOptions, stats: DatabaseStats) -> None:
+        super().__init__(options, stats)
         self._path = path
-        self._options = options
-        self._stats = stats
         self._executor = ThreadPoolExecutor(
             max_workers=options.size, thread_name_prefix="lamina-sqlite"
         )
-        self._idle: asyncio.LifoQueue[SQLiteConnection] = asyncio.LifoQueue()
-        self._slots = asyncio.Semaphore(options.size)
-        self._all: set[SQLiteConnection] = set()
 
-    def _open(self) -> sqlite3.Connection:
+    def _connect(self) -> sqlite3.Connection:
         raw = sqlite3.connect(
             self._path,
             isolation_level=None,
@@ -367,43 +387,19 @@ class SQLitePool(Pool):
         raw.execute(f"PRAGMA busy_timeout={int(self._options.busy_timeout_ms)}")
         return raw
 
-    async def acquire(self) -> Connection:
-        try:
-            await asyncio.wait_for(self._slots.acquire(), self._options.acquire_timeout)
-        except TimeoutError:
-            raise TimeoutError("timed out waiting for a free SQLite connection") from None
-        try:
-            return self._idle.get_nowait()
-        except asyncio.QueueEmpty:
-            pass
-        try:
-            loop = asyncio.get_running_loop()
-            raw = await loop.run_in_executor(self._executor, self._open)
-        except BaseException:
-            self._slots.release()
-            raise
-        conn = SQLiteConnection(raw, self._executor, self._stats)
-        self._all.add(conn)
-        return conn
+    async def _open(self) -> SQLiteConnection:
+        raw = await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
+        return SQLiteConnection(raw, self._executor, self._stats)
 
-    async def release(self, conn: Connection, *, discard: bool = False) -> None:
-        assert isinstance(conn, SQLiteConnection)
-        try:
-            if conn.raw.in_transaction or conn._pending_begin is not None:
-                await conn.rollback()
-            if discard:
-                self._all.discard(conn)
-                conn._closed = True
-                conn.raw.close()
-            else:
-                self._idle.put_nowait(conn)
-        finally:
-            self._slots.release()
+    async def _close(self, conn: SQLiteConnection) -> None:
+        conn._closed = True
+        conn.raw.close()
+
+    async def release(self, conn: SQLiteConnection, *, discard: bool = False) -> None:
+        if not discard and (conn.raw.in_transaction or conn._pending_begin is not None):
+            await conn.rollback()
+        await super().release(conn, discard=discard)
 
     async def close(self) -> None:
-        for conn in list(self._all):
-            conn._closed = True
-            conn.raw.close()
-        self._all.clear()
-        self._idle = asyncio.LifoQueue()
+        await super().close()
         self._executor.shutdown(wait=False)

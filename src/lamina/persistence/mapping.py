@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import types
 import typing
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -174,6 +174,12 @@ class EntityMapper(Generic[E]):
                 v = value if part.sub is None or value is None else getattr(value, part.sub)
                 out.append(storable(v, part.column) if isinstance(v, enum.Enum) else v)
         return out
+
+    def from_values(self, values: Sequence[Any]) -> E:
+        """An entity from column values given in the order of :attr:`columns`."""
+        if self._flat is not None:
+            return self.entity.model_validate(dict(zip(self._flat, values, strict=True)))
+        return self.from_columns(dict(zip(self.columns, values, strict=True)))
 
     def from_columns(self, row: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> E:
         """An entity from column values (plus ``extra`` field values, e.g. loaded relations)."""

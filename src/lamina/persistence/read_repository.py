@@ -200,9 +200,10 @@ class ReadOnlyRepository(Generic[E, R]):
     def _key(self, *parts: Any) -> tuple[Any, ...]:
         return (type(self), self._scope.shape, *parts)
 
-    def _entities(self, rows: builtins.list[dict[str, Any]]) -> builtins.list[E]:
-        mapper = self.mapper()
-        return [mapper.from_columns(r) for r in rows]
+    def _entities(self, rows: builtins.list[builtins.list[Any]]) -> builtins.list[E]:
+        """Entities from rows selected with :meth:`_columns` (converted, in column order)."""
+        from_values = self.mapper().from_values
+        return [from_values(r) for r in rows]
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[Connection]:
@@ -246,7 +247,7 @@ class ReadOnlyRepository(Generic[E, R]):
             ),
         )
         async with self._read() as conn:
-            rows = await stmt.fetch(conn, self._params(None, id=id))
+            rows = await stmt.fetch_values(conn, self._params(None, id=id))
             entities = self._entities(rows)
             if load and entities:
                 entities = await self._load(conn, entities, load)
@@ -274,7 +275,7 @@ class ReadOnlyRepository(Generic[E, R]):
                     ),
                 )
                 params = self._params(None, **{f"i{i}": v for i, v in enumerate(part)})
-                for entity in self._entities(await stmt.fetch(conn, params)):
+                for entity in self._entities(await stmt.fetch_values(conn, params)):
                     found[entity.id] = entity
             entities = [found[i] for i in unique if i in found]
             if load:
@@ -457,7 +458,7 @@ class ReadOnlyRepository(Generic[E, R]):
             for i, ((column, _), value) in enumerate(zip(order, after, strict=True)):
                 params[f"k{i}"] = storable(value, cols[column])
         async with self._read() as conn:
-            entities = self._entities(await stmt.fetch(conn, params))
+            entities = self._entities(await stmt.fetch_values(conn, params))
             if load and entities:
                 entities = await self._load(conn, entities, load)
         return entities

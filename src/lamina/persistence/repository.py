@@ -153,8 +153,8 @@ class Repository(ReadOnlyRepository[E, R]):
                 .with_for_update()
             ),
         )
-        rows = await stmt.fetch(conn, self._params(None, id=id))
-        return self.mapper().from_columns(rows[0]) if rows else None
+        rows = await stmt.fetch_values(conn, self._params(None, id=id))
+        return self.mapper().from_values(rows[0]) if rows else None
 
     def _check_version(self, current: E, expected: int | None) -> None:
         if expected is None or not self._entity_has("version"):

@@ -58,6 +58,8 @@ class CompiledStatement:
     bind_processors: tuple[Processor, ...]
     result_processors: tuple[Processor, ...]
     result_names: tuple[str, ...]
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]
+    """``(position, processor)`` of the result columns that need converting."""
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         """Positional driver arguments from named parameters (converted for the driver)."""
@@ -71,10 +73,17 @@ class CompiledStatement:
 
     def convert_row(self, row: Sequence[Any]) -> list[Any]:
         """A result row with every value converted to its Python type."""
-        return [
-            proc(value) if proc is not None and value is not None else value
-            for value, proc in zip(row, self.result_processors, strict=True)
-        ]
+        out = list(row)
+        for i, proc in self.converters:
+            value = out[i]
+            if value is not None:
+                out[i] = proc(value)
+        return out
+
+    async def fetch_values(self, conn: Connection, params: Mapping[str, Any]) -> list[list[Any]]:
+        """Run on ``conn`` and return converted rows as lists, in column order."""
+        convert = self.convert_row
+        return [convert(row) for row in await conn.fetch(self.sql, self.arguments(params))]
 
     def arguments_many(self, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
         """Driver arguments for many rows given positionally, in the order of ``names``.
@@ -147,11 +156,13 @@ class StatementCache:
             binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names
         )
         columns = list(getattr(statement, "exported_columns", ()) or ())
+        result_procs = tuple(_result_processor(c.type, dialect) for c in columns)
         return CompiledStatement(
             sql=compiled.string,
             names=names,
             defaults=tuple(defaults.get(n) for n in names),
             bind_processors=bind_procs,
-            result_processors=tuple(_result_processor(c.type, dialect) for c in columns),
+            result_processors=result_procs,
             result_names=tuple(c.key for c in columns),
+            converters=tuple((i, p) for i, p in enumerate(result_procs) if p is not None),
         )
