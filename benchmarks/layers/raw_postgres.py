@@ -1,0 +1,122 @@
+"""asyncpg used directly: the reference every PostgreSQL layer is compared with."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager, nullcontext
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from benchmarks.layers.base import Layer, StaleVersion
+from benchmarks.workload import (
+    DEPTH,
+    INSERT_COLUMNS,
+    LIST_STATUS,
+    PAGE_SIZE,
+    TABLE,
+    NewItem,
+    Workload,
+)
+from sqlalchemy.engine import make_url
+
+COLUMNS = ", ".join(INSERT_COLUMNS)
+INSERT = f"INSERT INTO {TABLE} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+GET = f"SELECT {COLUMNS} FROM {TABLE} WHERE id = $1"
+ORDER = "ORDER BY created_at DESC, id DESC"
+LIST = f"SELECT {COLUMNS} FROM {TABLE} WHERE status = $1 {ORDER} LIMIT $2"
+UPDATE = (
+    f"UPDATE {TABLE} SET score = $1, version = version + 1, updated_at = $2 "
+    "WHERE id = $3 AND version = $4"
+)
+FIRST = f"SELECT {COLUMNS} FROM {TABLE} {ORDER} LIMIT $1"
+OFFSET = f"SELECT {COLUMNS} FROM {TABLE} {ORDER} LIMIT $1 OFFSET $2"
+KEYSET = f"SELECT {COLUMNS} FROM {TABLE} WHERE (created_at, id) < ($1, $2) {ORDER} LIMIT $3"
+
+
+def asyncpg_dsn(url: str) -> str:
+    """``postgresql+asyncpg://…`` as the plain DSN asyncpg accepts."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def row_values(item: NewItem) -> tuple[Any, ...]:
+    """The insert parameters of one row, in ``INSERT_COLUMNS`` order."""
+    stamp = item.created_at
+    return (item.id, stamp, stamp, None, None, 1, None, item.title, item.status, item.score)
+
+
+class AsyncpgLayer(Layer):
+    """One asyncpg connection, one statement per operation, autocommit."""
+
+    name = "asyncpg"
+    transactions = False
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._conn: asyncpg.Connection | None = None
+        self._anchor: tuple[datetime, UUID] | None = None
+
+    def known_statements(self, op: str) -> float | None:
+        return 3.0 if self.transactions or op == "bulk_insert" else 1.0
+
+    async def open(self, workload: Workload) -> None:
+        self._conn = await asyncpg.connect(asyncpg_dsn(self.url))
+        self._anchor = workload.keyset_anchor
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        assert self._conn is not None, "layer not open"
+        return self._conn
+
+    def _txn(self) -> AbstractAsyncContextManager[object]:
+        return self.conn.transaction() if self.transactions else nullcontext()
+
+    async def insert_one(self, item: NewItem) -> None:
+        async with self._txn():
+            await self.conn.execute(INSERT, *row_values(item))
+
+    async def bulk_insert(self, items: list[NewItem]) -> None:
+        async with self.conn.transaction():
+            await self.conn.executemany(INSERT, [row_values(item) for item in items])
+
+    async def get(self, item_id: UUID) -> object:
+        async with self._txn():
+            return await self.conn.fetchrow(GET, item_id)
+
+    async def list_page(self) -> object:
+        async with self._txn():
+            return await self.conn.fetch(LIST, LIST_STATUS, PAGE_SIZE)
+
+    async def update(self, item_id: UUID, score: int, expected_version: int) -> int:
+        async with self._txn():
+            status = await self.conn.execute(
+                UPDATE, score, datetime.now(UTC), item_id, expected_version
+            )
+        if status != "UPDATE 1":
+            raise StaleVersion(f"{item_id} is not at version {expected_version}")
+        return expected_version + 1
+
+    async def first_page(self) -> object:
+        async with self._txn():
+            return await self.conn.fetch(FIRST, PAGE_SIZE)
+
+    async def offset_page(self) -> object:
+        async with self._txn():
+            return await self.conn.fetch(OFFSET, PAGE_SIZE, DEPTH)
+
+    async def keyset_page(self) -> object:
+        assert self._anchor is not None
+        async with self._txn():
+            return await self.conn.fetch(KEYSET, *self._anchor, PAGE_SIZE)
+
+
+class AsyncpgTxnLayer(AsyncpgLayer):
+    """asyncpg the way SQLAlchemy drives it: BEGIN … COMMIT around every operation."""
+
+    name = "asyncpg+txn"
+    transactions = True
+    notes = {"*": "asyncpg+txn: BEGIN/COMMIT around every operation, reads included"}
