@@ -393,7 +393,7 @@ async def test_cli_upgrade_check_current_downgrade(database_url: str, tmp_path: 
         (("check", "--metadata", "migration_app.models"), "must look like"),
         (("upgrade", "--migrations", "missing/versions"), "does not exist"),
         (("current", "--url", "postgresql+asyncpg://u:secret@127.0.0.1:1/x"), "cannot connect"),
-        (("current", "--url", "sqlite:///sync.db"), "async"),
+        (("current", "--url", "mysql://u:secret@127.0.0.1/x"), "unsupported database"),
         (("revision", "-m", "x", "--autogenerate", "--metadata", "nope:Base"), "cannot import"),
     ],
 )

@@ -12,6 +12,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from lamina.persistence.database import normalize_url
 from lamina.persistence.migrations.config import MigrationError
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -74,6 +75,7 @@ def _alembic_lock() -> asyncio.Lock:
 
 def _engine(url: str) -> AsyncEngine:
     try:
+        url = normalize_url(url).render_as_string(hide_password=False)
         return create_async_engine(
             url,
             poolclass=NullPool,

@@ -51,7 +51,13 @@ def _escaped(path: Path) -> str:
 
 
 def script_directory(config: Config, app: MigrationConfig | None) -> ScriptDirectory:
-    """The revisions of ``config``, loaded and checked (a missing app folder is an error)."""
+    """The revisions of ``config``, loaded and checked.
+
+    A missing app folder whose parent exists is created (an app's first
+    migration); one whose parent is missing too is reported as a mistake.
+    """
+    if app is not None and not app.versions.is_dir() and app.versions.parent.is_dir():
+        app.versions.mkdir()
     if app is not None and not app.versions.is_dir():
         raise MigrationError(
             f"migrations folder {app.versions.resolve()} does not exist: check [tool.lamina] "
