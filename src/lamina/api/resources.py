@@ -1,0 +1,381 @@
+"""Resource routers: list / count / get / create / update / delete / restore from a service.
+
+::
+
+    projects = provide_service(ProjectService, db, current_principal)
+    app.include_router(resource_router(ProjectService, provide=projects, path="/projects"))
+    app.include_router(resource_router(
+        TaskService, provide=provide_service(TaskService, db, current_principal),
+        path="/projects/{project_id}/tasks", item_path="/tasks/{id}",
+        parent=Parent("project_id", provide=projects),
+    ))
+
+mounts ``GET|POST /projects/{project_id}/tasks`` and ``GET|PATCH|DELETE
+/tasks/{id}``, ``POST /tasks/{id}/restore`` (the derived input schemas leave
+``project_id`` out: the path gives it). Every route goes through the
+service, so the principal's scope applies to all of them: a row of another
+tenant, or a parent it cannot see, is 404 (G10). Lists take the filters,
+``sort``, ``limit`` and ``cursor`` of :class:`~lamina.api.list_query.ListQuery`
+and answer ``{items, next_cursor}``. Responses carry ``ETag`` (the version,
+see :mod:`lamina.api.etags`); PATCH and DELETE require ``If-Match``. Turn
+routes off with ``routes=``; to override one, turn it off and add your own
+route to the returned router, or override the service's use case. Errors are
+problem+json (install :func:`lamina.api.install` on the app).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, TypeAdapter
+from starlette.responses import Response
+
+from lamina.api.etags import (
+    etag,
+    etag_header_doc,
+    if_match_parameter_doc,
+    no_version,
+    optional_version,
+    required_version,
+)
+from lamina.api.list_query import ListQuery
+from lamina.api.nesting import Parent, check_parent, parent_dependency
+from lamina.api.problems import problem_responses
+from lamina.api.schemas import Count, ResourceSchemas, page_schema
+from lamina.domain.entity import Entity
+from lamina.persistence import CursorPage, Database, where
+from lamina.service import Service
+
+S = TypeVar("S", bound=Service[Any, Any])
+JSON = "application/json"
+_PATH_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+
+
+class Route(enum.StrEnum):
+    """The routes a resource router can mount."""
+
+    LIST = "list"
+    COUNT = "count"
+    GET = "get"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    RESTORE = "restore"
+
+
+DEFAULT_ROUTES = frozenset(
+    {Route.LIST, Route.GET, Route.CREATE, Route.UPDATE, Route.DELETE, Route.RESTORE}
+)
+"""Mounted unless ``routes=`` says otherwise (``count`` is opt-in; restore needs soft delete)."""
+
+
+def provide_service(
+    service: type[S], db: Database, principal: Callable[..., Any]
+) -> Callable[..., Awaitable[S]]:
+    """A FastAPI dependency making ``service(db, principal)`` for each request.
+
+    ``principal`` is the dependency that authenticates the caller (for example
+    lamina's ``current_principal``); FastAPI runs it once per request however
+    many services depend on it.
+    """
+
+    async def dependency(principal_value: Any = Depends(principal)) -> S:
+        return service(db, principal_value)
+
+    dependency.__name__ = f"provide_{service.__name__}"
+    return dependency
+
+
+class _Renderer:
+    """Entity → JSON response bytes through the output schema, with the ETag."""
+
+    def __init__(self, out: type[BaseModel], page: type[BaseModel], versioned: bool) -> None:
+        self.out = out
+        self.versioned = versioned
+        self._one = TypeAdapter(out)
+        self._page = TypeAdapter(page)
+
+    def headers(self, entity: Entity) -> dict[str, str]:
+        if not self.versioned:
+            return {}
+        return {"ETag": etag(entity.version)}  # type: ignore[attr-defined]
+
+    def one(self, entity: Entity, status: int = 200, **headers: str) -> Response:
+        body = self._one.dump_json(self.out.model_validate(entity, from_attributes=True))
+        return Response(body, status, {**self.headers(entity), **headers}, JSON)
+
+    def page(self, page: CursorPage[Any]) -> Response:
+        data = {"items": page.items, "next_cursor": page.next_cursor}
+        body = self._page.dump_json(self._page.validate_python(data, from_attributes=True))
+        return Response(body, 200, None, JSON)
+
+
+def resource_router(
+    service: type[Service[Any, Any]],
+    *,
+    provide: Callable[..., Any],
+    path: str,
+    item_path: str | None = None,
+    schemas: ResourceSchemas | None = None,
+    parent: Parent | None = None,
+    routes: Collection[Route | str] = DEFAULT_ROUTES,
+    default_limit: int = 50,
+    max_limit: int = 100,
+    query_aliases: Mapping[str, str] | None = None,
+    name: str | None = None,
+    tags: Sequence[str | enum.Enum] | None = None,
+    responses: Mapping[int | str, dict[str, Any]] | None = None,
+) -> APIRouter:
+    """An ``APIRouter`` with the routes of one resource, each delegating to ``service``.
+
+    ``provide`` is the dependency giving the request's service (see
+    :func:`provide_service`). ``path`` is the collection (list, count,
+    create); ``item_path`` the single item, with exactly one path parameter
+    (default ``{path}/{id}``; required when ``path`` has parameters).
+    ``schemas`` default to those derived from the entity. ``responses``
+    documents further answers of every route (e.g. ``problem_responses(401)``
+    for the authentication dependency). ``query_aliases`` gives list filters
+    shorter names (``{"q": "title__icontains"}``). ``name`` (default: the entity's
+    name in lower case) names the operations: ``list_<name>``, ``get_<name>``…
+    """
+    entity = service.entity
+    repository = service.repository
+    schemas = schemas or ResourceSchemas.from_entity(
+        entity, exclude_input={parent.field} if parent else ()
+    )
+    wanted = {Route(r) for r in routes}
+    if Route.RESTORE in wanted and not repository.has("deleted_at"):
+        wanted.discard(Route.RESTORE)
+    collection_params = _PATH_PARAM.findall(path)
+    if parent is not None:
+        check_parent(parent, collection_params, repository.filterable, schemas)
+    elif collection_params:
+        raise ValueError(f"{path}: a collection path with parameters needs parent=Parent(...)")
+    if item_path is None:
+        if collection_params:
+            raise ValueError(f"{path} has parameters: give item_path, e.g. '/items/{{id}}'")
+        item_path = f"{path.rstrip('/')}/{{id}}"
+    item_params = _PATH_PARAM.findall(item_path)
+    if len(item_params) != 1:
+        raise ValueError(f"item_path {item_path!r} must have exactly one path parameter")
+    id_param = item_params[0]
+
+    versioned = "version" in entity.model_fields
+    query = ListQuery(
+        repository,
+        default_limit=default_limit,
+        max_limit=max_limit,
+        exclude=(parent.field,) if parent else (),
+        aliases=query_aliases,
+    )
+    page_model = page_schema(schemas.out)
+    render = _Renderer(schemas.out, page_model, versioned)
+    resource = name or entity.__name__.lower()
+    extra = dict(responses or {})
+    router = APIRouter(tags=list(tags) if tags else None)
+
+    def documented(
+        *statuses: int, success: tuple[int, dict[str, Any]] | None = None
+    ) -> dict[int | str, dict[str, Any]]:
+        out: dict[int | str, dict[str, Any]] = {**problem_responses(*statuses, 503)}
+        if success is not None:
+            out[success[0]] = success[1]
+        out.update(extra)
+        return out
+
+    visible_parent = parent_dependency(parent)
+    parent_field = parent.field if parent else None
+    if_match_required = required_version if versioned else no_version
+    if_match_optional = optional_version if versioned else no_version
+    item_id = Path(alias=id_param, description=f"The id of the {entity.__name__}.")
+    write_statuses = (400, 403, 404, 409, 412, 422, 428) if versioned else (400, 403, 404, 422)
+    if_match = [if_match_parameter_doc(True)] if versioned else []
+    ok_with_etag = (200, {"description": "OK", "headers": etag_header_doc(versioned)})
+
+    if Route.COUNT in wanted:
+
+        async def count_items(
+            request: Request,
+            service: Any = Depends(provide),
+            parent_id: UUID | None = Depends(visible_parent),
+        ) -> Response:
+            q = query.parse(request.query_params.multi_items(), paging=False)
+            filters = q.filters
+            if parent_field is not None:
+                filters = (*filters, where(parent_field) == parent_id)
+            count = await service.count(*filters)
+            return Response(Count(count=count).model_dump_json(), 200, None, JSON)
+
+        router.add_api_route(
+            f"{path.rstrip('/')}/count",
+            count_items,
+            methods=["GET"],
+            response_model=Count,
+            summary=f"Count {entity.__name__} items",
+            operation_id=f"count_{resource}",
+            responses=documented(400, 403, 404, 422),
+            openapi_extra={"parameters": query.openapi_parameters(paging=False)},
+        )
+
+    if Route.LIST in wanted:
+
+        async def list_items(
+            request: Request,
+            service: Any = Depends(provide),
+            parent_id: UUID | None = Depends(visible_parent),
+        ) -> Response:
+            q = query.parse(request.query_params.multi_items())
+            filters = q.filters
+            if parent_field is not None:
+                filters = (*filters, where(parent_field) == parent_id)
+            page = await service.page(
+                *filters, order_by=q.order_by, limit=q.limit, cursor=q.cursor
+            )
+            return render.page(page)
+
+        router.add_api_route(
+            path,
+            list_items,
+            methods=["GET"],
+            response_model=page_model,
+            summary=f"List {entity.__name__} items, a page at a time",
+            operation_id=f"list_{resource}",
+            responses=documented(400, 403, 404, 422),
+            openapi_extra={"parameters": query.openapi_parameters()},
+        )
+
+    if Route.CREATE in wanted:
+        create_body = schemas.create
+
+        async def create_item(
+            request: Request,
+            body: Any,
+            service: Any = Depends(provide),
+            parent_id: UUID | None = Depends(visible_parent),
+        ) -> Response:
+            values = body.model_dump()
+            if parent_field is not None:
+                values[parent_field] = parent_id
+            created = await service.create(values)
+            headers = {}
+            if Route.GET in wanted:
+                location = request.url_for(f"get_{resource}", **{id_param: str(created.id)})
+                headers["Location"] = str(location)
+            return render.one(created, 201, **headers)
+
+        create_item.__annotations__["body"] = create_body
+        router.add_api_route(
+            path,
+            create_item,
+            methods=["POST"],
+            status_code=201,
+            response_model=schemas.out,
+            summary=f"Create a {entity.__name__}",
+            operation_id=f"create_{resource}",
+            responses=documented(
+                400,
+                403,
+                404,
+                409,
+                422,
+                success=(
+                    201,
+                    {
+                        "description": "Created",
+                        "headers": {
+                            **etag_header_doc(versioned),
+                            "Location": {"schema": {"type": "string"}, "required": False},
+                        },
+                    },
+                ),
+            ),
+        )
+
+    if Route.GET in wanted:
+
+        async def get_item(id: UUID = item_id, service: Any = Depends(provide)) -> Response:
+            return render.one(await service.get(id))
+
+        router.add_api_route(
+            item_path,
+            get_item,
+            methods=["GET"],
+            name=f"get_{resource}",
+            response_model=schemas.out,
+            summary=f"Get one {entity.__name__}",
+            operation_id=f"get_{resource}",
+            responses=documented(404, 422, success=ok_with_etag),
+        )
+
+    if Route.UPDATE in wanted:
+
+        async def update_item(
+            body: Any,
+            id: UUID = item_id,
+            version: int | None = Depends(if_match_required),
+            service: Any = Depends(provide),
+        ) -> Response:
+            changes = body.model_dump(exclude_unset=True)
+            return render.one(await service.update(id, changes, expected_version=version))
+
+        update_item.__annotations__["body"] = schemas.update
+        router.add_api_route(
+            item_path,
+            update_item,
+            methods=["PATCH"],
+            response_model=schemas.out,
+            summary=f"Change some fields of a {entity.__name__}",
+            operation_id=f"update_{resource}",
+            responses=documented(*write_statuses, success=ok_with_etag),
+            openapi_extra={"parameters": if_match},
+        )
+
+    if Route.DELETE in wanted:
+
+        async def delete_item(
+            id: UUID = item_id,
+            version: int | None = Depends(if_match_required),
+            service: Any = Depends(provide),
+        ) -> Response:
+            await service.delete(id, expected_version=version)
+            return Response(status_code=204)
+
+        router.add_api_route(
+            item_path,
+            delete_item,
+            methods=["DELETE"],
+            status_code=204,
+            response_class=Response,
+            summary=f"Delete a {entity.__name__}",
+            operation_id=f"delete_{resource}",
+            responses=documented(*write_statuses),
+            openapi_extra={"parameters": if_match},
+        )
+
+    if Route.RESTORE in wanted:
+
+        async def restore_item(
+            id: UUID = item_id,
+            version: int | None = Depends(if_match_optional),
+            service: Any = Depends(provide),
+        ) -> Response:
+            return render.one(await service.restore(id, expected_version=version))
+
+        restore_statuses = (400, 403, 404, 409, 412, 422) if versioned else (400, 403, 404, 409)
+        router.add_api_route(
+            f"{item_path.rstrip('/')}/restore",
+            restore_item,
+            methods=["POST"],
+            response_model=schemas.out,
+            summary=f"Restore a deleted {entity.__name__}",
+            operation_id=f"restore_{resource}",
+            responses=documented(*restore_statuses, success=ok_with_etag),
+            openapi_extra={"parameters": [if_match_parameter_doc(False)] if versioned else []},
+        )
+
+    return router

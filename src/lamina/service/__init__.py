@@ -1,0 +1,32 @@
+"""The application layer: use cases over repositories, with access policies and tenant scoping.
+
+A :class:`Service` runs the use cases of one entity type for one principal.
+Its :class:`Scope` decides which rows the principal can see (the filters every
+repository query carries); its :class:`Policy` decides what it may do with them.
+"""
+
+from lamina.service.policy import Action, Policy
+from lamina.service.scopes import (
+    MemberOf,
+    OwnedBy,
+    Scope,
+    Target,
+    Unscoped,
+    principal_id,
+    unmet_filter,
+)
+from lamina.service.service import Service, referent_name
+
+__all__ = [
+    "Action",
+    "MemberOf",
+    "OwnedBy",
+    "Policy",
+    "Scope",
+    "Service",
+    "Target",
+    "Unscoped",
+    "principal_id",
+    "referent_name",
+    "unmet_filter",
+]

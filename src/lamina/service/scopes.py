@@ -1,0 +1,148 @@
+"""Tenant scoping: the rows a principal may see, as filters every repository query carries.
+
+A :class:`Scope` turns the current principal into repository ``scope=``
+filters (for example "``workspace_id`` is one of the workspaces the user
+belongs to"). The repository applies them to every read, count, page, update
+and delete, so a use case cannot forget them; rows outside the scope behave as
+if they did not exist (G10). The service also checks new and changed entities
+against the same filters, so nothing can be created into, or moved to, a
+tenant the principal does not belong to.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from lamina.domain.entity import Entity
+from lamina.persistence import Database, Filter, Op, UnitOfWork, where
+from lamina.persistence.mapping import EntityMapper
+
+P = TypeVar("P")
+
+Target = Database | UnitOfWork
+"""What a scope may read to find the principal's tenants: the database or the current unit."""
+
+
+def principal_id(principal: Any) -> Any:
+    """The id of a principal: its ``user_id`` (lamina's ``Principal``), else its ``id``.
+
+    The default key of :class:`OwnedBy`.
+    """
+    user_id = getattr(principal, "user_id", None)
+    return user_id if user_id is not None else principal.id
+
+
+class Scope(Generic[P]):
+    """Which rows a principal may see, as repository filters. Subclass :meth:`filters`."""
+
+    async def filters(self, principal: P, target: Target) -> Sequence[Filter]:
+        """The filters selecting the rows ``principal`` may see (read with ``target``)."""
+        raise NotImplementedError
+
+
+class Unscoped(Scope[Any]):
+    """Every row is visible to every principal (access is then up to the policy)."""
+
+    async def filters(self, principal: Any, target: Target) -> Sequence[Filter]:
+        return ()
+
+
+class OwnedBy(Scope[P]):
+    """Rows whose ``field`` holds the principal's id (or ``key(principal)``)."""
+
+    def __init__(self, field: str = "owner_id", key: Callable[[P], Any] = principal_id) -> None:
+        self.field = field
+        self.key = key
+
+    async def filters(self, principal: P, target: Target) -> Sequence[Filter]:
+        return (where(self.field) == self.key(principal),)
+
+
+class MemberOf(Scope[P]):
+    """Rows whose ``field`` is one of the tenants ``tenant_ids(principal, target)`` returns.
+
+    ``tenant_ids`` usually reads a membership table::
+
+        async def my_workspaces(user: User, target: Target) -> list[UUID]:
+            return [m.workspace_id for m in await Memberships(target).list(
+                where("user_id") == user.id, limit=1000)]
+
+        conversations_scope = MemberOf("workspace_id", my_workspaces)
+        workspaces_scope = MemberOf("id", my_workspaces)
+
+    It runs once per repository a service builds, inside the same unit of work
+    when there is one, so a tenant joined earlier in the transaction counts.
+    """
+
+    def __init__(
+        self,
+        field: str,
+        tenant_ids: Callable[[P, Target], Awaitable[Iterable[Any]]],
+    ) -> None:
+        self.field = field
+        self.tenant_ids = tenant_ids
+
+    async def filters(self, principal: P, target: Target) -> Sequence[Filter]:
+        return (where(self.field).in_(await self.tenant_ids(principal, target)),)
+
+
+_COMPARE: dict[Op, Callable[[Any, Any], bool]] = {
+    Op.EQ: operator.eq,
+    Op.NE: operator.ne,
+    Op.LT: operator.lt,
+    Op.LE: operator.le,
+    Op.GT: operator.gt,
+    Op.GE: operator.ge,
+}
+
+
+def unmet_filter(
+    entity: Entity,
+    filters: Sequence[Filter],
+    mapper: EntityMapper[Any],
+    *,
+    skip: Iterable[str] = (),
+) -> Filter | None:
+    """The first of ``filters`` that ``entity`` does not satisfy (evaluated in Python), or None.
+
+    Filter values are coerced to the field's type first, as the repository
+    does. Filters on fields named in ``skip`` are not checked.
+    """
+    skipped = frozenset(skip)
+    for f in filters:
+        if f.field not in skipped and not _satisfies(entity, f, mapper):
+            return f
+    return None
+
+
+def _satisfies(entity: Entity, f: Filter, mapper: EntityMapper[Any]) -> bool:
+    value: Any = entity
+    for part in f.field.split("."):
+        value = getattr(value, part, None) if value is not None else None
+    if f.op is Op.IS_NULL:
+        return (value is None) == bool(f.value)
+    if f.op in (Op.IN, Op.NOT_IN):
+        inside = any(value == _coerced(mapper, f.field, v) for v in f.value)
+        return inside if f.op is Op.IN else not inside
+    if value is None:
+        return False
+    if f.op in (Op.CONTAINS, Op.ICONTAINS, Op.STARTSWITH):
+        text, part = str(value), str(f.value)
+        if f.op is Op.ICONTAINS:
+            return part.casefold() in text.casefold()
+        return text.startswith(part) if f.op is Op.STARTSWITH else part in text
+    try:
+        return _COMPARE[f.op](value, _coerced(mapper, f.field, f.value))
+    except TypeError:
+        return False
+
+
+def _coerced(mapper: EntityMapper[Any], field: str, value: Any) -> Any:
+    try:
+        return mapper.adapter(field).validate_python(value)
+    except ValidationError:
+        return value
