@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from lamina.cli import db
+from lamina.cli import db, events
 
 app = typer.Typer(
     name="lamina",
@@ -17,5 +17,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(events.app, name="events")
 
 __all__ = ["app"]

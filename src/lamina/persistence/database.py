@@ -225,9 +225,18 @@ class Database:
         except Exception:
             logger.warning("could not return a connection to the pool", exc_info=True)
 
-    def on_events_committed(self, listener: Callable[[int], None]) -> None:
-        """Call ``listener(count)`` in this process after a commit that appended events."""
+    def on_events_committed(self, listener: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``listener(count)`` in this process after a commit that appended events.
+
+        Returns a function that removes the listener again.
+        """
         self._commit_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._commit_listeners:
+                self._commit_listeners.remove(listener)
+
+        return remove
 
     def _events_committed(self, count: int) -> None:
         for listener in self._commit_listeners:

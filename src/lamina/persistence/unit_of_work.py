@@ -201,7 +201,11 @@ class UnitOfWork:
         if self._conn is None:
             raise RuntimeError("publish events inside 'async with' of the unit of work")
         self._events.append(
-            (event, priority or type(event).default_priority, context or self.context)
+            (
+                event,
+                priority if priority is not None else type(event).default_priority,
+                context or self.context,
+            )
         )
 
     @property

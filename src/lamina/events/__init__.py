@@ -1,0 +1,52 @@
+"""Domain events end to end: the store, wake-ups, subscriptions with checkpoints, live delivery.
+
+Events are appended by ``uow.publish(event)`` when the unit of work commits
+(never when it rolls back). From there:
+
+* :class:`EventStore` reads the log by position (never skipping a late commit,
+  G7) and one stream by version;
+* :class:`EventRunner` feeds :class:`Subscription` handlers with durable
+  checkpoints, at-least-once (G8), with retries, dead letters and replay;
+* :class:`EventNotifier` wakes readers (PostgreSQL ``LISTEN``/``NOTIFY``,
+  in-process commits, polling as the fallback);
+* :class:`EventFeed` and :class:`LiveHub` fan the log out to live clients
+  (the SSE endpoint is :class:`lamina.api.sse.EventStreams`).
+"""
+
+from lamina.events.checkpoints import SubscriptionState, subscription_states
+from lamina.events.dead_letters import DeadLetter, DeadLetters
+from lamina.events.feed import EventFeed, FeedStats
+from lamina.events.handlers import HandlerRetry, Subscription
+from lamina.events.live import ConnectionInfo, LiveConnection, LiveHub, LiveStats
+from lamina.events.metrics import EventMetrics
+from lamina.events.notifier import EventNotifier
+from lamina.events.registry import EventDecodeError, EventRegistry, default_registry
+from lamina.events.runner import EventRunner, RunnerStats, SubscriptionBusy, work_order
+from lamina.events.store import EventStore
+from lamina.events.stored import StoredEvent
+
+__all__ = [
+    "ConnectionInfo",
+    "DeadLetter",
+    "DeadLetters",
+    "EventDecodeError",
+    "EventFeed",
+    "EventMetrics",
+    "EventNotifier",
+    "EventRegistry",
+    "EventRunner",
+    "EventStore",
+    "FeedStats",
+    "HandlerRetry",
+    "LiveConnection",
+    "LiveHub",
+    "LiveStats",
+    "RunnerStats",
+    "StoredEvent",
+    "Subscription",
+    "SubscriptionBusy",
+    "SubscriptionState",
+    "default_registry",
+    "subscription_states",
+    "work_order",
+]

@@ -1,0 +1,98 @@
+"""Prometheus metrics of the event machinery, read from its counters at scrape time.
+
+Register one collector on the app's registry (``lamina.api.metrics_of(app).registry``)::
+
+    registry.register(EventMetrics(db=db, runners=[runner], live=[streams]))
+
+Exposed: ``lamina_events_appended_total``, ``lamina_events_delivered_total``,
+``lamina_events_failed_total``, ``lamina_events_dead_lettered_total``,
+``lamina_subscription_position{subscription}``, ``lamina_sse_connections_open``,
+``lamina_sse_events_sent_total``, ``lamina_sse_heartbeats_total`` and
+``lamina_sse_slow_disconnects_total``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from lamina.events.live import LiveStats
+from lamina.events.runner import EventRunner
+from lamina.persistence.database import Database
+
+
+class HasLiveStats(Protocol):
+    """Anything with live-stream counters: a ``LiveHub`` or ``lamina.api.sse.EventStreams``."""
+
+    @property
+    def stats(self) -> LiveStats: ...
+
+
+class EventMetrics(Collector):
+    """A Prometheus collector over a database's, runners' and live streams' counters."""
+
+    def __init__(
+        self,
+        *,
+        db: Database | None = None,
+        runners: Sequence[EventRunner] = (),
+        live: Sequence[HasLiveStats] = (),
+    ) -> None:
+        self.db = db
+        self.runners = list(runners)
+        self.live = list(live)
+
+    def collect(self) -> Iterator[Metric]:
+        """The current values (called by the registry on each scrape)."""
+        if self.db is not None:
+            appended = self.db.stats.events_appended
+            yield _counter("lamina_events_appended", "Events appended to the store.", appended)
+        if self.runners:
+            stats = [runner.stats for runner in self.runners]
+            yield _counter(
+                "lamina_events_delivered",
+                "Events handled successfully by subscription handlers.",
+                sum(s.delivered for s in stats),
+            )
+            yield _counter(
+                "lamina_events_failed",
+                "Handler attempts that raised.",
+                sum(s.failed for s in stats),
+            )
+            yield _counter(
+                "lamina_events_dead_lettered",
+                "Events given up on after their retries.",
+                sum(s.dead_lettered for s in stats),
+            )
+            positions = GaugeMetricFamily(
+                "lamina_subscription_position",
+                "Last handled position of each subscription held by this process.",
+                labels=["subscription"],
+            )
+            for runner in self.runners:
+                for name, position in sorted(runner.positions.items()):
+                    positions.add_metric([name], position)
+            yield positions
+        if self.live:
+            live = [source.stats for source in self.live]
+            yield GaugeMetricFamily(
+                "lamina_sse_connections_open",
+                "Open live event streams.",
+                value=sum(s.connections_open for s in live),
+            )
+            sent = sum(s.events_sent for s in live)
+            yield _counter("lamina_sse_events_sent", "Events sent to live streams.", sent)
+            heartbeats = sum(s.heartbeats_sent for s in live)
+            yield _counter("lamina_sse_heartbeats", "Heartbeats sent to idle streams.", heartbeats)
+            yield _counter(
+                "lamina_sse_slow_disconnects",
+                "Streams dropped because the client could not keep up.",
+                sum(s.slow_disconnects for s in live),
+            )
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
