@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench
+.PHONY: install run quickstart test lint bench
 
 install: $(VENV)/.installed
 
@@ -13,6 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: install
+	$(BIN)/python -m examples.chat
+
+quickstart: install
 	$(BIN)/python examples/quickstart.py
 
 test: install
@@ -24,3 +27,5 @@ lint: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.events_bench
+	$(BIN)/python -m benchmarks.http_bench

@@ -150,6 +150,7 @@ class ChatEvent(DomainEvent):
 
 class WorkspaceCreated(ChatEvent, type="workspace.created", stream="workspace_id"):
     name: str
+    owner_id: UUID
 
 
 class WorkspaceUpdated(ChatEvent, type="workspace.updated", stream="workspace_id"):
@@ -172,6 +173,7 @@ class MemberRemoved(ChatEvent, type="member.removed", stream="workspace_id"):
 class ConversationCreated(ChatEvent, type="conversation.created", stream="conversation_id"):
     title: str
     modality: Modality
+    created_by_id: UUID
 
 
 class ConversationUpdated(ChatEvent, type="conversation.updated", stream="conversation_id"):

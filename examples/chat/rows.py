@@ -6,7 +6,16 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lamina.persistence import Base, SoftDeleteColumn, StandardColumns, new_metadata
@@ -105,6 +114,14 @@ class RecordingRow(ChatBase, StandardColumns):
         _one_of("status", ("recording", "completed", "failed")),
         CheckConstraint("sample_rate BETWEEN 8000 AND 192000", name="sample_rate_range"),
         CheckConstraint("duration_ms IS NULL OR duration_ms >= 0", name="duration_not_negative"),
+        # At most one recording in progress per conversation, however many start at once.
+        Index(
+            "uq_chat_recordings_one_in_progress",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("status = 'recording'"),
+            postgresql_where=text("status = 'recording'"),
+        ),
     )
 
     conversation_id: Mapped[UUID] = mapped_column(ForeignKey("chat_conversations.id"), index=True)
@@ -116,5 +133,5 @@ class RecordingRow(ChatBase, StandardColumns):
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     duration_ms: Mapped[int | None]
-    size_bytes: Mapped[int | None]
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     meta_data: Mapped[dict[str, Any]] = mapped_column("meta_data", default=dict)

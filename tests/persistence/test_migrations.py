@@ -11,7 +11,7 @@ import enum
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,9 +31,7 @@ from sqlalchemy import (
     event,
     insert,
     inspect,
-    make_url,
     select,
-    text,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -62,22 +60,9 @@ ADD_LAMINA_REVISION = 'run: python -m lamina.persistence.migrations "what change
 
 
 @pytest.fixture
-async def database_url(db_url: str) -> AsyncIterator[str]:
-    """``db_url`` for SQLite (a fresh file); on PostgreSQL a fresh database, dropped after."""
-    if not db_url.startswith("postgresql"):
-        yield db_url
-        return
-    name = f"lamina_migrations_{uuid4().hex[:12]}"
-    admin = create_async_engine(db_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    quoted = admin.dialect.identifier_preparer.quote(name)
-    async with admin.connect() as connection:
-        await connection.execute(text(f"CREATE DATABASE {quoted}"))
-    try:
-        yield make_url(db_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-        await admin.dispose()
+def database_url(isolated_db_url: str) -> str:
+    """A fresh database: SQLite file, or a PostgreSQL database of its own."""
+    return isolated_db_url
 
 
 @pytest.fixture

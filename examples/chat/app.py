@@ -1,0 +1,115 @@
+"""The chat service as a FastAPI app: lamina's API layer, auth routes, resources and the stream.
+
+>>> app = create_app(ChatSettings(database_url="sqlite+aiosqlite:///./var/chat.db"))
+
+The database must be migrated first (``python -m examples.chat`` does it, or
+``lamina db upgrade``). :func:`app_from_env` is the factory uvicorn workers call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from examples.chat.api.accounts import ChatAccounts, UserOut, UserRegistration
+from examples.chat.api.conversations import conversation_router
+from examples.chat.api.events import chat_event_data, event_router
+from examples.chat.api.messages import message_router
+from examples.chat.api.participants import participant_router
+from examples.chat.api.recordings import recording_router
+from examples.chat.api.wiring import Wiring
+from examples.chat.api.workspaces import workspace_router
+from lamina.api import ApiSettings, install
+from lamina.api.sse import EventStreams
+from lamina.events import EventFeed, EventNotifier
+from lamina.persistence import Database
+from lamina.security import (
+    Argon2Parameters,
+    Authenticator,
+    LoginThrottle,
+    PasswordHasher,
+    TokenStore,
+    auth_router,
+)
+
+DESCRIPTION = """The chat reference service of **lamina**: workspaces, conversations,
+participants, messages, voice recordings and a live event stream.
+
+Click **Authorize** and log in with a demo user (printed when the server starts),
+or register one with `POST /auth/register` first."""
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """How the service runs. ``database_url`` and ``secret_key`` default to
+    ``LAMINA_DATABASE_URL`` and ``LAMINA_SECRET_KEY`` (see :class:`~lamina.persistence.Database`).
+    """
+
+    database_url: str | None = None
+    secret_key: str | None = None
+    token_ttl: timedelta = timedelta(hours=8)
+    password_cost: Argon2Parameters = field(default_factory=Argon2Parameters)
+    sse_heartbeat: float = 15.0
+    access_log: bool = True
+
+
+def create_app(settings: ChatSettings | None = None) -> FastAPI:
+    """The chat service on the (already migrated) database of ``settings``."""
+    settings = settings or ChatSettings()
+    db = Database(settings.database_url, secret_key=settings.secret_key)
+    notifier = EventNotifier(db)
+    feed = EventFeed(db, notifier=notifier)
+    streams = EventStreams(db, feed=feed, data=chat_event_data, heartbeat=settings.sse_heartbeat)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await feed.start()
+        try:
+            yield
+        finally:
+            await streams.close()
+            await feed.stop()
+            await notifier.stop()
+            await db.close()
+
+    app = FastAPI(title="lamina chat", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    install(
+        app,
+        ApiSettings.from_env(
+            access_log=settings.access_log, readiness_checks={"database": db.ping}
+        ),
+    )
+    authenticator = Authenticator(TokenStore(db, ttl=settings.token_ttl))
+    app.include_router(
+        auth_router(
+            ChatAccounts(db),
+            authenticator=authenticator,
+            registration_model=UserRegistration,
+            user_model=UserOut,
+            passwords=PasswordHasher(settings.password_cost),
+            throttle=LoginThrottle(),
+        )
+    )
+    wiring = Wiring(db, authenticator.current_principal)
+    for router in (
+        workspace_router(wiring),
+        conversation_router(wiring),
+        participant_router(wiring),
+        message_router(wiring),
+        recording_router(wiring),
+        event_router(wiring, streams),
+    ):
+        app.include_router(router)
+    app.state.database = db
+    app.state.streams = streams
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app configured from the environment (the factory each uvicorn worker calls)."""
+    return create_app(ChatSettings(access_log=os.environ.get("LAMINA_ACCESS_LOG", "1") != "0"))

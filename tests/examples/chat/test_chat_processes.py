@@ -1,0 +1,137 @@
+"""Real server processes: two on one PostgreSQL database; ``python -m examples.chat``."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from chat_testkit import (
+    REPO,
+    fence,
+    free_port,
+    reading,
+    server_process,
+    stop,
+    user_on,
+    wait_until_up,
+)
+from examples.chat.__main__ import MIGRATIONS
+from examples.chat.rows import ChatBase
+
+from lamina.persistence.migrations import MigrationConfig, check, current, downgrade, upgrade
+
+
+@pytest.mark.postgres_only
+async def test_a_message_posted_on_one_process_reaches_a_stream_on_the_other(
+    chat_url: str,
+) -> None:
+    with server_process(chat_url) as first, server_process(chat_url) as second:
+        async with user_on(first, "alice") as alice, user_on(second, "bob") as bob:
+            ws = (await alice.ok("POST", "/workspaces", 201, json={"name": "Acme"}))["id"]
+            await alice.ok("POST", f"/workspaces/{ws}/members", 201, json={"username": "bob"})
+            conv = await alice.ok(
+                "POST", f"/workspaces/{ws}/conversations", 201, json={"title": "Cross"}
+            )
+            participants = f"/conversations/{conv['id']}/participants"
+            await alice.ok("POST", participants, 201, json={"username": "bob"})
+            await bob.ok("POST", f"{participants}/me/accept")
+            async with reading(second, bob) as bob_on_second:
+                await alice.ok(
+                    "POST",
+                    f"/conversations/{conv['id']}/messages",
+                    201,
+                    json={"content": "from process one"},
+                )
+                posted = await bob_on_second.wait_for(lambda e: e.type == "message.posted")
+                assert posted.payload["content"] == "from process one"
+                assert posted.data["actor_id"] == alice.id
+                # A cursor made by one process is accepted by the other (shared secret key).
+                page = await bob.ok("GET", f"/workspaces/{ws}/conversations", params={"limit": 1})
+                assert page["next_cursor"] is None
+                await fence(bob, bob_on_second)
+                assert bob_on_second.types == ["message.posted", "workspace.created"]
+
+
+async def test_migrations_create_exactly_the_models(isolated_db_url: str) -> None:
+    chat_url = isolated_db_url
+    app = MigrationConfig(versions=MIGRATIONS, metadata=ChatBase.metadata)
+    await upgrade(chat_url, app=app)
+    assert await check(chat_url, app=app) == []
+    await downgrade(chat_url, "base", app=app)
+    assert await current(chat_url, app=app) == []
+
+
+def _start_chat(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "examples.chat"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _interrupt(process: subprocess.Popen[str]) -> str:
+    """Ctrl-C the server; what it printed."""
+    process.send_signal(signal.SIGINT)
+    try:
+        printed, _ = process.communicate(timeout=20)
+    finally:
+        stop(process)
+    return printed
+
+
+def test_python_m_examples_chat_serves_the_demo_and_docs_authorize_works(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "LAMINA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        "PORT": str(port),
+        "PYTHONPATH": str(REPO),
+    }
+    env.pop("LAMINA_SECRET_KEY", None)
+    env.pop("LAMINA_DEMO", None)
+    process = _start_chat(tmp_path, env)
+    try:
+        wait_until_up(base, process, seconds=60)
+    finally:
+        printed = _interrupt(process)
+    credentials = re.findall(r"username '(\w+)'\s+password '([^']+)'", printed)
+    assert [user for user, _ in credentials] == ["alice", "bob"], printed
+    assert (tmp_path / "chat.secret").exists()
+
+    # Again (migrated, demo there, secret kept); log in as /docs "Authorize" does.
+    process = _start_chat(tmp_path, env)
+    try:
+        wait_until_up(base, process, seconds=60)
+        with httpx.Client(base_url=base) as browser:
+            assert browser.get("/docs").status_code == 200
+            spec = browser.get("/openapi.json").json()
+            schemes = spec["components"]["securitySchemes"].values()
+            flow = next(s["flows"]["password"] for s in schemes if s["type"] == "oauth2")
+            user, password = credentials[0]
+            token = browser.post(
+                flow["tokenUrl"],
+                data={"grant_type": "password", "username": user, "password": password},
+            )
+            assert token.status_code == 200, token.text
+            browser.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+            assert browser.get("/users/me").json()["username"] == "alice"
+            workspaces = browser.get("/workspaces").json()["items"]
+            assert [w["name"] for w in workspaces] == ["Demo workspace"]
+            conversations = browser.get(f"/workspaces/{workspaces[0]['id']}/conversations")
+            titles = {c["title"] for c in conversations.json()["items"]}
+            assert titles == {"General", "Daily standup"}
+    finally:
+        printed = _interrupt(process)
+    assert "already there" in printed
