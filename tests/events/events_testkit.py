@@ -17,11 +17,11 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-import uvicorn
 from sqlalchemy import Column, Integer, String, Table, Uuid, bindparam, insert, select
 
 from lamina.domain import DomainEvent, EventPriority
 from lamina.persistence import Database, UnitOfWork, new_metadata
+from server_kit import free_port
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
@@ -165,31 +165,6 @@ async def sse_messages(response: httpx.Response) -> AsyncIterator[SSEMessage]:
             current.data = f"{current.data}\n{value}" if current.data else value
         elif name == "retry":
             current.retry = int(value)
-
-
-@contextlib.asynccontextmanager
-async def serve_in_process(app: Any) -> AsyncIterator[str]:
-    """Run ``app`` on a real socket in this event loop; yields its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager

@@ -14,7 +14,6 @@ from events_testkit import (
     parse_sse,
     publish_ticks,
     read_to_end,
-    serve_in_process,
     sse_messages,
 )
 from fastapi import FastAPI, Header
@@ -23,6 +22,7 @@ from lamina.api import install
 from lamina.api.sse import EventStreamResponse, EventStreams
 from lamina.events import StoredEvent
 from lamina.persistence import Database
+from server_kit import serve_in_process
 
 
 def may_see(user: str | None, event: StoredEvent) -> bool:
@@ -44,7 +44,7 @@ async def live_app(db: Database, **options: float) -> AsyncIterator[tuple[str, E
         streams.endpoint(authorize=may_see, current_user=current_user),
         response_class=EventStreamResponse,
     )
-    async with serve_in_process(app) as base:
+    async with serve_in_process(app, lifespan="off") as base:
         try:
             yield base, streams
         finally:

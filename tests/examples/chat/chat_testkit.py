@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from examples.chat.app import ChatSettings, create_app
 from examples.chat.rows import ChatBase
 from sqlalchemy import text
 
 from lamina.persistence import Database
 from lamina.security import Argon2Parameters
+from server_kit import free_port, serve_in_process
 
 REPO = Path(__file__).resolve().parents[3]
 SECRET = "chat-tests-secret"
@@ -54,37 +53,9 @@ def server_settings(url: str) -> ChatSettings:
     )
 
 
-@contextlib.asynccontextmanager
-async def serving(url: str) -> AsyncIterator[str]:
+def serving(url: str) -> contextlib.AbstractAsyncContextManager[str]:
     """The chat app on ``url``, served on a real socket in this event loop; its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(server_settings(url)),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            timeout_graceful_shutdown=1,
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    return serve_in_process(create_app(server_settings(url)), timeout_graceful_shutdown=1)
 
 
 def wait_until_up(base: str, process: subprocess.Popen[Any], seconds: float = 30) -> None:
