@@ -49,6 +49,7 @@ from lamina.api.schemas import (
     page_schema,
     update_schema,
 )
+from lamina.api.sse import EventStreamResponse, EventStreams, parse_last_event_id
 
 __all__ = [
     "DEFAULT_ROUTES",
@@ -56,6 +57,8 @@ __all__ = [
     "ApiMetrics",
     "ApiSettings",
     "Count",
+    "EventStreamResponse",
+    "EventStreams",
     "JsonLogFormatter",
     "ListQuery",
     "ListRequest",
@@ -79,6 +82,7 @@ __all__ = [
     "metrics_of",
     "output_schema",
     "page_schema",
+    "parse_last_event_id",
     "problem_response",
     "problem_responses",
     "problem_type",
