@@ -121,3 +121,19 @@ async def test_g5_the_primary_key_is_always_sortable(db: Database) -> None:
     stored = await products.add_many([new_product(f"K{i}") for i in range(3)])
     found = await products.list(order_by=["-id"])
     assert [p.id for p in found] == sorted((p.id for p in stored), reverse=True)
+
+
+async def test_g11_nul_characters_are_invalid_input_not_driver_errors(db: Database) -> None:
+    products = Products(db)
+    stored = await products.add(new_product("NUL"))
+    for query in (
+        where("name") == "a\x00b",
+        where("name").contains("\x00"),
+        where("sku").in_(["NUL", "x\x00"]),
+    ):
+        with pytest.raises(InvalidInput, match="NUL"):
+            await products.list(query)
+    if db.dialect_name == "postgresql":  # SQLite can store NUL; PostgreSQL text cannot
+        with pytest.raises(InvalidInput):
+            await products.update(stored.id, {"name": "a\x00b"})
+        assert (await products.get(stored.id)).name == stored.name

@@ -84,6 +84,7 @@ def prepare_filters(
         if f.op in TEXT_OPS:
             if not isinstance(f.value, str):
                 raise InvalidInput.for_field(f.field, "a text value is required")
+            _check_text(f.field, f.value)
             pattern = escape_like(f.value)
             pattern = f"{pattern}%" if f.op is Op.STARTSWITH else f"%{pattern}%"
             params[base] = pattern
@@ -105,7 +106,14 @@ def prepare_filters(
     return FilterSet(tuple(shape), params)
 
 
+def _check_text(field: str, value: Any) -> None:
+    # PostgreSQL text cannot hold NUL; refuse it on every database alike.
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidInput.for_field(field, "text must not contain NUL characters")
+
+
 def _coerce(adapter: Any, field: str, value: Any, column: Column[Any]) -> Any:
+    _check_text(field, value)
     try:
         coerced = adapter.validate_python(value)
     except ValidationError as exc:

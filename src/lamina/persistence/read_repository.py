@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import builtins
 import typing
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
@@ -207,14 +207,21 @@ class ReadOnlyRepository(Generic[E, R]):
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[Connection]:
-        async with self.target.connection() as conn:
-            yield conn
+        with self._translated():
+            async with self.target.connection() as conn:
+                yield conn
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[tuple[UnitOfWork, Connection]]:
-        try:
+        with self._translated():
             async with self.target.writing() as uow, uow.connection() as conn:
                 yield uow, conn
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Raise driver errors as the domain errors they stand for."""
+        try:
+            yield
         except Exception as exc:
             error = translate(
                 exc,
