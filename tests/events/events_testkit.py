@@ -25,6 +25,8 @@ from server_kit import free_port
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
+SUBPROCESS_PATH = os.pathsep.join([str(HERE), str(HERE.parent), str(REPO / "src")])
+"""PYTHONPATH for test subprocesses: this folder, the shared test kits and lamina."""
 
 
 class NoteWritten(DomainEvent, type="test.note_written", stream="note_id"):
@@ -175,7 +177,7 @@ def server_process(url: str, **settings: Any) -> Iterator[str]:
         **os.environ,
         "SSE_APP_DATABASE_URL": url,
         "SSE_APP_SETTINGS": json.dumps(settings),
-        "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO / "src")]),
+        "PYTHONPATH": SUBPROCESS_PATH,
     }
     command = [
         sys.executable, "-m", "uvicorn", "sse_app:app",

@@ -8,14 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from events_testkit import HERE, REPO
+from events_testkit import HERE, SUBPROCESS_PATH
 
 from lamina.events import EventStore
 from lamina.persistence import Database
 
 
 def worker(url: str, output: Path, mode: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO / "src")])}
+    env = {**os.environ, "PYTHONPATH": SUBPROCESS_PATH}
     return subprocess.Popen(
         [sys.executable, str(HERE / "crash_worker.py"), url, str(output), mode],
         env=env,
