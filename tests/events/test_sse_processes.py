@@ -103,9 +103,9 @@ async def test_g14_a_client_that_reads_nothing_is_dropped_and_memory_stays_flat(
             try:
                 await wait_for_stats(server, lambda s: s["connections_open"] == 2)
                 await publish_ticks(db, total, blob=blob)
-                after = await wait_for_stats(
-                    server, lambda s: s["slow_disconnects"] == 1 and s["connections_open"] == 1
-                )
+                # Only the stalled client is dropped; the reader proves below that it got
+                # everything (it may already have finished and closed its stream here).
+                after = await wait_for_stats(server, lambda s: s["slow_disconnects"] == 1)
                 await asyncio.wait_for(reader, 30)
             finally:
                 stalled.close()
