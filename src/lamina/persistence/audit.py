@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import bindparam, insert, select
+from pydantic_core import to_json
+from sqlalchemy import JSON, Dialect, bindparam, insert, select
+from sqlalchemy.types import TypeDecorator
 
 from lamina.domain.context import EventContext
 from lamina.domain.entity import MASK
@@ -71,7 +73,11 @@ def audit_row(
     context: EventContext,
     at: datetime,
 ) -> tuple[Any, ...]:
-    """The column values of one audit entry, in the order of :data:`AUDIT_COLUMNS`."""
+    """The column values of one audit entry, in the order of :data:`AUDIT_COLUMNS`.
+
+    ``changes`` is serialized here, once, by pydantic-core: the INSERT binds
+    it as JSON text.
+    """
     return (
         uuid7(),
         entity_type,
@@ -80,18 +86,32 @@ def audit_row(
         context.actor_id,
         context.correlation_id,
         context.tenant_id,
-        changes,
+        to_json(changes).decode(),
         at,
     )
+
+
+class SerializedJSON(TypeDecorator[str]):
+    """A JSON column's value that is already serialized: bound as it is."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
 
 
 INSERT_KEY = ("lamina", "audit", "insert")
 
 
 def build_insert() -> Any:
-    """The INSERT of one audit entry, every value a bound parameter."""
+    """The INSERT of one audit entry, every value a bound parameter.
+
+    ``changes`` arrives as JSON text (see :func:`audit_row`), so it is bound as text.
+    """
+    types = {c.name: c.type for c in audit_log.c} | {"changes": SerializedJSON()}
     return insert(audit_log).values(
-        {name: bindparam(name, type_=audit_log.c[name].type) for name in AUDIT_COLUMNS}
+        {name: bindparam(name, type_=types[name]) for name in AUDIT_COLUMNS}
     )
 
 

@@ -93,18 +93,26 @@ class EntityMapper(Generic[E]):
                 self._column_to_field[part.column.name] = (
                     name if part.sub is None else f"{name}.{part.sub}"
                 )
+        # Columns in table order: SQLAlchemy lists an INSERT's columns that way,
+        # so rows built in this order need no reordering.
+        position = {c.name: i for i, c in enumerate(table.columns)}
         self.columns: tuple[str, ...] = tuple(
-            p.column.name for ps in self._parts.values() for p in ps
+            sorted(
+                (p.column.name for ps in self._parts.values() for p in ps), key=position.__getitem__
+            )
         )
         self.sensitive: frozenset[str] = entity.fields_marked(SENSITIVE)
         # Fast path of values(): no value objects, so one column per field.
         flat = not self._value_objects
-        self._flat: tuple[str, ...] | None = tuple(self._parts) if flat else None
-        self._flat_columns = [ps[0].column for ps in self._parts.values()] if flat else []
+        by_column = {ps[0].column.name: name for name, ps in self._parts.items()}
+        self._flat: tuple[str, ...] | None = (
+            tuple(by_column[c] for c in self.columns) if flat else None
+        )
+        self._flat_columns = [table.c[c] for c in self.columns] if flat else []
         self._enum_positions = [
             i
-            for i, name in enumerate(self._parts)
-            if flat and _may_hold_enum(entity.model_fields[name].annotation)
+            for i, name in enumerate(self._flat or ())
+            if _may_hold_enum(entity.model_fields[name].annotation)
         ]
         self._adapters: dict[str, TypeAdapter[Any]] = {}
 
@@ -167,13 +175,8 @@ class EntityMapper(Generic[E]):
             for i in self._enum_positions:
                 out[i] = storable(out[i], self._flat_columns[i])
             return out
-        out = []
-        for name, parts in self._parts.items():
-            value = data[name]
-            for part in parts:
-                v = value if part.sub is None or value is None else getattr(value, part.sub)
-                out.append(storable(v, part.column) if isinstance(v, enum.Enum) else v)
-        return out
+        by_column = self.to_columns(entity)
+        return [by_column[c] for c in self.columns]
 
     def from_values(self, values: Sequence[Any]) -> E:
         """An entity from column values given in the order of :attr:`columns`."""
