@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+BENCH_POSTGRES_URL ?= $(or $(LAMINA_BENCH_POSTGRES_URL),postgresql+asyncpg://postgres@127.0.0.1:5432/test)
 
 .PHONY: install run quickstart test lint bench
 
@@ -29,3 +30,4 @@ bench: install
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.events_bench
 	$(BIN)/python -m benchmarks.http_bench
+	$(BIN)/python -m benchmarks.http_bench --database-url "$(BENCH_POSTGRES_URL)"
