@@ -12,6 +12,7 @@ tenant the principal does not belong to.
 from __future__ import annotations
 
 import operator
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -36,12 +37,12 @@ def principal_id(principal: Any) -> Any:
     return user_id if user_id is not None else principal.id
 
 
-class Scope(Generic[P]):
+class Scope(ABC, Generic[P]):
     """Which rows a principal may see, as repository filters. Subclass :meth:`filters`."""
 
+    @abstractmethod
     async def filters(self, principal: P, target: Target) -> Sequence[Filter]:
         """The filters selecting the rows ``principal`` may see (read with ``target``)."""
-        raise NotImplementedError
 
 
 class Unscoped(Scope[Any]):
