@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 
 class DomainError(Exception):
     """Base of every error lamina raises on purpose."""
@@ -116,6 +118,13 @@ class InvalidInput(DomainError):
     def __init__(self, message: str, errors: Sequence[FieldError] = ()) -> None:
         self.errors = tuple(errors)
         super().__init__(message)
+
+    @classmethod
+    def from_validation_error(cls, exc: ValidationError) -> InvalidInput:
+        """An error listing every problem of a Pydantic validation error, per field."""
+        errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        return cls(f"invalid values: {summary}", errors)
 
     @classmethod
     def for_field(cls, field: str, message: str) -> InvalidInput:

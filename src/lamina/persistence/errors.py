@@ -102,7 +102,7 @@ def _check_name(table: Table, name: str) -> str:
 def translate(
     exc: BaseException, *, entity: str, table: Table, field_name: Callable[[str], str]
 ) -> DomainError | None:
-    """The domain error ``exc`` stands for when writing ``entity`` rows, or None.
+    """The domain error ``exc`` stands for when reading or writing ``entity`` rows, or None.
 
     ``field_name`` maps a column name to the entity field name shown to callers.
     """

@@ -63,13 +63,6 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def invalid_input(exc: ValidationError) -> InvalidInput:
-    """An :class:`InvalidInput` listing every problem of a Pydantic validation error."""
-    errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
-    summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
-    return InvalidInput(f"invalid values: {summary}", errors)
-
-
 class Repository(ReadOnlyRepository[E, R]):
     """Reads and writes of one entity type (see :class:`ReadOnlyRepository` for declaring one)."""
 
@@ -396,7 +389,7 @@ class Repository(ReadOnlyRepository[E, R]):
         try:
             updated = type(current).model_validate({**current.__dict__, **changes, **server_fields})
         except ValidationError as exc:
-            raise invalid_input(exc) from None
+            raise InvalidInput.from_validation_error(exc) from None
         mapper = self.mapper()
         changed = [f for f in mapper.fields if getattr(current, f) != getattr(updated, f)]
         if not raw and not (set(changed) - _UPDATE_NOISE):

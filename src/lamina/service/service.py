@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from lamina.domain.entity import SERVER_OWNED, Entity
 from lamina.domain.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from lamina.persistence import AuditEntry, CursorPage, Database, Filter, Repository, UnitOfWork
-from lamina.persistence.repository import invalid_input
 from lamina.service.policy import Action, Policy
 from lamina.service.scopes import Scope, Target, Unscoped, unmet_filter
 
@@ -112,7 +111,7 @@ class Service(Generic[E, P]):
         try:
             return cast(E, self.entity.model_validate(dict(values)))
         except ValidationError as exc:
-            raise invalid_input(exc) from None
+            raise InvalidInput.from_validation_error(exc) from None
 
     async def run(self, use_case: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         """Run ``use_case`` in a unit of work (retried on transient failures)."""
@@ -253,4 +252,4 @@ class Service(Generic[E, P]):
         try:
             return type(current).model_validate({**current.__dict__, **known})
         except ValidationError as exc:
-            raise invalid_input(exc) from None
+            raise InvalidInput.from_validation_error(exc) from None
