@@ -33,7 +33,7 @@ from lamina.api.schemas import FiniteFloat, UTCDatetime
 from lamina.domain.entity import SENSITIVE
 from lamina.domain.errors import FieldError, InvalidInput
 from lamina.persistence import Filter, Op, ReadOnlyRepository
-from lamina.persistence.filters import LIST_OPS
+from lamina.persistence.filters import LIST_OPS, TEXT_OPS
 
 LIMIT, CURSOR, SORT = "limit", "cursor", "sort"
 MAX_CURSOR_CHARS = 4096
@@ -44,7 +44,7 @@ _MAX_ECHOED_CHARS = 64
 
 _EQUALITY = (Op.EQ, Op.NE, Op.IN, Op.NOT_IN)
 _ORDERED = (*_EQUALITY, Op.LT, Op.LE, Op.GT, Op.GE)
-_TEXT = (*_EQUALITY, Op.CONTAINS, Op.ICONTAINS, Op.STARTSWITH)
+_TEXT = (*_EQUALITY, *sorted(TEXT_OPS))
 _OP_DESCRIPTIONS = {
     Op.EQ: "Only items whose {} equals this value.",
     Op.NE: "Only items whose {} differs from this value.",
@@ -150,6 +150,9 @@ def _field_type(annotation: Any, column: Column[Any]) -> _FieldType | None:
     return None
 
 
+_DECIMAL = re.compile(r"[0-9]{1,6}")  # ASCII digits of a sane size; int() of huge text raises
+
+
 def _echo(text: str) -> str:
     return text if len(text) <= _MAX_ECHOED_CHARS else text[: _MAX_ECHOED_CHARS - 1] + "…"
 
@@ -182,7 +185,7 @@ def _reader(adapter: TypeAdapter[Any], key: str, op: Op) -> Callable[[str], Any]
             return [read_one(p) for p in parts]
 
         return read_list
-    if op in (Op.CONTAINS, Op.ICONTAINS, Op.STARTSWITH):
+    if op in TEXT_OPS:
         return read_text
     return read_one
 
@@ -222,9 +225,7 @@ class ListQuery:
         for field in declared:
             if field.split(".")[0] in excluded:
                 continue
-            allowed = (
-                {Op(o) for o in declared[field]} if isinstance(declared, dict) else set(Op)
-            )
+            allowed = {Op(o) for o in declared[field]} if isinstance(declared, dict) else set(Op)
             column = mapper.column_for(field)
             if column is None:
                 continue
@@ -256,7 +257,7 @@ class ListQuery:
             schema = dict(kind.schema)
             if op in LIST_OPS:
                 schema = {"type": "array", "items": schema, "maxItems": MAX_LIST_ITEMS}
-            elif op in (Op.CONTAINS, Op.ICONTAINS, Op.STARTSWITH):
+            elif op in TEXT_OPS:
                 schema = {"type": "string", "maxLength": MAX_TEXT_CHARS}
         description = _OP_DESCRIPTIONS[op].format(field)
         self.parameters[key] = FilterParameter(key, field, op, parse, schema, description)
@@ -292,7 +293,7 @@ class ListQuery:
         return ListRequest(tuple(filters), order_by, limit, cursor)
 
     def _limit(self, raw: str) -> int:
-        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= self.max_limit:
+        if _DECIMAL.fullmatch(raw) is None or not 1 <= int(raw) <= self.max_limit:
             raise InvalidInput.for_field(LIMIT, f"an integer from 1 to {self.max_limit}")
         return int(raw)
 

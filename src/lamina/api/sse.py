@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -89,12 +90,15 @@ def sse_renderer(data: EventData) -> Callable[[StoredEvent], bytes]:
     return render
 
 
+_POSITION = re.compile(r"[0-9]{1,18}")  # ASCII digits, within a 64-bit position
+
+
 def parse_last_event_id(value: str | None) -> int | None:
     """The position a client resumes after; None for none. Raises :class:`InvalidInput`."""
     if value is None or value.strip() == "":
         return None
     text = value.strip()
-    if not text.isdigit():
+    if _POSITION.fullmatch(text) is None:
         raise InvalidInput.for_field("Last-Event-ID", "must be an event position (an integer)")
     return int(text)
 

@@ -16,6 +16,7 @@ used entries are forgotten first.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import OrderedDict, deque
@@ -75,7 +76,9 @@ class LoginThrottle:
         call :meth:`LoginAttempt.succeeded` when the credentials are right.
         """
         now = self.clock()
-        keyed = [(("account", account.strip().casefold()), self.per_account)]
+        # Accounts are keyed by a digest: a client-chosen name of any length costs 64 bytes.
+        name = hashlib.sha256(account.strip().casefold().encode()).hexdigest()
+        keyed = [(("account", name), self.per_account)]
         if address and self.per_address is not None:
             keyed.append((("address", address), self.per_address))
         waits = [self._wait(key, limit, now) for key, limit in keyed]

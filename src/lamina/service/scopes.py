@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from lamina.domain.entity import Entity
 from lamina.persistence import Database, Filter, Op, UnitOfWork, where
+from lamina.persistence.filters import TEXT_OPS
 from lamina.persistence.mapping import EntityMapper
 
 P = TypeVar("P")
@@ -131,7 +132,7 @@ def _satisfies(entity: Entity, f: Filter, mapper: EntityMapper[Any]) -> bool:
         return inside if f.op is Op.IN else not inside
     if value is None:
         return False
-    if f.op in (Op.CONTAINS, Op.ICONTAINS, Op.STARTSWITH):
+    if f.op in TEXT_OPS:
         text, part = str(value), str(f.value)
         if f.op is Op.ICONTAINS:
             return part.casefold() in text.casefold()
