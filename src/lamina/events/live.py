@@ -276,16 +276,20 @@ class LiveHub:
         targets = list(self._live.values())
         for event in batch:
             frame: bytes | None = None
+            unrenderable = False
             for conn in targets:
                 if event.position <= conn.cursor or conn.overflowed:
                     continue
                 conn.cursor = event.position
-                if not conn.allows(event):
+                # Every connection's authorizer sees every event (it may keep state),
+                # even when the event cannot be rendered for anyone.
+                if not conn.allows(event) or unrenderable:
                     continue
                 if frame is None:
                     frame = self._render(event)
                     if frame is None:
-                        break
+                        unrenderable = True
+                        continue
                 if not conn.push((event.position, frame)):
                     self.drop_slow(conn)
 

@@ -248,7 +248,14 @@ class EventRunner:
 
     async def _redrive_one(self, subscription: Subscription, dead_letter: DeadLetter) -> None:
         record = await self.store.get(dead_letter.position)
-        if record is None:
+        if record is None:  # nothing left to deliver: close the letter, or it stays due forever
+            logger.warning(
+                "subscription %s: dead letter %s names a missing event at %s; resolved",
+                subscription.name,
+                dead_letter.id,
+                dead_letter.position,
+            )
+            await self.dead_letters.resolve(dead_letter.id)
             return
         if await self._deliver(subscription, record):
             await self.dead_letters.resolve(dead_letter.id)
