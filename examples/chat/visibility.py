@@ -8,7 +8,8 @@ lookups, whatever the number of open streams.
 
 The rules:
 
-* an event of a workspace (no conversation) is seen by its members;
+* an event of a workspace (no conversation) is seen by its members, from the
+  time they joined (a resumed stream does not replay what came before);
 * an event of a conversation is seen by the conversation's active participants,
   as long as they belong to its workspace;
 * someone invited sees the events about their own participation only (the
@@ -21,6 +22,7 @@ The rules:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -48,6 +50,8 @@ class Viewer:
     user_id: UUID
     workspaces: set[UUID] = field(default_factory=set)
     """The live workspaces the user is a member of."""
+    joined_at: dict[UUID, datetime] = field(default_factory=dict)
+    """Workspace → when the user joined it; earlier events of it are not theirs to see."""
     conversations: dict[UUID, ParticipantStatus] = field(default_factory=dict)
     """Conversation → the user's status in it (invited or active only)."""
 
@@ -61,6 +65,9 @@ class Viewer:
         payload = event.payload
         workspace_id = _uuid(payload, "workspace_id")
         if workspace_id not in self.workspaces:
+            return False
+        joined = self.joined_at.get(workspace_id)
+        if joined is not None and event.recorded_at < joined:
             return False
         conversation_id = _uuid(payload, "conversation_id")
         if conversation_id is None:
@@ -88,6 +95,7 @@ class Viewer:
         )
         if joined:
             self.workspaces.add(workspace_id)
+            self.joined_at[workspace_id] = event.recorded_at
         elif kind == "workspace.deleted" or (
             kind == "member.removed" and _uuid(payload, "user_id") == me
         ):
@@ -135,9 +143,11 @@ async def load_viewer(db: Database, user_id: UUID) -> tuple[Viewer, int]:
     participations = await Participants(db).list(
         where("user_id") == user_id, where("status").in_(BELONGING)
     )
+    joined_at = {m.workspace_id: m.created_at for m in memberships}
     viewer = Viewer(
         user_id=user_id,
         workspaces={w.id for w in live},
+        joined_at={w.id: joined_at[w.id] for w in live},
         conversations={p.conversation_id: p.status for p in participations},
     )
     return viewer, position

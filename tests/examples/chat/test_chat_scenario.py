@@ -275,3 +275,26 @@ async def test_stream_stats_are_for_workspace_owners(chat_url: str) -> None:
         stats = await alice.ok("GET", "/events/stats")
         assert stats["connections_open"] == 2
         assert [c["user_id"] for c in stats["connections"]] == [bob.id]  # carol is no member
+
+
+async def test_g10_a_resumed_stream_starts_a_workspace_at_the_time_of_joining(
+    chat_url: str,
+) -> None:
+    async with (
+        serving(chat_url) as base,
+        user_on(base, "alice") as alice,
+        user_on(base, "bob") as bob,
+    ):
+        workspace = await alice.ok("POST", "/workspaces", 201, json={"name": "Before bob"})
+        await alice.ok(
+            "PATCH", f"/workspaces/{workspace['id']}", json={"name": "Still before bob"},
+            headers={"If-Match": '"1"'},
+        )  # fmt: skip
+        members = f"/workspaces/{workspace['id']}/members"
+        await alice.ok("POST", members, 201, json={"username": "bob"})
+        async with reading(base, bob, last_event_id=0) as replayed:
+            await fence(bob, replayed)
+            # Bob joined after the workspace was created and renamed: he sees his joining
+            # (then the fence's own workspace), not the workspace's earlier history.
+            assert replayed.types == ["member.added", "workspace.created"]
+            assert replayed.events[1].payload["workspace_id"] != workspace["id"]
