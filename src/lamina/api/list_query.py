@@ -218,14 +218,13 @@ class ListQuery:
         self.max_limit = max_limit
         self.parameters: dict[str, FilterParameter] = {}
         mapper = repository.mapper()
-        declared = repository.filterable
+        declared = repository.allowed_filters()
         hidden = repository.entity.fields_marked(SENSITIVE)
         excluded = set(exclude) | hidden
         kinds: dict[str, _FieldType | None] = {}
-        for field in declared:
+        for field, allowed in declared.items():
             if field.split(".")[0] in excluded:
                 continue
-            allowed = {Op(o) for o in declared[field]} if isinstance(declared, dict) else set(Op)
             column = mapper.column_for(field)
             if column is None:
                 continue

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lamina.api.problems import PayloadTooLarge, error_response
+from lamina.api.request_context import adding_missing_headers
 
 API_CONTENT_SECURITY_POLICY = (
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -57,16 +58,7 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         added = self._docs_headers if _app_path(scope) in self.docs_paths else self._api_headers
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(header for header in added if header[0] not in present)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, adding_missing_headers(send, added))
 
 
 class BodyLimitMiddleware:
@@ -94,7 +86,6 @@ class BodyLimitMiddleware:
             await response(scope, receive, send)
             return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -105,17 +96,9 @@ class BodyLimitMiddleware:
                     raise PayloadTooLarge(limit)
             return message
 
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, send_tracking)
-        except PayloadTooLarge as exc:
-            if started:
-                raise
-            await error_response(Request(scope), exc)(scope, receive, send)
+        # PayloadTooLarge raised mid-read becomes a 413 in ErrorBoundaryMiddleware,
+        # which install() puts right around this one.
+        await self.app(scope, limited_receive, send)
 
 
 class ErrorBoundaryMiddleware:
@@ -163,4 +146,3 @@ def _app_path(scope: Scope) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
-

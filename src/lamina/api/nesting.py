@@ -6,7 +6,7 @@ else every collection route answers 404, whatever the child rows are.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -40,7 +40,7 @@ class Parent:
 def check_parent(
     parent: Parent,
     collection_params: list[str],
-    filterable: Sequence[str] | Mapping[str, Sequence[str]],
+    filterable: Mapping[str, frozenset[Op]],
     schemas: ResourceSchemas,
 ) -> None:
     """Raise ValueError unless ``parent`` fits the collection path, repository and schemas."""
@@ -48,9 +48,7 @@ def check_parent(
         raise ValueError(
             f"the collection path must have exactly the parameter {{{parent.path_param}}}"
         )
-    ops = filterable.get(parent.field) if isinstance(filterable, Mapping) else None
-    declared = parent.field in filterable
-    if not declared or (ops is not None and Op.EQ not in {Op(o) for o in ops}):
+    if Op.EQ not in filterable.get(parent.field, ()):
         raise ValueError(f"the repository must declare {parent.field!r} filterable by equality")
     for schema in (schemas.create, schemas.update):
         if parent.field in schema.model_fields:

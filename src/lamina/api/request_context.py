@@ -12,6 +12,7 @@ Authentication fills in the actor afterwards with :func:`update_request_context`
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,6 +59,20 @@ def update_request_context(**changes: Any) -> EventContext:
     return context
 
 
+def adding_missing_headers(send: Send, added: Sequence[tuple[bytes, bytes]]) -> Send:
+    """``send`` that adds ``added`` to the response's headers, except names already set."""
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            present = {name.lower() for name, _ in headers}
+            headers.extend(header for header in added if header[0] not in present)
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_headers
+
+
 class RequestContextMiddleware:
     """Gives each HTTP request a correlation id and an EventContext of its own."""
 
@@ -69,18 +84,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         header_name, correlation_id = _incoming_request_id(scope)
-        echoed = (header_name, correlation_id.encode("latin-1"))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                if all(name.lower() != header_name for name, _ in headers):
-                    headers.append(echoed)
-                message = {**message, "headers": headers}
-            await send(message)
-
+        echoed = [(header_name, correlation_id.encode("latin-1"))]
         with use_context(EventContext(correlation_id=correlation_id)):
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, adding_missing_headers(send, echoed))
 
 
 def _incoming_request_id(scope: Scope) -> tuple[bytes, str]:

@@ -153,7 +153,7 @@ def resource_router(
         wanted.discard(Route.RESTORE)
     collection_params = _PATH_PARAM.findall(path)
     if parent is not None:
-        check_parent(parent, collection_params, repository.filterable, schemas)
+        check_parent(parent, collection_params, repository.allowed_filters(), schemas)
     elif collection_params:
         raise ValueError(f"{path}: a collection path with parameters needs parent=Parent(...)")
     if item_path is None:

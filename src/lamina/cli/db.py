@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from lamina.cli.options import Url
 from lamina.persistence import migrations
 from lamina.persistence.migrations import MigrationConfig, MigrationError
 
@@ -26,10 +27,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-Url = Annotated[
-    str | None,
-    typer.Option("--url", help="Async database URL; else $LAMINA_DATABASE_URL, else ./lamina.db."),
-]
 Metadata = Annotated[
     str | None,
     typer.Option(
@@ -122,9 +119,7 @@ def current(
 
 
 @app.command()
-def check(
-    url: Url = None, metadata: Metadata = None, migrations_folder: Migrations = None
-) -> None:
+def check(url: Url = None, metadata: Metadata = None, migrations_folder: Migrations = None) -> None:
     """Compare the models with the migrated database; exit 1 when they differ."""
     with _reporting():
         config = _app_config(metadata, migrations_folder)

@@ -15,7 +15,6 @@ import importlib
 import json
 import os
 import sys
-import tomllib
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -23,6 +22,7 @@ from uuid import UUID
 
 import typer
 
+from lamina.cli.options import Url
 from lamina.events import (
     DeadLetters,
     EventFeed,
@@ -35,6 +35,7 @@ from lamina.events import (
     subscription_states,
 )
 from lamina.persistence import Database
+from lamina.project import ProjectSettingsError, tool_settings
 
 T = TypeVar("T")
 HANDLERS_VAR = "LAMINA_EVENT_HANDLERS"
@@ -44,13 +45,6 @@ app = typer.Typer(
     help="The event log: follow it, replay subscriptions, list and re-drive dead letters.",
     no_args_is_help=True,
 )
-
-Url = Annotated[
-    str | None,
-    typer.Option(
-        "--url", help="Async database URL. [default: $LAMINA_DATABASE_URL or ./lamina.db]"
-    ),
-]
 
 
 class CommandError(Exception):
@@ -169,9 +163,7 @@ def dead_letters(
     subscription: Annotated[
         str | None, typer.Option("--subscription", "-s", help="Only this subscription.")
     ] = None,
-    include_resolved: Annotated[
-        bool, typer.Option("--all", help="Include resolved ones.")
-    ] = False,
+    include_resolved: Annotated[bool, typer.Option("--all", help="Include resolved ones.")] = False,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
     url: Url = None,
 ) -> None:
@@ -181,8 +173,10 @@ def dead_letters(
         typer.echo("no dead letters")
         return
     for letter in letters:
-        state = "resolved" if letter.resolved_at else (
-            "retry requested" if letter.redrive_requested_at else "failed"
+        state = (
+            "resolved"
+            if letter.resolved_at
+            else ("retry requested" if letter.redrive_requested_at else "failed")
         )
         error = letter.error.strip().splitlines()[-1] if letter.error.strip() else ""
         typer.echo(
@@ -283,12 +277,8 @@ def load_subscriptions(path: str | None, project_dir: Path | None = None) -> lis
 
 
 def _configured_handlers(root: Path) -> str | None:
-    pyproject = root / "pyproject.toml"
-    if not pyproject.is_file():
-        return None
     try:
-        section = tomllib.loads(pyproject.read_text("utf-8")).get("tool", {}).get("lamina", {})
-    except tomllib.TOMLDecodeError as error:
-        raise CommandError(f"{pyproject} is not valid TOML: {error}") from error
-    value = section.get("handlers") if isinstance(section, dict) else None
+        value = tool_settings(root).get("handlers")
+    except ProjectSettingsError as error:
+        raise CommandError(str(error)) from error
     return value if isinstance(value, str) else None

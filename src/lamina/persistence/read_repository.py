@@ -117,6 +117,12 @@ class ReadOnlyRepository(Generic[E, R]):
         return cls._mapper
 
     @classmethod
+    def allowed_filters(cls) -> Mapping[str, frozenset[Op]]:
+        """The filterable fields and the operators each accepts (from ``filterable``)."""
+        cls.mapper()
+        return cls._allowed_filters
+
+    @classmethod
     def table(cls) -> Table:
         """The table of the row class."""
         table = getattr(cls.row, "__table__", None)
@@ -188,8 +194,7 @@ class ReadOnlyRepository(Generic[E, R]):
         return params
 
     def _filters(self, filters: Sequence[Filter]) -> FilterSet:
-        self.mapper()
-        return prepare_filters(filters, self.mapper(), self._allowed_filters, "f")
+        return prepare_filters(filters, self.mapper(), self.allowed_filters(), "f")
 
     @staticmethod
     def _visibility(include_deleted: bool, only_deleted: bool) -> Visibility:

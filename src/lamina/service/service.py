@@ -179,11 +179,10 @@ class Service(Generic[E, P]):
             )
 
         async def use_case(uow: UnitOfWork) -> E:
-            filters = await self.scope_filters(uow)
+            repo = await self.scoped(uow)
             entity = self.new_entity(values)
-            self.check_in_scope(entity, filters, creating=True)
+            self.check_in_scope(entity, repo.scope, creating=True)
             await self.authorize(Action.CREATE, entity)
-            repo = cast(Repository[E, Any], self.repository(uow, scope=filters))
             stored = await repo.add(entity)
             await self.after_create(uow, stored)
             return stored
@@ -201,8 +200,8 @@ class Service(Generic[E, P]):
         changes = dict(changes)
 
         async def use_case(uow: UnitOfWork) -> E:
-            filters = await self.scope_filters(uow)
-            repo = cast(Repository[E, Any], self.repository(uow, scope=filters))
+            repo = await self.scoped(uow)
+            filters = repo.scope
             current = await repo.get(id)
             await self.authorize(Action.UPDATE, current, changes)
             scoped_fields = {f.field.split(".")[0] for f in filters}

@@ -18,11 +18,12 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import MetaData
+
+from lamina.project import ProjectSettingsError, tool_settings
 
 DATABASE_URL_VAR = "LAMINA_DATABASE_URL"
 METADATA_VAR = "LAMINA_APP_METADATA"
@@ -99,15 +100,10 @@ def discover_config(
 
 def _pyproject_settings(root: Path) -> dict[str, str]:
     path = root / "pyproject.toml"
-    if not path.is_file():
-        return {}
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise MigrationError(f"{path} is not valid TOML: {error}") from error
-    section = document.get("tool", {}).get("lamina", {})
-    if not isinstance(section, dict):
-        raise MigrationError(f"[tool.lamina] in {path} must be a table")
+        section = tool_settings(root)
+    except ProjectSettingsError as error:
+        raise MigrationError(str(error)) from error
     settings: dict[str, str] = {}
     for key in ("metadata", "migrations"):
         value = section.get(key)
