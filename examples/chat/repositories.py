@@ -20,11 +20,16 @@ from examples.chat.rows import (
     UserRow,
     WorkspaceRow,
 )
-from lamina.persistence import Repository
+from lamina.persistence import Repository, where
 
 
 class Users(Repository[User, UserRow]):
     filterable = ("username", "email")
+
+    async def by_username(self, username: str) -> User | None:
+        """The user called ``username`` (usernames are lower case), or None."""
+        found = await self.list(where("username") == username.strip().lower(), limit=1)
+        return found[0] if found else None
 
 
 class Workspaces(Repository[Workspace, WorkspaceRow]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from examples.chat.domain import MessageRole, Modality, ParticipantStatus, RecordingStatus, Role
 from lamina.persistence import Base, SoftDeleteColumn, StandardColumns, new_metadata
 
 
@@ -28,8 +30,9 @@ class ChatBase(DeclarativeBase):
     type_annotation_map = Base.type_annotation_map
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
-    allowed = ", ".join(f"'{v}'" for v in values)
+def _one_of(column: str, values: type[StrEnum]) -> CheckConstraint:
+    """CHECK that ``column`` holds one of the enum's values (constants of our own, not input)."""
+    allowed = ", ".join(f"'{v.value}'" for v in values)
     return CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_allowed")
 
 
@@ -54,7 +57,7 @@ class MembershipRow(ChatBase, StandardColumns):
     __tablename__ = "chat_memberships"
     __table_args__ = (
         UniqueConstraint("user_id", "workspace_id"),
-        _one_of("role", ("owner", "admin", "member")),
+        _one_of("role", Role),
     )
 
     workspace_id: Mapped[UUID] = mapped_column(ForeignKey("chat_workspaces.id"), index=True)
@@ -66,7 +69,7 @@ class ConversationRow(ChatBase, StandardColumns, SoftDeleteColumn):
     __tablename__ = "chat_conversations"
     __table_args__ = (
         UniqueConstraint("workspace_id", "slug"),
-        _one_of("modality", ("text", "voice")),
+        _one_of("modality", Modality),
         Index("ix_chat_conversations_workspace_activity", "workspace_id", "last_activity_at"),
     )
 
@@ -82,7 +85,7 @@ class ParticipantRow(ChatBase, StandardColumns):
     __tablename__ = "chat_participants"
     __table_args__ = (
         UniqueConstraint("user_id", "conversation_id"),
-        _one_of("status", ("invited", "active", "rejected", "left")),
+        _one_of("status", ParticipantStatus),
     )
 
     conversation_id: Mapped[UUID] = mapped_column(ForeignKey("chat_conversations.id"), index=True)
@@ -97,7 +100,7 @@ class ParticipantRow(ChatBase, StandardColumns):
 class MessageRow(ChatBase, StandardColumns, SoftDeleteColumn):
     __tablename__ = "chat_messages"
     __table_args__ = (
-        _one_of("role", ("user", "assistant", "system")),
+        _one_of("role", MessageRole),
         Index("ix_chat_messages_conversation_created", "conversation_id", "created_at", "id"),
     )
 
@@ -111,7 +114,7 @@ class MessageRow(ChatBase, StandardColumns, SoftDeleteColumn):
 class RecordingRow(ChatBase, StandardColumns):
     __tablename__ = "chat_recordings"
     __table_args__ = (
-        _one_of("status", ("recording", "completed", "failed")),
+        _one_of("status", RecordingStatus),
         CheckConstraint("sample_rate BETWEEN 8000 AND 192000", name="sample_rate_range"),
         CheckConstraint("duration_ms IS NULL OR duration_ms >= 0", name="duration_not_negative"),
         # At most one recording in progress per conversation, however many start at once.

@@ -144,6 +144,22 @@ class SSEMessage:
     def json(self) -> Any:
         return json.loads(self.data)
 
+    def add_line(self, line: str) -> None:
+        """Take in one non-empty line of this message."""
+        self.lines.append(line)
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "":
+            self.comment = value
+        elif name == "event":
+            self.event = value
+        elif name == "id":
+            self.id = value
+        elif name == "data":
+            self.data = f"{self.data}\n{value}" if self.data else value
+        elif name == "retry":
+            self.retry = int(value)
+
 
 async def sse_messages(response: httpx.Response) -> AsyncIterator[SSEMessage]:
     """Parse a streaming response into messages (each comment is a message of its own)."""
@@ -154,19 +170,7 @@ async def sse_messages(response: httpx.Response) -> AsyncIterator[SSEMessage]:
                 yield current
             current = SSEMessage()
             continue
-        current.lines.append(line)
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "":
-            current.comment = value
-        elif name == "event":
-            current.event = value
-        elif name == "id":
-            current.id = value
-        elif name == "data":
-            current.data = f"{current.data}\n{value}" if current.data else value
-        elif name == "retry":
-            current.retry = int(value)
+        current.add_line(line)
 
 
 @contextlib.contextmanager
@@ -215,21 +219,8 @@ def parse_sse(body: bytes) -> list[SSEMessage]:
     for block in body.decode().replace("\r\n", "\n").split("\n\n"):
         current = SSEMessage()
         for line in block.split("\n"):
-            if not line:
-                continue
-            current.lines.append(line)
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "":
-                current.comment = value
-            elif name == "event":
-                current.event = value
-            elif name == "id":
-                current.id = value
-            elif name == "data":
-                current.data = value
-            elif name == "retry":
-                current.retry = int(value)
+            if line:
+                current.add_line(line)
         if current.lines:
             messages.append(current)
     return messages

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from examples.chat.domain import User, Username
 from examples.chat.repositories import Users
-from lamina.persistence import Database, where
+from lamina.persistence import Database
 from lamina.security import Credentials, Password
 
 
@@ -46,8 +46,8 @@ class ChatAccounts:
         self.db = db
 
     async def find_credentials(self, username: str) -> Credentials | None:
-        found = await Users(self.db).list(where("username") == username.strip().lower(), limit=1)
-        return Credentials(found[0].id, found[0].password_hash) if found else None
+        user = await Users(self.db).by_username(username)
+        return Credentials(user.id, user.password_hash) if user is not None else None
 
     async def create_user(self, registration: UserRegistration, password_hash: str) -> UserOut:
         user = User(

@@ -72,8 +72,7 @@ class ParticipantService(Service[Participant, Actor]):
             if mine.status is not ParticipantStatus.ACTIVE:
                 raise PermissionDenied("only active participants may invite")
             conversation = await Conversations(uow).get(conversation_id)
-            found = await Users(uow).list(where("username") == username.lower(), limit=1)
-            invitee = found[0] if found else None
+            invitee = await Users(uow).by_username(username)
             if invitee is None or not await membership_of(
                 invitee.id, conversation.workspace_id, uow
             ):

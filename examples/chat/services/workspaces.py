@@ -97,10 +97,9 @@ class MemberService(Service[Membership, Actor]):
 
         async def use_case(uow: UnitOfWork) -> Membership:
             await require_manager(self.principal, workspace_id, uow)
-            found = await Users(uow).list(where("username") == username.lower(), limit=1)
-            if not found:
+            user = await Users(uow).by_username(username)
+            if user is None:
                 raise ReferenceMissing("Membership", ["username"], f"no user is called {username}")
-            user = found[0]
             if await membership_of(user.id, workspace_id, uow) is not None:
                 raise AlreadyExists("Membership", ["username"], f"{username} is already a member")
             added = await Memberships(uow).add(

@@ -103,7 +103,7 @@ async def _tail(
                 break
         if not follow:
             return
-        feed = EventFeed(db, notifier=EventNotifier(db), poll_interval=poll)
+        feed = EventFeed(db, poll_interval=poll)  # the feed owns (starts, stops) its notifier
 
         def show(events: Sequence[StoredEvent]) -> None:
             for event in events:
@@ -115,7 +115,6 @@ async def _tail(
             await asyncio.Event().wait()
         finally:
             await feed.stop()
-            await feed.notifier.stop()
 
 
 @app.command()

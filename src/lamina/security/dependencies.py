@@ -42,10 +42,6 @@ class Principal:
     token_digest: str
     """SHA-256 of the bearer token (for :meth:`TokenStore.revoke_digest`); never the token."""
 
-    def has_scopes(self, *scopes: str) -> bool:
-        """Whether the token grants every one of ``scopes``."""
-        return set(scopes) <= self.scopes
-
 
 PrincipalDependency = Callable[..., Awaitable[Principal]]
 
