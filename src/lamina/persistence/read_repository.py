@@ -9,25 +9,23 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import ValidationError
 from sqlalchemy import Column, ColumnElement, Table, bindparam, func, select
 
 from lamina.domain.entity import Entity
 from lamina.domain.errors import InvalidInput, NotFound
 from lamina.persistence import audit
 from lamina.persistence.audit import AuditEntry
-from lamina.persistence.cursors import decode_cursor, encode_cursor
 from lamina.persistence.database import Database
 from lamina.persistence.drivers import Connection
 from lamina.persistence.errors import translate
 from lamina.persistence.filters import Filter, Op
+from lamina.persistence.keyset import cursor_after, position_of
 from lamina.persistence.mapping import EntityMapper, MappingError, storable
 from lamina.persistence.pages import CursorPage, OffsetPage
 from lamina.persistence.queries import (
     FilterSet,
     OrderShape,
     build_filter_clauses,
-    invalid_from_validation,
     keyset_clause,
     order_clauses,
     parse_order,
@@ -350,18 +348,13 @@ class ReadOnlyRepository(Generic[E, R]):
         fs = self._filters(filters)
         order = self._order(order_by)
         visibility = self._visibility(include_deleted, only_deleted)
-        signature = ",".join(f"{'-' if d else ''}{c}" for c, d in order)
-        after = None
-        if cursor is not None:
-            raw = decode_cursor(self.target_secret(), signature, cursor)
-            after = self._cursor_values(order, raw)
+        secret, mapper = self.target_secret(), self.mapper()
+        after = None if cursor is None else position_of(secret, order, mapper, cursor)
         items = await self._select(fs, order, visibility, limit + 1, 0, after, load)
         next_cursor = None
         if len(items) > limit:
             items = items[:limit]
-            next_cursor = encode_cursor(
-                self.target_secret(), signature, self._sort_values(order, items[-1])
-            )
+            next_cursor = cursor_after(secret, order, mapper, items[-1])
         return CursorPage(items, next_cursor)
 
     async def count(
@@ -410,30 +403,6 @@ class ReadOnlyRepository(Generic[E, R]):
         return parse_order(
             order_by, mapper, frozenset(self.sortable), self.default_order, self._pk.name
         )
-
-    def _sort_values(self, order: OrderShape, entity: E) -> builtins.list[Any]:
-        mapper = self.mapper()
-        out = []
-        for column, _ in order:
-            field = mapper.field_for(column)
-            value = entity
-            for part in field.split("."):
-                value = getattr(value, part) if value is not None else None
-            out.append(mapper.adapter(field).dump_python(value, mode="json"))
-        return out
-
-    def _cursor_values(self, order: OrderShape, raw: builtins.list[Any]) -> builtins.list[Any]:
-        mapper = self.mapper()
-        if len(raw) != len(order):
-            raise InvalidInput.for_field("cursor", "malformed or tampered cursor")
-        values = []
-        for (column, _), value in zip(order, raw, strict=True):
-            field = mapper.field_for(column)
-            try:
-                values.append(mapper.adapter(field).validate_python(value))
-            except ValidationError as exc:
-                raise invalid_from_validation("cursor", exc) from None
-        return values
 
     async def _select(
         self,
