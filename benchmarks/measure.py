@@ -24,10 +24,16 @@ class Timing:
     rounds: int
     round_seconds: float
     round_calls: int
+    bulk_rounds: int
+    """Rounds of a bulk operation: one call each, so more of them to steady the median."""
 
 
-FULL = Timing(warmup_seconds=0.3, warmup_calls=3, rounds=5, round_seconds=0.5, round_calls=3)
-QUICK = Timing(warmup_seconds=0.08, warmup_calls=2, rounds=3, round_seconds=0.12, round_calls=2)
+FULL = Timing(
+    warmup_seconds=0.3, warmup_calls=3, rounds=5, round_seconds=0.5, round_calls=3, bulk_rounds=11
+)
+QUICK = Timing(
+    warmup_seconds=0.08, warmup_calls=2, rounds=3, round_seconds=0.12, round_calls=2, bulk_rounds=3
+)
 
 
 @dataclass
@@ -71,6 +77,8 @@ async def measure_operation(
     bulk = op.rows_per_call > 1  # one call is already many rows: fewer calls per round
     warmup_calls = 1 if bulk else timing.warmup_calls
     round_calls = 1 if bulk else timing.round_calls
+    round_seconds = 0.0 if bulk else timing.round_seconds
+    rounds = timing.bulk_rounds if bulk else timing.rounds
     active: list[Layer] = []
     for layer, step in steps.items():
         result = results[layer.name]
@@ -85,14 +93,14 @@ async def measure_operation(
             result.error = _describe(error)
         finally:
             await cleanup()
-    for index in range(timing.rounds):
+    for index in range(rounds):
         shift = index % len(active) if active else 0
         for layer in active[shift:] + active[:shift]:
             result = results[layer.name]
             if result.error is not None:
                 continue
             try:
-                calls, timed = await run_calls(steps[layer], timing.round_seconds, round_calls)
+                calls, timed = await run_calls(steps[layer], round_seconds, round_calls)
                 result.rounds.append(calls * op.rows_per_call / timed)
             except Exception as error:  # recorded and shown in the report
                 result.error = _describe(error)

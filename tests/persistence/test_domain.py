@@ -39,6 +39,7 @@ from lamina.domain import (
     Versioned,
     use_context,
     uuid7,
+    uuid7_batch,
 )
 
 
@@ -104,6 +105,18 @@ def test_entities_get_a_time_ordered_uuid7_and_aware_timestamps() -> None:
     assert first.created_at.tzinfo is not None
     assert abs(first.created_at - datetime.now(UTC)) < timedelta(minutes=1)
     assert (first.version, first.deleted_at, first.created_by_id) == (1, None, None)
+
+
+def test_a_batch_of_uuid7s_is_ordered_unique_and_continues_the_single_ones() -> None:
+    before = uuid7()
+    batch = uuid7_batch(10_000)
+    after = uuid7()
+    ids = [before, *batch, after]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert {(u.version, u.variant) for u in batch} == {(7, "specified in RFC 4122")}
+    assert all(UUID(str(u)) == u for u in batch[:50])
+    assert uuid7_batch(0) == []
 
 
 def test_fields_are_marked_for_persistence_and_schemas() -> None:

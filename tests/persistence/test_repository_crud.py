@@ -86,9 +86,10 @@ async def test_get_many_handles_more_ids_than_one_statement_takes(db: Database) 
     assert [p.id for p in found] == [p.id for p in reversed(stored)]
 
 
-@pytest.mark.parametrize("count", [3, 70])
+@pytest.mark.parametrize("count", [1, 3, 70, 250])
 async def test_add_many_stores_every_entity(db: Database, count: int) -> None:
-    # 70 rows take PostgreSQL's COPY path, 3 rows the batched INSERT.
+    # From 64 rows PostgreSQL takes the COPY path; SQLite sends full multi-row
+    # statements, then the remainder row by row (250 rows: both).
     products = Products(db)
     drafts = [
         new_product(f"B{i:03}", rating=i % 6, attributes={"i": i}, kind=Kind.DIGITAL)

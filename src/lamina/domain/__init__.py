@@ -32,7 +32,7 @@ from lamina.domain.errors import (
     VersionConflict,
 )
 from lamina.domain.events import DomainEvent, EventPriority
-from lamina.domain.ids import uuid7
+from lamina.domain.ids import uuid7, uuid7_batch
 
 __all__ = [
     "MASK",
@@ -64,4 +64,5 @@ __all__ = [
     "use_context",
     "utcnow",
     "uuid7",
+    "uuid7_batch",
 ]

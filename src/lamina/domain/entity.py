@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Self
+from functools import partial
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,13 +36,28 @@ READ_ONLY = _Marker("READ_ONLY")
 SENSITIVE = _Marker("SENSITIVE")
 """Marks a field whose value is masked in audit entries and logs and never returned."""
 
+_E = TypeVar("_E", bound="Entity")
+
+# Pydantic's own slots of a model instance, set directly when the repository copies entities.
+_SET_DICT = BaseModel.__dict__["__dict__"].__set__
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
+
 MASK = "***"
 """What a sensitive value is replaced by wherever it is shown."""
 
 
-def utcnow() -> datetime:
-    """The current time as a timezone-aware UTC datetime."""
-    return datetime.now(UTC)
+utcnow: Callable[[], datetime] = partial(datetime.now, UTC)
+"""The current time as a timezone-aware UTC datetime (``utcnow()``).
+
+A ``partial`` rather than a function: entity defaults call it for every new
+entity, and this saves a Python frame each time.
+"""
+
+
+def _same_as_created_at(data: dict[str, Any]) -> Any:
+    return data["created_at"] if "created_at" in data else utcnow()
 
 
 class ValueObject(BaseModel):
@@ -82,18 +99,31 @@ class Entity(BaseModel):
             raise TypeError(f"{type(self).__name__} has no field(s) {sorted(unknown)}")
         return type(self).model_validate({**self.__dict__, **changes})
 
-    def _with_trusted(self, values: dict[str, Any]) -> Self:
-        """A copy with ``values`` set without validation.
+    @staticmethod
+    def _with_trusted(entities: Sequence[_E], values: dict[str, Any]) -> list[_E]:
+        """Copies of ``entities`` with ``values`` set without validation.
 
         Only for values that are already valid for their fields (the
         repository's own timestamps, versions and actor ids).
         """
-        copy = self.__class__.__new__(self.__class__)
-        object.__setattr__(copy, "__dict__", {**self.__dict__, **values})
-        object.__setattr__(copy, "__pydantic_fields_set__", self.model_fields_set | values.keys())
-        object.__setattr__(copy, "__pydantic_extra__", None)
-        object.__setattr__(copy, "__pydantic_private__", None)
-        return copy
+        keys = set(values)
+        make, set_dict, set_fields_set, set_extra, set_private = (
+            object.__new__,
+            _SET_DICT,
+            _SET_FIELDS_SET,
+            _SET_EXTRA,
+            _SET_PRIVATE,
+        )
+        copies: list[_E] = []
+        append = copies.append
+        for entity in entities:
+            copy = make(type(entity))
+            set_dict(copy, {**entity.__dict__, **values})
+            set_fields_set(copy, entity.__pydantic_fields_set__ | keys)
+            set_extra(copy, None)
+            set_private(copy, None)
+            append(copy)
+        return copies
 
     @classmethod
     def fields_marked(cls, marker: _Marker) -> frozenset[str]:
@@ -105,7 +135,7 @@ class Timestamped(BaseModel):
     """Adds ``created_at`` and ``updated_at`` (timezone-aware UTC, set by the repository)."""
 
     created_at: Annotated[datetime, SERVER_OWNED] = Field(default_factory=utcnow)
-    updated_at: Annotated[datetime, SERVER_OWNED] = Field(default_factory=utcnow)
+    updated_at: Annotated[datetime, SERVER_OWNED] = Field(default_factory=_same_as_created_at)
 
 
 class SoftDeletable(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -15,7 +15,7 @@ from sqlalchemy.types import TypeDecorator
 
 from lamina.domain.context import EventContext
 from lamina.domain.entity import MASK
-from lamina.domain.ids import uuid7
+from lamina.domain.ids import uuid7_batch, uuid_text
 from lamina.persistence.tables import audit_log
 
 if TYPE_CHECKING:
@@ -72,23 +72,43 @@ def audit_row(
     changes: dict[str, list[Any]],
     context: EventContext,
     at: datetime,
-) -> tuple[Any, ...]:
+) -> list[Any]:
     """The column values of one audit entry, in the order of :data:`AUDIT_COLUMNS`.
 
     ``changes`` is serialized here, once, by pydantic-core: the INSERT binds
     it as JSON text.
     """
-    return (
-        uuid7(),
-        entity_type,
-        str(entity_id),
+    return audit_rows(entity_type, [(entity_id, changes)], action, context, at)[0]
+
+
+def audit_rows(
+    entity_type: str,
+    changed: Sequence[tuple[object, dict[str, list[Any]]]],
+    action: AuditAction,
+    context: EventContext,
+    at: datetime,
+) -> list[list[Any]]:
+    """:func:`audit_row` for many ``(entity id, changes)`` of one action (ids made in a batch)."""
+    kind, actor, correlation, tenant = (
         action.value,
         context.actor_id,
         context.correlation_id,
         context.tenant_id,
-        to_json(changes).decode(),
-        at,
     )
+    return [
+        [
+            entry_id,
+            entity_type,
+            uuid_text(entity_id) if type(entity_id) is UUID else str(entity_id),
+            kind,
+            actor,
+            correlation,
+            tenant,
+            to_json(changes).decode(),
+            at,
+        ]
+        for entry_id, (entity_id, changes) in zip(uuid7_batch(len(changed)), changed, strict=True)
+    ]
 
 
 class SerializedJSON(TypeDecorator[str]):

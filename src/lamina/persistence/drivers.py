@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import sqlite3
 import time
@@ -30,8 +31,33 @@ from lamina.persistence.instrumentation import DatabaseStats, record_query
 
 T = TypeVar("T")
 Row = Sequence[Any]
-Batch = tuple[str, Sequence[Sequence[Any]]]
-"""A statement and the argument rows to run it with (``executemany``)."""
+
+COPY_THRESHOLD = 64
+"""From this many rows, :class:`InsertRows` on PostgreSQL use COPY instead of a pipelined INSERT."""
+
+SQLITE_MAX_VARIABLES = 999
+"""Bound values per SQLite statement: the limit of the oldest SQLite builds Python ships with."""
+
+
+@dataclass(frozen=True)
+class InsertRows:
+    """Rows for a plain ``INSERT INTO table (columns) VALUES (...)``, one value per column.
+
+    Each driver loads them its fastest way: ``COPY`` on PostgreSQL (from
+    :data:`COPY_THRESHOLD` rows), multi-row ``VALUES`` on SQLite, where one
+    statement per chunk of rows costs about a quarter less than one per row.
+    """
+
+    table: str
+    columns: tuple[str, ...]
+    sql: str
+    """The one-row INSERT, compiled for the connection's dialect."""
+    rows: Sequence[Sequence[Any]]
+    schema: str | None = None
+
+
+Batch = tuple[str, Sequence[Sequence[Any]]] | InsertRows
+"""A write sent with a commit: a statement and its argument rows, or rows to insert."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +87,10 @@ class Connection(ABC):
     @abstractmethod
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement for each argument row, in one round trip where the driver can."""
+
+    @abstractmethod
+    async def insert_rows(self, insert: InsertRows) -> None:
+        """Insert many rows the driver's fastest way."""
 
     @abstractmethod
     async def begin(self, *, write: bool = True) -> None:
@@ -220,6 +250,12 @@ class PostgresConnection(Connection):
         finally:
             record_query(self._stats, time.perf_counter() - start)
 
+    async def insert_rows(self, insert: InsertRows) -> None:
+        if len(insert.rows) >= COPY_THRESHOLD:
+            await self.copy_records(insert.table, insert.columns, insert.rows, schema=insert.schema)
+        else:
+            await self.execute_many(insert.sql, insert.rows)
+
     async def _simple(self, sql: str) -> None:
         start = time.perf_counter()
         try:
@@ -231,8 +267,11 @@ class PostgresConnection(Connection):
         await self._simple("BEGIN")
 
     async def commit(self, batches: Sequence[Batch] = ()) -> None:
-        for sql, rows in batches:
-            await self.execute_many(sql, rows)
+        for batch in batches:
+            if isinstance(batch, InsertRows):
+                await self.insert_rows(batch)
+            else:
+                await self.execute_many(*batch)
         await self._simple("COMMIT")
 
     async def rollback(self) -> None:
@@ -279,6 +318,27 @@ class PostgresPool(Pool[PostgresConnection]):
 # --------------------------------------------------------------------------- SQLite
 
 
+def _insert_values(raw: sqlite3.Connection, insert: InsertRows) -> None:
+    """Run ``insert`` as multi-row ``VALUES`` statements (in the calling worker thread)."""
+    rows = insert.rows
+    width = len(insert.columns)
+    per_statement = max(1, SQLITE_MAX_VARIABLES // width) if width else 1
+    if len(rows) == 1 or per_statement == 1:
+        raw.executemany(insert.sql, rows)
+        return
+    head, values, one_row = insert.sql.rpartition(" VALUES ")
+    if not values or not (one_row.startswith("(") and one_row.endswith(")")):
+        raise ValueError(f"not a plain one-row INSERT: {insert.sql!r}")
+    full = len(rows) - len(rows) % per_statement
+    if full:
+        sql = f"{head} VALUES {', '.join([one_row] * per_statement)}"
+        flatten = itertools.chain.from_iterable
+        for start in range(0, full, per_statement):
+            raw.execute(sql, list(flatten(rows[start : start + per_statement])))
+    if full < len(rows):  # the remainder: a statement of its own size would crowd the cache
+        raw.executemany(insert.sql, rows[full:])
+
+
 class SQLiteConnection(Connection):
     """A ``sqlite3`` connection driven from worker threads, one hop per call."""
 
@@ -322,6 +382,10 @@ class SQLiteConnection(Connection):
         if rows:
             await self._hop(lambda: self.raw.executemany(sql, rows))
 
+    async def insert_rows(self, insert: InsertRows) -> None:
+        if insert.rows:
+            await self._hop(lambda: _insert_values(self.raw, insert))
+
     async def begin(self, *, write: bool = True) -> None:
         self._pending_begin = "BEGIN IMMEDIATE" if write else "BEGIN"
         self._in_transaction = True
@@ -333,9 +397,11 @@ class SQLiteConnection(Connection):
             return
 
         def run() -> None:
-            for sql, rows in batches:
-                if rows:
-                    self.raw.executemany(sql, rows)
+            for batch in batches:
+                if isinstance(batch, InsertRows):
+                    _insert_values(self.raw, batch)
+                elif batch[1]:
+                    self.raw.executemany(*batch)
             self.raw.execute("COMMIT")
 
         try:

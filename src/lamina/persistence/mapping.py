@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 import types
 import typing
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
@@ -30,6 +31,14 @@ def _value_object_type(annotation: Any) -> tuple[type[ValueObject] | None, bool]
     if isinstance(annotation, type) and issubclass(annotation, ValueObject):
         return annotation, False
     return None, False
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A fast ``lambda d: tuple(d[n] for n in names)``."""
+    if len(names) == 1:
+        (name,) = names
+        return lambda data: (data[name],)
+    return itemgetter(*names)
 
 
 def _may_hold_enum(annotation: Any) -> bool:
@@ -109,6 +118,9 @@ class EntityMapper(Generic[E]):
             tuple(by_column[c] for c in self.columns) if flat else None
         )
         self._flat_columns = [table.c[c] for c in self.columns] if flat else []
+        self._flat_getter: Callable[[dict[str, Any]], Any] | None = (
+            None if self._flat is None else _getter(self._flat)
+        )
         self._enum_positions = [
             i
             for i, name in enumerate(self._flat or ())
@@ -169,9 +181,8 @@ class EntityMapper(Generic[E]):
 
     def values(self, entity: E) -> list[Any]:
         """Column values of ``entity`` in the order of :attr:`columns`."""
-        data = entity.__dict__
-        if self._flat is not None:
-            out = [data[name] for name in self._flat]
+        if self._flat_getter is not None:
+            out = list(self._flat_getter(entity.__dict__))
             for i in self._enum_positions:
                 out[i] = storable(out[i], self._flat_columns[i])
             return out

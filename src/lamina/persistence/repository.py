@@ -30,29 +30,32 @@ from lamina.domain.errors import (
     NotFound,
     VersionConflict,
 )
-from lamina.persistence.audit import AuditAction, audit_row, changes_between
-from lamina.persistence.drivers import Connection, PostgresConnection
+from lamina.persistence.audit import AuditAction, audit_row, audit_rows, changes_between
+from lamina.persistence.creation_changes import CreationChanges
+from lamina.persistence.drivers import Connection, InsertRows
 from lamina.persistence.errors import is_foreign_key_violation
 from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
 from lamina.persistence.statements import CompiledStatement
-from lamina.persistence.unit_of_work import COPY_THRESHOLD, UnitOfWork
+from lamina.persistence.unit_of_work import UnitOfWork
 
 E = TypeVar("E", bound=Entity)
 R = TypeVar("R")
 
 
-_BUSINESS_FIELDS: dict[type[Any], set[str]] = {}
-"""Per repository class: the entity fields a creation's audit entry lists."""
+_CREATION_CHANGES: dict[type[Any], CreationChanges] = {}
+"""Per repository class: how a creation's audit entry lists the business fields."""
 
 _UPDATE_NOISE = frozenset({"updated_at", "updated_by_id", "version"})
 
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a synchronous batch (it runs again after).
+    """Pause the cyclic garbage collector for a batch (it runs again after).
 
     Building thousands of small objects triggers collections that find nothing
-    to collect; reference counting still frees everything as usual.
+    to collect; reference counting still frees everything as usual. Nested or
+    overlapping pauses (other tasks) are safe: only the one that found the
+    collector enabled enables it again.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -101,14 +104,12 @@ class Repository(ReadOnlyRepository[E, R]):
         fields, columns = self._server_values(tuple(server), server)
         mapper = self.mapper()
         extra = list(columns.values())
-        stored: list[E] = []
-        rows: list[list[Any]] = []
         for entity in entities:
             if not isinstance(entity, self.entity):
                 raise TypeError(f"expected {self.entity.__name__}, got {type(entity).__name__}")
-            new = entity._with_trusted(fields) if fields else entity
-            stored.append(new)
-            rows.append(mapper.values(new) + extra)
+        stored = Entity._with_trusted(entities, fields) if fields else list(entities)
+        values = mapper.values
+        rows = [values(new) + extra for new in stored] if extra else [values(new) for new in stored]
         return stored, mapper.columns + tuple(columns), rows
 
     def _snapshot(self, entity: E, *, masked: bool = True) -> dict[str, Any]:
@@ -119,16 +120,26 @@ class Repository(ReadOnlyRepository[E, R]):
                 data[name] = MASK
         return data
 
-    def _created(self, entity: E) -> dict[str, list[Any]]:
-        """Audit changes of a creation: every business field, from nothing to its value."""
-        include = _BUSINESS_FIELDS.get(type(self))
-        if include is None:
+    def _creation_changes(self, entities: Sequence[E]) -> list[dict[str, list[Any]]]:
+        """Audit changes of creations: every business field, from nothing to its value."""
+        build = _CREATION_CHANGES.get(type(self))
+        if build is None:
             owned = self.entity.fields_marked(SERVER_OWNED) | set(self.relations)
-            include = _BUSINESS_FIELDS[type(self)] = set(self.entity.model_fields) - owned
-        data = entity.model_dump(mode="json", include=include)
-        for name in self.mapper().sensitive & data.keys():
-            data[name] = MASK
-        return {k: [None, v] for k, v in data.items()}
+            build = _CREATION_CHANGES[type(self)] = CreationChanges(
+                self.entity, set(self.entity.model_fields) - owned, self.mapper().sensitive
+            )
+        return build(entities)
+
+    def _creation_entries(
+        self, stored: Sequence[E], context: EventContext, at: datetime
+    ) -> list[list[Any]]:
+        """The audit entries of newly stored entities (none if this repository is not audited)."""
+        if not self.audited:
+            return []
+        ids = [entity.id for entity in stored]
+        changes = self._creation_changes(stored)
+        changed = list(zip(ids, changes, strict=True))
+        return audit_rows(self.entity_name(), changed, AuditAction.CREATE, context, at)
 
     def _audit(
         self, uow: UnitOfWork, entity_id: Any, action: AuditAction, changes: dict[str, list[Any]]
@@ -140,7 +151,7 @@ class Repository(ReadOnlyRepository[E, R]):
 
     def _insert_arguments(
         self, columns: tuple[str, ...], rows: list[list[Any]]
-    ) -> tuple[CompiledStatement, list[list[Any]]]:
+    ) -> tuple[CompiledStatement, Sequence[Sequence[Any]]]:
         """The INSERT for ``columns`` and driver arguments for ``rows`` (given in that order)."""
         table = self.table()
         stmt = self.statements.get(
@@ -183,10 +194,7 @@ class Repository(ReadOnlyRepository[E, R]):
         rule, :class:`ReferenceMissing` for a missing foreign key.
         """
         async with self._write() as (uow, conn):
-            (stored,), columns, rows = self._stamp_new([entity], uow.context, utcnow())
-            stmt, args = self._insert_arguments(columns, rows)
-            await conn.execute(stmt.sql, args[0])
-            self._audit(uow, stored.id, AuditAction.CREATE, self._created(stored))
+            (stored,) = await self._insert_new(uow, conn, [entity])
         return stored
 
     async def add_many(self, entities: Sequence[E]) -> list[E]:
@@ -196,27 +204,26 @@ class Repository(ReadOnlyRepository[E, R]):
         """
         if not entities:
             return []
-        async with self._write() as (uow, conn):
-            now = utcnow()
-            with gc_paused():  # many short-lived objects, no await: spare the cyclic GC
-                stored, columns, rows = self._stamp_new(entities, uow.context, now)
-                stmt, args = self._insert_arguments(columns, rows)
-                name, context = self.entity_name(), uow.context
-                entries = (
-                    [
-                        audit_row(name, e.id, AuditAction.CREATE, self._created(e), context, now)
-                        for e in stored
-                    ]
-                    if self.audited
-                    else []
-                )
-            if isinstance(conn, PostgresConnection) and len(args) >= COPY_THRESHOLD:
-                table = self.table()
-                await conn.copy_records(table.name, stmt.names, args, schema=table.schema)
-            else:
-                await conn.execute_many(stmt.sql, args)
-            for entry in entries:
-                uow.record_audit(entry)
+        # Rows, arguments and audit entries are many short-lived objects: with the
+        # cyclic GC paused until they are written (and freed), it never scans them.
+        with gc_paused():
+            async with self._write() as (uow, conn):
+                return await self._insert_new(uow, conn, entities)
+
+    async def _insert_new(
+        self, uow: UnitOfWork, conn: Connection, entities: Sequence[E]
+    ) -> list[E]:
+        """Insert ``entities`` and queue their audit entries; the entities as stored."""
+        now = utcnow()
+        stored, columns, rows = self._stamp_new(entities, uow.context, now)
+        stmt, args = self._insert_arguments(columns, rows)
+        entries = self._creation_entries(stored, uow.context, now)
+        if len(args) == 1:
+            await conn.execute(stmt.sql, args[0])
+        else:
+            table = self.table()
+            await conn.insert_rows(InsertRows(table.name, stmt.names, stmt.sql, args, table.schema))
+        uow.record_audit(*entries)
         return stored
 
     async def upsert(self, entity: E, *, on: Sequence[str]) -> E:
@@ -234,7 +241,8 @@ class Repository(ReadOnlyRepository[E, R]):
             on_columns.append(column)
         table = self.table()
         async with self._write() as (uow, conn):
-            (stored,), columns, rows = self._stamp_new([entity], uow.context, utcnow())
+            now = utcnow()
+            (stored,), columns, rows = self._stamp_new([entity], uow.context, now)
             values = dict(zip(columns, rows[0], strict=True))
             make_insert = pg_insert if self.target.dialect_name == "postgresql" else sqlite_insert
             stmt = self.statements.get(
@@ -247,12 +255,7 @@ class Repository(ReadOnlyRepository[E, R]):
                 ),
             )
             if await stmt.fetch(conn, values):
-                self._audit(
-                    uow,
-                    stored.id,
-                    AuditAction.CREATE,
-                    self._created(stored),
-                )
+                uow.record_audit(*self._creation_entries([stored], uow.context, now))
                 return stored
             match = self.statements.get(
                 (type(self), "upsert-match", tuple(c.name for c in on_columns)),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Numeric
+from sqlalchemy import Float, Numeric, Uuid
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.engine import Dialect
@@ -22,10 +22,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import TypeEngine
 
+from lamina.domain.ids import uuid_from_hex, uuid_hex
 from lamina.persistence.drivers import Connection
 
 Processor = Callable[[Any], Any] | None
-_UNSET = object()
 
 _PG_FLOAT_OID = 701
 _PG_NUMERIC_OID = 1700
@@ -40,8 +40,26 @@ def dialect_for(name: str) -> Dialect:
     raise ValueError(f"unsupported database: {name}")
 
 
+def _uuid_as_text(impl: TypeEngine[Any], dialect: Dialect) -> bool:
+    """True for SQLAlchemy's own ``Uuid`` (``as_uuid``) stored as 32 hex digits (SQLite)."""
+    return (
+        type(impl) is Uuid
+        and bool(impl.as_uuid)
+        and not (dialect.supports_native_uuid and impl.native_uuid)
+    )
+
+
+def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    impl = type_.dialect_impl(dialect)
+    if _uuid_as_text(impl, dialect):  # SQLAlchemy's processor, done faster (bulk writes)
+        return uuid_hex
+    return impl.bind_processor(dialect)
+
+
 def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
     impl = type_.dialect_impl(dialect)
+    if _uuid_as_text(impl, dialect):  # SQLAlchemy's processor, done faster (every read)
+        return uuid_from_hex
     coltype: int | None = None
     if dialect.name == "postgresql" and isinstance(impl, Numeric):
         coltype = _PG_FLOAT_OID if isinstance(impl, Float) else _PG_NUMERIC_OID
@@ -85,27 +103,29 @@ class CompiledStatement:
         convert = self.convert_row
         return [convert(row) for row in await conn.fetch(self.sql, self.arguments(params))]
 
-    def arguments_many(self, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    def arguments_many(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
         """Driver arguments for many rows given positionally, in the order of ``names``.
 
-        Converts column by column and reuses the result when a row holds the
-        very same object as the row before (timestamps and actors of a batch),
-        so bulk writes pay for each conversion once.
+        Works column by column: a column holding the very same object in every
+        row (the timestamps and actors of a batch) is converted once, a column
+        without processor is left alone; rows come back as tuples when any
+        column needed converting.
         """
-        out = [list(row) for row in rows]
+        count = len(rows)
+        if not count or all(proc is None for proc in self.bind_processors):
+            return rows
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
         for i, proc in enumerate(self.bind_processors):
             if proc is None:
                 continue
-            last_in: Any = _UNSET
-            last_out: Any = None
-            for row in out:
-                value = row[i]
-                if value is None:
-                    continue
-                if value is not last_in:
-                    last_in, last_out = value, proc(value)
-                row[i] = last_out
-        return out
+            column = columns[i]
+            first = column[0]
+            if column[-1] is first and column.count(first) == count:  # one object throughout
+                if first is not None:
+                    columns[i] = (proc(first),) * count
+            else:
+                columns[i] = [None if value is None else proc(value) for value in column]
+        return list(zip(*columns, strict=True))
 
     def as_dicts(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         """Result rows as ``{column name: converted value}``."""
@@ -153,7 +173,7 @@ class StatementCache:
         binds = compiled.binds
         defaults = compiled.params
         bind_procs = tuple(
-            binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names
+            _bind_processor(binds[n].type, dialect) for n in names
         )
         columns = list(getattr(statement, "exported_columns", ()) or ())
         result_procs = tuple(_result_processor(c.type, dialect) for c in columns)

@@ -15,7 +15,7 @@ from lamina.domain.errors import Unavailable
 from lamina.domain.events import DomainEvent, EventPriority
 from lamina.domain.ids import uuid7
 from lamina.persistence import audit
-from lamina.persistence.drivers import Batch, Connection, PostgresConnection
+from lamina.persistence.drivers import Batch, Connection, InsertRows
 from lamina.persistence.errors import ConnectionLost, is_connection_error
 from lamina.persistence.statements import StatementCache
 from lamina.persistence.tables import audit_log, events
@@ -25,9 +25,6 @@ if TYPE_CHECKING:
 
 EVENTS_CHANNEL = "lamina_events"
 """The PostgreSQL NOTIFY channel that wakes event readers in other processes."""
-
-COPY_THRESHOLD = 64
-"""From this many rows, bulk writes on PostgreSQL use COPY instead of a pipelined INSERT."""
 
 APPEND_LOCK_KEY = 0x6C616D696E61
 """Advisory lock taken just before appending events, so positions commit in order (G7)."""
@@ -63,7 +60,7 @@ class UnitOfWork:
         self.read_only = read_only
         self.context = EventContext.current()
         self._conn: Connection | None = None
-        self._audit_rows: list[tuple[Any, ...]] = []
+        self._audit_rows: list[list[Any]] = []
         self._events: list[tuple[DomainEvent, EventPriority, EventContext]] = []
         self._committed = False
 
@@ -128,10 +125,7 @@ class UnitOfWork:
         if self._audit_rows:
             stmt = self.statements.get(audit.INSERT_KEY, audit.build_insert)
             audit_args = stmt.arguments_many(self._audit_rows)
-            if isinstance(conn, PostgresConnection) and len(audit_args) >= COPY_THRESHOLD:
-                await conn.copy_records(audit_log.name, stmt.names, audit_args)
-            else:
-                batches.append((stmt.sql, audit_args))
+            batches.append(InsertRows(audit_log.name, stmt.names, stmt.sql, audit_args))
         appended = len(self._events)
         if appended:
             if self.dialect_name == "postgresql":
@@ -182,9 +176,9 @@ class UnitOfWork:
             raise RuntimeError("this unit of work is read-only")
         yield self
 
-    def record_audit(self, row: tuple[Any, ...]) -> None:
-        """Queue an audit entry (built by :func:`lamina.persistence.audit.audit_row`)."""
-        self._audit_rows.append(row)
+    def record_audit(self, *rows: list[Any]) -> None:
+        """Queue audit entries (built by :mod:`lamina.persistence.audit`'s ``audit_row(s)``)."""
+        self._audit_rows.extend(rows)
 
     def publish(
         self,
