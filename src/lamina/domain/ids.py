@@ -31,8 +31,8 @@ def _uuid_from_int(value: int) -> uuid.UUID:
     return made
 
 
-def _reserve(count: int, seed: int) -> int:
-    """The first of ``count`` consecutive positions after every position given out so far.
+def _reserve(seed: int) -> int:
+    """The next position, after every position given out so far.
 
     A new millisecond starts its counter at a random value below 1024 (taken
     from ``seed``); a counter that runs past 4095 borrows the next millisecond.
@@ -40,9 +40,8 @@ def _reserve(count: int, seed: int) -> int:
     global _last_position
     with _lock:
         start = (time.time_ns() // 1_000_000) << _COUNTER_BITS
-        first = start | (seed & 0x3FF) if start > _last_position else _last_position + 1
-        _last_position = first + count - 1
-    return first
+        _last_position = start | (seed & 0x3FF) if start > _last_position else _last_position + 1
+        return _last_position
 
 
 def _value(position: int, random: int) -> int:
@@ -58,7 +57,7 @@ def uuid7() -> uuid.UUID:
     primary keys and sort by creation time.
     """
     random = int.from_bytes(os.urandom(10), "big")
-    return _uuid_from_int(_value(_reserve(1, random >> 64), random))
+    return _uuid_from_int(_value(_reserve(random >> 64), random))
 
 
 def uuid7_batch(count: int) -> list[uuid.UUID]:
@@ -72,7 +71,7 @@ def uuid7_batch(count: int) -> list[uuid.UUID]:
     if count <= 0:
         return []
     random = int.from_bytes(os.urandom(10), "big")
-    first = _value(_reserve(1, random >> 64), random & _RAND_B_START_MASK)
+    first = _value(_reserve(random >> 64), random & _RAND_B_START_MASK)
     make, set_int, set_is_safe = _new_object, _set_int, _set_is_safe
     made: list[uuid.UUID] = []
     append = made.append

@@ -15,13 +15,13 @@ import typing
 from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
 from pydantic import PlainSerializer, TypeAdapter, WrapSerializer
 
 from lamina.domain.entity import MASK, Entity
+from lamina.persistence.mapping import values_getter
 
 _PLAIN_TYPES = (str, int, bool, UUID, datetime, date, Decimal)
 """Types whose JSON from ``pydantic_core.to_json(value)`` equals their JSON in a model dump."""
@@ -71,11 +71,8 @@ class CreationChanges:
         self._values: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
         self._adapter: TypeAdapter[Any] | None = None
         if dumps_plain_values(entity, self.names):
-            if len(self.names) == 1:
-                (only,) = self.names
-                self._values = lambda data: (data[only],)
-            elif self.names:
-                self._values = itemgetter(*self.names)
+            if self.names:
+                self._values = values_getter(self.names)
         else:
             self._adapter = TypeAdapter(list[entity])  # type: ignore[valid-type]
 

@@ -253,6 +253,8 @@ class PostgresConnection(Connection):
     async def insert_rows(self, insert: InsertRows) -> None:
         if len(insert.rows) >= COPY_THRESHOLD:
             await self.copy_records(insert.table, insert.columns, insert.rows, schema=insert.schema)
+        elif len(insert.rows) == 1:
+            await self.execute(insert.sql, insert.rows[0])
         else:
             await self.execute_many(insert.sql, insert.rows)
 
@@ -321,9 +323,11 @@ class PostgresPool(Pool[PostgresConnection]):
 def _insert_values(raw: sqlite3.Connection, insert: InsertRows) -> None:
     """Run ``insert`` as multi-row ``VALUES`` statements (in the calling worker thread)."""
     rows = insert.rows
-    width = len(insert.columns)
-    per_statement = max(1, SQLITE_MAX_VARIABLES // width) if width else 1
-    if len(rows) == 1 or per_statement == 1:
+    per_statement = SQLITE_MAX_VARIABLES // max(len(insert.columns), 1)
+    if len(rows) == 1:
+        raw.execute(insert.sql, rows[0])
+        return
+    if per_statement <= 1:
         raw.executemany(insert.sql, rows)
         return
     head, values, one_row = insert.sql.rpartition(" VALUES ")

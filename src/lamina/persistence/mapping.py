@@ -33,8 +33,8 @@ def _value_object_type(annotation: Any) -> tuple[type[ValueObject] | None, bool]
     return None, False
 
 
-def _getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """A fast ``lambda d: tuple(d[n] for n in names)``."""
+def values_getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """``lambda d: tuple(d[n] for n in names)``, fast: an ``itemgetter`` always giving a tuple."""
     if len(names) == 1:
         (name,) = names
         return lambda data: (data[name],)
@@ -119,7 +119,7 @@ class EntityMapper(Generic[E]):
         )
         self._flat_columns = [table.c[c] for c in self.columns] if flat else []
         self._flat_getter: Callable[[dict[str, Any]], Any] | None = (
-            None if self._flat is None else _getter(self._flat)
+            None if self._flat is None else values_getter(self._flat)
         )
         self._enum_positions = [
             i

@@ -218,11 +218,8 @@ class Repository(ReadOnlyRepository[E, R]):
         stored, columns, rows = self._stamp_new(entities, uow.context, now)
         stmt, args = self._insert_arguments(columns, rows)
         entries = self._creation_entries(stored, uow.context, now)
-        if len(args) == 1:
-            await conn.execute(stmt.sql, args[0])
-        else:
-            table = self.table()
-            await conn.insert_rows(InsertRows(table.name, stmt.names, stmt.sql, args, table.schema))
+        table = self.table()
+        await conn.insert_rows(InsertRows(table.name, stmt.names, stmt.sql, args, table.schema))
         uow.record_audit(*entries)
         return stored
 
