@@ -27,11 +27,18 @@ def stall(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def mailer(output: Path) -> Subscription:
+def mailer(output: Path, *, doomed: bool) -> Subscription:
+    """Appends each Tick's ``n`` to ``output``; a ``doomed`` process stalls instead.
+
+    The runner of the process that is killed may get a turn between the commit and the
+    stall; its handler then stalls too, so the process dies before sending either way.
+    """
     subscription = Subscription("crash-mailer")
 
     @subscription.handles(Tick)
     async def send(event: Tick, record: StoredEvent) -> None:
+        if doomed:
+            stall(60)
         with output.open("a") as file:
             file.write(f"{event.n}\n")
 
@@ -40,10 +47,11 @@ def mailer(output: Path) -> Subscription:
 
 async def main(url: str, output: Path, mode: str) -> None:
     db = Database(url)
-    runner = EventRunner(db, [mailer(output)], poll_interval=0.05, lease=1.0)
+    doomed = mode == "publish"
+    runner = EventRunner(db, [mailer(output, doomed=doomed)], poll_interval=0.05, lease=1.0)
     await runner.start()
     await eventually(lambda: "crash-mailer" in runner.positions, 20)
-    if mode == "publish":
+    if doomed:
         async with db.unit_of_work() as uow:
             uow.publish(Tick(channel="crash", n=42))
         print("committed", flush=True)
