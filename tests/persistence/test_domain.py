@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from lamina.domain import (
     uuid7,
     uuid7_batch,
 )
+from lamina.domain.ids import uuid_from_hex, uuid_hex, uuid_text
 
 
 class Money(ValueObject):
@@ -241,3 +243,32 @@ def test_importing_the_domain_layer_imports_no_sqlalchemy_and_no_fastapi() -> No
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "01a204e548a4747aa3f2d4ba6058d493",
+        "01A204E548A4747AA3F2D4BA6058D493",
+        "01a204e5-48a4-747a-a3f2-d4ba6058d493",
+        "{01a204e548a4747aa3f2d4ba6058d493}",
+        "urn:uuid:01a204e5-48a4-747a-a3f2-d4ba6058d493",
+        "-1a204e548a4747aa3f2d4ba6058d493",
+        "+1a204e548a4747aa3f2d4ba6058d493",
+        "01a204e548a4747aa3f2d4ba6058d49g",
+        "01a204e548a4747aa3f2d4ba6058d49",
+        "",
+    ],
+)
+def test_uuid_text_conversions_agree_with_the_uuid_module(text: str) -> None:
+    try:
+        expected = UUID(text)
+    except ValueError as refused:
+        with pytest.raises(ValueError, match=re.escape(str(refused))):
+            uuid_from_hex(text)
+        return
+    parsed = uuid_from_hex(text)
+    assert parsed == expected
+    assert parsed.is_safe == expected.is_safe
+    assert uuid_hex(parsed) == parsed.hex
+    assert uuid_text(parsed) == str(parsed)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from persistence_models import (
     Categories,
     Category,
+    Item,
     ItemRow,
+    Items,
     Job,
     JobRow,
     Jobs,
@@ -30,9 +33,19 @@ from persistence_models import (
     new_product,
     product_tags,
 )
+from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy import insert, select
 
-from lamina.domain import AlreadyExists, Entity, InvalidInput, VersionConflict
+from lamina.domain import (
+    ActorTracked,
+    AlreadyExists,
+    Entity,
+    InvalidInput,
+    SoftDeletable,
+    Timestamped,
+    VersionConflict,
+    Versioned,
+)
 from lamina.persistence import Database, MappingError, Repository, count_queries, where
 
 # --------------------------------------------------------------------------- columns
@@ -344,3 +357,102 @@ async def test_a_missing_required_column_raises_invalid_input_naming_it(db: Data
         await NamelessItems(db).add(NamelessItem(rank=1))
     assert [e.field for e in caught.value.errors] == ["name"]
     assert await NamelessItems(db).count() == 0
+
+
+# --------------------------------------------------------------------------- reads
+
+
+class _ItemBase(Entity, Timestamped, SoftDeletable, Versioned, ActorTracked):
+    rank: int
+    due_at: datetime | None = None
+
+
+class ConstrainedItem(_ItemBase):
+    name: str = Field(max_length=50)
+
+
+class ShoutingItem(_ItemBase):
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _shout(cls, value: str) -> str:
+        return value.upper()
+
+
+class PostInitItem(_ItemBase):
+    name: str
+
+    def model_post_init(self, context: Any, /) -> None:
+        assert self.rank >= 0
+
+
+class EnumValuesItem(_ItemBase):
+    model_config = ConfigDict(use_enum_values=True)
+    name: str
+
+
+class StrippedItem(_ItemBase):
+    model_config = ConfigDict(str_strip_whitespace=True)
+    name: str
+
+
+class KindItem(_ItemBase):
+    name: Kind
+
+
+class DueItem(_ItemBase):
+    name: str
+    due_at: datetime = datetime(2024, 1, 1, tzinfo=UTC)  # type: ignore[assignment]
+
+
+def _items_of(entity: type[Entity]) -> type[Repository[Any, ItemRow]]:
+    class Of(Repository[entity, ItemRow]):  # type: ignore[valid-type]
+        sortable = ("rank",)
+
+    return Of
+
+
+async def test_rows_of_plain_fields_become_the_entities_validation_would_make(
+    db: Database,
+) -> None:
+    items = Items(db)
+    assert not items.mapper().validates_reads
+    due = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    added = await items.add_many([Item(name="a", rank=1, due_at=due), Item(name="b", rank=2)])
+    for loaded in [
+        await items.get(added[0].id),
+        *(await items.list(order_by=["rank"])),
+        *(await items.keyset_page(order_by=["rank"])).items,
+    ]:
+        validated = Item.model_validate(loaded.model_dump())
+        assert loaded == validated
+        assert loaded.model_fields_set == validated.model_fields_set
+        for name in Item.model_fields:
+            assert type(getattr(loaded, name)) is type(getattr(validated, name)), name
+        assert hash(loaded) == hash(validated)
+        assert loaded.evolve(rank=9).rank == 9
+    first = await items.get(added[0].id)
+    assert (first.due_at, first.created_at.tzinfo) == (due, UTC)
+
+
+async def test_rows_are_validated_when_a_field_has_rules_or_another_type(db: Database) -> None:
+    for entity in (
+        ConstrainedItem,
+        ShoutingItem,
+        PostInitItem,
+        EnumValuesItem,
+        StrippedItem,
+        KindItem,
+        DueItem,
+    ):
+        assert _items_of(entity)(db).mapper().validates_reads, entity.__name__
+    await Items(db).add(Item(name="physical", rank=1))
+    shouting = _items_of(ShoutingItem)(db)
+    (loaded,) = await shouting.list()
+    assert loaded.name == "PHYSICAL"
+    (kind,) = await _items_of(KindItem)(db).list()
+    assert kind.name is Kind.PHYSICAL
+    await Items(db).add(Item(name="  padded  ", rank=2))
+    stripped = await _items_of(StrippedItem)(db).list(order_by=["rank"])
+    assert [item.name for item in stripped] == ["physical", "padded"]

@@ -77,6 +77,24 @@ async def test_g13_sqlite_stores_the_utc_wall_time(db: Database) -> None:
     assert text.startswith("2024-01-02 01:04:05")
 
 
+async def test_g13_sqlite_text_written_by_another_client_reads_back_aware(db: Database) -> None:
+    if db.dialect_name != "sqlite":
+        pytest.skip("writes the SQLite file directly")
+    stored = await Products(db).add(new_product())
+    written = {
+        "2024-01-02 03:04:05": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "2024-01-02T03:04:05.5+02:00": datetime(2024, 1, 2, 1, 4, 5, 500000, tzinfo=UTC),
+        "2024-01-02 03:04:05Z": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "2024-01-02": datetime(2024, 1, 2, tzinfo=UTC),
+    }
+    for text, instant in written.items():
+        with sqlite3.connect(str(db.url.database)) as raw:
+            raw.execute("UPDATE t_products SET released_at = ?", [text])
+        loaded = await Products(db).get(stored.id)
+        assert loaded.released_at == instant, text
+        assert _is_utc(loaded.released_at), text
+
+
 async def test_g13_naive_datetimes_are_refused(db: Database) -> None:
     products = Products(db)
     with pytest.raises(InvalidInput, match="naive"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, ClassVar, Self, TypeVar
@@ -36,7 +36,11 @@ READ_ONLY = _Marker("READ_ONLY")
 SENSITIVE = _Marker("SENSITIVE")
 """Marks a field whose value is masked in audit entries and logs and never returned."""
 
+FIELD_MARKERS = (SERVER_OWNED, READ_ONLY, SENSITIVE)
+"""lamina's markers: they tell persistence and schemas about a field, validation ignores them."""
+
 _E = TypeVar("_E", bound="Entity")
+_M = TypeVar("_M", bound=BaseModel)
 
 # Pydantic's own slots of a model instance, set directly when the repository copies entities.
 _SET_DICT = BaseModel.__dict__["__dict__"].__set__
@@ -54,6 +58,28 @@ utcnow: Callable[[], datetime] = partial(datetime.now, UTC)
 A ``partial`` rather than a function: entity defaults call it for every new
 entity, and this saves a Python frame each time.
 """
+
+
+def _unvalidated(made: Iterable[tuple[type[_M], dict[str, Any], set[str]]]) -> list[_M]:
+    """Model instances from ``(class, field values, fields set)``, nothing validated:
+    pydantic's own slots are set directly (the repository's copies and trusted reads)."""
+    instances: list[_M] = []
+    append = instances.append
+    make, set_dict, set_fields_set, set_extra, set_private = (
+        object.__new__,
+        _SET_DICT,
+        _SET_FIELDS_SET,
+        _SET_EXTRA,
+        _SET_PRIVATE,
+    )
+    for cls, data, fields_set in made:
+        one = make(cls)
+        set_dict(one, data)
+        set_fields_set(one, fields_set)
+        set_extra(one, None)
+        set_private(one, None)
+        append(one)
+    return instances
 
 
 def _same_as_created_at(data: dict[str, Any]) -> Any:
@@ -107,23 +133,21 @@ class Entity(BaseModel):
         repository's own timestamps, versions and actor ids).
         """
         keys = set(values)
-        make, set_dict, set_fields_set, set_extra, set_private = (
-            object.__new__,
-            _SET_DICT,
-            _SET_FIELDS_SET,
-            _SET_EXTRA,
-            _SET_PRIVATE,
+        return _unvalidated(
+            (type(e), {**e.__dict__, **values}, e.__pydantic_fields_set__ | keys) for e in entities
         )
-        copies: list[_E] = []
-        append = copies.append
-        for entity in entities:
-            copy = make(type(entity))
-            set_dict(copy, {**entity.__dict__, **values})
-            set_fields_set(copy, entity.__pydantic_fields_set__ | keys)
-            set_extra(copy, None)
-            set_private(copy, None)
-            append(copy)
-        return copies
+
+    @classmethod
+    def _trusted_many(cls, names: tuple[str, ...], rows: Iterable[Sequence[Any]]) -> list[Self]:
+        """Instances from rows holding a value for every field, ``names`` giving their order.
+
+        Nothing is validated: only for values that are already exactly what
+        validation would give (see ``EntityMapper``'s check of stored values).
+        """
+        fields = set(names)
+        return _unvalidated(
+            (cls, dict(zip(names, row, strict=True)), fields.copy()) for row in rows
+        )
 
     @classmethod
     def fields_marked(cls, marker: _Marker) -> frozenset[str]:

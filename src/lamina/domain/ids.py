@@ -96,12 +96,10 @@ def uuid_text(value: uuid.UUID) -> str:
 
 
 def uuid_from_hex(text: str) -> uuid.UUID:
-    """``uuid.UUID(text)`` for 32 hex digits, about four times as fast; any other form as usual."""
-    if len(text) == 32:
-        try:
-            raw = bytes.fromhex(text)
+    """``uuid.UUID(text)`` for 32 hex digits, several times as fast; any other form as usual."""
+    if len(text) == 32 and "-" not in text:
+        try:  # what uuid.UUID does with 32 characters free of "-", "{}", "urn:uuid:"
+            return _uuid_from_int(int(text, 16))
         except ValueError:
-            raw = b""
-        if len(raw) == 16:
-            return _uuid_from_int(int.from_bytes(raw, "big"))
+            pass
     return uuid.UUID(text)

@@ -14,22 +14,25 @@ from pydantic import TypeAdapter
 from sqlalchemy import Column, Table
 from sqlalchemy import Enum as SAEnum
 
-from lamina.domain.entity import SENSITIVE, Entity, ValueObject
+from lamina.domain.entity import FIELD_MARKERS, SENSITIVE, Entity, ValueObject
 
 E = TypeVar("E", bound=Entity)
 
 
-def _value_object_type(annotation: Any) -> tuple[type[ValueObject] | None, bool]:
-    """The ValueObject class an annotation holds (and whether it is optional), if any."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
+def _optional_of(annotation: Any) -> tuple[Any, bool]:
+    """``(X, True)`` for ``X | None`` (or ``Optional[X]``), else ``(annotation, False)``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(args) == 1:
-            vo, _ = _value_object_type(args[0])
-            return vo, True
-        return None, False
-    if isinstance(annotation, type) and issubclass(annotation, ValueObject):
-        return annotation, False
+            return args[0], True
+    return annotation, False
+
+
+def _value_object_type(annotation: Any) -> tuple[type[ValueObject] | None, bool]:
+    """The ValueObject class an annotation holds (and whether it is optional), if any."""
+    inner, optional = _optional_of(annotation)
+    if isinstance(inner, type) and issubclass(inner, ValueObject):
+        return inner, optional
     return None, False
 
 
@@ -54,6 +57,81 @@ def storable(value: Any, column: Column[Any]) -> Any:
     if isinstance(value, enum.Enum) and not isinstance(column.type, SAEnum):
         return value.value
     return value
+
+
+_READ_NEUTRAL_CONFIG = frozenset(
+    {
+        "title",
+        "frozen",
+        "extra",
+        "from_attributes",
+        "populate_by_name",
+        "validate_by_name",
+        "validate_by_alias",
+        "alias_generator",
+        "loc_by_alias",
+        "arbitrary_types_allowed",
+        "protected_namespaces",
+        "hide_input_in_errors",
+        "defer_build",
+        "strict",
+        "revalidate_instances",
+        "validate_assignment",
+        "validate_default",
+        "json_schema_extra",
+        "json_schema_mode_override",
+        "json_schema_serialization_defaults_required",
+        "use_attribute_docstrings",
+        "ser_json_timedelta",
+        "ser_json_temporal",
+        "ser_json_bytes",
+        "ser_json_inf_nan",
+        "serialize_by_alias",
+        "cache_strings",
+    }
+)
+"""Model settings that leave a value of exactly its field's type unchanged when validated
+(settings such as ``use_enum_values`` or ``str_strip_whitespace`` do change it)."""
+
+
+def stored_values_are_valid(entity: type[Entity], columns: Mapping[str, Column[Any]]) -> bool:
+    """True if the values read from ``columns`` (by field) are exactly what validation gives.
+
+    Then an entity can be made from a row without validating it again. That holds
+    when every field has a column of its own; the entity has no validators, no
+    ``model_post_init``, no private attributes, no extra fields and no setting
+    that changes valid values (``use_enum_values``, ``str_to_lower``…); and each field
+    is annotated with a plain class (optionally ``| None``) and nothing but
+    lamina's markers (no constraints), which is exactly its column's Python type,
+    and a field that cannot be None has a NOT NULL column.
+    """
+    if columns.keys() != entity.model_fields.keys():
+        return False
+    decorators = entity.__pydantic_decorators__
+    config = entity.model_config
+    if (
+        not config.keys() <= _READ_NEUTRAL_CONFIG
+        or config.get("extra") == "allow"
+        or decorators.validators
+        or decorators.field_validators
+        or decorators.root_validators
+        or decorators.model_validators
+        or entity.__pydantic_post_init__ is not None
+        or entity.__private_attributes__
+    ):
+        return False
+    for name, field in entity.model_fields.items():
+        if any(m not in FIELD_MARKERS for m in field.metadata):
+            return False
+        annotation, optional = _optional_of(field.annotation)
+        column = columns[name]
+        try:
+            python_type = column.type.python_type
+        except NotImplementedError:
+            return False
+        if python_type is not annotation or (column.nullable and not optional):
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +205,13 @@ class EntityMapper(Generic[E]):
             if _may_hold_enum(entity.model_fields[name].annotation)
         ]
         self._adapters: dict[str, TypeAdapter[Any]] = {}
+        by_field = dict(zip(self._flat or (), self._flat_columns, strict=True))
+        self._trusted: tuple[str, ...] | None = (
+            self._flat
+            if self._flat is not None and stored_values_are_valid(entity, by_field)
+            else None
+        )
+        """Field names in column order when rows become entities without validation."""
 
     @staticmethod
     def _part(table: Table, column: str, sub: str | None) -> _Part:
@@ -189,8 +274,23 @@ class EntityMapper(Generic[E]):
         by_column = self.to_columns(entity)
         return [by_column[c] for c in self.columns]
 
+    @property
+    def validates_reads(self) -> bool:
+        """False when rows become entities without validation (:func:`stored_values_are_valid`)."""
+        return self._trusted is None
+
+    def from_rows(self, rows: Sequence[Sequence[Any]]) -> list[E]:
+        """Entities from rows of column values in the order of :attr:`columns`."""
+        if self._trusted is not None:
+            return self.entity._trusted_many(self._trusted, rows)
+        from_values = self.from_values
+        return [from_values(row) for row in rows]
+
     def from_values(self, values: Sequence[Any]) -> E:
         """An entity from column values given in the order of :attr:`columns`."""
+        if self._trusted is not None:
+            (one,) = self.entity._trusted_many(self._trusted, (values,))
+            return one
         if self._flat is not None:
             return self.entity.model_validate(dict(zip(self._flat, values, strict=True)))
         return self.from_columns(dict(zip(self.columns, values, strict=True)))

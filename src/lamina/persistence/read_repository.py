@@ -205,8 +205,7 @@ class ReadOnlyRepository(Generic[E, R]):
 
     def _entities(self, rows: builtins.list[builtins.list[Any]]) -> builtins.list[E]:
         """Entities from rows selected with :meth:`_columns` (converted, in column order)."""
-        from_values = self.mapper().from_values
-        return [from_values(r) for r in rows]
+        return self.mapper().from_rows(rows)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[Connection]:
