@@ -57,12 +57,16 @@ bench_items = Table(
     Column("score", Integer(), nullable=False),
     Index("ix_bench_items_status", "status"),
     Index("ix_bench_items_deleted_at", "deleted_at"),
-    Index("ix_bench_items_created_at_id", "created_at", "id"),
+    Index("ix_bench_items_created_at_id", "created_at", "id", "deleted_at"),
 )
 """The table, column for column what lamina's ``StandardColumns`` + ``SoftDeleteColumn`` make.
 
 ``ix_bench_items_created_at_id`` matches the sort ``created_at DESC, id DESC``
 including the tie-breaker, so a keyset page at any depth is an index range scan.
+It ends with ``deleted_at``, as lamina's ``live_index`` makes it: reads that hide
+soft-deleted rows check that from the index, so an offset page does not read the
+rows it skips. Every layer shares this table and index; the layers that do not
+filter ``deleted_at`` use it exactly as they would ``(created_at, id)``.
 """
 
 INSERT_COLUMNS = (

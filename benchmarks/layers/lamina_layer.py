@@ -13,7 +13,6 @@ from uuid import UUID
 
 from benchmarks.layers.base import Layer, StatementCount
 from benchmarks.workload import DEPTH, LIST_STATUS, PAGE_SIZE, TABLE, NewItem, Workload
-from sqlalchemy import Index
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lamina.domain import ActorTracked, Entity, SoftDeletable, Timestamped, Versioned
@@ -22,6 +21,7 @@ from lamina.persistence import (
     Repository,
     SoftDeleteColumn,
     StandardColumns,
+    live_index,
     where,
 )
 from lamina.persistence.base import TYPE_ANNOTATION_MAP, new_metadata
@@ -52,7 +52,7 @@ class BenchItemRow(BenchBase, StandardColumns, SoftDeleteColumn):
     """The row: the same ``bench_items`` table the other layers use (created by the harness)."""
 
     __tablename__ = TABLE
-    __table_args__ = (Index("ix_bench_items_created_at_id", "created_at", "id"),)
+    __table_args__ = (live_index("ix_bench_items_created_at_id", "created_at", "id"),)
 
     title: Mapped[str]
     status: Mapped[str] = mapped_column(index=True)

@@ -48,6 +48,7 @@ from lamina.persistence import (
     SoftDeleteColumn,
     StandardColumns,
     UTCDateTime,
+    live_index,
     new_metadata,
 )
 
@@ -156,6 +157,7 @@ class CounterRow(StandardColumns, TestBase):
 
 class ItemRow(StandardColumns, SoftDeleteColumn, TestBase):
     __tablename__ = "t_items"
+    __table_args__ = (live_index("ix_t_items_rank_id", "rank", "id"),)
 
     name: Mapped[str] = mapped_column(String(50))
     rank: Mapped[int]

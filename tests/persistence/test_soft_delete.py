@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from persistence_models import ItemRow, Items, Product, Products, Review, Reviews, new_product
+from persistence_models import Item, ItemRow, Items, Product, Products, Review, Reviews, new_product
 from sqlalchemy import func, select
 
 from lamina.domain import Conflict, Entity, NotFound, ReferenceMissing, VersionConflict
@@ -193,3 +193,28 @@ async def test_g1_soft_delete_works_when_the_entity_has_no_deleted_at_field(
     delete, restore = (await plain.history(gone.id))[1:]
     assert delete.changes["deleted_at"][1] is not None
     assert restore.changes["deleted_at"][1] is None
+
+
+async def test_g1_an_offset_page_over_a_live_index_skips_deleted_rows(db: Database) -> None:
+    """``live_index`` ends with ``deleted_at``: pages by its columns hide deleted rows as ever,
+    and on SQLite the page is read through that index (the filter answered from it)."""
+    items = Items(db)
+    added = await items.add_many([Item(name=f"item {i}", rank=i) for i in range(30)])
+    for gone in added[::3]:
+        await items.delete(gone.id)
+    live = [item.id for item in added if item not in added[::3]]
+
+    sent: list[str] = []
+    if db.dialect_name == "sqlite":
+        async with db.connection() as conn:  # the pool hands the same connection back next
+            conn.raw.set_trace_callback(sent.append)
+    page = await items.page(order_by=["rank"], limit=5, offset=10)
+
+    assert [item.id for item in page] == live[10:15]
+    assert (await items.page(order_by=["rank"], limit=5, offset=10, include_deleted=True)).items
+    if db.dialect_name == "sqlite":
+        query = next(sql for sql in sent if sql.lstrip().upper().startswith("SELECT"))
+        async with db.connection() as conn:
+            conn.raw.set_trace_callback(None)
+            plan = await conn.fetch(f"EXPLAIN QUERY PLAN {query}", [])
+        assert any("USING INDEX ix_t_items_rank_id" in str(step[-1]) for step in plan), plan

@@ -16,6 +16,7 @@ from lamina.persistence.base import (
     TimestampColumns,
     UUIDPrimaryKey,
     VersionColumn,
+    live_index,
     new_metadata,
 )
 from lamina.persistence.database import Database, RetryPolicy
@@ -58,6 +59,7 @@ __all__ = [
     "VersionColumn",
     "count_queries",
     "lamina_metadata",
+    "live_index",
     "new_metadata",
     "where",
 ]

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, MetaData, Uuid
+from sqlalchemy import JSON, Index, MetaData, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lamina.domain.entity import utcnow
@@ -71,6 +71,24 @@ class SoftDeleteColumn:
     """``deleted_at``: set on soft delete; rows with it are hidden from reads (G1)."""
 
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+def live_index(name: str, *columns: str, **options: Any) -> Index:
+    """An index on ``columns`` of a soft-deletable table, with ``deleted_at`` as its last column.
+
+    Every read of a soft-deletable table filters ``deleted_at IS NULL`` (G1). With
+    ``deleted_at`` in the index that test is answered from the index entry, so rows a
+    query passes over (an offset page skips ``offset`` of them; a filter on a later
+    column rejects some) are never read from the table; SQLite reads a row only when
+    it returns it. Order or filter by the leading ``columns`` as with a plain index::
+
+        __table_args__ = (live_index("ix_items_created_at_id", "created_at", "id"),)
+
+    ``options`` go to :class:`sqlalchemy.Index`. Not for uniqueness: every live
+    row has ``deleted_at`` NULL and NULLs are distinct, so ``unique=True`` here
+    would not stop two live rows from sharing the leading columns.
+    """
+    return Index(name, *columns, "deleted_at", **options)
 
 
 class ActorColumns:
