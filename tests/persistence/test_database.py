@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -11,7 +13,15 @@ import pytest
 from persistence_models import Counter, Counters, Products, new_product
 
 from lamina.domain import Unavailable
-from lamina.persistence import ConnectionLost, Database, PoolOptions, RetryPolicy, UnitOfWork
+from lamina.persistence import (
+    ConnectionLost,
+    Database,
+    PoolOptions,
+    RetryPolicy,
+    UnitOfWork,
+    sqlite_checkpoints,
+)
+from lamina.persistence.sqlite_checkpoints import FALLBACK_PAGES
 
 CLOSED_PORT_URL = "postgresql://postgres@127.0.0.1:1/nothing"
 """Nothing listens on port 1: connecting fails at once."""
@@ -173,6 +183,101 @@ async def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(db: Database
         assert (await conn.fetch("PRAGMA journal_mode", []))[0][0] == "wal"
         assert (await conn.fetch("PRAGMA foreign_keys", []))[0][0] == 1
         assert (await conn.fetch("PRAGMA busy_timeout", []))[0][0] == 5000
+
+
+def _sqlite_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("lamina-sqlite")}
+
+
+async def test_sqlite_connections_run_in_threads_that_end_when_the_database_closes(
+    db: Database,
+) -> None:
+    if db.dialect_name != "sqlite":
+        pytest.skip("SQLite threads")
+    before = _sqlite_threads()
+    products = Products(db)
+    await asyncio.gather(*(products.add(new_product(f"P{i}")) for i in range(4)))
+    # A read cancelled while it waits leaves its connection usable.
+    reading = asyncio.create_task(products.count())
+    await asyncio.sleep(0)
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    assert await products.count() == 4
+    opened = _sqlite_threads() - before
+    assert 1 <= len(opened) <= db.pool_options.size
+    await db.close()
+    for thread in opened:
+        thread.join(timeout=5)
+    assert not any(thread.is_alive() for thread in opened)
+
+
+SMALL_CHECKPOINTS = 64 * 1024
+"""The checkpoint threshold of the WAL tests: small, so that a few batches cross it."""
+
+
+@pytest.fixture
+def wal(db: Database, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The path of the SQLite test database's WAL file, checkpointed every 64 KB."""
+    if db.dialect_name != "sqlite":
+        pytest.skip("SQLite's write-ahead log")
+    monkeypatch.setattr(sqlite_checkpoints, "CHECKPOINT_BYTES", SMALL_CHECKPOINTS)
+    return f"{db.url.database}-wal"
+
+
+async def test_sqlite_checkpoints_the_wal_in_the_background_and_keeps_it_small(
+    db: Database, wal: str
+) -> None:
+    async with db.connection() as conn:  # SQLite's own checkpoint is only a distant fallback
+        assert (await conn.fetch("PRAGMA wal_autocheckpoint", []))[0][0] == FALLBACK_PAGES
+    products = Products(db)
+    largest = 0
+    for batch in range(40):
+        await products.add_many([new_product(f"W{batch:02}-{i:03}") for i in range(100)])
+        largest = max(largest, os.path.getsize(wal))  # noqa: ASYNC240 - a stat, in a test
+    checkpointer = db._pool.checkpointer
+    assert checkpointer.checkpoints > 0
+    assert largest < 2 * 1024 * 1024  # without checkpoints: over 4 MB by now
+    assert await products.count() == 4000
+    await db.close()
+    with sqlite3.connect(str(db.url.database)) as raw:  # everything reached the database file
+        assert raw.execute("SELECT count(*) FROM t_products").fetchone() == (4000,)
+
+
+async def test_sqlite_checkpoints_do_not_follow_every_commit_while_a_reader_pins_the_wal(
+    db: Database, wal: str
+) -> None:
+    products = Products(db)
+    await products.add_many([new_product(f"A{i:03}") for i in range(300)])
+    with sqlite3.connect(str(db.url.database)) as reader:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM t_products").fetchone()  # holds its snapshot
+        await products.add_many([new_product(f"B{i:03}") for i in range(300)])
+        checkpointer = db._pool.checkpointer
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if not checkpointer._queued:
+                break
+        before, wal_before = checkpointer.checkpoints, os.path.getsize(wal)  # noqa: ASYNC240
+        for i in range(60):  # small commits, each growing the WAL the reader pins a little
+            await products.add(new_product(f"C{i:03}"))
+        grown = os.path.getsize(wal) - wal_before  # noqa: ASYNC240
+        # One checkpoint per CHECKPOINT_BYTES of growth, not one per commit.
+        assert checkpointer.checkpoints - before <= grown // SMALL_CHECKPOINTS + 2 < 60 // 2
+        reader.rollback()
+    assert await products.count() == 660
+
+
+async def test_a_sqlite_connection_used_after_its_database_closed_raises_at_once(
+    db: Database,
+) -> None:
+    if db.dialect_name != "sqlite":
+        pytest.skip("SQLite's connection threads")
+    async with db.connection() as conn:
+        await db.close()  # with a connection still in use
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            await asyncio.wait_for(conn.fetch("SELECT 1", []), 5)
+    assert await Products(db).count() == 0  # a new connection works
 
 
 async def test_a_closed_database_can_be_used_again(db: Database) -> None:

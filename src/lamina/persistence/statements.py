@@ -172,9 +172,7 @@ class StatementCache:
         names = tuple(compiled.positiontup or ())
         binds = compiled.binds
         defaults = compiled.params
-        bind_procs = tuple(
-            _bind_processor(binds[n].type, dialect) for n in names
-        )
+        bind_procs = tuple(_bind_processor(binds[n].type, dialect) for n in names)
         columns = list(getattr(statement, "exported_columns", ()) or ())
         result_procs = tuple(_result_processor(c.type, dialect) for c in columns)
         return CompiledStatement(
