@@ -7,6 +7,7 @@ the seconds the call took.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import perf_counter
@@ -72,6 +73,11 @@ def make_step(op: Operation, layer: Layer, workload: Workload, admin: Admin) -> 
 
         async def bulk() -> float:
             items = new_items(BULK_ROWS)
+            # Every call starts from the same collector state: otherwise a full
+            # collection made due by one layer's garbage (every other round or so,
+            # 15-30 ms) lands on whichever layer allocates next, and medians of
+            # one-call rounds swing by that much.
+            gc.collect()
             start = perf_counter()
             await layer.bulk_insert(items)
             elapsed = perf_counter() - start

@@ -152,6 +152,8 @@ def _notes(layers: list[Layer], ops: list[str], reference: str) -> list[str]:
         f"ratios are to {reference}; bulk insert is in rows per second",
         "20,000 seeded rows; ANALYZE after seeding; rows written by the insert benchmarks "
         "are deleted between rounds (untimed)",
+        "each bulk insert call starts after a full garbage collection (untimed), so no layer "
+        "pays for another's garbage",
     ]
     for layer in layers:
         for op, note in layer.notes.items():

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from lamina.domain import MASK, use_context, uuid7
 from lamina.persistence import AuditAction, Database
+from lamina.persistence.repository import AUDIT_SLICE
 from lamina.persistence.tables import audit_log
 
 SECRET_VALUE = "hunter2-do-not-log"
@@ -90,6 +91,24 @@ async def test_g4_bulk_writes_leave_one_entry_per_row(db: Database) -> None:
         assert (entry.actor_id, entry.correlation_id) == (actor, "req-bulk")
         assert entry.changes["sku"] == (None, product.sku)
     assert db.stats.audit_entries == 254
+
+
+async def test_g4_a_bulk_insert_of_several_audit_slices_audits_every_row(db: Database) -> None:
+    # Past AUDIT_SLICE rows, audit entries are built slice by slice while the rows are written.
+    products = Products(db)
+    count = AUDIT_SLICE * 2 + 7
+    actor = uuid7()
+    with use_context(actor_id=actor, correlation_id="req-large"):
+        stored = await products.add_many([new_product(f"L{i:05}") for i in range(count)])
+    assert await products.count() == count
+    query = select(audit_log.c.entity_id, audit_log.c.actor_id, audit_log.c.correlation_id)
+    async with db.engine.connect() as conn:
+        entries = (await conn.execute(query)).all()
+    assert sorted(entry.entity_id for entry in entries) == sorted(str(p.id) for p in stored)
+    assert {(entry.actor_id, entry.correlation_id) for entry in entries} == {(actor, "req-large")}
+    for product in (stored[0], stored[AUDIT_SLICE], stored[-1]):
+        (entry,) = await products.history(product.id)
+        assert entry.changes["sku"] == (None, product.sku)
 
 
 async def test_g4_writes_in_one_unit_of_work_share_its_correlation_id(db: Database) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
@@ -29,7 +30,8 @@ from lamina.domain import (
     use_context,
     uuid7,
 )
-from lamina.persistence import Database, where
+from lamina.persistence import Database, PoolOptions, where
+from lamina.persistence.repository import AUDIT_SLICE
 
 
 async def test_add_returns_the_stored_entity_and_get_reads_it_back(db: Database) -> None:
@@ -235,13 +237,43 @@ async def test_a_duplicate_unique_value_raises_already_exists_naming_the_field(
     assert on_update.value.fields == ("name",)
 
 
-async def test_a_duplicate_in_a_large_bulk_insert_raises_already_exists(db: Database) -> None:
+@pytest.mark.parametrize("count", [100, AUDIT_SLICE + 100])
+async def test_a_duplicate_in_a_large_bulk_insert_raises_already_exists(
+    db: Database, count: int
+) -> None:
     products = Products(db)
-    await products.add(new_product("B-050"))
+    await products.add(new_product("B-00050"))
     with pytest.raises(AlreadyExists) as caught:
-        await products.add_many([new_product(f"B-{i:03}") for i in range(100)])
+        await products.add_many([new_product(f"B-{i:05}") for i in range(count)])
     assert caught.value.fields == ("sku",)
     assert await products.count() == 1  # nothing of the failed batch was written
+    assert db.stats.audit_entries == 1
+
+
+async def test_a_cancelled_bulk_insert_leaves_nothing_and_its_connection_usable(
+    db_url: str, db: Database
+) -> None:
+    single = Database(db_url, pool=PoolOptions(size=1, acquire_timeout=5))
+    try:
+        products = Products(single)
+        # Cancelled at different points on the way: after some turns of the loop, or
+        # some milliseconds in (rows on their way, in the database's thread or server).
+        for turns, delay in ((1, 0), (3, 0), (6, 0), (0, 0.002), (0, 0.006), (0, 0.015)):
+            task = asyncio.create_task(
+                products.add_many([new_product(f"C-{i:05}") for i in range(AUDIT_SLICE * 3)])
+            )
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            await asyncio.sleep(delay)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await products.count() == 0
+            assert single.stats.audit_entries == 0
+        await products.add(new_product("AFTER"))
+        assert await products.count() == 1
+    finally:
+        await single.close()
 
 
 async def test_a_missing_reference_raises_reference_missing(db: Database) -> None:

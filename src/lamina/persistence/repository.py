@@ -8,8 +8,9 @@ and the current :class:`EventContext`, never from the caller (G12).
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -46,6 +47,35 @@ _CREATION_CHANGES: dict[type[Any], CreationChanges] = {}
 """Per repository class: how a creation's audit entry lists the business fields."""
 
 _UPDATE_NOISE = frozenset({"updated_at", "updated_by_id", "version"})
+
+AUDIT_SLICE = 2_000
+"""Audit entries of a bulk insert are built this many at a time while its rows are written."""
+
+
+async def _built_while(
+    running: Awaitable[None], build: Callable[[int, int], list[Any]], count: int
+) -> list[Any]:
+    """``build(start, stop)`` over ``range(count)`` in slices of :data:`AUDIT_SLICE`,
+    while ``running`` runs in a task of its own; the built items once both are done.
+
+    Each slice starts by yielding to the loop, so the task gets to send its rows
+    first; the database then stores them (PostgreSQL, in its own process) while
+    the slices are built: a bulk insert's audit entries cost little wall time.
+    """
+    task = asyncio.ensure_future(running)
+    built: list[Any] = []
+    try:
+        for start in range(0, count, AUDIT_SLICE):
+            await asyncio.sleep(0)
+            built += build(start, min(start + AUDIT_SLICE, count))
+    except BaseException:
+        task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: the error being raised is the one to report
+        raise
+    await task
+    return built
 
 
 @contextmanager
@@ -215,11 +245,20 @@ class Repository(ReadOnlyRepository[E, R]):
     ) -> list[E]:
         """Insert ``entities`` and queue their audit entries; the entities as stored."""
         now = utcnow()
-        stored, columns, rows = self._stamp_new(entities, uow.context, now)
+        context = uow.context
+        stored, columns, rows = self._stamp_new(entities, context, now)
         stmt, args = self._insert_arguments(columns, rows)
-        entries = self._creation_entries(stored, uow.context, now)
         table = self.table()
-        await conn.insert_rows(InsertRows(table.name, stmt.names, stmt.sql, args, table.schema))
+        insert = InsertRows(table.name, stmt.names, stmt.sql, args, table.schema)
+        if not self.audited or len(stored) <= AUDIT_SLICE:
+            entries = self._creation_entries(stored, context, now)
+            await conn.insert_rows(insert)
+        else:
+            entries = await _built_while(
+                conn.insert_rows(insert),
+                lambda start, stop: self._creation_entries(stored[start:stop], context, now),
+                len(stored),
+            )
         uow.record_audit(*entries)
         return stored
 
