@@ -280,6 +280,38 @@ async def test_a_sqlite_connection_used_after_its_database_closed_raises_at_once
     assert await Products(db).count() == 0  # a new connection works
 
 
+async def test_a_unit_of_work_cancelled_while_its_commit_writes_leaves_nothing(
+    db: Database,
+) -> None:
+    if db.dialect_name != "sqlite":
+        pytest.skip("SQLite's commit runs its batches in the connection's thread")
+    loop = asyncio.get_running_loop()
+    auditing = asyncio.Event()
+
+    def slow_audit_batch(statement: str) -> None:  # runs in the connection's thread
+        if "lamina_audit_log" in statement and not auditing.is_set():
+            loop.call_soon_threadsafe(auditing.set)
+            time.sleep(0.2)  # the batch is still being written when the cancellation comes
+
+    async def write() -> None:
+        async with db.unit_of_work() as uow:
+            async with uow.connection() as conn:
+                conn.raw.set_trace_callback(slow_audit_batch)
+            await Products(uow).add_many([new_product(f"P{i}") for i in range(3)])
+
+    task = asyncio.create_task(write())
+    await asyncio.wait_for(auditing.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with db.connection() as conn:
+        conn.raw.set_trace_callback(None)
+        assert (await conn.fetch("SELECT count(*) FROM lamina_audit_log", []))[0][0] == 0
+    assert await Products(db).count() == 0  # rolled back, not committed after all
+    await Products(db).add(new_product("AFTER"))
+    assert await Products(db).count() == 1
+
+
 async def test_a_closed_database_can_be_used_again(db: Database) -> None:
     await Products(db).add(new_product())
     await db.close()

@@ -478,7 +478,13 @@ class SQLiteConnection(Connection):
         self._in_transaction = False
         self._closed = False
 
-    async def _hop(self, work: Callable[[], T], statements: int = 1) -> T:
+    async def _hop(
+        self,
+        work: Callable[[], T],
+        statements: int = 1,
+        *,
+        on_cancel: Callable[[], None] | None = None,
+    ) -> T:
         pending = self._pending_begin
         self._pending_begin = None
 
@@ -495,6 +501,8 @@ class SQLiteConnection(Connection):
             try:
                 return await asyncio.shield(done)
             except asyncio.CancelledError:
+                if on_cancel is not None:
+                    on_cancel()
                 # The call may already be running in the thread: wait for its end, so
                 # whether the connection is in a transaction is known when it is
                 # rolled back and returned to the pool.
@@ -533,18 +541,25 @@ class SQLiteConnection(Connection):
             self._in_transaction = False
             return
 
+        # Set when the caller is cancelled while the batches run: the transaction is
+        # then left open, to be rolled back, instead of committed after all. Only a
+        # cancellation that arrives during the COMMIT statement itself finds it done.
+        abandoned = threading.Event()
+
         def run() -> None:
             for batch in batches:
                 if isinstance(batch, InsertRows):
                     _insert_values(self.raw, batch)
                 elif batch[1]:
                     self.raw.executemany(*batch)
+            if abandoned.is_set():
+                return
             self.raw.execute("COMMIT")
             if self._checkpointer is not None:
                 self._checkpointer.after_commit()
 
         try:
-            await self._hop(run, statements=1 + len(batches))
+            await self._hop(run, statements=1 + len(batches), on_cancel=abandoned.set)
         finally:
             self._in_transaction = self.raw.in_transaction
 
