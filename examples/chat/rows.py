@@ -20,7 +20,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from examples.chat.domain import MessageRole, Modality, ParticipantStatus, RecordingStatus, Role
-from lamina.persistence import Base, SoftDeleteColumn, StandardColumns, new_metadata
+from lamina.persistence import (
+    Base,
+    SoftDeleteColumn,
+    StandardColumns,
+    live_index,
+    new_metadata,
+)
 
 
 class ChatBase(DeclarativeBase):
@@ -70,7 +76,7 @@ class ConversationRow(ChatBase, StandardColumns, SoftDeleteColumn):
     __table_args__ = (
         UniqueConstraint("workspace_id", "slug"),
         _one_of("modality", Modality),
-        Index("ix_chat_conversations_workspace_activity", "workspace_id", "last_activity_at"),
+        live_index("ix_chat_conversations_workspace_activity", "workspace_id", "last_activity_at"),
     )
 
     workspace_id: Mapped[UUID] = mapped_column(ForeignKey("chat_workspaces.id"))
@@ -101,7 +107,7 @@ class MessageRow(ChatBase, StandardColumns, SoftDeleteColumn):
     __tablename__ = "chat_messages"
     __table_args__ = (
         _one_of("role", MessageRole),
-        Index("ix_chat_messages_conversation_created", "conversation_id", "created_at", "id"),
+        live_index("ix_chat_messages_conversation_created", "conversation_id", "created_at", "id"),
     )
 
     conversation_id: Mapped[UUID] = mapped_column(ForeignKey("chat_conversations.id"))
