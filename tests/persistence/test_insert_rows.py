@@ -79,3 +79,12 @@ async def test_rows_of_one_value_and_nulls_are_stored_as_given(
     rows = [(i, None, None, None) for i in range(120)]
     await conn.insert_rows(_insert(db, rows))
     assert await _stored(conn) == rows
+
+
+@pytest.mark.parametrize("count", [99, 100, 1099, 2345])
+async def test_batches_of_any_size_are_stored_whole_and_in_order(
+    db: Database, conn: Connection, count: int
+) -> None:
+    rows = [(i, f"label {i}", "note" if i % 7 else None, i * 3) for i in range(count)]
+    await conn.insert_rows(_insert(db, rows))
+    assert await _stored(conn) == rows
