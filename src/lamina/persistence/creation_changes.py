@@ -70,28 +70,25 @@ class CreationChanges:
         self.sensitive = tuple(name for name in self.names if name in sensitive)
         self._values: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
         self._adapter: TypeAdapter[Any] | None = None
+        self._include = {"__all__": set(self.names)}
         if dumps_plain_values(entity, self.names):
-            if self.names:
-                self._values = values_getter(self.names)
+            self._values = values_getter(self.names)
         else:
             self._adapter = TypeAdapter(list[entity])  # type: ignore[valid-type]
 
     def __call__(self, entities: Sequence[Entity]) -> list[Changes]:
         """``{field: [None, value]}`` for each entity, ready for ``pydantic_core.to_json``."""
         names = self.names
-        if self._adapter is not None:
-            dumped = self._adapter.dump_python(
-                entities, mode="json", include={"__all__": set(names)}
-            )
-            changes = [{k: [None, v] for k, v in data.items()} for data in dumped]
-        elif self._values is not None:
+        if self._values is not None:
             values = self._values
             changes = [
                 {k: [None, v] for k, v in zip(names, values(e.__dict__), strict=True)}
                 for e in entities
             ]
         else:
-            changes = [{} for _ in entities]
+            assert self._adapter is not None
+            dumped = self._adapter.dump_python(entities, mode="json", include=self._include)
+            changes = [{k: [None, v] for k, v in data.items()} for data in dumped]
         for name in self.sensitive:
             for change in changes:
                 if name in change:

@@ -352,6 +352,13 @@ def _null_literals(sql: str, nulls: tuple[int, ...]) -> str | None:
     return f"{head} VALUES ({', '.join(marks)})"
 
 
+@functools.lru_cache(maxsize=256)
+def _many_rows(sql: str, size: int) -> str:
+    """``sql`` (a one-row INSERT) rewritten to insert ``size`` rows at once."""
+    head, one_row = _values_clause(sql)
+    return f"{head} VALUES {', '.join([one_row] * size)}"
+
+
 def _without_null_columns(insert: InsertRows) -> tuple[str, Sequence[Sequence[Any]]]:
     """The one-row SQL and rows of ``insert``, a column that is None in every row
     written as a ``NULL`` literal instead of bound values.
@@ -386,18 +393,16 @@ def _insert_values(raw: sqlite3.Connection, insert: InsertRows) -> None:
     sql, rows = _without_null_columns(insert)
     width = len(rows[0])
     most = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width if width else 1
-    head, one_row = _values_clause(sql)
     flatten = itertools.chain.from_iterable
     done = 0
     for size in SQLITE_ROWS_PER_STATEMENT:
         size = min(size, most)
-        full = done + (len(rows) - done) // size * size if size > 1 else done
-        if full == done:
+        if size < 2 or len(rows) - done < size:
             continue
-        many = f"{head} VALUES {', '.join([one_row] * size)}"
-        for start in range(done, full, size):
-            raw.execute(many, list(flatten(rows[start : start + size])))
-        done = full
+        many = _many_rows(sql, size)
+        while len(rows) - done >= size:
+            raw.execute(many, list(flatten(rows[done : done + size])))
+            done += size
     if done < len(rows):  # the rest, one row at a time: odd sizes would crowd the cache
         raw.executemany(sql, rows[done:])
 
@@ -443,6 +448,11 @@ class _Worker:
         self._jobs.put((loop, future, work))
         return future
 
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called: no new calls are taken."""
+        return self._stopped
+
     def stop(self) -> None:
         """End the thread once the calls already queued have run."""
         if not self._stopped:
@@ -472,7 +482,7 @@ class SQLiteConnection(Connection):
         raw: sqlite3.Connection,
         worker: _Worker,
         stats: DatabaseStats,
-        checkpointer: Checkpointer | None = None,
+        checkpointer: Checkpointer,
     ) -> None:
         super().__init__(stats)
         self.raw = raw
@@ -481,7 +491,6 @@ class SQLiteConnection(Connection):
         weakref.finalize(self, worker.stop)  # a connection dropped unclosed ends its thread
         self._pending_begin: str | None = None
         self._in_transaction = False
-        self._closed = False
 
     async def _hop(
         self,
@@ -560,8 +569,7 @@ class SQLiteConnection(Connection):
             if abandoned.is_set():
                 return
             self.raw.execute("COMMIT")
-            if self._checkpointer is not None:
-                self._checkpointer.after_commit()
+            self._checkpointer.after_commit()
 
         try:
             await self._hop(run, statements=1 + len(batches), on_cancel=abandoned.set)
@@ -571,7 +579,7 @@ class SQLiteConnection(Connection):
     async def rollback(self) -> None:
         self._pending_begin = None
         self._in_transaction = False
-        if self._closed or not self.raw.in_transaction:
+        if self.is_closed() or not self.raw.in_transaction:
             return
 
         def run() -> None:
@@ -582,7 +590,7 @@ class SQLiteConnection(Connection):
             await self._hop(run)
 
     def is_closed(self) -> bool:
-        return self._closed
+        return self._worker.stopped
 
 
 class SQLitePool(Pool[SQLiteConnection]):
@@ -622,9 +630,8 @@ class SQLitePool(Pool[SQLiteConnection]):
         return SQLiteConnection(raw, worker, self._stats, self.checkpointer)
 
     async def _close(self, conn: SQLiteConnection) -> None:
-        if conn._closed:
+        if conn.is_closed():
             return
-        conn._closed = True
         closed = conn._worker.call(conn.raw.close)  # in its thread, after any call still running
         conn._worker.stop()
         with contextlib.suppress(Exception):

@@ -38,6 +38,8 @@ def _value_object_type(annotation: Any) -> tuple[type[ValueObject] | None, bool]
 
 def values_getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     """``lambda d: tuple(d[n] for n in names)``, fast: an ``itemgetter`` always giving a tuple."""
+    if not names:
+        return lambda data: ()
     if len(names) == 1:
         (name,) = names
         return lambda data: (data[name],)
@@ -205,13 +207,12 @@ class EntityMapper(Generic[E]):
             if _may_hold_enum(entity.model_fields[name].annotation)
         ]
         self._adapters: dict[str, TypeAdapter[Any]] = {}
-        by_field = dict(zip(self._flat or (), self._flat_columns, strict=True))
-        self._trusted: tuple[str, ...] | None = (
-            self._flat
-            if self._flat is not None and stored_values_are_valid(entity, by_field)
-            else None
-        )
+        self._trusted: tuple[str, ...] | None = None
         """Field names in column order when rows become entities without validation."""
+        if self._flat is not None:
+            by_field = dict(zip(self._flat, self._flat_columns, strict=True))
+            if stored_values_are_valid(entity, by_field):
+                self._trusted = self._flat
 
     @staticmethod
     def _part(table: Table, column: str, sub: str | None) -> _Part:

@@ -36,7 +36,6 @@ from lamina.persistence.creation_changes import CreationChanges
 from lamina.persistence.drivers import Connection, InsertRows
 from lamina.persistence.errors import is_foreign_key_violation
 from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
-from lamina.persistence.statements import CompiledStatement
 from lamina.persistence.unit_of_work import UnitOfWork
 
 E = TypeVar("E", bound=Entity)
@@ -166,9 +165,8 @@ class Repository(ReadOnlyRepository[E, R]):
         """The audit entries of newly stored entities (none if this repository is not audited)."""
         if not self.audited:
             return []
-        ids = [entity.id for entity in stored]
         changes = self._creation_changes(stored)
-        changed = list(zip(ids, changes, strict=True))
+        changed = [(entity.id, change) for entity, change in zip(stored, changes, strict=True)]
         return audit_rows(self.entity_name(), changed, AuditAction.CREATE, context, at)
 
     def _audit(
@@ -179,10 +177,8 @@ class Repository(ReadOnlyRepository[E, R]):
                 audit_row(self.entity_name(), entity_id, action, changes, uow.context, utcnow())
             )
 
-    def _insert_arguments(
-        self, columns: tuple[str, ...], rows: list[list[Any]]
-    ) -> tuple[CompiledStatement, Sequence[Sequence[Any]]]:
-        """The INSERT for ``columns`` and driver arguments for ``rows`` (given in that order)."""
+    def _insert_rows(self, columns: tuple[str, ...], rows: list[list[Any]]) -> InsertRows:
+        """The INSERT of ``rows`` (values given in the order of ``columns``), ready to send."""
         table = self.table()
         stmt = self.statements.get(
             (type(self), "insert", columns),
@@ -191,7 +187,7 @@ class Repository(ReadOnlyRepository[E, R]):
         if stmt.names != columns:  # SQLAlchemy lists the columns in table order
             order = [columns.index(name) for name in stmt.names]
             rows = [[row[i] for i in order] for row in rows]
-        return stmt, stmt.arguments_many(rows)
+        return stmt.insert_rows(table, rows)
 
     async def _locked(self, conn: Connection, id: Any, visibility: Visibility) -> E | None:
         """The row of ``id`` (in scope), locked for update on PostgreSQL."""
@@ -247,9 +243,7 @@ class Repository(ReadOnlyRepository[E, R]):
         now = utcnow()
         context = uow.context
         stored, columns, rows = self._stamp_new(entities, context, now)
-        stmt, args = self._insert_arguments(columns, rows)
-        table = self.table()
-        insert = InsertRows(table.name, stmt.names, stmt.sql, args, table.schema)
+        insert = self._insert_rows(columns, rows)
         if not self.audited or len(stored) <= AUDIT_SLICE:
             entries = self._creation_entries(stored, context, now)
             await conn.insert_rows(insert)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Numeric, Uuid
+from sqlalchemy import Float, Numeric, Table, Uuid
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.engine import Dialect
@@ -23,7 +23,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import TypeEngine
 
 from lamina.domain.ids import uuid_from_hex, uuid_hex
-from lamina.persistence.drivers import Connection
+from lamina.persistence.drivers import Connection, InsertRows
 
 Processor = Callable[[Any], Any] | None
 
@@ -78,6 +78,8 @@ class CompiledStatement:
     result_names: tuple[str, ...]
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]
     """``(position, processor)`` of the result columns that need converting."""
+    bind_converters: tuple[tuple[int, Callable[[Any], Any]], ...]
+    """``(position, processor)`` of the parameters that need converting."""
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         """Positional driver arguments from named parameters (converted for the driver)."""
@@ -106,18 +108,16 @@ class CompiledStatement:
     def arguments_many(self, rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
         """Driver arguments for many rows given positionally, in the order of ``names``.
 
-        Works column by column: a column holding the very same object in every
-        row (the timestamps and actors of a batch) is converted once, a column
-        without processor is left alone; rows come back as tuples when any
-        column needed converting.
+        Works column by column: a column holding one value in every row (the
+        timestamps and actors of a batch) is converted once, a column without
+        processor is left alone; rows come back as tuples when any column
+        needed converting.
         """
         count = len(rows)
-        if not count or all(proc is None for proc in self.bind_processors):
+        if not count or not self.bind_converters:
             return rows
         columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
-        for i, proc in enumerate(self.bind_processors):
-            if proc is None:
-                continue
+        for i, proc in self.bind_converters:
             column = columns[i]
             first = column[0]
             if column[-1] is first and column.count(first) == count:  # one object throughout
@@ -139,6 +139,10 @@ class CompiledStatement:
     async def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run on ``conn`` and return the number of rows changed."""
         return await conn.execute(self.sql, self.arguments(params))
+
+    def insert_rows(self, table: Table, rows: Sequence[Sequence[Any]]) -> InsertRows:
+        """This one-row INSERT into ``table`` for many rows (given in the order of ``names``)."""
+        return InsertRows(table.name, self.names, self.sql, self.arguments_many(rows), table.schema)
 
     def batch(self, rows: Sequence[Mapping[str, Any]]) -> tuple[str, list[list[Any]]]:
         """This statement with argument rows, ready for ``execute_many`` or a commit batch."""
@@ -182,5 +186,11 @@ class StatementCache:
             bind_processors=bind_procs,
             result_processors=result_procs,
             result_names=tuple(c.key for c in columns),
-            converters=tuple((i, p) for i, p in enumerate(result_procs) if p is not None),
+            converters=_converters(result_procs),
+            bind_converters=_converters(bind_procs),
         )
+
+
+def _converters(procs: Sequence[Processor]) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """``(position, processor)`` of the processors that are not None."""
+    return tuple((i, p) for i, p in enumerate(procs) if p is not None)

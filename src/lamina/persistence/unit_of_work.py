@@ -15,7 +15,7 @@ from lamina.domain.errors import Unavailable
 from lamina.domain.events import DomainEvent, EventPriority
 from lamina.domain.ids import uuid7
 from lamina.persistence import audit
-from lamina.persistence.drivers import Batch, Connection, InsertRows
+from lamina.persistence.drivers import Batch, Connection
 from lamina.persistence.errors import ConnectionLost, is_connection_error
 from lamina.persistence.statements import StatementCache
 from lamina.persistence.tables import audit_log, events
@@ -124,8 +124,7 @@ class UnitOfWork:
         batches: list[Batch] = []
         if self._audit_rows:
             stmt = self.statements.get(audit.INSERT_KEY, audit.build_insert)
-            audit_args = stmt.arguments_many(self._audit_rows)
-            batches.append(InsertRows(audit_log.name, stmt.names, stmt.sql, audit_args))
+            batches.append(stmt.insert_rows(audit_log, self._audit_rows))
         appended = len(self._events)
         if appended:
             if self.dialect_name == "postgresql":
