@@ -316,7 +316,8 @@ def database_app(url: str, statement: str) -> FastAPI:
     async def write() -> None:
         try:
             async with engine.begin() as connection:
-                await connection.execute(text(statement))
+                for part in statement.split(";"):
+                    await connection.execute(text(part))
         finally:
             await engine.dispose()
 
@@ -356,6 +357,24 @@ async def test_a_database_bug_is_a_500_not_an_outage(tmp_path: Path) -> None:
         response = await client.post("/write")
     assert response.status_code == 500
     assert "nope" not in response.text
+
+
+@pytest.mark.postgres_only
+async def test_g15_a_lock_wait_past_its_timeout_gives_503_not_500(db_url: str) -> None:
+    holder = create_async_engine(db_url)
+    async with holder.begin() as connection:
+        await connection.execute(text("CREATE TABLE IF NOT EXISTS t_held (x INTEGER)"))
+    app = database_app(db_url, "SET LOCAL lock_timeout = '50ms'; LOCK TABLE t_held")
+    try:
+        async with holder.begin() as connection, client_for(app) as client:
+            await connection.execute(text("LOCK TABLE t_held"))
+            response = await client.post("/write")
+    finally:
+        async with holder.begin() as connection:
+            await connection.execute(text("DROP TABLE t_held"))
+        await holder.dispose()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
 
 
 @pytest.mark.postgres_only

@@ -3,8 +3,9 @@
 A small shop: categories, products (a ``Price`` value object in two columns,
 enums, a CHECK, a JSON column, a sensitive field, soft delete), product
 details (one-to-one), reviews (one-to-many, composite unique, CHECK on the
-rating), tags (many-to-many), counters (concurrency), items (keyset pages) and
-a job registry whose row is a SQLModel table. Everything lives in a private
+rating), tags (many-to-many), counters (concurrency), items (keyset pages),
+topics with posts (a hot parent under concurrent child inserts) and a job
+registry whose row is a SQLModel table. Everything lives in a private
 ``MetaData`` so no other test's tables are touched.
 """
 
@@ -164,6 +165,23 @@ class ItemRow(StandardColumns, SoftDeleteColumn, TestBase):
     due_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class TopicRow(StandardColumns, SoftDeleteColumn, TestBase):
+    """A hot parent: every post inserts a child row and marks the topic."""
+
+    __tablename__ = "t_topics"
+
+    title: Mapped[str] = mapped_column(String(100), unique=True)
+    posts: Mapped[int] = mapped_column(default=0)
+    last_post_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PostRow(StandardColumns, TestBase):
+    __tablename__ = "t_posts"
+
+    topic_id: Mapped[UUID] = mapped_column(ForeignKey("t_topics.id"))
+    body: Mapped[str] = mapped_column(String(200))
+
+
 class JobRow(sqlmodel.SQLModel, table=True):
     """An ETL job registry row declared as a SQLModel table."""
 
@@ -239,6 +257,22 @@ class Item(Entity, Timestamped, SoftDeletable, Versioned, ActorTracked):
     due_at: datetime | None = None
 
 
+class Topic(Entity, Timestamped, SoftDeletable, Versioned, ActorTracked):
+    title: str
+    posts: int = 0
+    last_post_at: datetime | None = None
+
+
+class Post(Entity, Timestamped, Versioned, ActorTracked):
+    topic_id: UUID
+    body: str
+
+
+class Posted(DomainEvent, type="test.posted", stream="topic_id"):
+    topic_id: UUID
+    post_id: UUID
+
+
 class Job(Entity, Timestamped, Versioned):
     name: str
     schedule: str
@@ -307,6 +341,15 @@ class Items(Repository[Item, ItemRow]):
     filterable = ("name", "rank", "due_at")
     sortable = ("created_at", "name", "rank", "due_at")
     default_order = ("-created_at",)
+
+
+class Topics(Repository[Topic, TopicRow]):
+    filterable = ("title",)
+    touchable = ("last_post_at",)
+
+
+class Posts(Repository[Post, PostRow]):
+    filterable = ("topic_id",)
 
 
 class Jobs(Repository[Job, JobRow]):

@@ -48,7 +48,7 @@ class MessageService(Service[Message, Actor]):
                 }
             )
             stored = await Messages(uow).add(message)
-            await conversations.update(conversation_id, {"last_activity_at": stored.created_at})
+            await conversations.touch(conversation_id, "last_activity_at", stored.created_at)
             uow.publish(
                 MessagePosted(
                     workspace_id=conversation.workspace_id,

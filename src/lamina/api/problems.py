@@ -48,6 +48,7 @@ from lamina.domain.errors import (
     Unavailable,
     VersionConflict,
 )
+from lamina.persistence.errors import is_transient
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://lamina.dev/problems/"
@@ -388,8 +389,8 @@ def _is_outage_itself(exc: BaseException) -> bool:
         return True
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, _ASYNCPG_OUTAGES):
-        return True
+    if isinstance(exc, _ASYNCPG_OUTAGES) or is_transient(exc):
+        return True  # transient: a deadlock or lock wait that outlasted the retries
     if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
         return True
     return isinstance(exc, sqlite3.OperationalError) and str(exc) in _SQLITE_BUSY_MESSAGES

@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -39,14 +40,19 @@ logger = logging.getLogger("lamina.persistence")
 class RetryPolicy:
     """How :meth:`Database.run` re-runs a unit of work after a transient failure.
 
-    Transient: a serialization failure or deadlock (PostgreSQL), a busy
-    database (SQLite), or a connection lost before commit. A failure during
-    commit is never retried: its outcome is unknown.
+    Transient: a serialization failure, deadlock or lock wait past
+    ``lock_timeout`` (PostgreSQL), a busy database (SQLite), or a connection
+    lost before commit. A failure during commit is never retried: its outcome
+    is unknown. No attempt starts later than ``deadline`` seconds after the
+    first, so a unit of work that cannot get through fails promptly with
+    :class:`~lamina.domain.Unavailable` (a 503 with ``Retry-After`` over HTTP)
+    instead of keeping its caller waiting (G15).
     """
 
     attempts: int = 5
     base_delay: float = 0.02
     max_delay: float = 1.0
+    deadline: float = 5.0
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (exponential, with jitter)."""
@@ -166,19 +172,27 @@ class Database:
         retried; they are the use case's answer.
         """
         attempt = 0
+        give_up_at = time.monotonic() + self.retry.deadline
         while True:
             try:
                 async with self.unit_of_work() as uow:
                     return await use_case(uow)
             except Exception as exc:
-                retryable = isinstance(exc, ConnectionLost) or is_transient(exc)
-                if not retryable or attempt + 1 >= self.retry.attempts:
+                if not (isinstance(exc, ConnectionLost) or is_transient(exc)):
+                    raise
+                delay = self.retry.delay(attempt)
+                if attempt + 1 >= self.retry.attempts or time.monotonic() + delay > give_up_at:
+                    logger.warning(
+                        "unit of work given up after %d attempts: %s",
+                        attempt + 1,
+                        type(exc).__name__,
+                    )
                     if is_transient(exc):
                         raise Unavailable("the database stayed busy; try again") from exc
                     raise
                 self.stats.retries += 1
                 logger.info("retrying unit of work after %s", type(exc).__name__)
-                await asyncio.sleep(self.retry.delay(attempt))
+                await asyncio.sleep(delay)
                 attempt += 1
 
     @asynccontextmanager

@@ -71,11 +71,18 @@ Batch = tuple[str, Sequence[Sequence[Any]]] | InsertRows
 
 @dataclass(frozen=True)
 class PoolOptions:
-    """Connection pool settings."""
+    """Connection pool settings.
+
+    ``lock_timeout`` (PostgreSQL) bounds how long a statement waits for a row
+    or table lock another transaction holds; past it the statement fails as a
+    transient error and :meth:`Database.run` retries the unit of work. On
+    SQLite, ``busy_timeout_ms`` bounds the wait for the database's write lock.
+    """
 
     size: int = 10
     acquire_timeout: float = 10.0
     statement_timeout: float | None = 30.0
+    lock_timeout: float | None = 2.0
     busy_timeout_ms: int = 5000
 
 
@@ -306,6 +313,8 @@ class PostgresPool(Pool[PostgresConnection]):
         self._settings = {"timezone": "UTC"}
         if options.statement_timeout:
             self._settings["statement_timeout"] = str(int(options.statement_timeout * 1000))
+        if options.lock_timeout:
+            self._settings["lock_timeout"] = str(int(options.lock_timeout * 1000))
 
     async def _open(self) -> PostgresConnection:
         raw = await asyncpg.connect(

@@ -13,7 +13,7 @@ import gc
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -35,7 +35,10 @@ from lamina.persistence.audit import AuditAction, audit_row, audit_rows, changes
 from lamina.persistence.creation_changes import CreationChanges
 from lamina.persistence.drivers import Connection, InsertRows
 from lamina.persistence.errors import is_foreign_key_violation
+from lamina.persistence.mapping import storable
+from lamina.persistence.queries import invalid_from_validation
 from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
+from lamina.persistence.row_locks import key_columns
 from lamina.persistence.unit_of_work import UnitOfWork
 
 E = TypeVar("E", bound=Entity)
@@ -96,7 +99,13 @@ def gc_paused() -> Iterator[None]:
 
 
 class Repository(ReadOnlyRepository[E, R]):
-    """Reads and writes of one entity type (see :class:`ReadOnlyRepository` for declaring one)."""
+    """Reads and writes of one entity type (see :class:`ReadOnlyRepository` for declaring one).
+
+    ``touchable`` names activity markers (a conversation's ``last_activity_at``)
+    that :meth:`touch` moves forward without a new version or an audit entry.
+    """
+
+    touchable: ClassVar[Sequence[str]] = ()
 
     # ------------------------------------------------------------------ helpers
 
@@ -189,16 +198,26 @@ class Repository(ReadOnlyRepository[E, R]):
             rows = [[row[i] for i in order] for row in rows]
         return stmt.insert_rows(table, rows)
 
-    async def _locked(self, conn: Connection, id: Any, visibility: Visibility) -> E | None:
-        """The row of ``id`` (in scope), locked for update on PostgreSQL."""
+    async def _locked(
+        self, conn: Connection, id: Any, visibility: Visibility, *, keys: bool
+    ) -> E | None:
+        """The row of ``id`` (in scope), locked for the write to come on PostgreSQL.
+
+        ``keys`` says whether that write may delete the row or change one of its
+        key columns (:func:`key_columns`): only then is the lock ``FOR UPDATE``.
+        Otherwise it is ``FOR NO KEY UPDATE``, which does not conflict with the
+        ``KEY SHARE`` locks that inserts of child rows take on their parent (G15):
+        "insert a child, then update its parent" in concurrent transactions would
+        otherwise deadlock, each waiting for the other's child insert to end.
+        """
         stmt = self.statements.get(
-            self._key("locked", visibility),
+            self._key("locked", visibility, keys),
             lambda: (
                 select(*self._columns())
                 .where(
                     self._pk == bindparam("id", type_=self._pk.type), *self._where(None, visibility)
                 )
-                .with_for_update()
+                .with_for_update(key_share=not keys)
             ),
         )
         rows = await stmt.fetch_values(conn, self._params(None, id=id))
@@ -294,7 +313,11 @@ class Repository(ReadOnlyRepository[E, R]):
                 ),
             )
             found = await match.fetch(conn, {f"m_{c.name}": values[c.name] for c in on_columns})
-            existing = await self._locked(conn, found[0][self._pk.name], "all") if found else None
+            existing = (
+                await self._locked(conn, found[0][self._pk.name], "all", keys=False)
+                if found
+                else None
+            )
             if existing is None or getattr(existing, "deleted_at", None) is not None:
                 raise AlreadyExists(self.entity_name(), list(on))
             owned = self.entity.fields_marked(SERVER_OWNED) | set(on) | set(self.relations)
@@ -353,7 +376,7 @@ class Repository(ReadOnlyRepository[E, R]):
     async def hard_delete(self, id: UUID, *, expected_version: int | None = None) -> None:
         """Remove one entity's row for good (soft-deleted ones included)."""
         async with self._write() as (uow, conn):
-            current = await self._locked(conn, id, "all")
+            current = await self._locked(conn, id, "all", keys=True)
             if current is None:
                 raise NotFound(self.entity_name(), id)
             self._check_version(current, expected_version)
@@ -379,6 +402,49 @@ class Repository(ReadOnlyRepository[E, R]):
                 {k: [v, None] for k, v in self._snapshot(current).items()},
             )
 
+    async def touch(self, id: UUID, field: str, value: Any) -> bool:
+        """Move the activity marker ``field`` of a live row forward to ``value``.
+
+        For a parent that every child write marks (a conversation's
+        ``last_activity_at`` on each message): one ``UPDATE`` that writes only
+        if ``value`` is later than what the row holds (or it holds nothing), so
+        markers never move back however commits interleave. It takes no new
+        version, writes no audit entry and leaves ``updated_at`` alone: the
+        child's own entry records the activity, and a client's ``If-Match`` on
+        the parent stays valid while others post. ``field`` must be declared in
+        ``touchable``. Returns whether the row moved (False if it is
+        missing, deleted, out of scope or already as late).
+        """
+        if field not in self.touchable:
+            raise ValueError(f"{type(self).__name__}.touchable does not name {field!r}")
+        column = self.mapper().column_for(field)
+        if column is None or column.name in key_columns(self.table()) | {"version"}:
+            raise ValueError(f"{field!r} is not a plain column and cannot be touched")
+        table = self.table()
+
+        def build() -> Any:
+            marker = table.c[column.name]
+            moved = bindparam("value", type_=marker.type)
+            return (
+                update(table)
+                .where(
+                    self._pk == bindparam("id", type_=self._pk.type),
+                    *self._where(None, "live"),
+                    marker.is_(None) | (marker < moved),
+                )
+                # Columns with an ``onupdate`` default are set to themselves: kept as they are.
+                .values({**{c.name: c for c in table.c if c.onupdate}, column.name: moved})
+            )
+
+        stmt = self.statements.get(self._key("touch", column.name), build)
+        try:
+            value = self.mapper().adapter(field).validate_python(value)
+        except ValidationError as exc:
+            raise invalid_from_validation(field, exc) from None
+        params = self._params(None, id=id, value=storable(value, column))
+        async with self._write() as (_, conn):
+            return await stmt.execute(conn, params) == 1
+
     async def _change(
         self,
         id: UUID,
@@ -387,8 +453,13 @@ class Repository(ReadOnlyRepository[E, R]):
         visibility: Visibility,
         action: AuditAction,
     ) -> E:
+        mapper = self.mapper()
+        columns = {name for field in changes for name in mapper.columns_of(field)}
+        if action in (AuditAction.DELETE, AuditAction.RESTORE):
+            columns.add("deleted_at")
+        keys = not key_columns(self.table()).isdisjoint(columns)
         async with self._write() as (uow, conn):
-            current = await self._locked(conn, id, visibility)
+            current = await self._locked(conn, id, visibility, keys=keys)
             if current is None:
                 raise NotFound(self.entity_name(), id)
             try:

@@ -128,7 +128,11 @@ class UnitOfWork:
         appended = len(self._events)
         if appended:
             if self.dialect_name == "postgresql":
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", [APPEND_LOCK_KEY])
+                # The wake-up is sent at commit, whenever it is queued: one statement for both.
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1), pg_notify($2, $3)",
+                    [APPEND_LOCK_KEY, EVENTS_CHANNEL, str(appended)],
+                )
             stmt = self.statements.get(("lamina", "events", "append"), _build_event_insert)
             now = utcnow()
             rows = [
@@ -145,8 +149,6 @@ class UnitOfWork:
                 for event, priority, ctx in self._events
             ]
             batches.append(stmt.batch(rows))
-            if self.dialect_name == "postgresql":
-                batches.append(("SELECT pg_notify($1, $2)", [[EVENTS_CHANNEL, str(appended)]]))
         await conn.commit(batches)
         self._committed = True
         stats = self.db.stats

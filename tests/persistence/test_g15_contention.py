@@ -1,0 +1,185 @@
+"""G15: concurrent use cases on the same rows all complete, and no one waits unboundedly.
+
+The shape that used to deadlock on PostgreSQL: each unit of work inserts a child
+row (its foreign key takes a KEY SHARE lock on the parent) and then updates the
+parent. On PostgreSQL the tests hold every unit at a barrier once its child is
+inserted, so all of them hold their KEY SHARE locks when the parent updates
+start: the worst interleaving, every time. SQLite serializes write transactions,
+so there the units simply queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import asyncpg
+import pytest
+from persistence_models import Post, Posted, Posts, Topic, Topics
+
+from lamina.domain import Unavailable, utcnow
+from lamina.events import EventStore
+from lamina.persistence import Database, PoolOptions, RetryPolicy, UnitOfWork
+
+WRITERS = 8
+BOUND = 5.0
+"""Seconds within which every writer must be done (each takes milliseconds alone)."""
+
+
+def _raw_dsn(db: Database) -> str:
+    return db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _all_at_once(db: Database, write_parent: str) -> tuple[Topic, float]:
+    """``WRITERS`` units of work, each adding a post and then writing its topic."""
+    topics = Topics(db)
+    topic = await topics.add(Topic(title="hot"))
+    together = asyncio.Barrier(WRITERS) if db.dialect_name == "postgresql" else None
+
+    async def post(n: int) -> None:
+        attempts = 0
+
+        async def use_case(uow: UnitOfWork) -> None:
+            nonlocal attempts
+            attempts += 1
+            stored = await Posts(uow).add(Post(topic_id=topic.id, body=f"post {n}"))
+            if together is not None and attempts == 1:
+                await together.wait()
+            if write_parent == "update":
+                await Topics(uow).update(topic.id, {"posts": n})
+            else:
+                await Topics(uow).touch(topic.id, "last_post_at", stored.created_at)
+            uow.publish(Posted(topic_id=topic.id, post_id=stored.id))
+
+        await db.run(use_case)
+
+    started = time.monotonic()
+    async with asyncio.timeout(BOUND * 2):
+        await asyncio.gather(*(post(n) for n in range(1, WRITERS + 1)))
+    return topic, time.monotonic() - started
+
+
+async def _check_nothing_lost(db: Database, topic: Topic) -> None:
+    posts = await Posts(db).list(limit=100)
+    assert sorted(p.body for p in posts) == sorted(f"post {n}" for n in range(1, WRITERS + 1))
+    for post in posts:
+        assert [e.action for e in await Posts(db).history(post.id)] == ["create"]
+    events = await EventStore(db).read_stream(str(topic.id))
+    assert [e.stream_version for e in events] == list(range(1, WRITERS + 1))
+    assert {e.payload["post_id"] for e in events} == {str(p.id) for p in posts}
+
+
+async def test_g15_children_inserted_then_their_parent_updated_all_complete(
+    db: Database,
+) -> None:
+    topic, elapsed = await _all_at_once(db, "update")
+
+    assert elapsed < BOUND
+    assert db.stats.retries == 0  # no deadlock was broken: nobody had to run again
+    final = await Topics(db).get(topic.id)
+    assert final.version == 1 + WRITERS  # G2: every update took a version of its own
+    history = await Topics(db).history(topic.id)
+    assert [e.action for e in history] == ["create"] + ["update"] * WRITERS  # G4
+    await _check_nothing_lost(db, topic)
+
+
+async def test_g15_children_inserted_then_their_parent_touched_all_complete(
+    db: Database,
+) -> None:
+    topic, elapsed = await _all_at_once(db, "touch")
+
+    assert elapsed < BOUND
+    assert db.stats.retries == 0
+    final = await Topics(db).get(topic.id)
+    latest = max(p.created_at for p in await Posts(db).list(limit=100))
+    assert final.last_post_at == latest  # the marker only moves forward
+    assert (final.version, final.updated_at) == (1, topic.updated_at)
+    assert [e.action for e in await Topics(db).history(topic.id)] == ["create"]
+    await _check_nothing_lost(db, topic)
+
+
+@pytest.mark.postgres_only
+async def test_g15_a_parent_update_does_not_wait_for_an_open_child_insert(
+    db: Database,
+) -> None:
+    topic = await Topics(db).add(Topic(title="parent"))
+    child_writer = await asyncpg.connect(_raw_dsn(db))
+    try:
+        async with child_writer.transaction():
+            await child_writer.execute(
+                "INSERT INTO t_posts (id, topic_id, body, created_at, updated_at, version)"
+                " VALUES (gen_random_uuid(), $1, 'open', now(), now(), 1)",
+                topic.id,
+            )
+            # A change of plain columns takes FOR NO KEY UPDATE: no wait for the child.
+            async with asyncio.timeout(BOUND):
+                changed = await Topics(db).update(topic.id, {"posts": 1})
+            assert changed.version == 2
+            # A change of a key column (title is unique) must wait for the child's lock.
+            renaming = asyncio.create_task(Topics(db).update(topic.id, {"title": "renamed"}))
+            await asyncio.sleep(0.3)
+            assert not renaming.done()
+        async with asyncio.timeout(BOUND):
+            renamed = await renaming
+        assert (renamed.title, renamed.version) == ("renamed", 3)
+    finally:
+        await child_writer.close()
+
+
+async def _hold_the_topic(db: Database, topic: Topic) -> tuple[object, object]:
+    """Another client that holds ``topic``'s row (PostgreSQL) or the write lock (SQLite)."""
+    if db.dialect_name == "postgresql":
+        holder = await asyncpg.connect(_raw_dsn(db))
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT 1 FROM t_topics WHERE id = $1 FOR UPDATE", topic.id)
+        return holder, holder.close
+    import sqlite3
+
+    path = str(db.url.database)
+    sqlite_holder = sqlite3.connect(path, isolation_level=None)
+    sqlite_holder.execute("BEGIN IMMEDIATE")
+
+    async def release() -> None:
+        sqlite_holder.rollback()
+        sqlite_holder.close()
+
+    return sqlite_holder, release
+
+
+async def test_g15_a_unit_that_cannot_get_its_lock_fails_promptly(
+    db: Database, db_url: str
+) -> None:
+    topic = await Topics(db).add(Topic(title="held"))
+    impatient = Database(
+        db_url,
+        pool=PoolOptions(lock_timeout=0.2, busy_timeout_ms=200),
+        retry=RetryPolicy(attempts=1000, base_delay=0.05, max_delay=0.1, deadline=1.0),
+    )
+    _, release = await _hold_the_topic(db, topic)
+    try:
+
+        async def use_case(uow: UnitOfWork) -> None:
+            await Topics(uow).update(topic.id, {"posts": 1})
+
+        started = time.monotonic()
+        with pytest.raises(Unavailable) as caught:
+            await impatient.run(use_case)
+        waited = time.monotonic() - started
+    finally:
+        await release()  # type: ignore[operator]
+        await impatient.close()
+    # The deadline ended it: no attempt starts after it, so it ends around then.
+    assert 0.5 <= waited < 1.0 + BOUND / 2
+    assert caught.value.retry_after >= 1
+    assert 1 <= impatient.stats.retries < 1000
+    assert (await Topics(db).get(topic.id)).version == 1  # nothing was written
+
+
+async def test_g15_the_marker_of_a_late_commit_does_not_move_back(db: Database) -> None:
+    topics = Topics(db)
+    topic = await topics.add(Topic(title="ordered"))
+    later, earlier = utcnow(), utcnow() - timedelta(seconds=5)
+    assert await topics.touch(topic.id, "last_post_at", later)
+    assert not await topics.touch(topic.id, "last_post_at", earlier)
+    assert (await topics.get(topic.id)).last_post_at == later
