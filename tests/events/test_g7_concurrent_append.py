@@ -21,7 +21,8 @@ from sqlalchemy import bindparam, insert
 from lamina.domain import EventContext, uuid7
 from lamina.domain.entity import utcnow
 from lamina.events import EventStore
-from lamina.persistence import Database, PoolOptions
+from lamina.persistence import AuditAction, Database, PoolOptions
+from lamina.persistence.audit import audit_row
 from lamina.persistence.tables import events
 
 pytestmark = pytest.mark.postgres_only
@@ -55,7 +56,11 @@ async def staggered(db: Database) -> AsyncIterator[Database]:
     await wide.close()
 
 
-async def test_g7_tailing_reader_gets_every_event_once_in_order(staggered: Database) -> None:
+@pytest.mark.parametrize("audited", [False, True], ids=["events only", "with audit entries"])
+async def test_g7_tailing_reader_gets_every_event_once_in_order(
+    staggered: Database, audited: bool
+) -> None:
+    """Two writers share each stream; with audit entries, the append lock rides on their INSERT."""
     db = staggered
     store = EventStore(db)
     writers_done = asyncio.Event()
@@ -66,8 +71,15 @@ async def test_g7_tailing_reader_gets_every_event_once_in_order(staggered: Datab
         n = 0
         while n < EVENTS_PER_WRITER:
             async with db.unit_of_work() as uow:
+                if audited:
+                    change = {"n": [None, n]}
+                    uow.record_audit(
+                        audit_row(
+                            "Tick", uuid7(), AuditAction.CREATE, change, uow.context, utcnow()
+                        )
+                    )
                 for _ in range(min(rng.randint(1, 8), EVENTS_PER_WRITER - n)):
-                    uow.publish(Tick(channel=f"writer-{number}", n=n))
+                    uow.publish(Tick(channel=f"writer-{number % (WRITERS // 2)}", n=n))
                     n += 1
             await asyncio.sleep(rng.random() * 0.002)
 
@@ -87,10 +99,14 @@ async def test_g7_tailing_reader_gets_every_event_once_in_order(staggered: Datab
     writers_done.set()
     await reader
 
-    everything = [e.position for e in await store.read(limit=10_000)]
+    stored = await store.read(limit=10_000)
+    everything = [e.position for e in stored]
     assert len(everything) == WRITERS * EVENTS_PER_WRITER
     assert received == everything  # every event, once, in position order: none skipped
     assert received == sorted(set(received))
+    for stream in {e.stream_id for e in stored}:
+        versions = [e.stream_version for e in stored if e.stream_id == stream]
+        assert versions == list(range(1, 2 * EVENTS_PER_WRITER + 1))
 
 
 async def test_g7_the_reader_check_catches_skips_when_appends_are_not_serialized(

@@ -17,7 +17,7 @@ from persistence_models import (
 from sqlalchemy import func, select
 
 from lamina.domain import AlreadyExists, EventPriority, use_context, uuid7
-from lamina.persistence import Database, PoolOptions, UnitOfWork
+from lamina.persistence import Database, PoolOptions, UnitOfWork, count_queries
 from lamina.persistence.tables import audit_log, events
 
 
@@ -64,6 +64,19 @@ async def test_g3_a_unit_of_work_commits_rows_audit_entries_and_events_together(
     assert event["context"]["correlation_id"] == "req-42"
     assert event["priority"] == int(EventPriority.NORMAL)
     assert db.stats.events_appended == 1
+
+
+async def test_a_write_with_an_audit_entry_and_an_event_costs_five_statements(
+    db: Database,
+) -> None:
+    """BEGIN, the INSERT, the audit entry (with the append lock), the event, COMMIT."""
+    with count_queries() as tally:
+        async with db.unit_of_work() as uow:
+            product = await Products(uow).add(new_product())
+            uow.publish(ProductPriced(product_id=product.id, amount=Decimal("9.99")))
+    # SQLite sends BEGIN with the INSERT, and the audit entry, event and COMMIT in one hop.
+    assert tally.queries == (5 if db.dialect_name == "postgresql" else 4)
+    assert await _counts(db) == {"products": 1, "categories": 0, "audit": 1, "events": 1}
 
 
 @pytest.mark.parametrize("failure", ["use case error", "domain error"])

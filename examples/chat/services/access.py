@@ -1,8 +1,11 @@
 """Who belongs where: the workspaces and conversations a user may see, and the user's role.
 
-These are the tenant lookups the services' scopes are built from
-(``MemberOf("workspace_id", workspace_ids)``...). Each reads through the given
-target, so inside a unit of work it sees what the unit wrote earlier.
+The tenants are :class:`~lamina.persistence.Subquery` values: a service's scope
+(``MemberOf("workspace_id", member_workspaces)``) puts them inside every
+statement its repositories send, so "the conversations I take part in, in the
+live workspaces I belong to" costs no query of its own. ``contains`` asks one
+of them about one id, read through the given target (inside a unit of work it
+sees what the unit wrote earlier).
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from __future__ import annotations
 from typing import Protocol
 from uuid import UUID
 
-from examples.chat.domain import Membership, ParticipantStatus, Role
-from examples.chat.repositories import Memberships, Participants, Workspaces
-from lamina.persistence import where
+from examples.chat.domain import Conversation, Membership, ParticipantStatus, Role
+from examples.chat.repositories import Conversations, Memberships, Participants, Workspaces
+from lamina.persistence import Subquery, where
 from lamina.service import Target
 
 
@@ -27,35 +30,38 @@ BELONGING = (ParticipantStatus.INVITED, ParticipantStatus.ACTIVE)
 """Participant statuses that make a conversation visible to its user."""
 
 
-async def workspace_ids(principal: Actor, target: Target) -> list[UUID]:
+def member_workspaces(principal: Actor, target: Target | None = None) -> Subquery:
     """The live workspaces ``principal`` is a member of."""
-    memberships = await Memberships(target).list(where("user_id") == principal.user_id)
-    ids = [m.workspace_id for m in memberships]
-    return [w.id for w in await Workspaces(target).get_many(ids)] if ids else []
+    return Memberships.subquery(
+        "workspace_id",
+        where("user_id") == principal.user_id,
+        where("workspace_id").in_(Workspaces.subquery("id")),
+    )
 
 
-async def _conversation_ids(
-    principal: Actor, target: Target, statuses: tuple[ParticipantStatus, ...]
-) -> list[UUID]:
-    workspaces = await workspace_ids(principal, target)
-    if not workspaces:
-        return []
-    participations = await Participants(target).list(
+def _conversations(principal: Actor, statuses: tuple[ParticipantStatus, ...]) -> Subquery:
+    return Participants.subquery(
+        "conversation_id",
         where("user_id") == principal.user_id,
         where("status").in_(statuses),
-        where("workspace_id").in_(workspaces),
+        where("workspace_id").in_(member_workspaces(principal)),
     )
-    return [p.conversation_id for p in participations]
 
 
-async def visible_conversation_ids(principal: Actor, target: Target) -> list[UUID]:
+def visible_conversations(principal: Actor, target: Target | None = None) -> Subquery:
     """Conversations ``principal`` is invited to or takes part in, in its live workspaces."""
-    return await _conversation_ids(principal, target, BELONGING)
+    return _conversations(principal, BELONGING)
 
 
-async def joined_conversation_ids(principal: Actor, target: Target) -> list[UUID]:
+def joined_conversations(principal: Actor, target: Target | None = None) -> Subquery:
     """Conversations ``principal`` actively takes part in (may read, post and record)."""
-    return await _conversation_ids(principal, target, (ParticipantStatus.ACTIVE,))
+    return _conversations(principal, (ParticipantStatus.ACTIVE,))
+
+
+async def joined_conversation(principal: Actor, target: Target, id: UUID) -> Conversation:
+    """The live conversation ``id`` if ``principal`` takes part in it, else NotFound (one query)."""
+    joined = Conversations(target, scope=[where("id").in_(joined_conversations(principal))])
+    return await joined.get(id)
 
 
 async def membership_of(user_id: UUID, workspace_id: UUID, target: Target) -> Membership | None:

@@ -28,10 +28,10 @@ from examples.chat.repositories import Conversations, Participants
 from examples.chat.services.access import (
     MANAGERS,
     Actor,
-    joined_conversation_ids,
+    joined_conversations,
+    member_workspaces,
     role_in,
-    visible_conversation_ids,
-    workspace_ids,
+    visible_conversations,
 )
 from examples.chat.services.changes import changed_fields
 from lamina.domain import NotFound, PermissionDenied, utcnow
@@ -63,14 +63,14 @@ class ConversationService(Service[Conversation, Actor]):
     """The conversations the actor is invited to or takes part in."""
 
     repository = Conversations
-    scope = MemberOf("id", visible_conversation_ids)
+    scope = MemberOf("id", visible_conversations)
 
     async def create(self, values: Mapping[str, Any]) -> Conversation:
         """Start a conversation in a workspace of the actor, who becomes an active participant."""
         workspace_id = values["workspace_id"]
 
         async def use_case(uow: UnitOfWork) -> Conversation:
-            if workspace_id not in await workspace_ids(self.principal, uow):
+            if not await member_workspaces(self.principal).contains(uow, workspace_id):
                 raise NotFound("Workspace", workspace_id)
             slug = values.get("slug") or await free_slug(uow, workspace_id, values["title"])
             now = utcnow()
@@ -106,7 +106,7 @@ class ConversationService(Service[Conversation, Actor]):
         if entity is None or action in (Action.LIST, Action.CREATE):
             return
         if action is Action.UPDATE:
-            if entity.id not in await joined_conversation_ids(self.principal, self.db):
+            if not await joined_conversations(self.principal).contains(self.db, entity.id):
                 raise PermissionDenied("only active participants may change a conversation")
             return
         if entity.created_by_id == self.principal.user_id:
@@ -151,4 +151,4 @@ class JoinedConversationService(ConversationService):
     """The conversations the actor actively takes part in: the parents of messages and
     recordings (an invitation not yet accepted does not show them)."""
 
-    scope = MemberOf("id", joined_conversation_ids)
+    scope = MemberOf("id", joined_conversations)

@@ -7,8 +7,7 @@ from typing import Any
 
 from examples.chat.domain import Message, MessageDeleted, MessagePosted
 from examples.chat.repositories import Conversations, Messages
-from examples.chat.services.access import Actor, joined_conversation_ids
-from lamina.domain import NotFound
+from examples.chat.services.access import Actor, joined_conversation, joined_conversations
 from lamina.persistence import UnitOfWork
 from lamina.service import Action, MemberOf, Policy, Service
 
@@ -28,7 +27,7 @@ class MessageService(Service[Message, Actor]):
     """The messages of the conversations the actor actively takes part in."""
 
     repository = Messages
-    scope = MemberOf("conversation_id", joined_conversation_ids)
+    scope = MemberOf("conversation_id", joined_conversations)
     policy = SenderDeletes()
 
     async def create(self, values: Mapping[str, Any]) -> Message:
@@ -36,10 +35,7 @@ class MessageService(Service[Message, Actor]):
         conversation_id = values["conversation_id"]
 
         async def use_case(uow: UnitOfWork) -> Message:
-            if conversation_id not in await joined_conversation_ids(self.principal, uow):
-                raise NotFound("Conversation", conversation_id)
-            conversations = Conversations(uow)
-            conversation = await conversations.get(conversation_id)
+            conversation = await joined_conversation(self.principal, uow, conversation_id)
             message = self.new_entity(
                 {
                     **values,
@@ -48,7 +44,7 @@ class MessageService(Service[Message, Actor]):
                 }
             )
             stored = await Messages(uow).add(message)
-            await conversations.touch(conversation_id, "last_activity_at", stored.created_at)
+            await Conversations(uow).touch(conversation_id, "last_activity_at", stored.created_at)
             uow.publish(
                 MessagePosted(
                     workspace_id=conversation.workspace_id,

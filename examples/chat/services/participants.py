@@ -22,7 +22,7 @@ from examples.chat.services.access import (
     BELONGING,
     Actor,
     membership_of,
-    visible_conversation_ids,
+    visible_conversations,
 )
 from lamina.domain import (
     AlreadyExists,
@@ -50,13 +50,12 @@ class ParticipantService(Service[Participant, Actor]):
     """The participants of the conversations the actor is invited to or takes part in."""
 
     repository = Participants
-    scope = MemberOf("conversation_id", visible_conversation_ids)
+    scope = MemberOf("conversation_id", visible_conversations)
 
     async def _mine(self, uow: UnitOfWork, conversation_id: UUID) -> Participant:
         """The actor's participant row; NotFound if the conversation is not visible to it."""
-        if conversation_id not in await visible_conversation_ids(self.principal, uow):
-            raise NotFound("Conversation", conversation_id)
-        await Conversations(uow).get(conversation_id)  # a deleted one is NotFound too
+        visible = Conversations(uow, scope=[where("id").in_(visible_conversations(self.principal))])
+        await visible.get(conversation_id)  # NotFound if deleted or not visible
         mine = await participant_of(uow, self.principal.user_id, conversation_id)
         if mine is None:  # visible conversations are those with a participant row
             raise NotFound("Conversation", conversation_id)

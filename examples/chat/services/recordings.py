@@ -18,9 +18,9 @@ from examples.chat.domain import (
     RecordingStarted,
     RecordingStatus,
 )
-from examples.chat.repositories import Conversations, Recordings
-from examples.chat.services.access import Actor, joined_conversation_ids
-from lamina.domain import AlreadyExists, Conflict, InvalidInput, NotFound, VersionConflict, utcnow
+from examples.chat.repositories import Recordings
+from examples.chat.services.access import Actor, joined_conversation, joined_conversations
+from lamina.domain import AlreadyExists, Conflict, InvalidInput, VersionConflict, utcnow
 from lamina.persistence import UnitOfWork, where
 from lamina.service import MemberOf, Service
 
@@ -31,16 +31,14 @@ class RecordingService(Service[Recording, Actor]):
     """The recordings of the voice conversations the actor actively takes part in."""
 
     repository = Recordings
-    scope = MemberOf("conversation_id", joined_conversation_ids)
+    scope = MemberOf("conversation_id", joined_conversations)
 
     async def create(self, values: Mapping[str, Any]) -> Recording:
         """Start recording a voice conversation (409 if one is in progress)."""
         conversation_id = values["conversation_id"]
 
         async def use_case(uow: UnitOfWork) -> Recording:
-            if conversation_id not in await joined_conversation_ids(self.principal, uow):
-                raise NotFound("Conversation", conversation_id)
-            conversation = await Conversations(uow).get(conversation_id)
+            conversation = await joined_conversation(self.principal, uow, conversation_id)
             if conversation.modality is not Modality.VOICE:
                 raise Conflict("only voice conversations can be recorded")
             recordings = Recordings(uow)

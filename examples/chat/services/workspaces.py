@@ -23,7 +23,7 @@ from examples.chat.domain import (
     WorkspaceUpdated,
 )
 from examples.chat.repositories import Memberships, Users, Workspaces
-from examples.chat.services.access import MANAGERS, Actor, membership_of, workspace_ids
+from examples.chat.services.access import MANAGERS, Actor, member_workspaces, membership_of
 from examples.chat.services.changes import changed_fields
 from lamina.domain import AlreadyExists, Conflict, NotFound, PermissionDenied, ReferenceMissing
 from lamina.persistence import UnitOfWork, where
@@ -48,7 +48,7 @@ class WorkspaceService(Service[Workspace, Actor]):
     """Create, read, change and delete the workspaces the actor belongs to."""
 
     repository = Workspaces
-    scope = MemberOf("id", workspace_ids)
+    scope = MemberOf("id", member_workspaces)
 
     def new_entity(self, values: Mapping[str, Any]) -> Workspace:
         return super().new_entity({**values, "owner_id": self.principal.user_id})
@@ -88,7 +88,7 @@ class MemberService(Service[Membership, Actor]):
     """The members of the workspaces the actor belongs to; owners and admins manage them."""
 
     repository = Memberships
-    scope = MemberOf("workspace_id", workspace_ids)
+    scope = MemberOf("workspace_id", member_workspaces)
 
     async def add(self, workspace_id: UUID, username: str, role: Role) -> Membership:
         """Make the user called ``username`` a member (409 if it already is one)."""

@@ -22,7 +22,7 @@ from lamina.persistence.base import (
 from lamina.persistence.database import Database, RetryPolicy
 from lamina.persistence.drivers import PoolOptions
 from lamina.persistence.errors import ConnectionLost
-from lamina.persistence.filters import Filter, Op, where
+from lamina.persistence.filters import Filter, Op, Subquery, where
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
 from lamina.persistence.mapping import MappingError
 from lamina.persistence.pages import CursorPage, OffsetPage
@@ -52,6 +52,7 @@ __all__ = [
     "RetryPolicy",
     "SoftDeleteColumn",
     "StandardColumns",
+    "Subquery",
     "TimestampColumns",
     "UTCDateTime",
     "UUIDPrimaryKey",

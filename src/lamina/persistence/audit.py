@@ -124,15 +124,18 @@ class SerializedJSON(TypeDecorator[str]):
 INSERT_KEY = ("lamina", "audit", "insert")
 
 
-def build_insert() -> Any:
-    """The INSERT of one audit entry, every value a bound parameter.
+def entry_parameters() -> dict[str, Any]:
+    """A bound parameter per column of an audit entry, in the order of :data:`AUDIT_COLUMNS`.
 
     ``changes`` arrives as JSON text (see :func:`audit_row`), so it is bound as text.
     """
     types = {c.name: c.type for c in audit_log.c} | {"changes": SerializedJSON()}
-    return insert(audit_log).values(
-        {name: bindparam(name, type_=types[name]) for name in AUDIT_COLUMNS}
-    )
+    return {name: bindparam(name, type_=types[name]) for name in AUDIT_COLUMNS}
+
+
+def build_insert() -> Any:
+    """The INSERT of one audit entry, every value a bound parameter."""
+    return insert(audit_log).values(entry_parameters())
 
 
 async def history(

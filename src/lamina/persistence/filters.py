@@ -37,6 +37,33 @@ LIST_OPS = frozenset({Op.IN, Op.NOT_IN})
 
 
 @dataclass(frozen=True, slots=True)
+class Subquery:
+    """The values of ``field`` in the rows of a repository's table that match ``filters``.
+
+    Made by ``Repository.subquery(field, *filters)``; used as the value of an
+    ``in_`` / ``not_in`` filter, it becomes part of the same statement::
+
+        my_workspaces = Memberships.subquery("workspace_id", where("user_id") == me)
+        await Conversations(db).list(where("workspace_id").in_(my_workspaces))
+
+    Soft-deleted rows are left out unless ``include_deleted``; ``filters`` are
+    the application's own (any field, no ``filterable`` check) and are bound as
+    parameters like every filter value (G5).
+    """
+
+    repository: Any
+    """The repository class whose table is read (a ``ReadOnlyRepository`` subclass)."""
+    field: str
+    filters: tuple[Filter, ...] = ()
+    include_deleted: bool = False
+
+    async def contains(self, target: Any, value: Any) -> bool:
+        """True if ``value`` is among the values selected, read with ``target`` (a
+        ``Database`` or ``UnitOfWork``) in one query: ``await mine.contains(uow, id)``."""
+        return bool(await self.repository(target)._holds(self, value))
+
+
+@dataclass(frozen=True, slots=True)
 class Filter:
     """One condition: ``field`` ``op`` ``value``."""
 
@@ -89,13 +116,15 @@ class where:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def in_(self, values: Iterable[Any]) -> Filter:
-        """The field's value is one of ``values``."""
-        return Filter(self.field, Op.IN, list(values))
+    def in_(self, values: Iterable[Any] | Subquery) -> Filter:
+        """The field's value is one of ``values`` (a list, or a :class:`Subquery`)."""
+        return Filter(self.field, Op.IN, values if isinstance(values, Subquery) else list(values))
 
-    def not_in(self, values: Iterable[Any]) -> Filter:
-        """The field's value is none of ``values``."""
-        return Filter(self.field, Op.NOT_IN, list(values))
+    def not_in(self, values: Iterable[Any] | Subquery) -> Filter:
+        """The field's value is none of ``values`` (a list, or a :class:`Subquery`)."""
+        return Filter(
+            self.field, Op.NOT_IN, values if isinstance(values, Subquery) else list(values)
+        )
 
     def contains(self, text: str) -> Filter:
         """The text contains ``text`` (case-sensitive on every database)."""

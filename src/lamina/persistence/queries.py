@@ -14,11 +14,21 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Column, ColumnElement, and_, bindparam, false, not_, or_, tuple_
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    and_,
+    bindparam,
+    false,
+    not_,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from lamina.domain.errors import InvalidInput
-from lamina.persistence.filters import LIST_OPS, TEXT_OPS, Filter, Op
+from lamina.persistence.filters import LIST_OPS, TEXT_OPS, Filter, Op, Subquery
 from lamina.persistence.mapping import EntityMapper, storable
 
 MAX_LIST_VALUES = 1000
@@ -26,7 +36,20 @@ MAX_LIST_VALUES = 1000
 
 Columns = ReadOnlyColumnCollection[str, Column[Any]]
 """A table's ``.c``."""
-FilterShape = tuple[tuple[str, Op, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SubqueryShape:
+    """The shape of a :class:`Subquery` filter value: what it selects, from where, how filtered."""
+
+    repository: Any
+    column: str
+    include_deleted: bool
+    filters: FilterShape
+
+
+FilterShape = tuple[tuple[str, Op, "int | SubqueryShape"], ...]
+"""Per filter: the column, the operator, and how many values (or the subquery's shape)."""
 OrderShape = tuple[tuple[str, bool], ...]
 """``(column name, descending)`` pairs, the primary key last."""
 
@@ -58,7 +81,7 @@ def prepare_filters(
 ) -> FilterSet:
     """Check filters against the declared fields (``allowed``; None trusts the caller) and
     coerce their values to the fields' types. Raises :class:`InvalidInput`."""
-    shape: list[tuple[str, Op, int]] = []
+    shape: list[tuple[str, Op, int | SubqueryShape]] = []
     params: dict[str, Any] = {}
     for f in filters:
         if not isinstance(f, Filter):
@@ -90,6 +113,11 @@ def prepare_filters(
             params[base] = pattern
             shape.append((column.name, f.op, 1))
             continue
+        if f.op in LIST_OPS and isinstance(f.value, Subquery):
+            sub, sub_params = _prepare_subquery(f.value, f"{base}q")
+            params.update(sub_params)
+            shape.append((column.name, f.op, sub))
+            continue
         adapter = mapper.adapter(f.field)
         if f.op in LIST_OPS:
             values = list(f.value) if isinstance(f.value, list | tuple | set | frozenset) else None
@@ -104,6 +132,17 @@ def prepare_filters(
         params[base] = _coerce(adapter, f.field, f.value, column)
         shape.append((column.name, f.op, 1))
     return FilterSet(tuple(shape), params)
+
+
+def _prepare_subquery(sub: Subquery, prefix: str) -> tuple[SubqueryShape, dict[str, Any]]:
+    mapper = sub.repository.mapper()
+    column = mapper.column_for(sub.field)
+    if column is None:
+        raise ValueError(f"{sub.repository.__name__} has no column for {sub.field!r}")
+    nested = prepare_filters(sub.filters, mapper, None, prefix)
+    return SubqueryShape(sub.repository, column.name, sub.include_deleted, nested.shape), (
+        nested.params
+    )
 
 
 def _check_text(field: str, value: Any) -> None:
@@ -145,6 +184,9 @@ def build_filter_clauses(
         base = f"{prefix}{index}"
         if op is Op.IS_NULL:
             out.append(col.is_(None) if count else col.is_not(None))
+        elif isinstance(count, SubqueryShape):
+            values = _subquery_select(count, f"{base}q")
+            out.append(col.in_(values) if op is Op.IN else col.not_in(values))
         elif op in LIST_OPS:
             params = [bindparam(f"{base}_{i}", type_=col.type) for i in range(count)]
             if not params:
@@ -159,6 +201,17 @@ def build_filter_clauses(
             param = bindparam(base, type_=col.type)
             out.append(_COMPARE[op](col, param))
     return out
+
+
+def _subquery_select(shape: SubqueryShape, prefix: str) -> Any:
+    table = shape.repository.table()
+    selected = table.c[shape.column]
+    visibility = "all" if shape.include_deleted else "live"
+    return select(selected).where(
+        selected.is_not(None),  # NOT IN would match nothing if the subquery held a NULL
+        *shape.repository.visibility_clauses(visibility),
+        *build_filter_clauses(shape.filters, table.c, prefix),
+    )
 
 
 _COMPARE = {

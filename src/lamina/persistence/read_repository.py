@@ -18,7 +18,7 @@ from lamina.persistence.audit import AuditEntry
 from lamina.persistence.database import Database
 from lamina.persistence.drivers import Connection
 from lamina.persistence.errors import translate
-from lamina.persistence.filters import Filter, Op
+from lamina.persistence.filters import Filter, Op, Subquery
 from lamina.persistence.keyset import cursor_after, position_of
 from lamina.persistence.mapping import EntityMapper, MappingError, storable
 from lamina.persistence.pages import CursorPage, OffsetPage
@@ -144,6 +144,33 @@ class ReadOnlyRepository(Generic[E, R]):
     def entity_name(cls) -> str:
         """The entity's name in errors and audit entries."""
         return str(getattr(cls.entity, "__entity_name__", cls.entity.__name__))
+
+    @classmethod
+    def subquery(cls, field: str, *filters: Filter, include_deleted: bool = False) -> Subquery:
+        """The values of ``field`` in the live rows matching ``filters``, for ``in_`` filters.
+
+        It becomes a subquery of the statement that uses it, so a scope such
+        as "the conversations of the workspaces I belong to" costs no query of
+        its own::
+
+            mine = Memberships.subquery("workspace_id", where("user_id") == user.id)
+            await Conversations(db).list(where("workspace_id").in_(mine))
+
+        ``filters`` are trusted (any field of this entity, ``filterable`` or
+        not); their values are bound as parameters.
+        """
+        if cls.mapper().column_for(field) is None:
+            raise MappingError(f"{cls.__name__}: no column for {field!r}")
+        return Subquery(cls, field, filters, include_deleted)
+
+    async def _holds(self, subquery: Subquery, value: Any) -> bool:
+        """Whether ``subquery`` selects ``value`` (see :meth:`Subquery.contains`)."""
+        if subquery.repository is not type(self):
+            raise TypeError(f"{type(self).__name__} cannot read {subquery.repository.__name__}")
+        filters = prepare_filters(
+            (Filter(subquery.field, Op.EQ, value), *subquery.filters), self.mapper(), None, "f"
+        )
+        return await self._exists(filters, "all" if subquery.include_deleted else "live")
 
     @classmethod
     def has(cls, column: str) -> bool:
@@ -368,14 +395,9 @@ class ReadOnlyRepository(Generic[E, R]):
         self, *filters: Filter, include_deleted: bool = False, only_deleted: bool = False
     ) -> bool:
         """True if at least one entity matches."""
-        fs = self._filters(filters)
-        visibility = self._visibility(include_deleted, only_deleted)
-        stmt = self.statements.get(
-            self._key("exists", fs.shape, visibility),
-            lambda: select(self._pk).where(*self._where(fs, visibility)).limit(1),
+        return await self._exists(
+            self._filters(filters), self._visibility(include_deleted, only_deleted)
         )
-        async with self._read() as conn:
-            return bool(await stmt.fetch(conn, self._params(fs)))
 
     async def history(self, id: UUID) -> builtins.list[AuditEntry]:
         """The audit entries of one entity, oldest first."""
@@ -442,6 +464,14 @@ class ReadOnlyRepository(Generic[E, R]):
             if load and entities:
                 entities = await self._load(conn, entities, load)
         return entities
+
+    async def _exists(self, fs: FilterSet, visibility: Visibility) -> bool:
+        stmt = self.statements.get(
+            self._key("exists", fs.shape, visibility),
+            lambda: select(self._pk).where(*self._where(fs, visibility)).limit(1),
+        )
+        async with self._read() as conn:
+            return bool(await stmt.fetch(conn, self._params(fs)))
 
     async def _count(self, fs: FilterSet, visibility: Visibility) -> int:
         stmt = self.statements.get(

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import BigInteger, String, bindparam, func, insert, select
 
 from lamina.domain.context import EventContext
 from lamina.domain.entity import utcnow
@@ -15,7 +15,7 @@ from lamina.domain.errors import Unavailable
 from lamina.domain.events import DomainEvent, EventPriority
 from lamina.domain.ids import uuid7
 from lamina.persistence import audit
-from lamina.persistence.drivers import Batch, Connection
+from lamina.persistence.drivers import COPY_THRESHOLD, Batch, Connection
 from lamina.persistence.errors import ConnectionLost, is_connection_error
 from lamina.persistence.statements import StatementCache
 from lamina.persistence.tables import audit_log, events
@@ -28,6 +28,8 @@ EVENTS_CHANNEL = "lamina_events"
 
 APPEND_LOCK_KEY = 0x6C616D696E61
 """Advisory lock taken just before appending events, so positions commit in order (G7)."""
+
+_GATED_AUDIT_KEY = ("lamina", "audit", "insert", "gated")
 
 
 def _build_event_insert() -> Any:
@@ -42,6 +44,30 @@ def _build_event_insert() -> Any:
         if c.name not in ("position", "stream_version")
     }
     return insert(events).values(stream_version=next_version, **values)
+
+
+_APPEND_GATE = "SELECT pg_advisory_xact_lock($1), pg_notify($2, $3)"
+"""Takes the append lock (G7) and queues the NOTIFY that wakes readers (sent at commit)."""
+
+
+def _build_gated_audit_insert() -> Any:
+    """The INSERT of one audit entry that first passes the append gate (PostgreSQL).
+
+    A commit with events must take the append lock before the events' INSERT
+    starts: that statement reads each stream's last version, and must see the
+    events committed by whoever held the lock before. Riding on the audit
+    entries' INSERT, which the commit sends first anyway, the gate costs no
+    round trip of its own. Its lock function is volatile, so PostgreSQL runs
+    it (once per row: the lock is re-entrant, identical notifications merge).
+    """
+    gate = select(
+        func.pg_advisory_xact_lock(bindparam("append_lock", type_=BigInteger())).label("locked"),
+        func.pg_notify(
+            bindparam("channel", type_=String()), bindparam("appended", type_=String())
+        ).label("notified"),
+    ).subquery("gate")
+    entry = select(*audit.entry_parameters().values()).select_from(gate)
+    return insert(audit_log).from_select(list(audit.AUDIT_COLUMNS), entry)
 
 
 class UnitOfWork:
@@ -122,17 +148,19 @@ class UnitOfWork:
 
     async def _commit(self, conn: Connection) -> None:
         batches: list[Batch] = []
-        if self._audit_rows:
-            stmt = self.statements.get(audit.INSERT_KEY, audit.build_insert)
-            batches.append(stmt.insert_rows(audit_log, self._audit_rows))
         appended = len(self._events)
+        gate = [APPEND_LOCK_KEY, EVENTS_CHANNEL, str(appended)]
+        gated = appended and self.dialect_name == "postgresql"
+        if gated and 0 < len(self._audit_rows) < COPY_THRESHOLD:
+            stmt = self.statements.get(_GATED_AUDIT_KEY, _build_gated_audit_insert)
+            batches.append(stmt.insert_rows(audit_log, [row + gate for row in self._audit_rows]))
+        else:
+            if gated:
+                await conn.execute(_APPEND_GATE, gate)
+            if self._audit_rows:
+                stmt = self.statements.get(audit.INSERT_KEY, audit.build_insert)
+                batches.append(stmt.insert_rows(audit_log, self._audit_rows))
         if appended:
-            if self.dialect_name == "postgresql":
-                # The wake-up is sent at commit, whenever it is queued: one statement for both.
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock($1), pg_notify($2, $3)",
-                    [APPEND_LOCK_KEY, EVENTS_CHANNEL, str(appended)],
-                )
             stmt = self.statements.get(("lamina", "events", "append"), _build_event_insert)
             now = utcnow()
             rows = [

@@ -11,9 +11,11 @@ from lamina.service.scopes import (
     OwnedBy,
     Scope,
     Target,
+    TenantIds,
     Unscoped,
     principal_id,
     unmet_filter,
+    unmet_in_database,
 )
 from lamina.service.service import Service, referent_name
 
@@ -25,8 +27,10 @@ __all__ = [
     "Scope",
     "Service",
     "Target",
+    "TenantIds",
     "Unscoped",
     "principal_id",
     "referent_name",
     "unmet_filter",
+    "unmet_in_database",
 ]

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from lamina.domain.entity import Entity
-from lamina.persistence import Database, Filter, Op, UnitOfWork, where
+from lamina.persistence import Database, Filter, Op, Subquery, UnitOfWork, where
 from lamina.persistence.filters import TEXT_OPS
 from lamina.persistence.mapping import EntityMapper
 
@@ -64,32 +64,37 @@ class OwnedBy(Scope[P]):
         return (where(self.field) == self.key(principal),)
 
 
+TenantIds = Callable[[P, Target], Awaitable[Iterable[Any]] | Subquery]
+"""The tenants of a principal: their ids (read with the target), or a :class:`Subquery`."""
+
+
 class MemberOf(Scope[P]):
     """Rows whose ``field`` is one of the tenants ``tenant_ids(principal, target)`` returns.
 
-    ``tenant_ids`` usually reads a membership table::
+    ``tenant_ids`` usually reads a membership table. Best, it returns a
+    :class:`~lamina.persistence.Subquery`: the tenants are then selected inside
+    every statement the repository sends, and cost no query of their own::
 
-        async def my_workspaces(user: User, target: Target) -> list[UUID]:
-            return [m.workspace_id for m in await Memberships(target).list(
-                where("user_id") == user.id, limit=1000)]
+        def my_workspaces(user: User, target: Target) -> Subquery:
+            return Memberships.subquery("workspace_id", where("user_id") == user.id)
 
         conversations_scope = MemberOf("workspace_id", my_workspaces)
         workspaces_scope = MemberOf("id", my_workspaces)
 
-    It runs once per repository a service builds, inside the same unit of work
-    when there is one, so a tenant joined earlier in the transaction counts.
+    It may also be async and return the ids themselves (one query per
+    repository a service builds, inside the same unit of work when there is
+    one, so a tenant joined earlier in the transaction counts).
     """
 
-    def __init__(
-        self,
-        field: str,
-        tenant_ids: Callable[[P, Target], Awaitable[Iterable[Any]]],
-    ) -> None:
+    def __init__(self, field: str, tenant_ids: TenantIds[P]) -> None:
         self.field = field
         self.tenant_ids = tenant_ids
 
     async def filters(self, principal: P, target: Target) -> Sequence[Filter]:
-        return (where(self.field).in_(await self.tenant_ids(principal, target)),)
+        tenants = self.tenant_ids(principal, target)
+        if isinstance(tenants, Subquery):
+            return (where(self.field).in_(tenants),)
+        return (where(self.field).in_(await tenants),)
 
 
 _COMPARE: dict[Op, Callable[[Any, Any], bool]] = {
@@ -112,11 +117,33 @@ def unmet_filter(
     """The first of ``filters`` that ``entity`` does not satisfy (evaluated in Python), or None.
 
     Filter values are coerced to the field's type first, as the repository
-    does. Filters on fields named in ``skip`` are not checked.
+    does. Filters on fields named in ``skip`` are not checked. A filter on a
+    :class:`Subquery` needs the database: ``Service.check_in_scope`` checks those.
     """
     skipped = frozenset(skip)
     for f in filters:
+        if isinstance(f.value, Subquery):
+            raise TypeError(f"the filter on {f.field!r} is a subquery: check it in the database")
         if f.field not in skipped and not _satisfies(entity, f, mapper):
+            return f
+    return None
+
+
+async def unmet_in_database(
+    entity: Entity, filters: Sequence[Filter], target: Target, *, skip: Iterable[str] = ()
+) -> Filter | None:
+    """The first of ``filters`` on a :class:`Subquery` that ``entity`` does not satisfy, or None.
+
+    One query per such filter, read with ``target``; other filters are ignored
+    (:func:`unmet_filter` checks those).
+    """
+    skipped = frozenset(skip)
+    for f in filters:
+        if not isinstance(f.value, Subquery) or f.field in skipped:
+            continue
+        value = getattr(entity, f.field, None)
+        inside = value is not None and await f.value.contains(target, value)
+        if inside != (f.op is Op.IN):
             return f
     return None
 

@@ -11,9 +11,17 @@ from pydantic import ValidationError
 
 from lamina.domain.entity import SERVER_OWNED, Entity
 from lamina.domain.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
-from lamina.persistence import AuditEntry, CursorPage, Database, Filter, Repository, UnitOfWork
+from lamina.persistence import (
+    AuditEntry,
+    CursorPage,
+    Database,
+    Filter,
+    Repository,
+    Subquery,
+    UnitOfWork,
+)
 from lamina.service.policy import Action, Policy
-from lamina.service.scopes import Scope, Target, Unscoped, unmet_filter
+from lamina.service.scopes import Scope, Target, Unscoped, unmet_filter, unmet_in_database
 
 E = TypeVar("E", bound=Entity)
 P = TypeVar("P")
@@ -94,14 +102,27 @@ class Service(Generic[E, P]):
         if not self.policy.allows(self.principal, action, entity, changes or {}):
             raise PermissionDenied(f"you may not {action.value} this {self.entity_name()}")
 
-    def check_in_scope(
-        self, entity: E, filters: Sequence[Filter], *, creating: bool = False
+    async def check_in_scope(
+        self,
+        entity: E,
+        filters: Sequence[Filter],
+        *,
+        target: Target | None = None,
+        creating: bool = False,
     ) -> None:
         """Raise :class:`NotFound` (of what the tenant field refers to) if ``entity`` is
-        outside the scope: a create or update may not place a row in another tenant."""
+        outside the scope: a create or update may not place a row in another tenant.
+
+        Filters on values are checked in Python; those on a
+        :class:`~lamina.persistence.Subquery` with one query each, read with
+        ``target`` (default: the database).
+        """
         mapper = self.repository.mapper()
         skip = ("id",) if creating else ()
-        unmet = unmet_filter(entity, filters, mapper, skip=skip)
+        plain = [f for f in filters if not isinstance(f.value, Subquery)]
+        unmet = unmet_filter(entity, plain, mapper, skip=skip)
+        if unmet is None:
+            unmet = await unmet_in_database(entity, filters, target or self.db, skip=skip)
         if unmet is not None:
             value = getattr(entity, unmet.field.split(".")[0], None)
             raise NotFound(referent_name(unmet.field), value)
@@ -181,7 +202,7 @@ class Service(Generic[E, P]):
         async def use_case(uow: UnitOfWork) -> E:
             repo = await self.scoped(uow)
             entity = self.new_entity(values)
-            self.check_in_scope(entity, repo.scope, creating=True)
+            await self.check_in_scope(entity, repo.scope, target=uow, creating=True)
             await self.authorize(Action.CREATE, entity)
             stored = await repo.add(entity)
             await self.after_create(uow, stored)
@@ -206,7 +227,7 @@ class Service(Generic[E, P]):
             await self.authorize(Action.UPDATE, current, changes)
             scoped_fields = {f.field.split(".")[0] for f in filters}
             if scoped_fields & changes.keys():
-                self.check_in_scope(self._changed(current, changes), filters)
+                await self.check_in_scope(self._changed(current, changes), filters, target=uow)
             updated = await repo.update(id, changes, expected_version=expected_version)
             await self.after_update(uow, current, updated)
             return updated
