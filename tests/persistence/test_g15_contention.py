@@ -11,6 +11,7 @@ so there the units simply queue.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from datetime import timedelta
 
@@ -134,8 +135,6 @@ async def _hold_the_topic(db: Database, topic: Topic) -> tuple[object, object]:
         await holder.execute("BEGIN")
         await holder.execute("SELECT 1 FROM t_topics WHERE id = $1 FOR UPDATE", topic.id)
         return holder, holder.close
-    import sqlite3
-
     path = str(db.url.database)
     sqlite_holder = sqlite3.connect(path, isolation_level=None)
     sqlite_holder.execute("BEGIN IMMEDIATE")
@@ -183,3 +182,53 @@ async def test_g15_the_marker_of_a_late_commit_does_not_move_back(db: Database) 
     assert await topics.touch(topic.id, "last_post_at", later)
     assert not await topics.touch(topic.id, "last_post_at", earlier)
     assert (await topics.get(topic.id)).last_post_at == later
+
+
+async def test_g15_sqlite_writers_of_one_process_go_in_first_come_first_served(
+    db: Database,
+) -> None:
+    if db.dialect_name != "sqlite":
+        pytest.skip("SQLite's single writer")
+    topic = await Topics(db).add(Topic(title="queue"))
+    await asyncio.gather(*(Topics(db).count() for _ in range(WRITERS)))  # open the connections
+    entered: list[int] = []
+
+    async def writer(n: int) -> None:
+        async with db.unit_of_work() as uow:
+            entered.append(n)
+            await Posts(uow).add(Post(topic_id=topic.id, body=f"post {n}"))
+            await asyncio.sleep(0.01)  # hold the write lock while the others queue
+
+    tasks = []
+    for n in range(WRITERS):
+        tasks.append(asyncio.create_task(writer(n)))
+        await asyncio.sleep(0)  # each starts waiting before the next
+    await asyncio.gather(*tasks)
+    assert entered == list(range(WRITERS))
+    assert await Posts(db).count() == WRITERS
+
+
+async def test_g15_an_sqlite_writer_waits_no_longer_than_the_busy_timeout(db_url: str) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite's single writer")
+    db = Database(db_url, pool=PoolOptions(busy_timeout_ms=100))
+    try:
+        await db.create_all(Topics.table().metadata)
+        holding = asyncio.Event()
+
+        async def holder() -> None:
+            async with db.unit_of_work() as uow:
+                await Topics(uow).add(Topic(title="held"))
+                holding.set()
+                await asyncio.sleep(1)
+
+        held = asyncio.create_task(holder())
+        await holding.wait()
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            async with db.unit_of_work() as uow:
+                await Topics(uow).add(Topic(title="waiting"))
+        assert time.monotonic() - started < 0.5
+        await held
+    finally:
+        await db.close()
