@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BENCH_POSTGRES_URL ?= $(or $(LAMINA_BENCH_POSTGRES_URL),postgresql+asyncpg://postgres@127.0.0.1:5432/test)
 
-.PHONY: install run quickstart test lint bench
+.PHONY: install run quickstart test lint bench load
 
 install: $(VENV)/.installed
 
@@ -31,3 +31,8 @@ bench: install
 	$(BIN)/python -m benchmarks.events_bench
 	$(BIN)/python -m benchmarks.http_bench
 	$(BIN)/python -m benchmarks.http_bench --database-url "$(BENCH_POSTGRES_URL)"
+
+# The chat service under sustained concurrent load: PostgreSQL (WORKERS=2, a database of its own
+# on BENCH_POSTGRES_URL's server), then SQLite; exits 1 if an integrity check fails.
+load: install
+	$(BIN)/python -m benchmarks.load --postgres "$(BENCH_POSTGRES_URL)"
