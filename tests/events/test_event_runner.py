@@ -290,3 +290,59 @@ async def test_lease_lost_mid_batch_stops_the_runner_from_advancing(db: Database
         uow.publish(Tick(channel="c", n=1))
     with pytest.raises(SubscriptionBusy, match="lease lost"):
         await EventRunner(db, [subscription]).catch_up("stolen")
+
+
+async def test_g8_a_handler_of_events_together_gets_each_batch_in_one_call(
+    db: Database,
+) -> None:
+    calls: list[list[tuple[str, int]]] = []
+    singles: list[int] = []
+    subscription = Subscription("together")
+
+    @subscription.handles_together(Deposited, Withdrawn)
+    async def book(events: list[tuple[Deposited | Withdrawn, StoredEvent]]) -> None:
+        calls.append([(record.event_type, event.amount) for event, record in events])
+
+    @subscription.handles(Tick)
+    async def tick(event: Tick, record: StoredEvent) -> None:
+        singles.append(event.n)
+
+    async with db.unit_of_work() as uow:
+        uow.publish(Deposited(account="a", amount=1))
+        uow.publish(Tick(channel="t", n=1))
+        uow.publish(Withdrawn(account="a", amount=2))
+        uow.publish(Tick(channel="t", n=2))
+        uow.publish(Deposited(account="a", amount=3))
+    runner = EventRunner(db, [subscription], batch_size=100)
+    await runner.catch_up("together")
+
+    assert calls == [[("test.deposited", 1), ("test.withdrawn", 2), ("test.deposited", 3)]]
+    assert singles == [1, 2]
+    assert runner.stats.delivered == 5
+
+
+async def test_g8_events_handled_together_are_dead_lettered_each_and_redriven_alone(
+    db: Database,
+) -> None:
+    calls: list[list[int]] = []
+    fixed = False
+    subscription = Subscription("together-failing", retry=FAST)
+
+    @subscription.handles_together(Deposited)
+    async def book(events: list[tuple[Deposited, StoredEvent]]) -> None:
+        if not fixed:
+            raise ValueError("projection store down")
+        calls.append([event.amount for event, _ in events])
+
+    async with db.unit_of_work() as uow:
+        for amount in (1, 2):
+            uow.publish(Deposited(account="a", amount=amount))
+
+    async with EventRunner(db, [subscription], poll_interval=0.02) as runner:
+        await eventually(lambda: runner.stats.dead_lettered == 2)
+        assert [letter.attempts for letter in await DeadLetters(db).find()] == [3, 3]
+        fixed = True
+        assert await DeadLetters(db).request_redrive(subscription="together-failing") == 2
+        await eventually(lambda: runner.stats.redriven == 2)
+    assert sorted(calls) == [[1], [2]]
+    assert await DeadLetters(db).find("together-failing") == []

@@ -29,6 +29,9 @@ E = TypeVar("E", bound=DomainEvent)
 Handler = Callable[[E, StoredEvent], Awaitable[None]]
 """``async def handler(event, record)``: the decoded event and its stored record."""
 
+BatchHandler = Callable[[list[tuple[E, StoredEvent]]], Awaitable[None]]
+"""``async def handler(events)``: the decoded events of one read batch, with their records."""
+
 ResetProjection = Callable[[], Awaitable[None]]
 """Empties a projection before it is rebuilt by a replay from position 0."""
 
@@ -85,39 +88,92 @@ class Subscription:
         self.start = start
         self.registry = registry
         self._handlers: dict[str, Handler[Any]] = {}
+        self._together: dict[str, BatchHandler[Any]] = {}
 
     def __repr__(self) -> str:
-        return f"Subscription({self.name!r}, handles={sorted(self._handlers)})"
+        return f"Subscription({self.name!r}, handles={sorted(self.event_types)})"
 
     def handles(self, *event_classes: type[E]) -> Callable[[Handler[E]], Handler[E]]:
         """Decorate the handler of ``event_classes`` (one handler per type in a subscription)."""
-        if not event_classes:
-            raise ValueError("name at least one event class")
 
         def register(handler: Handler[E]) -> Handler[E]:
-            for event_class in event_classes:
-                name = event_class.event_type
-                if name in self._handlers:
-                    raise ValueError(f"{self.name!r} already has a handler for {name!r}")
-                if self.registry is not None:
-                    self.registry.register(event_class)
-                self._handlers[name] = handler
+            self._register(event_classes, self._handlers, handler)
             return handler
 
         return register
 
+    def handles_together(
+        self, *event_classes: type[E]
+    ) -> Callable[[BatchHandler[E]], BatchHandler[E]]:
+        """Decorate a handler that takes the events of ``event_classes`` of a read batch at once.
+
+        For projections where many events come down to one write (the newest
+        of each stream, a sum)::
+
+            @activity.handles_together(MessagePosted)
+            async def mark(events: list[tuple[MessagePosted, StoredEvent]]) -> None: ...
+
+        The events come in log order (by priority across streams, as single
+        events do), in one call at the place of the first of them in the
+        batch. If the call keeps failing, each event is dead-lettered; a
+        re-drive hands them back one at a time.
+        """
+
+        def register(handler: BatchHandler[E]) -> BatchHandler[E]:
+            self._register(event_classes, self._together, handler)
+            return handler
+
+        return register
+
+    def _register(
+        self, event_classes: tuple[type[E], ...], table: dict[str, Any], handler: Any
+    ) -> None:
+        if not event_classes:
+            raise ValueError("name at least one event class")
+        for event_class in event_classes:
+            name = event_class.event_type
+            if name in self._handlers or name in self._together:
+                raise ValueError(f"{self.name!r} already has a handler for {name!r}")
+            if self.registry is not None:
+                self.registry.register(event_class)
+            table[name] = handler
+
     @property
     def event_types(self) -> frozenset[str]:
         """The type names this subscription handles."""
-        return frozenset(self._handlers)
+        return frozenset(self._handlers) | frozenset(self._together)
 
     def wants(self, record: StoredEvent) -> bool:
         """True if a handler of this subscription takes ``record``'s type."""
-        return record.event_type in self._handlers
+        return record.event_type in self._handlers or record.event_type in self._together
 
-    async def handle(self, record: StoredEvent) -> None:
-        """Decode ``record`` and run its handler once (no retry here; the runner retries)."""
-        handler = self._handlers.get(record.event_type)
-        if handler is None:
+    def deliveries(self, records: list[StoredEvent]) -> list[list[StoredEvent]]:
+        """``records`` (in the order to handle them) as the calls that handle them: one each,
+        and one for all those of each :meth:`handles_together` handler."""
+        units: list[list[StoredEvent]] = []
+        together: dict[int, list[StoredEvent]] = {}
+        for record in records:
+            handler = self._together.get(record.event_type)
+            if handler is None:
+                units.append([record])
+            elif id(handler) in together:
+                together[id(handler)].append(record)
+            else:
+                together[id(handler)] = [record]
+                units.append(together[id(handler)])
+        return units
+
+    async def handle(self, records: list[StoredEvent]) -> None:
+        """Decode ``records`` (one of :meth:`deliveries`) and run their handler once.
+
+        No retry here: the runner retries.
+        """
+        first = records[0].event_type
+        together = self._together.get(first)
+        if together is not None:
+            await together([(record.decode(self.registry), record) for record in records])
             return
-        await handler(record.decode(self.registry), record)
+        handler = self._handlers.get(first)
+        if handler is not None:
+            for record in records:
+                await handler(record.decode(self.registry), record)

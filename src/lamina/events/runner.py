@@ -233,10 +233,10 @@ class EventRunner:
         batch = await self.store.read(after=self.positions[name], limit=self.batch_size)
         if not batch:
             return 0
-        for record in work_order(batch, subscription):
+        for records in subscription.deliveries(work_order(batch, subscription)):
             if not await self._hold(subscription):  # renews the lease when it is due
                 raise SubscriptionBusy(f"subscription {name!r}: lease lost mid-batch")
-            await self._deliver(subscription, record)
+            await self._deliver(subscription, records)
         await self._advance(name, batch[-1].position)
         return len(batch)
 
@@ -257,13 +257,18 @@ class EventRunner:
             )
             await self.dead_letters.resolve(dead_letter.id)
             return
-        if await self._deliver(subscription, record):
+        if await self._deliver(subscription, [record]):
             await self.dead_letters.resolve(dead_letter.id)
             self.stats.redriven += 1
 
-    async def _deliver(self, subscription: Subscription, record: StoredEvent) -> bool:
-        """Run the handler with retries; dead-letter the event after the last failure."""
+    async def _deliver(self, subscription: Subscription, records: list[StoredEvent]) -> bool:
+        """Run the handler of ``records`` (one call, see ``Subscription.deliveries``) with
+        retries; dead-letter each of them after the last failure.
+
+        The handler runs in the context of the last event, caused by it.
+        """
         retry = subscription.retry
+        record = records[-1]
         context = record.context.with_changes(
             causation_id=str(record.event_id), occurred_at=utcnow()
         )
@@ -272,26 +277,27 @@ class EventRunner:
             attempt += 1
             try:
                 with use_context(context):
-                    await subscription.handle(record)
+                    await subscription.handle(records)
             except Exception as error:
                 self.stats.failed += 1
                 if attempt >= retry.max_attempts:
                     logger.error(
                         "subscription %s: event %s (%s) failed %d times; dead-lettered",
                         subscription.name,
-                        record.position,
+                        ", ".join(str(r.position) for r in records),
                         record.event_type,
                         attempt,
                         exc_info=error,
                     )
-                    await self.dead_letters.record(
-                        subscription.name,
-                        record.position,
-                        record.event_type,
-                        attempt,
-                        describe(error),
-                    )
-                    self.stats.dead_lettered += 1
+                    for failed in records:
+                        await self.dead_letters.record(
+                            subscription.name,
+                            failed.position,
+                            failed.event_type,
+                            attempt,
+                            describe(error),
+                        )
+                    self.stats.dead_lettered += len(records)
                     return False
                 logger.warning(
                     "subscription %s: event %s (%s) failed (attempt %d of %d): %s",
@@ -308,7 +314,7 @@ class EventRunner:
                         f"subscription {subscription.name!r}: lease lost while retrying"
                     ) from error
             else:
-                self.stats.delivered += 1
+                self.stats.delivered += len(records)
                 return True
 
 
