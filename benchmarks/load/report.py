@@ -49,6 +49,7 @@ def outcome_text(outcome: Outcome, statements: dict[str, float]) -> str:
     lines += [f"      e.g. {sample}" for sample in tally.unexpected]
     cpu = ", ".join(f"{k} {v:.1f} s" for k, v in outcome.cpu.items())
     lines.append(f"    CPU in the measured window: {cpu}")
+    lines += [f"    {note}" for note in outcome.notes]
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from examples.chat.activity import conversation_activity
 from examples.chat.api.accounts import ChatAccounts, UserOut, UserRegistration
 from examples.chat.api.conversations import conversation_router
 from examples.chat.api.events import chat_event_data, event_router
@@ -26,7 +27,7 @@ from examples.chat.api.wiring import Wiring
 from examples.chat.api.workspaces import workspace_router
 from lamina.api import ApiSettings, install
 from lamina.api.sse import EventStreams
-from lamina.events import EventFeed, EventNotifier
+from lamina.events import EventFeed, EventNotifier, EventRunner
 from lamina.persistence import Database
 from lamina.security import (
     Argon2Parameters,
@@ -65,13 +66,16 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
     notifier = EventNotifier(db)
     feed = EventFeed(db, notifier=notifier)
     streams = EventStreams(db, feed=feed, data=chat_event_data, heartbeat=settings.sse_heartbeat)
+    projections = EventRunner(db, [conversation_activity(db)], notifier=notifier)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await feed.start()
+        await projections.start()
         try:
             yield
         finally:
+            await projections.stop()
             await streams.close()
             await feed.stop()
             await notifier.stop()

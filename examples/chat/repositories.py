@@ -54,7 +54,7 @@ class Conversations(Repository[Conversation, ConversationRow]):
     }
     sortable = ("created_at", "last_activity_at", "title")
     default_order = ("-last_activity_at",)
-    touchable = ("last_activity_at",)  # moved by each message, without a version or audit entry
+    touchable = ("last_activity_at",)  # moved by each message's event (see activity.py)
 
 
 class Participants(Repository[Participant, ParticipantRow]):

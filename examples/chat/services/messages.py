@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from examples.chat.domain import Message, MessageDeleted, MessagePosted
-from examples.chat.repositories import Conversations, Messages
+from examples.chat.repositories import Messages
 from examples.chat.services.access import Actor, joined_conversation, joined_conversations
 from lamina.persistence import UnitOfWork
 from lamina.service import Action, MemberOf, Policy, Service
@@ -31,7 +31,7 @@ class MessageService(Service[Message, Actor]):
     policy = SenderDeletes()
 
     async def create(self, values: Mapping[str, Any]) -> Message:
-        """Post a message; the conversation's last activity moves to its time."""
+        """Post a message (the conversation's last activity follows: see ``activity``)."""
         conversation_id = values["conversation_id"]
 
         async def use_case(uow: UnitOfWork) -> Message:
@@ -44,7 +44,6 @@ class MessageService(Service[Message, Actor]):
                 }
             )
             stored = await Messages(uow).add(message)
-            await Conversations(uow).touch(conversation_id, "last_activity_at", stored.created_at)
             uow.publish(
                 MessagePosted(
                     workspace_id=conversation.workspace_id,

@@ -13,10 +13,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from examples.chat.app import ChatSettings, create_app
@@ -32,6 +32,8 @@ SECRET = "chat-tests-secret"
 FAST_PASSWORDS = Argon2Parameters(time_cost=1, memory_cost_kib=1024, parallelism=1)
 PASSWORD = "correct horse battery"
 TIMEOUT = 10.0
+
+T = TypeVar("T")
 
 
 async def reset_database(url: str) -> None:
@@ -140,9 +142,7 @@ async def user_on(base: str, username: str, password: str = PASSWORD) -> AsyncIt
                 "password": password,
             },
         )
-        token = await client.post(
-            "/auth/token", data={"username": username, "password": password}
-        )
+        token = await client.post("/auth/token", data={"username": username, "password": password})
         assert token.status_code == 200, token.text
         client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
         me = (await client.get("/users/me")).json()
@@ -254,6 +254,16 @@ async def fence(user: ChatUser, reader: EventReader) -> int:
         lambda e: e.type == "workspace.created" and e.payload["workspace_id"] == created["id"]
     )
     return event.id
+
+
+async def eventually(read: Callable[[], Awaitable[T]], holds: Callable[[T], bool]) -> T:
+    """``read()`` again until ``holds`` accepts what it gave (for projections that trail)."""
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            value = await read()
+            if holds(value):
+                return value
+            await asyncio.sleep(0.02)
 
 
 def etag_of(response: httpx.Response) -> dict[str, str]:

@@ -19,9 +19,11 @@ async def _voice_conversation(owner: ChatUser, guest: ChatUser) -> dict[str, Any
 
 
 async def test_g2_concurrent_patches_with_the_same_if_match(chat_url: str) -> None:
-    async with serving(chat_url) as base, user_on(base, "alice") as alice, user_on(
-        base, "bob"
-    ) as bob:
+    async with (
+        serving(chat_url) as base,
+        user_on(base, "alice") as alice,
+        user_on(base, "bob") as bob,
+    ):
         conv = await _voice_conversation(alice, bob)
         url = f"/conversations/{conv['id']}"
         responses = await asyncio.gather(
@@ -41,9 +43,11 @@ async def test_g2_concurrent_patches_with_the_same_if_match(chat_url: str) -> No
 
 
 async def test_recording_conflicts(chat_url: str) -> None:
-    async with serving(chat_url) as base, user_on(base, "alice") as alice, user_on(
-        base, "bob"
-    ) as bob:
+    async with (
+        serving(chat_url) as base,
+        user_on(base, "alice") as alice,
+        user_on(base, "bob") as bob,
+    ):
         conv = await _voice_conversation(alice, bob)
         recordings = f"/conversations/{conv['id']}/recordings"
         starts = await asyncio.gather(*(alice.call("POST", recordings, json={}) for _ in range(4)))
@@ -104,9 +108,11 @@ async def test_invitations(chat_url: str) -> None:
 
 
 async def test_only_the_sender_deletes_a_message(chat_url: str) -> None:
-    async with serving(chat_url) as base, user_on(base, "alice") as alice, user_on(
-        base, "bob"
-    ) as bob:
+    async with (
+        serving(chat_url) as base,
+        user_on(base, "alice") as alice,
+        user_on(base, "bob") as bob,
+    ):
         conv = await _voice_conversation(alice, bob)
         participants = f"/conversations/{conv['id']}/participants"
         await alice.ok("POST", participants, 201, json={"username": "bob"})

@@ -58,9 +58,11 @@ def _request(case: schemathesis.Case, base: str) -> dict[str, Any]:
 
 
 async def test_g11_generated_requests_get_documented_answers_never_5xx(chat_url: str) -> None:
-    async with serving(chat_url) as base, user_on(base, "alice") as alice, user_on(
-        base, "bob"
-    ) as bob:
+    async with (
+        serving(chat_url) as base,
+        user_on(base, "alice") as alice,
+        user_on(base, "bob") as bob,
+    ):
         ws = (await alice.ok("POST", "/workspaces", 201, json={"name": "Seed"}))["id"]
         await alice.ok("POST", f"/workspaces/{ws}/members", 201, json={"username": "bob"})
         conv = await alice.ok(
@@ -74,9 +76,7 @@ async def test_g11_generated_requests_get_documented_answers_never_5xx(chat_url:
         schema = schemathesis.openapi.from_dict(spec)
         loop = asyncio.get_running_loop()
         token = alice.client.headers["Authorization"]
-        ids = st.sampled_from(
-            [ws, conv["id"], message["id"], recording["id"], bob.id, alice.id]
-        )
+        ids = st.sampled_from([ws, conv["id"], message["id"], recording["id"], bob.id, alice.id])
 
         def send(case: schemathesis.Case) -> httpx.Response:
             try:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from chat_testkit import serving, user_on
+from chat_testkit import eventually, serving, user_on
 
 
 async def test_g1_deleted_conversation_vanishes_and_comes_back_with_history(chat_url: str) -> None:
-    async with serving(chat_url) as base, user_on(base, "alice") as alice, user_on(
-        base, "bob"
-    ) as bob:
+    async with (
+        serving(chat_url) as base,
+        user_on(base, "alice") as alice,
+        user_on(base, "bob") as bob,
+    ):
         ws = (await alice.ok("POST", "/workspaces", 201, json={"name": "Acme"}))["id"]
         await alice.ok("POST", f"/workspaces/{ws}/members", 201, json={"username": "bob"})
         listing = f"/workspaces/{ws}/conversations"
@@ -74,8 +76,10 @@ async def test_conversation_list_filters_search_sort_and_pages(chat_url: str) ->
         assert taken.status_code == 409
         await alice.ok("POST", f"/conversations/{ids['Beta']}/messages", 201, json={"content": "!"})
 
-        newest = await alice.ok("GET", listing, params={"sort": "-last_activity_at"})
-        assert newest["items"][0]["id"] == ids["Beta"]
+        await eventually(  # the activity marker follows the message's event
+            lambda: alice.ok("GET", listing, params={"sort": "-last_activity_at"}),
+            lambda newest: newest["items"][0]["id"] == ids["Beta"],
+        )
         voice = await alice.ok("GET", listing, params={"modality": "voice"})
         assert [c["title"] for c in voice["items"]] == ["Alpha sync"]
         found = await alice.ok("GET", listing, params={"q": "SYNC", "sort": "title"})
