@@ -1,8 +1,12 @@
 """``ETag`` = the entity's version; ``If-Match`` names the version a write expects.
 
 lamina's entity tags are **strong** (``"3"``, not ``W/"3"``): one version of a
-resource has exactly one representation, and RFC 9110 compares ``If-Match``
-tags strongly, so only strong tags can make a conditional write succeed.
+resource has one representation of what clients write, and RFC 9110 compares
+``If-Match`` tags strongly, so only strong tags can make a conditional write
+succeed. Activity markers that ``Repository.touch`` moves (``touchable``
+fields, such as a conversation's ``last_activity_at``) are the exception: they
+change without a new version, so a client's ``If-Match`` survives others'
+activity.
 
 On PATCH and DELETE ``If-Match`` is required: without it the answer is 428
 (precondition-required); with a stale version it is 412 and nothing is
