@@ -76,8 +76,9 @@ async def _one_database(url: str, workers: int, shape: scenarios.Shape) -> bool:
                 try:
                     people = await populate(db, shape.hot_clients, shape.clients)
                     ledger = Ledger()
-                    hot = await scenarios.hot(db, port, server, people, ledger, shape)
-                    mixed = await scenarios.mixed(db, port, server, people, ledger, shape)
+                    stage = scenarios.Stage(db, port, server, people, ledger, shape)
+                    hot = await scenarios.hot(stage)
+                    mixed = await scenarios.mixed(stage)
                     found = checks.Findings()
                     log = await checks.read_log(db, 0)
                     await checks.check_messages(db, ledger, log, found)

@@ -48,6 +48,13 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]
     return status, headers
 
 
+async def _close(writer: asyncio.StreamWriter | None) -> None:
+    if writer is not None:
+        writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.wait_closed()
+
+
 async def _read_chunk(reader: asyncio.StreamReader) -> bytes:
     """One chunk of a chunked body (empty at its end)."""
     size = int((await reader.readuntil(b"\r\n"))[:-2].split(b";")[0], 16)
@@ -119,10 +126,7 @@ class Connection:
 
     async def close(self) -> None:
         writer, self._reader, self._writer = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+        await _close(writer)
 
 
 @dataclass(frozen=True)
@@ -174,10 +178,7 @@ class EventStream:
 
     async def close(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+        await _close(writer)
 
 
 def _parse(block: bytes) -> ServerSentEvent | None:

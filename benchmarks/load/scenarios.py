@@ -46,6 +46,18 @@ class Shape:
     seed: int
 
 
+@dataclass(frozen=True)
+class Stage:
+    """What a workload runs against: the database (for the checks), the service, the people."""
+
+    db: Database
+    port: int
+    server: psutil.Process
+    people: Population
+    ledger: Ledger
+    shape: Shape
+
+
 @dataclass
 class Outcome:
     """What one workload did and what its clients saw."""
@@ -94,15 +106,8 @@ def _cpu_seconds(server: psutil.Process) -> float:
     return total
 
 
-async def _run(
-    outcome: Outcome,
-    db: Database,
-    port: int,
-    server: psutil.Process,
-    owner: Person,
-    workers: list[Worker],
-    shape: Shape,
-) -> Outcome:
+async def _run(outcome: Outcome, stage: Stage, owner: Person, workers: list[Worker]) -> Outcome:
+    db, port, server, shape = stage.db, stage.port, stage.server, stage.shape
     store = EventStore(db)
     outcome.since = await store.last_position()
     tally = outcome.tally
@@ -137,15 +142,9 @@ def _position(db: Database) -> Callable[[], Awaitable[int]]:
     return store.last_position
 
 
-async def hot(
-    db: Database,
-    port: int,
-    server: psutil.Process,
-    people: Population,
-    ledger: Ledger,
-    shape: Shape,
-) -> Outcome:
+async def hot(stage: Stage) -> Outcome:
     """Every hot client posts into the one conversation."""
+    db, port, people, ledger, shape = stage.db, stage.port, stage.people, stage.ledger, stage.shape
     tally = Tally()
     watchers = [
         Watcher(people.hot[n % len(people.hot)], port, tally, _position(db), shape.seed + n)
@@ -162,7 +161,7 @@ async def hot(
 
     outcome = Outcome("hot: one conversation", len(people.hot), tally, watchers)
     owner = people.hot[0]
-    await _run(outcome, db, port, server, owner, [poster(p) for p in people.hot], shape)
+    await _run(outcome, stage, owner, [poster(p) for p in people.hot])
     lag = await _activity_lag(db, people.hot_conversation, outcome.stopped)
     outcome.notes.append(f"last_activity_at caught up {lag * 1000:.0f} ms after the last post")
     return outcome
@@ -179,15 +178,9 @@ async def _activity_lag(db: Database, conversation_id: UUID, stopped: float) -> 
         await asyncio.sleep(0.005)
 
 
-async def mixed(
-    db: Database,
-    port: int,
-    server: psutil.Process,
-    people: Population,
-    ledger: Ledger,
-    shape: Shape,
-) -> Outcome:
+async def mixed(stage: Stage) -> Outcome:
     """The mixed workload (see the module's docstring)."""
+    db, port, people, ledger, shape = stage.db, stage.port, stage.people, stage.ledger, stage.shape
     tally = Tally()
     holders = [m.person for m in people.mixed]
     watchers = [
@@ -209,4 +202,4 @@ async def mixed(
         "mixed: posts, pages, invitations, streams", len(holders), tally, watchers, newcomers
     )
     workers = [worker(n) for n in range(len(people.mixed))]
-    return await _run(outcome, db, port, server, holders[0], workers, shape)
+    return await _run(outcome, stage, holders[0], workers)
