@@ -84,6 +84,7 @@ async def _one_database(url: str, workers: int, shape: scenarios.Shape) -> bool:
                     await checks.check_messages(db, ledger, log, found)
                     checks.check_streams(hot.watchers + mixed.watchers, log, found)
                     await checks.check_invitations(db, mixed.newcomers, found)
+                    await checks.check_activity(db, log, found)
                     for outcome in (hot, mixed):
                         found.failures += [f"wrong answer: {w}" for w in outcome.tally.wrong]
                     statements = await _statements(port, people.hot[0].token)

@@ -10,16 +10,20 @@ every client has stopped:
 * every stream connection received exactly the events its person may see
   between the position it started after and where it ended, in order, each
   once; every tab got the closing fence;
-* every invitation cycle ended where its acknowledged answers left it.
+* every invitation cycle ended where its acknowledged answers left it;
+* every conversation's ``last_activity_at`` caught up with its newest message.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
-from examples.chat.repositories import Messages, Participants
+from examples.chat.repositories import Conversations, Messages, Participants
 
 from benchmarks.load.clients import Newcomer
 from benchmarks.load.streams import Watcher
@@ -28,6 +32,8 @@ from lamina.events import EventStore
 from lamina.persistence import Database, where
 
 READ_BATCH = 1000
+ACTIVITY_WAIT = 30.0
+"""Seconds the conversations' activity markers (a projection) may take to catch up."""
 
 
 @dataclass
@@ -48,6 +54,7 @@ class LoggedEvent:
     workspace_id: UUID | None
     conversation_id: UUID | None
     message_id: str | None
+    recorded_at: datetime
 
 
 def _uuid(value: object) -> UUID | None:
@@ -68,6 +75,7 @@ async def read_log(db: Database, after: int) -> list[LoggedEvent]:
                     _uuid(payload.get("workspace_id")),
                     _uuid(payload.get("conversation_id")),
                     payload.get("message_id") if event.event_type == "message.posted" else None,
+                    event.recorded_at,
                 )
             )
         after = batch[-1].position
@@ -134,6 +142,25 @@ def check_streams(watchers: list[Watcher], log: list[LoggedEvent], found: Findin
                     f"{len(missing)} missing {missing[:5]}, {len(extra)} not visible {extra[:5]}, "
                     f"in order and once: {segment.received == sorted(set(segment.received))}"
                 )
+
+
+async def check_activity(db: Database, log: list[LoggedEvent], found: Findings) -> None:
+    """Every conversation's ``last_activity_at`` reaches its newest message (a projection)."""
+    newest: dict[UUID, datetime] = {}
+    for event in log:
+        if event.message_id is not None and event.conversation_id is not None:
+            newest[event.conversation_id] = event.recorded_at
+    conversations = Conversations(db)
+    deadline = time.monotonic() + ACTIVITY_WAIT
+    while True:
+        stored = {c.id: c.last_activity_at for c in await conversations.get_many(list(newest))}
+        behind = [c for c, at in newest.items() if stored.get(c) != at]
+        if not behind or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    found.counts["conversations whose activity marker was checked"] = len(newest)
+    if behind:
+        found.fail(f"{len(behind)} conversations' last_activity_at behind their last message")
 
 
 async def check_invitations(db: Database, newcomers: list[Newcomer], found: Findings) -> None:

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 from persistence_models import Post, Posted, Posts, Topic, Topics
 
-from lamina.domain import Unavailable, utcnow
+from lamina.domain import NotFound, Unavailable, utcnow
 from lamina.events import EventStore
 from lamina.persistence import Database, PoolOptions, RetryPolicy, UnitOfWork
 
@@ -49,6 +49,8 @@ async def _all_at_once(db: Database, write_parent: str) -> tuple[Topic, float]:
                 await together.wait()
             if write_parent == "update":
                 await Topics(uow).update(topic.id, {"posts": n})
+            elif write_parent == "update naming its unique title":
+                await Topics(uow).update(topic.id, {"posts": n, "title": "hot"})
             else:
                 await Topics(uow).touch(topic.id, "last_post_at", stored.created_at)
             uow.publish(Posted(topic_id=topic.id, post_id=stored.id))
@@ -71,10 +73,11 @@ async def _check_nothing_lost(db: Database, topic: Topic) -> None:
     assert {e.payload["post_id"] for e in events} == {str(p.id) for p in posts}
 
 
+@pytest.mark.parametrize("change", ["update", "update naming its unique title"])
 async def test_g15_children_inserted_then_their_parent_updated_all_complete(
-    db: Database,
+    db: Database, change: str
 ) -> None:
-    topic, elapsed = await _all_at_once(db, "update")
+    topic, elapsed = await _all_at_once(db, change)
 
     assert elapsed < BOUND
     assert db.stats.retries == 0  # no deadlock was broken: nobody had to run again
@@ -113,17 +116,19 @@ async def test_g15_a_parent_update_does_not_wait_for_an_open_child_insert(
                 " VALUES (gen_random_uuid(), $1, 'open', now(), now(), 1)",
                 topic.id,
             )
-            # A change of plain columns takes FOR NO KEY UPDATE: no wait for the child.
+            # A change that leaves the key columns as they are takes FOR NO KEY UPDATE: no
+            # wait for the child, also when it names the unique title with its value.
             async with asyncio.timeout(BOUND):
                 changed = await Topics(db).update(topic.id, {"posts": 1})
-            assert changed.version == 2
+                saved = await Topics(db).save(changed.evolve(posts=2))
+            assert (changed.version, saved.version) == (2, 3)
             # A change of a key column (title is unique) must wait for the child's lock.
             renaming = asyncio.create_task(Topics(db).update(topic.id, {"title": "renamed"}))
             await asyncio.sleep(0.3)
             assert not renaming.done()
         async with asyncio.timeout(BOUND):
             renamed = await renaming
-        assert (renamed.title, renamed.version) == ("renamed", 3)
+        assert (renamed.title, renamed.version) == ("renamed", 4)
     finally:
         await child_writer.close()
 
@@ -232,3 +237,32 @@ async def test_g15_an_sqlite_writer_waits_no_longer_than_the_busy_timeout(db_url
         await held
     finally:
         await db.close()
+
+
+async def test_a_parent_held_for_share_is_deleted_only_after_its_child_is_added(
+    db: Database,
+) -> None:
+    """Checking a parent, then adding a child: the parent cannot be deleted in between."""
+    topic = await Topics(db).add(Topic(title="parent"))
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def add_a_post() -> None:
+        async with db.unit_of_work() as uow:
+            await Topics(uow).get(topic.id, for_share=True)
+            await Posts(uow).add(Post(topic_id=topic.id, body="just in time"))
+            held.set()
+            await release.wait()
+
+    adding = asyncio.create_task(add_a_post())
+    await held.wait()
+    deleting = asyncio.create_task(Topics(db).delete(topic.id))
+    await asyncio.sleep(0.3)
+    assert not deleting.done()  # the delete waits for the unit holding the parent
+    release.set()
+    await adding
+    await deleting
+    async with db.unit_of_work() as uow:
+        with pytest.raises(NotFound):  # a check after the delete sees it deleted
+            await Topics(uow).get(topic.id, for_share=True)
+    with pytest.raises(TypeError, match="unit of work"):
+        await Topics(db).get(topic.id, for_share=True)

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from examples.chat.domain import Conversation, Membership, ParticipantStatus, Role
 from examples.chat.repositories import Conversations, Memberships, Participants, Workspaces
-from lamina.persistence import Subquery, where
+from lamina.persistence import Subquery, UnitOfWork, where
 from lamina.service import Target
 
 
@@ -58,10 +58,21 @@ def joined_conversations(principal: Actor, target: Target | None = None) -> Subq
     return _conversations(principal, (ParticipantStatus.ACTIVE,))
 
 
-async def joined_conversation(principal: Actor, target: Target, id: UUID) -> Conversation:
-    """The live conversation ``id`` if ``principal`` takes part in it, else NotFound (one query)."""
-    joined = Conversations(target, scope=[where("id").in_(joined_conversations(principal))])
-    return await joined.get(id)
+async def joined_conversation(principal: Actor, uow: UnitOfWork, id: UUID) -> Conversation:
+    """The live conversation ``id`` if ``principal`` takes part in it, else NotFound (one query).
+
+    Held until ``uow`` ends (``for_share``), so what the use case adds to it
+    (a message, a recording) cannot land in a conversation deleted meanwhile.
+    """
+    joined = Conversations(uow, scope=[where("id").in_(joined_conversations(principal))])
+    return await joined.get(id, for_share=True)
+
+
+async def visible_conversation(principal: Actor, uow: UnitOfWork, id: UUID) -> Conversation:
+    """The live conversation ``id`` if ``principal`` is invited or takes part, held like
+    :func:`joined_conversation`; else NotFound."""
+    visible = Conversations(uow, scope=[where("id").in_(visible_conversations(principal))])
+    return await visible.get(id, for_share=True)
 
 
 async def membership_of(user_id: UUID, workspace_id: UUID, target: Target) -> Membership | None:

@@ -17,11 +17,12 @@ from examples.chat.domain import (
     ParticipantRejected,
     ParticipantStatus,
 )
-from examples.chat.repositories import Conversations, Participants, Users
+from examples.chat.repositories import Participants, Users
 from examples.chat.services.access import (
     BELONGING,
     Actor,
     membership_of,
+    visible_conversation,
     visible_conversations,
 )
 from lamina.domain import (
@@ -54,8 +55,7 @@ class ParticipantService(Service[Participant, Actor]):
 
     async def _mine(self, uow: UnitOfWork, conversation_id: UUID) -> Participant:
         """The actor's participant row; NotFound if the conversation is not visible to it."""
-        visible = Conversations(uow, scope=[where("id").in_(visible_conversations(self.principal))])
-        await visible.get(conversation_id)  # NotFound if deleted or not visible
+        await visible_conversation(self.principal, uow, conversation_id)
         mine = await participant_of(uow, self.principal.user_id, conversation_id)
         if mine is None:  # visible conversations are those with a participant row
             raise NotFound("Conversation", conversation_id)
@@ -70,11 +70,9 @@ class ParticipantService(Service[Participant, Actor]):
             mine = await self._mine(uow, conversation_id)
             if mine.status is not ParticipantStatus.ACTIVE:
                 raise PermissionDenied("only active participants may invite")
-            conversation = await Conversations(uow).get(conversation_id)
+            workspace_id = mine.workspace_id
             invitee = await Users(uow).by_username(username)
-            if invitee is None or not await membership_of(
-                invitee.id, conversation.workspace_id, uow
-            ):
+            if invitee is None or not await membership_of(invitee.id, workspace_id, uow):
                 raise ReferenceMissing(
                     "Participant", ["username"], f"no member of this workspace is called {username}"
                 )
@@ -90,7 +88,7 @@ class ParticipantService(Service[Participant, Actor]):
                 invited = await participants.add(
                     Participant(
                         conversation_id=conversation_id,
-                        workspace_id=conversation.workspace_id,
+                        workspace_id=workspace_id,
                         user_id=invitee.id,
                         **changes,
                     )
@@ -105,7 +103,7 @@ class ParticipantService(Service[Participant, Actor]):
                 )
             uow.publish(
                 ParticipantInvited(
-                    workspace_id=conversation.workspace_id,
+                    workspace_id=workspace_id,
                     conversation_id=conversation_id,
                     user_id=invitee.id,
                     invited_by_id=self.principal.user_id,

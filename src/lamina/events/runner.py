@@ -56,7 +56,7 @@ class RunnerStats:
     delivered: int = 0
     """Events a handler took successfully."""
     failed: int = 0
-    """Handler attempts that raised."""
+    """Handler calls that raised (a ``handles_together`` call carries several events)."""
     dead_lettered: int = 0
     redriven: int = 0
     """Dead letters handled successfully on re-drive."""

@@ -76,7 +76,8 @@ class PoolOptions:
     ``lock_timeout`` (PostgreSQL) bounds how long a statement waits for a row
     or table lock another transaction holds; past it the statement fails as a
     transient error and :meth:`Database.run` retries the unit of work. On
-    SQLite, ``busy_timeout_ms`` bounds the wait for the database's write lock.
+    SQLite, ``busy_timeout_ms`` bounds each of the two waits for the write
+    lock: behind this pool's other writers, then behind other processes'.
     """
 
     size: int = 10
@@ -613,24 +614,24 @@ class SQLiteConnection(Connection):
             with contextlib.suppress(sqlite3.Error):
                 await self._hop(run)
         finally:
-            if self.is_closed() or not self.raw.in_transaction:
-                self._end_writing()
+            self._end_writing()
 
     def is_closed(self) -> bool:
         return self._worker.stopped
 
 
 class WriterQueue:
-    """The writers of one SQLite file in this process, let in one at a time, first come first.
+    """The writers of one pool (one ``Database`` on an SQLite file), let in one at a time,
+    first come first served.
 
     SQLite lets one transaction write at a time; a second ``BEGIN IMMEDIATE``
     gets SQLITE_BUSY and its busy handler polls, sleeping up to 100 ms between
     tries, so under contention writers wait far longer than the writes take
     (measured: p99 of a chat post 0.6 s at 32 concurrent posters). Queueing
     them here hands the lock over as soon as it is free; the busy handler is
-    left for writers in other processes. Waiting longer than the busy timeout
-    raises the same "database is locked" error SQLite would (transient: the
-    unit of work is retried).
+    left for writers in other processes (or other pools). Waiting longer than
+    the busy timeout raises the same "database is locked" error SQLite would
+    (transient: the unit of work is retried).
     """
 
     def __init__(self, timeout: float) -> None:

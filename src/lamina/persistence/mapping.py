@@ -233,10 +233,6 @@ class EntityMapper(Generic[E]):
                 return part.column
         return None
 
-    def columns_of(self, field: str) -> tuple[str, ...]:
-        """The names of the columns storing ``field`` (several for a value object)."""
-        return tuple(part.column.name for part in self._parts.get(field, ()))
-
     def field_for(self, column: str) -> str:
         """The entity field a column stores (its own name if none)."""
         return self._column_to_field.get(column, column)

@@ -164,9 +164,7 @@ class ReadOnlyRepository(Generic[E, R]):
         return Subquery(cls, field, filters, include_deleted)
 
     async def _holds(self, subquery: Subquery, value: Any) -> bool:
-        """Whether ``subquery`` selects ``value`` (see :meth:`Subquery.contains`)."""
-        if subquery.repository is not type(self):
-            raise TypeError(f"{type(self).__name__} cannot read {subquery.repository.__name__}")
+        """Whether ``subquery`` (of this repository) selects ``value``: ``Subquery.contains``."""
         filters = prepare_filters(
             (Filter(subquery.field, Op.EQ, value), *subquery.filters), self.mapper(), None, "f"
         )
@@ -264,24 +262,50 @@ class ReadOnlyRepository(Generic[E, R]):
 
     # ------------------------------------------------------------------ reads
 
-    async def get(self, id: UUID, *, include_deleted: bool = False, load: Sequence[str] = ()) -> E:
-        """The entity with this id; raises :class:`NotFound` (also for a soft-deleted one)."""
-        found = await self.get_or_none(id, include_deleted=include_deleted, load=load)
+    async def get(
+        self,
+        id: UUID,
+        *,
+        include_deleted: bool = False,
+        load: Sequence[str] = (),
+        for_share: bool = False,
+    ) -> E:
+        """The entity with this id; raises :class:`NotFound` (also for a soft-deleted one).
+
+        ``for_share`` (inside a unit of work) keeps the row as read until the
+        unit ends: others' changes and deletes of it wait, while readers and
+        other ``for_share`` holders do not (``FOR SHARE`` on PostgreSQL; on
+        SQLite the unit's write transaction already holds the database). Use
+        it on the parent a child is added to, so the parent cannot be deleted
+        between the check and the commit.
+        """
+        found = await self.get_or_none(
+            id, include_deleted=include_deleted, load=load, for_share=for_share
+        )
         if found is None:
             raise NotFound(self.entity_name(), id)
         return found
 
     async def get_or_none(
-        self, id: UUID, *, include_deleted: bool = False, load: Sequence[str] = ()
+        self,
+        id: UUID,
+        *,
+        include_deleted: bool = False,
+        load: Sequence[str] = (),
+        for_share: bool = False,
     ) -> E | None:
-        """The entity with this id, or None."""
+        """The entity with this id, or None (``for_share``: see :meth:`get`)."""
+        if for_share and not isinstance(self.target, UnitOfWork):
+            raise TypeError("for_share holds a row until a unit of work ends: bind to one")
         visibility = self._visibility(include_deleted, False)
-        stmt = self.statements.get(
-            self._key("get", visibility),
-            lambda: select(*self._columns()).where(
+
+        def build() -> Any:
+            stmt = select(*self._columns()).where(
                 self._pk == bindparam("id", type_=self._pk.type), *self._where(None, visibility)
-            ),
-        )
+            )
+            return stmt.with_for_update(read=True) if for_share else stmt
+
+        stmt = self.statements.get(self._key("get", visibility, for_share), build)
         async with self._read() as conn:
             rows = await stmt.fetch_values(conn, self._params(None, id=id))
             entities = self._entities(rows)

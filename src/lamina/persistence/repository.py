@@ -38,7 +38,6 @@ from lamina.persistence.errors import is_foreign_key_violation
 from lamina.persistence.mapping import storable
 from lamina.persistence.queries import invalid_from_validation
 from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
-from lamina.persistence.row_locks import key_columns
 from lamina.persistence.unit_of_work import UnitOfWork
 
 E = TypeVar("E", bound=Entity)
@@ -199,25 +198,28 @@ class Repository(ReadOnlyRepository[E, R]):
         return stmt.insert_rows(table, rows)
 
     async def _locked(
-        self, conn: Connection, id: Any, visibility: Visibility, *, keys: bool
+        self, conn: Connection, id: Any, visibility: Visibility, *, deleting: bool = False
     ) -> E | None:
         """The row of ``id`` (in scope), locked for the write to come on PostgreSQL.
 
-        ``keys`` says whether that write may delete the row or change one of its
-        key columns (:func:`key_columns`): only then is the lock ``FOR UPDATE``.
-        Otherwise it is ``FOR NO KEY UPDATE``, which does not conflict with the
-        ``KEY SHARE`` locks that inserts of child rows take on their parent (G15):
-        "insert a child, then update its parent" in concurrent transactions would
-        otherwise deadlock, each waiting for the other's child insert to end.
+        An INSERT of a child row takes ``FOR KEY SHARE`` on the parent its
+        foreign key names. Only a delete (``deleting``) locks ``FOR UPDATE``,
+        which conflicts with that; a change locks ``FOR NO KEY UPDATE``, which
+        does not, so "insert a child, then change its parent" in concurrent
+        transactions queue on the parent instead of deadlocking (G15). The rare
+        change that really alters a key column (primary key, unique constraint
+        or index) has its UPDATE take ``FOR UPDATE`` itself; should that meet a
+        cycle, PostgreSQL breaks it and :meth:`Database.run` retries the unit.
+        SQLite has no row locks: its write transaction holds the whole file.
         """
         stmt = self.statements.get(
-            self._key("locked", visibility, keys),
+            self._key("locked", visibility, deleting),
             lambda: (
                 select(*self._columns())
                 .where(
                     self._pk == bindparam("id", type_=self._pk.type), *self._where(None, visibility)
                 )
-                .with_for_update(key_share=not keys)
+                .with_for_update(key_share=not deleting)
             ),
         )
         rows = await stmt.fetch_values(conn, self._params(None, id=id))
@@ -314,7 +316,7 @@ class Repository(ReadOnlyRepository[E, R]):
             )
             found = await match.fetch(conn, {f"m_{c.name}": values[c.name] for c in on_columns})
             existing = (
-                await self._locked(conn, found[0][self._pk.name], "all", keys=False)
+                await self._locked(conn, found[0][self._pk.name], "all")
                 if found
                 else None
             )
@@ -376,7 +378,7 @@ class Repository(ReadOnlyRepository[E, R]):
     async def hard_delete(self, id: UUID, *, expected_version: int | None = None) -> None:
         """Remove one entity's row for good (soft-deleted ones included)."""
         async with self._write() as (uow, conn):
-            current = await self._locked(conn, id, "all", keys=True)
+            current = await self._locked(conn, id, "all", deleting=True)
             if current is None:
                 raise NotFound(self.entity_name(), id)
             self._check_version(current, expected_version)
@@ -418,7 +420,7 @@ class Repository(ReadOnlyRepository[E, R]):
         if field not in self.touchable:
             raise ValueError(f"{type(self).__name__}.touchable does not name {field!r}")
         column = self.mapper().column_for(field)
-        if column is None or column.name in key_columns(self.table()) | {"version"}:
+        if column is None or column.primary_key or column.name == "version":
             raise ValueError(f"{field!r} is not a plain column and cannot be touched")
         table = self.table()
 
@@ -453,13 +455,8 @@ class Repository(ReadOnlyRepository[E, R]):
         visibility: Visibility,
         action: AuditAction,
     ) -> E:
-        mapper = self.mapper()
-        columns = {name for field in changes for name in mapper.columns_of(field)}
-        if action in (AuditAction.DELETE, AuditAction.RESTORE):
-            columns.add("deleted_at")
-        keys = not key_columns(self.table()).isdisjoint(columns)
         async with self._write() as (uow, conn):
-            current = await self._locked(conn, id, visibility, keys=keys)
+            current = await self._locked(conn, id, visibility)
             if current is None:
                 raise NotFound(self.entity_name(), id)
             try:

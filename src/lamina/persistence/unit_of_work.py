@@ -151,9 +151,9 @@ class UnitOfWork:
         appended = len(self._events)
         gate = [APPEND_LOCK_KEY, EVENTS_CHANNEL, str(appended)]
         gated = appended and self.dialect_name == "postgresql"
-        if gated and 0 < len(self._audit_rows) < COPY_THRESHOLD:
+        if gated and 0 < len(self._audit_rows) < COPY_THRESHOLD:  # a bulk goes by COPY instead
             stmt = self.statements.get(_GATED_AUDIT_KEY, _build_gated_audit_insert)
-            batches.append(stmt.insert_rows(audit_log, [row + gate for row in self._audit_rows]))
+            batches.append((stmt.sql, stmt.arguments_many([r + gate for r in self._audit_rows])))
         else:
             if gated:
                 await conn.execute(_APPEND_GATE, gate)

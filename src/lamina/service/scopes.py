@@ -141,17 +141,23 @@ async def unmet_in_database(
     for f in filters:
         if not isinstance(f.value, Subquery) or f.field in skipped:
             continue
-        value = getattr(entity, f.field, None)
+        value = _value_of(entity, f.field)
         inside = value is not None and await f.value.contains(target, value)
         if inside != (f.op is Op.IN):
             return f
     return None
 
 
-def _satisfies(entity: Entity, f: Filter, mapper: EntityMapper[Any]) -> bool:
+def _value_of(entity: Entity, field: str) -> Any:
+    """The value of ``field`` (``price.amount`` for a part of a value object), or None."""
     value: Any = entity
-    for part in f.field.split("."):
+    for part in field.split("."):
         value = getattr(value, part, None) if value is not None else None
+    return value
+
+
+def _satisfies(entity: Entity, f: Filter, mapper: EntityMapper[Any]) -> bool:
+    value = _value_of(entity, f.field)
     if f.op is Op.IS_NULL:
         return (value is None) == bool(f.value)
     if f.op in (Op.IN, Op.NOT_IN):
