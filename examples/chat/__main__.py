@@ -9,6 +9,7 @@ Environment (all optional):
                          worker gets every event through LISTEN/NOTIFY; on SQLite
                          other workers' events arrive by polling (within a second).
 ``LAMINA_DEMO=0``        skip the demo data (two users, a workspace, conversations).
+``MAX_STREAMS_PER_USER`` open ``/events`` streams per user and worker (default 10).
 ``LAMINA_SECRET_KEY``    signs list cursors; every worker and every restart must use
                          the same key for cursors to stay valid. When unset, a random
                          key is made once and kept in ``chat.secret`` next to the

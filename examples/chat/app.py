@@ -56,6 +56,8 @@ class ChatSettings:
     token_ttl: timedelta = timedelta(hours=8)
     password_cost: Argon2Parameters = field(default_factory=Argon2Parameters)
     sse_heartbeat: float = 15.0
+    max_streams_per_user: int = 10
+    """Open ``/events`` streams one user may hold in each worker process (429 beyond)."""
     access_log: bool = True
 
 
@@ -65,7 +67,15 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
     db = Database(settings.database_url, secret_key=settings.secret_key)
     notifier = EventNotifier(db)
     feed = EventFeed(db, notifier=notifier)
-    streams = EventStreams(db, feed=feed, data=chat_event_data, heartbeat=settings.sse_heartbeat)
+    tokens = TokenStore(db, ttl=settings.token_ttl)
+    streams = EventStreams(
+        db,
+        feed=feed,
+        data=chat_event_data,
+        heartbeat=settings.sse_heartbeat,
+        credentials=tokens.invalid_among,
+        max_per_user=settings.max_streams_per_user,
+    )
     projections = EventRunner(db, [conversation_activity(db)], notifier=notifier)
 
     @asynccontextmanager
@@ -88,7 +98,7 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
             access_log=settings.access_log, readiness_checks={"database": db.ping}
         ),
     )
-    authenticator = Authenticator(TokenStore(db, ttl=settings.token_ttl))
+    authenticator = Authenticator(tokens)
     app.include_router(
         auth_router(
             ChatAccounts(db),
@@ -116,4 +126,9 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """The app configured from the environment (the factory each uvicorn worker calls)."""
-    return create_app(ChatSettings(access_log=os.environ.get("LAMINA_ACCESS_LOG", "1") != "0"))
+    return create_app(
+        ChatSettings(
+            access_log=os.environ.get("LAMINA_ACCESS_LOG", "1") != "0",
+            max_streams_per_user=int(os.environ.get("MAX_STREAMS_PER_USER", "10")),
+        )
+    )

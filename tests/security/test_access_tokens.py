@@ -147,3 +147,21 @@ async def test_invalid_scopes_and_lifetimes_are_refused(db: Database) -> None:
     with pytest.raises(ValueError, match="positive"):
         TokenStore(db, ttl=timedelta(seconds=-1))
     assert await stored_rows(db) == []
+
+
+async def test_g16_invalid_among_names_the_revoked_expired_and_unknown_tokens(
+    db: Database, clock: MutableClock
+) -> None:
+    tokens = TokenStore(db, ttl=timedelta(minutes=10), clock=clock)
+    user = uuid7()
+    valid, revoked, expiring = [await tokens.issue(user) for _ in range(3)]
+    await tokens.revoke(revoked.token)
+    clock.advance(timedelta(minutes=5))
+    longer = await tokens.issue(user)
+    clock.advance(timedelta(minutes=6))  # the first three expired by now, the last did not
+    digests = [token_digest(t.token) for t in (valid, revoked, expiring, longer)]
+    unknown = ["0" * 64] + [f"{n:064x}" for n in range(1, 1200)]  # more than one query's worth
+
+    invalid = await tokens.invalid_among(digests + unknown)
+
+    assert invalid == set(digests[:3]) | set(unknown)

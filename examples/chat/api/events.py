@@ -56,7 +56,9 @@ STREAM_DESCRIPTION = """Server-Sent Events: every change the caller may see, as 
 Each event is `id: <position>`, `event: <type>` and `data: <json>` (type, stream,
 payload, actor_id...). Reconnect with `Last-Event-ID` (or `?last_event_id=`) to get
 what was missed first. A client that cannot keep up gets `event: resume` and is
-disconnected; reconnect with the `last_event_id` it names."""
+disconnected; reconnect with the `last_event_id` it names. When the access token is
+revoked (logout) or expires, the stream ends with `event: unauthorized` within seconds.
+A user holds at most a few streams at once per server process (429 beyond)."""
 
 
 def event_router(wiring: Wiring, streams: EventStreams) -> APIRouter:
@@ -73,7 +75,7 @@ def event_router(wiring: Wiring, streams: EventStreams) -> APIRouter:
         operation_id="stream_events",
         responses={
             200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
-            **problems(),
+            **problems(429),
         },
     )
     async def stream(
@@ -86,7 +88,9 @@ def event_router(wiring: Wiring, streams: EventStreams) -> APIRouter:
         )
         viewer, position = await load_viewer(wiring.db, principal.user_id)
         start = position if after is None else after
-        return EventStreamResponse(streams, viewer, may_see, start, str(principal.user_id))
+        return EventStreamResponse(
+            streams, viewer, may_see, start, str(principal.user_id), principal.credential
+        )
 
     @router.get(
         "/events/stats",

@@ -37,8 +37,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from fastapi import Depends
@@ -46,17 +47,29 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from lamina.domain.errors import InvalidInput
+from lamina.domain.entity import utcnow
+from lamina.domain.errors import InvalidInput, RateLimited
 from lamina.events.feed import EventFeed
-from lamina.events.live import Authorize, ConnectionInfo, LiveConnection, LiveHub, LiveStats
+from lamina.events.live import (
+    Authorize,
+    ConnectionInfo,
+    Credential,
+    LiveConnection,
+    LiveHub,
+    LiveStats,
+    TooManyConnections,
+)
 from lamina.events.registry import EventDecodeError
 from lamina.events.stored import StoredEvent
+from lamina.events.tasks import cancel_and_wait
 from lamina.persistence.database import Database
 
 EventData = Callable[[StoredEvent], Any]
 """What goes into an event's ``data:`` line (JSON-encoded); called once per event."""
 
 HEARTBEAT = b": heartbeat\n\n"
+
+logger = logging.getLogger("lamina.events")
 
 
 def default_event_data(event: StoredEvent) -> dict[str, Any]:
@@ -107,6 +120,10 @@ class _Stalled(Exception):
     """A write to the client did not finish within the send timeout."""
 
 
+CredentialCheck = Callable[[Collection[str]], Awaitable[Collection[str]]]
+"""Given the credential keys of open streams, the ones no longer valid (revoked, unknown)."""
+
+
 class EventStreams:
     """The live event streams of an app: one shared reader, the connection registry, stats.
 
@@ -114,6 +131,13 @@ class EventStreams:
     ``heartbeat``: idle seconds between heartbeats; ``send_timeout``: seconds a
     single write may take; ``retry_ms``: the reconnect delay suggested to clients;
     ``data``: the JSON body of each event (default :func:`default_event_data`).
+
+    A stream opened with a :class:`~lamina.events.Credential` ends when it
+    expires, and, with ``credentials`` (for instance
+    ``TokenStore.invalid_among``), within ``check_every`` seconds of its
+    revocation (G16): its last message is ``event: unauthorized`` with the
+    reason. ``max_per_user`` caps the streams one user holds in this process
+    (429 beyond it).
     """
 
     def __init__(
@@ -126,11 +150,19 @@ class EventStreams:
         heartbeat: float = 15.0,
         send_timeout: float = 10.0,
         retry_ms: int = 2000,
+        credentials: CredentialCheck | None = None,
+        check_every: float = 2.0,
+        max_per_user: int | None = None,
     ) -> None:
-        self.hub = LiveHub(db, sse_renderer(data), feed=feed, max_buffer=max_buffer)
+        self.hub = LiveHub(
+            db, sse_renderer(data), feed=feed, max_buffer=max_buffer, max_per_user=max_per_user
+        )
         self.heartbeat = heartbeat
         self.send_timeout = send_timeout
         self.retry_ms = retry_ms
+        self.credentials = credentials
+        self.check_every = check_every
+        self._checker: asyncio.Task[None] | None = None
 
     @property
     def stats(self) -> LiveStats:
@@ -143,7 +175,39 @@ class EventStreams:
 
     async def close(self) -> None:
         """End every stream and stop the shared reader (at shutdown)."""
+        if self._checker is not None:
+            await cancel_and_wait(self._checker)
+            self._checker = None
         await self.hub.stop()
+
+    async def check_credentials(self) -> None:
+        """End the streams whose credential expired or, asked of ``credentials``, was revoked.
+
+        Runs every ``check_every`` seconds while streams are open; callable directly.
+        """
+        now = utcnow()
+        held: dict[str, list[LiveConnection]] = {}
+        for conn in self.hub.open_connections():
+            credential = conn.credential
+            if credential is None or conn.closed:
+                continue
+            if credential.expires_at is not None and credential.expires_at <= now:
+                conn.end("expired")
+            else:
+                held.setdefault(credential.key, []).append(conn)
+        if self.credentials is None or not held:
+            return
+        for key in await self.credentials(list(held)):
+            for conn in held.get(key, ()):
+                conn.end("revoked")
+
+    async def _check_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_every)
+            try:
+                await self.check_credentials()
+            except Exception:  # a database hiccup: the next round checks again
+                logger.warning("could not check the credentials of open streams", exc_info=True)
 
     def endpoint(
         self,
@@ -151,12 +215,15 @@ class EventStreams:
         authorize: Authorize,
         current_user: Callable[..., Any] | None = None,
         user_label: Callable[[Any], str] = str,
+        credential: Callable[[Any], Credential | None] | None = None,
     ) -> Callable[..., Awaitable[Response]]:
         """A FastAPI endpoint streaming the events ``authorize(user, event)`` allows.
 
         ``current_user`` is a FastAPI dependency returning whatever ``authorize``
         needs (a user, or a user plus the scope taken from path parameters); by
-        default the user is None. ``user_label`` names the user in the registry.
+        default the user is None. ``user_label`` names the user in the registry;
+        ``credential`` gives what the stream was opened with (for lamina's
+        ``Principal``: ``lambda p: p.credential``).
         """
 
         def anonymous() -> None:
@@ -169,7 +236,8 @@ class EventStreams:
             if raw is None:
                 raw = request.query_params.get("last_event_id")
             after = parse_last_event_id(raw)
-            return EventStreamResponse(self, user, authorize, after, user_label(user))
+            held = credential(user) if credential is not None else None
+            return EventStreamResponse(self, user, authorize, after, user_label(user), held)
 
         return stream_events
 
@@ -182,9 +250,24 @@ class EventStreams:
         receive: Receive,
         send: Send,
         headers: list[tuple[bytes, bytes]],
+        credential: Credential | None = None,
     ) -> None:
-        """Run one stream over ASGI ``receive`` / ``send`` (what the response calls)."""
-        conn = await self.hub.open(user, authorize=authorize, after=after, user_label=label)
+        """Run one stream over ASGI ``receive`` / ``send`` (what the response calls).
+
+        Raises :class:`~lamina.domain.RateLimited` (before anything is sent)
+        when the user holds ``max_per_user`` streams already.
+        """
+        try:
+            conn = await self.hub.open(
+                user, authorize=authorize, after=after, user_label=label, credential=credential
+            )
+        except TooManyConnections:
+            raise RateLimited(
+                f"at most {self.hub.max_per_user} open streams per user; close one first",
+                retry_after=max(1, round(self.retry_ms / 1000)),
+            ) from None
+        if self._checker is None and (self.credentials is not None or credential is not None):
+            self._checker = asyncio.create_task(self._check_periodically())
         watcher = asyncio.create_task(_watch_disconnect(receive, conn))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -194,6 +277,8 @@ class EventStreams:
                     await self._write(send, b"".join(frame for _, frame in frames))
                     self.hub.sent(conn, frames)
             await self._stream_live(conn, send)
+            if conn.ended is not None:
+                await self._write(send, self._ended_frame(conn))
             await self._write(send, b"", more=False)
         except _Stalled:
             self.hub.drop_slow(conn)
@@ -216,6 +301,11 @@ class EventStreams:
             elif not conn.closed:
                 await self._write(send, HEARTBEAT)
                 self.hub.heartbeat_sent()
+
+    @staticmethod
+    def _ended_frame(conn: LiveConnection) -> bytes:
+        data = json.dumps({"reason": conn.ended, "last_event_id": conn.last_event_id})
+        return f"event: unauthorized\ndata: {data}\n\n".encode()
 
     def _resume_frame(self, conn: LiveConnection) -> bytes:
         data = json.dumps({"reason": "slow_consumer", "last_event_id": conn.last_event_id})
@@ -252,6 +342,7 @@ class EventStreamResponse(Response):
         authorize: Authorize | None = None,
         after: int | None = None,
         label: str = "",
+        credential: Credential | None = None,
     ) -> None:
         self.status_code = 200
         self.background = None
@@ -267,6 +358,7 @@ class EventStreamResponse(Response):
         self._authorize = authorize
         self._after = after
         self._label = label
+        self._credential = credential
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._streams is None or self._authorize is None:
@@ -279,4 +371,5 @@ class EventStreamResponse(Response):
             receive,
             send,
             self.raw_headers,
+            self._credential,
         )

@@ -17,7 +17,14 @@ from lamina.events.checkpoints import SubscriptionState, subscription_states
 from lamina.events.dead_letters import DeadLetter, DeadLetters
 from lamina.events.feed import EventFeed, FeedStats
 from lamina.events.handlers import HandlerRetry, Subscription
-from lamina.events.live import ConnectionInfo, LiveConnection, LiveHub, LiveStats
+from lamina.events.live import (
+    ConnectionInfo,
+    Credential,
+    LiveConnection,
+    LiveHub,
+    LiveStats,
+    TooManyConnections,
+)
 from lamina.events.metrics import EventMetrics
 from lamina.events.notifier import EventNotifier
 from lamina.events.registry import EventDecodeError, EventRegistry, default_registry
@@ -27,6 +34,7 @@ from lamina.events.stored import StoredEvent
 
 __all__ = [
     "ConnectionInfo",
+    "Credential",
     "DeadLetter",
     "DeadLetters",
     "EventDecodeError",
@@ -46,6 +54,7 @@ __all__ = [
     "Subscription",
     "SubscriptionBusy",
     "SubscriptionState",
+    "TooManyConnections",
     "default_registry",
     "subscription_states",
     "work_order",

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +50,19 @@ Render = Callable[[StoredEvent], bytes]
 
 Frame = tuple[int, bytes]
 """A rendered event: its position and bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a connection was opened with: a key to check it by (say, the digest of an access
+    token) and when it expires. A connection ends when its credential expires or is revoked."""
+
+    key: str
+    expires_at: datetime | None = None
+
+
+class TooManyConnections(Exception):
+    """The user already holds as many connections as a hub allows one user."""
 
 
 @dataclass
@@ -81,12 +94,21 @@ class LiveConnection:
     """One client's live delivery: a cursor, a bounded buffer and its counters."""
 
     def __init__(
-        self, user: Any, user_label: str, authorize: Authorize, cursor: int, max_buffer: int
+        self,
+        user: Any,
+        user_label: str,
+        authorize: Authorize,
+        cursor: int,
+        max_buffer: int,
+        credential: Credential | None = None,
     ) -> None:
         self.id = str(uuid7())
         self.user = user
         self.user_label = user_label
         self.authorize = authorize
+        self.credential = credential
+        self.ended: str | None = None
+        """Why the server ended the connection (``revoked``, ``expired``...), if it did."""
         self.connected_at = utcnow()
         self.cursor = cursor
         """Every event at or below this position was delivered, filtered out or skipped."""
@@ -127,6 +149,12 @@ class LiveConnection:
         """End delivery (client gone or server stopping)."""
         self.closed = True
         self._wake.set()
+
+    def end(self, reason: str) -> None:
+        """End delivery for ``reason``, which the transport tells the client."""
+        if self.ended is None:
+            self.ended = reason
+        self.close()
 
     async def next_frames(self, max_wait: float) -> list[Frame]:
         """The buffered frames, waiting up to ``max_wait`` seconds for some; [] if none came.
@@ -172,9 +200,12 @@ class LiveHub:
         feed: EventFeed | None = None,
         max_buffer: int = 256,
         replay_batch: int = 500,
+        max_per_user: int | None = None,
     ) -> None:
         if max_buffer < 1:
             raise ValueError("max_buffer must be at least 1")
+        if max_per_user is not None and max_per_user < 1:
+            raise ValueError("max_per_user must be at least 1")
         self.db = db
         self.render = render
         self.feed = feed if feed is not None else EventFeed(db, batch_size=max_buffer)
@@ -186,28 +217,48 @@ class LiveHub:
         self._owns_feed = feed is None
         self.max_buffer = max_buffer
         self.replay_batch = replay_batch
+        self.max_per_user = max_per_user
         self.store = EventStore(db)
         self.stats = LiveStats()
         self._open: dict[str, LiveConnection] = {}
         self._live: dict[str, LiveConnection] = {}
+        self._per_user: Counter[str] = Counter()
         self._unsubscribe: Callable[[], None] | None = None
 
     def connections(self) -> list[ConnectionInfo]:
         """The open connections, oldest first."""
         return [conn.info() for conn in self._open.values()]
 
+    def open_connections(self) -> list[LiveConnection]:
+        """The open connections themselves (for what ends them: credential checks, shutdown)."""
+        return list(self._open.values())
+
     async def open(
-        self, user: Any, *, authorize: Authorize, after: int | None, user_label: str | None = None
+        self,
+        user: Any,
+        *,
+        authorize: Authorize,
+        after: int | None,
+        user_label: str | None = None,
+        credential: Credential | None = None,
     ) -> LiveConnection:
-        """Register a connection of ``user`` resuming after ``after`` (None: live only)."""
+        """Register a connection of ``user`` resuming after ``after`` (None: live only).
+
+        Raises :class:`TooManyConnections` when the user (by label) already
+        holds ``max_per_user`` of this hub's connections.
+        """
+        label = user_label if user_label is not None else str(user)
+        held = self._per_user[label]
+        if self.max_per_user is not None and held >= self.max_per_user:
+            raise TooManyConnections(f"{label} holds {held} connections already")
         if self._unsubscribe is None:
             self._unsubscribe = self.feed.subscribe(self._dispatch)
         if not self.feed.running:
             await self.feed.start()
         cursor = self.feed.position if after is None else after
-        label = user_label if user_label is not None else str(user)
-        conn = LiveConnection(user, label, authorize, cursor, self.max_buffer)
+        conn = LiveConnection(user, label, authorize, cursor, self.max_buffer, credential)
         self._open[conn.id] = conn
+        self._per_user[label] += 1
         self.stats.connections_open += 1
         self.stats.connections_total += 1
         return conn
@@ -258,6 +309,9 @@ class LiveHub:
         self._live.pop(conn.id, None)
         if self._open.pop(conn.id, None) is not None:
             self.stats.connections_open -= 1
+            self._per_user[conn.user_label] -= 1
+            if not self._per_user[conn.user_label]:
+                del self._per_user[conn.user_label]
 
     async def stop(self) -> None:
         """Close every connection; stop the feed if this hub made it."""

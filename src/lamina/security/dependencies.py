@@ -27,6 +27,7 @@ from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from lamina.api.request_context import update_request_context
 from lamina.domain.errors import PermissionDenied, Unauthenticated
+from lamina.events.live import Credential
 from lamina.security.tokens import TokenStore
 
 _PRINCIPAL_STATE = "lamina_principal"
@@ -41,6 +42,12 @@ class Principal:
     expires_at: datetime
     token_digest: str
     """SHA-256 of the bearer token (for :meth:`TokenStore.revoke_digest`); never the token."""
+
+    @property
+    def credential(self) -> Credential:
+        """The token as a live stream's credential: the stream ends when it is revoked or
+        expires (``EventStreams(credentials=TokenStore.invalid_among)``)."""
+        return Credential(self.token_digest, self.expires_at)
 
 
 PrincipalDependency = Callable[..., Awaitable[Principal]]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +36,7 @@ DEFAULT_TOKEN_TTL = timedelta(hours=1)
 
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 scope-token
 _MAX_SCOPES_LENGTH = 1000
+_DIGESTS_PER_QUERY = 1000
 _t = access_tokens.c
 
 
@@ -141,6 +142,26 @@ class TokenStore:
             expires_at=row["expires_at"],
         )
 
+    async def invalid_among(self, digests: Collection[str]) -> set[str]:
+        """Those of ``digests`` whose tokens are no longer valid: revoked, expired or unknown.
+
+        One query per thousand digests; made for ``EventStreams(credentials=...)``,
+        which asks it about the tokens of the open streams every few seconds.
+        """
+        wanted = list(dict.fromkeys(digests))
+        valid: set[str] = set()
+        async with self.db.connection() as conn:
+            for start in range(0, len(wanted), _DIGESTS_PER_QUERY):
+                part = wanted[start : start + _DIGESTS_PER_QUERY]
+                stmt = self.db.statements.get(
+                    ("lamina", "tokens", "valid_among", len(part)),
+                    lambda size=len(part): _build_valid_among(size),  # type: ignore[misc]
+                )
+                params = {f"d{i}": digest for i, digest in enumerate(part)}
+                rows = await stmt.fetch(conn, {**params, "now": self.clock()})
+                valid.update(row["token_hash"] for row in rows)
+        return set(wanted) - valid
+
     async def revoke(self, token: str) -> bool:
         """Revoke ``token`` (logout); False if it was unknown or already revoked."""
         return await self.revoke_digest(token_digest(token))
@@ -206,6 +227,14 @@ def _build_insert() -> Any:
 def _build_resolve() -> Any:
     return select(_t.user_id, _t.scopes, _t.issued_at, _t.expires_at, _t.revoked_at).where(
         _t.token_hash == bindparam("token_hash")
+    )
+
+
+def _build_valid_among(size: int) -> Any:
+    return select(_t.token_hash).where(
+        _t.token_hash.in_([bindparam(f"d{i}") for i in range(size)]),
+        _t.revoked_at.is_(None),
+        _t.expires_at > _now_param(),
     )
 
 

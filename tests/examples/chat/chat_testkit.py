@@ -48,16 +48,21 @@ async def reset_database(url: str) -> None:
         await db.close()
 
 
-def server_settings(url: str) -> ChatSettings:
-    """Settings for a test server: cheap password hashing, no access log."""
+def server_settings(url: str, **changes: Any) -> ChatSettings:
+    """Settings for a test server: cheap password hashing, no access log (and ``changes``)."""
     return ChatSettings(
-        database_url=url, secret_key=SECRET, password_cost=FAST_PASSWORDS, access_log=False
+        database_url=url,
+        secret_key=SECRET,
+        password_cost=FAST_PASSWORDS,
+        access_log=False,
+        **changes,
     )
 
 
-def serving(url: str) -> contextlib.AbstractAsyncContextManager[str]:
+def serving(url: str, **changes: Any) -> contextlib.AbstractAsyncContextManager[str]:
     """The chat app on ``url``, served on a real socket in this event loop; its base URL."""
-    return serve_in_process(create_app(server_settings(url)), timeout_graceful_shutdown=1)
+    app = create_app(server_settings(url, **changes))
+    return serve_in_process(app, timeout_graceful_shutdown=1)
 
 
 def wait_until_up(base: str, process: subprocess.Popen[Any], seconds: float = 30) -> None:
@@ -173,6 +178,8 @@ class EventReader:
     token: str
     last_event_id: int | None = None
     events: list[Received] = field(default_factory=list)
+    notices: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """Messages without an id: the server's last word (``resume``, ``unauthorized``)."""
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
 
@@ -204,6 +211,8 @@ class EventReader:
                         data = json.loads(fields["data"])
                         self.events.append(Received(int(fields["id"]), fields["event"], data))
                         self._arrived.set()
+                    elif "event" in fields and "data" in fields:  # resume, unauthorized
+                        self.notices.append((fields["event"], json.loads(fields["data"])))
                     fields = {}
         except BaseException as exc:
             if not connected.done():
@@ -223,6 +232,12 @@ class EventReader:
                         return event
                 self._arrived.clear()
                 await self._arrived.wait()
+
+    async def ended(self) -> None:
+        """Wait until the server ends the stream."""
+        assert self._task is not None
+        async with asyncio.timeout(TIMEOUT):
+            await self._task
 
     async def close(self) -> None:
         if self._task is not None:

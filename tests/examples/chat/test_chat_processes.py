@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -56,6 +57,19 @@ async def test_a_message_posted_on_one_process_reaches_a_stream_on_the_other(
                 assert page["next_cursor"] is None
                 await fence(bob, bob_on_second)
                 assert bob_on_second.types == ["message.posted", "workspace.created"]
+
+
+@pytest.mark.postgres_only
+async def test_g16_logging_out_on_one_process_ends_the_stream_on_the_other(
+    chat_url: str,
+) -> None:
+    with server_process(chat_url) as first, server_process(chat_url) as second:
+        async with user_on(first, "alice") as alice, reading(second, alice) as on_second:
+            started = time.monotonic()
+            await alice.ok("POST", "/auth/logout", 204)
+            await on_second.ended()
+            assert time.monotonic() - started < 5
+            assert [kind for kind, _ in on_second.notices] == ["unauthorized"]
 
 
 async def test_migrations_create_exactly_the_models(isolated_db_url: str) -> None:
