@@ -34,6 +34,8 @@ from lamina.security import (
     Authenticator,
     LoginThrottle,
     PasswordHasher,
+    RateLimit,
+    RegistrationThrottle,
     TokenStore,
     auth_router,
 )
@@ -58,6 +60,8 @@ class ChatSettings:
     sse_heartbeat: float = 15.0
     max_streams_per_user: int = 10
     """Open ``/events`` streams one user may hold in each worker process (429 beyond)."""
+    registrations_per_hour: int | None = 10
+    """Registrations one client address may make in an hour (429 beyond; None: no limit)."""
     access_log: bool = True
 
 
@@ -106,7 +110,13 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
             registration_model=UserRegistration,
             user_model=UserOut,
             passwords=PasswordHasher(settings.password_cost),
-            throttle=LoginThrottle(),
+            throttle=LoginThrottle(db),
+            registrations=RegistrationThrottle(
+                db,
+                per_address=RateLimit(settings.registrations_per_hour, 3600)
+                if settings.registrations_per_hour
+                else None,
+            ),
         )
     )
     wiring = Wiring(db, authenticator.current_principal)

@@ -39,6 +39,7 @@ from lamina.security import (
     PasswordHasher,
     Principal,
     RateLimit,
+    RegistrationThrottle,
     TokenStore,
     auth_router,
 )
@@ -147,6 +148,7 @@ def build_app(
     *,
     passwords: PasswordHasher | None = None,
     throttle: LoginThrottle | None = None,
+    registrations: RegistrationThrottle | None = None,
     clock: Callable[[], datetime] | None = None,
     ttl: timedelta = timedelta(minutes=30),
     tokens: TokenStore | None = None,
@@ -163,9 +165,11 @@ def build_app(
             registration_model=AccountRegistration,
             user_model=AccountOut,
             passwords=passwords or PasswordHasher(FAST_ARGON2),
-            throttle=throttle or LoginThrottle(per_account=RateLimit(5, 60)),
+            throttle=throttle or LoginThrottle(db, per_pair=RateLimit(5, 60), slowdown=None),
+            registrations=registrations or RegistrationThrottle(db, per_address=None),
         )
     )
+
     @app.get("/whoami")
     async def whoami(
         principal: Principal = Depends(auth.current_principal),

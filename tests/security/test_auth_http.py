@@ -192,7 +192,9 @@ async def test_wrong_password_and_unknown_user_take_similar_time(
 ) -> None:
     # A cost that dominates the request, so skipping the hash would show.
     hasher = PasswordHasher(Argon2Parameters(time_cost=2, memory_cost_kib=16_384, parallelism=1))
-    roomy = LoginThrottle(per_account=RateLimit(1000, 60), per_address=RateLimit(1000, 60))
+    roomy = LoginThrottle(
+        db, per_pair=RateLimit(1000, 60), per_address=RateLimit(1000, 60), slowdown=None
+    )
     app = build_app(db, passwords=hasher, throttle=roomy)
     async with client_for(app) as client:
         await register(client, "alice")
@@ -272,7 +274,9 @@ async def test_missing_or_bad_credentials_get_401(
 async def test_repeated_failures_get_429_with_retry_after(
     db: Database, client_for: ClientFactory
 ) -> None:
-    throttle = LoginThrottle(per_account=RateLimit(3, 60), per_address=RateLimit(10, 60))
+    throttle = LoginThrottle(
+        db, per_pair=RateLimit(3, 60), per_address=RateLimit(10, 60), slowdown=None
+    )
     async with client_for(build_app(db, throttle=throttle)) as client:
         await register(client, "alice")
         for _ in range(3):
@@ -292,7 +296,9 @@ async def test_repeated_failures_get_429_with_retry_after(
 async def test_one_address_guessing_many_accounts_gets_429(
     db: Database, client_for: ClientFactory
 ) -> None:
-    throttle = LoginThrottle(per_account=RateLimit(5, 60), per_address=RateLimit(4, 60))
+    throttle = LoginThrottle(
+        db, per_pair=RateLimit(5, 60), per_address=RateLimit(4, 60), slowdown=None
+    )
     app = build_app(db, throttle=throttle)
     async with client_for(app, address="203.0.113.9") as attacker:
         await register(attacker, "alice")
@@ -306,7 +312,7 @@ async def test_one_address_guessing_many_accounts_gets_429(
 async def test_a_successful_login_clears_the_account_failures(
     db: Database, client_for: ClientFactory
 ) -> None:
-    throttle = LoginThrottle(per_account=RateLimit(3, 60), per_address=None)
+    throttle = LoginThrottle(db, per_pair=RateLimit(3, 60), per_address=None, slowdown=None)
     async with client_for(build_app(db, throttle=throttle)) as client:
         await register(client, "alice")
         for _ in range(2):

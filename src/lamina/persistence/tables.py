@@ -105,3 +105,16 @@ access_tokens = Table(
     Column("revoked_at", UTCDateTime(), nullable=True),
 )
 """Issued access tokens (only a SHA-256 of each is stored), so they can expire and be revoked."""
+
+rate_events = Table(
+    "lamina_rate_events",
+    lamina_metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("scope", String(40), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_lamina_rate_events_key_at", "key", "at"),
+)
+"""Counted attempts of rate limits (logins, registrations): one row per attempt and window,
+``key`` the SHA-256 of scope and key, so every worker and every restart sees the same
+sliding windows."""

@@ -7,15 +7,18 @@ repository)::
     auth = Authenticator(tokens)                       # token_url="/auth/token"
     app.include_router(auth_router(Users(db), authenticator=auth,
                                    registration_model=UserRegistration, user_model=UserOut,
-                                   passwords=PasswordHasher(), throttle=LoginThrottle()))
+                                   passwords=PasswordHasher(), throttle=LoginThrottle(db)))
     CurrentPrincipal = Annotated[Principal, Depends(auth.current_principal)]
 
 - Passwords: Argon2id only (:class:`PasswordHasher`), hashed in worker threads.
 - Tokens: opaque and random; only their SHA-256 is stored; they expire and
   can be revoked (:class:`TokenStore`).
 - Logins: the same 401 and similar timing for an unknown user and a wrong
-  password; per-account and per-address limits give 429 with ``Retry-After``
-  (:class:`LoginThrottle`).
+  password; limits per account and address and per address give 429 with
+  ``Retry-After``, failures on an account from anywhere slow it down but never
+  lock its owner out (:class:`LoginThrottle`); registrations are limited per
+  address (:class:`RegistrationThrottle`). The counters live in the database:
+  every worker and every restart sees them (:class:`RateLimits`).
 - Errors are lamina domain errors (Unauthenticated 401, PermissionDenied 403,
   RateLimited 429, AlreadyExists 409), rendered as problem+json by
   :func:`lamina.api.install`.
@@ -32,7 +35,8 @@ from lamina.security.auth_router import (
 )
 from lamina.security.dependencies import Authenticator, Principal
 from lamina.security.passwords import Argon2Parameters, PasswordHasher
-from lamina.security.throttle import LoginAttempt, LoginThrottle, RateLimit
+from lamina.security.rate_limits import RateLimit, RateLimits, Window
+from lamina.security.throttle import LoginAttempt, LoginThrottle, RegistrationThrottle, Slowdown
 from lamina.security.tokens import AccessToken, IssuedToken, TokenStore, token_digest
 
 __all__ = [
@@ -49,9 +53,13 @@ __all__ = [
     "PasswordHasher",
     "Principal",
     "RateLimit",
+    "RateLimits",
+    "RegistrationThrottle",
+    "Slowdown",
     "TokenResponse",
     "TokenStore",
     "UserAccounts",
+    "Window",
     "auth_router",
     "token_digest",
 ]

@@ -5,7 +5,8 @@ over its own entity and repository, and keeps the Argon2 hash the router
 hands it. Routes (paths configurable; the token path is the
 :class:`Authenticator`'s ``token_url``, so /docs "Authorize" finds it)::
 
-    POST /auth/register   JSON body of the registration model → 201 user (409 on a duplicate)
+    POST /auth/register   JSON body of the registration model → 201 user (409 on a duplicate,
+                          429 when the address registered too often)
     POST /auth/token      OAuth2 password form → 200 {access_token, token_type, expires_in}
                           401 on bad credentials, 429 (with Retry-After) when throttled
     POST /auth/logout     → 204, the presented token is revoked
@@ -30,7 +31,7 @@ from lamina.api.problems import problem_responses
 from lamina.domain.errors import Unauthenticated
 from lamina.security.dependencies import Authenticator, Principal
 from lamina.security.passwords import PasswordHasher
-from lamina.security.throttle import LoginThrottle
+from lamina.security.throttle import LoginThrottle, RegistrationThrottle
 
 BAD_CREDENTIALS = "incorrect username or password"
 """The one answer to every failed login: unknown user and wrong password look alike."""
@@ -104,6 +105,7 @@ def auth_router(
     user_model: type[UserT],
     passwords: PasswordHasher | None = None,
     throttle: LoginThrottle | None = None,
+    registrations: RegistrationThrottle | None = None,
     register_path: str = "/auth/register",
     logout_path: str = "/auth/logout",
     me_path: str = "/users/me",
@@ -115,18 +117,21 @@ def auth_router(
     ``password`` field (``str`` or ``SecretStr``; :data:`Password` adds length
     rules); give it ``extra="forbid"`` so unknown fields are refused.
     ``user_model`` is what register and me return. ``passwords`` defaults to
-    :class:`PasswordHasher` with its default cost, ``throttle`` to
-    :class:`LoginThrottle` with its default limits.
+    :class:`PasswordHasher` with its default cost, ``throttle`` and
+    ``registrations`` to :class:`LoginThrottle` and :class:`RegistrationThrottle`
+    with their default limits, on the tokens' database.
     """
     if "password" not in registration_model.model_fields:
         raise TypeError(f"{registration_model.__name__} needs a 'password' field")
     hasher = passwords or PasswordHasher()
-    login_throttle = throttle or LoginThrottle()
     tokens = authenticator.tokens
+    login_throttle = throttle or LoginThrottle(tokens.db)
+    registration_throttle = registrations or RegistrationThrottle(tokens.db)
     current_principal = authenticator.current_principal
     router = APIRouter(tags=list(tags))
 
-    async def register(registration: BaseModel) -> Any:
+    async def register(request: Request, registration: BaseModel) -> Any:
+        await registration_throttle.attempt(_address(request))
         password_hash = await hasher.hash(_password_of(registration))
         return await accounts.create_user(registration, password_hash)  # type: ignore[arg-type]
 
@@ -138,7 +143,7 @@ def auth_router(
         status_code=201,
         response_model=user_model,
         summary="Register a user",
-        responses=problem_responses(409, 422),
+        responses=problem_responses(409, 422, 429),
     )
 
     async def issue_token(
@@ -146,8 +151,7 @@ def auth_router(
         response: Response,
         form: Annotated[OAuth2PasswordRequestForm, Depends()],
     ) -> TokenResponse:
-        address = request.client.host if request.client else None
-        with login_throttle.attempt(form.username, address) as attempt:
+        async with login_throttle.attempt(form.username, _address(request)) as attempt:
             credentials = await accounts.find_credentials(form.username)
             if credentials is None:
                 await hasher.verify_unknown(form.password)
@@ -209,6 +213,10 @@ def auth_router(
         responses=problem_responses(401),
     )
     return router
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 def _password_of(registration: BaseModel) -> str:

@@ -1,162 +1,157 @@
-"""Login rate limiting per account and per client address (sliding window, in-process).
+"""Login and registration throttling, counted in the database so every worker enforces it.
 
-Every login attempt counts when it starts, so parallel guesses cannot slip
-through while the first ones are still being verified; a successful login
-clears its account's record and takes back its own attempt, and an attempt
-that ends in an error other than :class:`Unauthenticated` (an outage, a
-cancelled request) is taken back too. Once an account or an address has
-``max_attempts`` attempts within ``window_seconds``, further attempts raise
-:class:`RateLimited` with the seconds until the oldest one leaves the window.
+The login policy, built so that throttling cannot be turned into a lockout:
 
-The counters live in this process: with several worker processes each keeps
-its own, so the effective limit is at most the number of workers times the
-configured one. Memory is bounded by ``max_tracked_keys``; the least recently
-used entries are forgotten first.
+* **per account and address** (``per_pair``, default 5 failures in 15 min):
+  strict. Beyond it, that address gets 429 for that account, and nobody else
+  does: an attacker's failures never make the owner's correct password fail;
+* **per address** (``per_address``, default 20 failures in 5 min, any
+  accounts): 429, against one address spraying guesses over many accounts;
+* **per account, from anywhere** (``slowdown``): never refused, but once an
+  account has had ``after`` failures in its window, each further attempt is
+  answered only after a delay that doubles with every failure (up to
+  ``max_delay``): guessing from many addresses gets slow, the owner still
+  logs in.
+
+Every attempt is counted when it starts (parallel guesses cannot slip past
+the limit while the first are verified). A successful login clears the
+account's and the pair's failures and takes back its own attempt at the
+address; an attempt that ends in another error (an outage) is taken back
+entirely. Registrations are limited per address (``RegistrationThrottle``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 
-from lamina.domain.errors import RateLimited, Unauthenticated
+from lamina.domain.entity import utcnow
+from lamina.domain.errors import Unauthenticated
+from lamina.persistence.database import Database
+from lamina.security.rate_limits import Hit, RateLimit, RateLimits, Window
+
+DEFAULT_PAIR_LIMIT = RateLimit(max_attempts=5, window_seconds=900)
+DEFAULT_ADDRESS_LIMIT = RateLimit(max_attempts=20, window_seconds=300)
+DEFAULT_REGISTRATION_LIMIT = RateLimit(max_attempts=10, window_seconds=3600)
 
 
 @dataclass(frozen=True, slots=True)
-class RateLimit:
-    """At most ``max_attempts`` counted attempts within any ``window_seconds``."""
+class Slowdown:
+    """Delay attempts on an account that had ``after`` failures within ``window_seconds``:
+    ``first_delay`` seconds, doubling with each further failure, at most ``max_delay``."""
 
-    max_attempts: int
-    window_seconds: float
+    after: int = 5
+    window_seconds: float = 900
+    first_delay: float = 0.5
+    max_delay: float = 4.0
 
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.window_seconds <= 0:
-            raise ValueError("a rate limit needs max_attempts >= 1 and a positive window")
+    def delay(self, failures: int) -> float:
+        """Seconds to wait before answering an attempt that follows ``failures`` failures."""
+        if failures < self.after:
+            return 0.0
+        return float(min(self.first_delay * 2 ** (failures - self.after), self.max_delay))
 
 
-DEFAULT_ACCOUNT_LIMIT = RateLimit(max_attempts=5, window_seconds=300)
-DEFAULT_ADDRESS_LIMIT = RateLimit(max_attempts=20, window_seconds=300)
+DEFAULT_SLOWDOWN = Slowdown()
 
 
 class LoginThrottle:
-    """Counts login attempts per account (username, case-folded) and per client address.
+    """The login policy of the module docstring, over the database of ``db``.
 
-    >>> throttle = LoginThrottle(per_account=RateLimit(5, 300))
-    >>> with throttle.attempt(username, client_host) as attempt:   # may raise RateLimited
+    >>> throttle = LoginThrottle(db)
+    >>> async with throttle.attempt(username, client_host) as attempt:  # may raise RateLimited
     ...     if not await check_password(...):
     ...         raise Unauthenticated("incorrect username or password")
     ...     attempt.succeeded()
+
+    ``per_address=None`` or ``slowdown=None`` turns that part off.
     """
 
     def __init__(
         self,
+        db: Database,
         *,
-        per_account: RateLimit = DEFAULT_ACCOUNT_LIMIT,
+        per_pair: RateLimit = DEFAULT_PAIR_LIMIT,
         per_address: RateLimit | None = DEFAULT_ADDRESS_LIMIT,
-        max_tracked_keys: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
+        slowdown: Slowdown | None = DEFAULT_SLOWDOWN,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if max_tracked_keys < 1:
-            raise ValueError("max_tracked_keys must be at least 1")
-        self.per_account = per_account
+        self.limits = RateLimits(db, clock=clock)
+        self.per_pair = per_pair
         self.per_address = per_address
-        self.max_tracked_keys = max_tracked_keys
-        self.clock = clock
-        self._attempts: OrderedDict[Hashable, deque[float]] = OrderedDict()
+        self.slowdown = slowdown
+        self.sleep = sleep
 
     def attempt(self, account: str, address: str | None) -> LoginAttempt:
-        """Count one attempt for ``account`` from ``address``, or raise :class:`RateLimited`.
-
-        Use the result as a context manager around the credential check and
-        call :meth:`LoginAttempt.succeeded` when the credentials are right.
-        """
-        now = self.clock()
-        # Accounts are keyed by a digest: a client-chosen name of any length costs 64 bytes.
-        name = hashlib.sha256(account.strip().casefold().encode()).hexdigest()
-        keyed = [(("account", name), self.per_account)]
+        """One login attempt on ``account`` from ``address``: use with ``async with``."""
+        name = account.strip().casefold()
+        windows = [Window("login-pair", f"{name}\0{address or ''}", self.per_pair)]
         if address and self.per_address is not None:
-            keyed.append((("address", address), self.per_address))
-        waits = [self._wait(key, limit, now) for key, limit in keyed]
-        longest = max(waits)
-        if longest > 0:
-            raise RateLimited(
-                "too many login attempts; try again later",
-                retry_after=max(1, math.ceil(longest)),
-            )
-        for key, limit in keyed:
-            self._record(key, limit, now)
-        return LoginAttempt(self, [key for key, _ in keyed], now)
-
-    def _wait(self, key: Hashable, limit: RateLimit, now: float) -> float:
-        """Seconds until ``key`` may try again (0 if it may now)."""
-        stamps = self._attempts.get(key)
-        if stamps is None:
-            return 0.0
-        horizon = now - limit.window_seconds
-        while stamps and stamps[0] <= horizon:
-            stamps.popleft()
-        if len(stamps) < limit.max_attempts:
-            return 0.0
-        return stamps[0] - horizon
-
-    def _record(self, key: Hashable, limit: RateLimit, now: float) -> None:
-        stamps = self._attempts.get(key)
-        if stamps is None:
-            stamps = self._attempts[key] = deque(maxlen=limit.max_attempts)
-        else:
-            self._attempts.move_to_end(key)
-        stamps.append(now)
-        while len(self._attempts) > self.max_tracked_keys:
-            self._attempts.popitem(last=False)
-
-    def _forget(self, key: Hashable, stamp: float | None) -> None:
-        """Drop one attempt of ``key`` (or all of them when ``stamp`` is None)."""
-        stamps = self._attempts.get(key)
-        if stamps is None:
-            return
-        if stamp is None:
-            stamps.clear()
-        elif stamp in stamps:
-            stamps.remove(stamp)
-        if not stamps:
-            del self._attempts[key]
+            windows.append(Window("login-address", address, self.per_address))
+        if self.slowdown is not None:
+            window = RateLimit(max(self.slowdown.after, 1), self.slowdown.window_seconds)
+            windows.append(Window("login-account", name, window, refuse=False))
+        return LoginAttempt(self, windows)
 
 
 class LoginAttempt:
     """One counted login attempt (from :meth:`LoginThrottle.attempt`)."""
 
-    def __init__(self, throttle: LoginThrottle, keys: list[Hashable], stamp: float) -> None:
+    def __init__(self, throttle: LoginThrottle, windows: list[Window]) -> None:
         self._throttle = throttle
-        self._keys = keys
-        self._stamp = stamp
-        self._settled = False
+        self._windows = windows
+        self._hit: Hit | None = None
+        self._succeeded = False
 
     def succeeded(self) -> None:
-        """The credentials were right: clear the account's record, take back this attempt."""
-        if self._settled:
-            return
-        self._settled = True
-        account, *others = self._keys
-        self._throttle._forget(account, None)
-        for key in others:
-            self._throttle._forget(key, self._stamp)
+        """The credentials were right: the failures of the account and the pair are cleared."""
+        self._succeeded = True
 
-    def __enter__(self) -> LoginAttempt:
+    async def __aenter__(self) -> LoginAttempt:
+        throttle = self._throttle
+        self._hit = await throttle.limits.hit(self._windows)  # raises RateLimited
+        if throttle.slowdown is not None:
+            account = self._windows[-1]
+            await throttle.sleep(throttle.slowdown.delay(self._hit.counts[account] - 1))
         return self
 
-    def __exit__(
+    async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._settled or exc is None or isinstance(exc, Unauthenticated):
+        limits, hit = self._throttle.limits, self._hit
+        if hit is None:
             return
-        self._settled = True  # not a wrong guess: take the attempt back
-        for key in self._keys:
-            self._throttle._forget(key, self._stamp)
+        if self._succeeded:
+            for window in self._windows:
+                if window.scope == "login-address":
+                    continue
+                await limits.clear(window)
+            await limits.forget(hit)
+        elif exc is not None and not isinstance(exc, Unauthenticated):
+            await limits.forget(hit)  # not a wrong guess (an outage): it does not count
+
+
+class RegistrationThrottle:
+    """At most ``per_address`` registrations from one client address (``None``: no limit)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        per_address: RateLimit | None = DEFAULT_REGISTRATION_LIMIT,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.limits = RateLimits(db, clock=clock)
+        self.per_address = per_address
+
+    async def attempt(self, address: str | None) -> None:
+        """Count one registration from ``address``; raises RateLimited beyond the limit."""
+        if address and self.per_address is not None:
+            await self.limits.hit([Window("register-address", address, self.per_address)])

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -49,14 +50,14 @@ async def reset_database(url: str) -> None:
 
 
 def server_settings(url: str, **changes: Any) -> ChatSettings:
-    """Settings for a test server: cheap password hashing, no access log (and ``changes``)."""
-    return ChatSettings(
-        database_url=url,
-        secret_key=SECRET,
-        password_cost=FAST_PASSWORDS,
-        access_log=False,
-        **changes,
-    )
+    """Settings for a test server: cheap password hashing, no access log, no registration
+    limit (the tests register many users from one address), and ``changes``."""
+    defaults = {
+        "password_cost": FAST_PASSWORDS,
+        "access_log": False,
+        "registrations_per_hour": None,
+    }
+    return ChatSettings(database_url=url, secret_key=SECRET, **(defaults | changes))
 
 
 def serving(url: str, **changes: Any) -> contextlib.AbstractAsyncContextManager[str]:
@@ -87,6 +88,28 @@ def stop(process: subprocess.Popen[Any]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def start_main(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``python -m examples.chat`` in ``folder`` with ``env`` (its output: ``interrupt``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "examples.chat"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def interrupt(process: subprocess.Popen[str]) -> str:
+    """Ctrl-C a server started by :func:`start_main`; what it printed."""
+    process.send_signal(signal.SIGINT)
+    try:
+        printed, _ = process.communicate(timeout=20)
+    finally:
+        stop(process)
+    return printed
 
 
 @contextlib.contextmanager

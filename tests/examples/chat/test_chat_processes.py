@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,9 +13,10 @@ from chat_testkit import (
     REPO,
     fence,
     free_port,
+    interrupt,
     reading,
     server_process,
-    stop,
+    start_main,
     user_on,
     wait_until_up,
 )
@@ -81,27 +79,6 @@ async def test_migrations_create_exactly_the_models(isolated_db_url: str) -> Non
     assert await current(chat_url, app=app) == []
 
 
-def _start_chat(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "examples.chat"],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-
-
-def _interrupt(process: subprocess.Popen[str]) -> str:
-    """Ctrl-C the server; what it printed."""
-    process.send_signal(signal.SIGINT)
-    try:
-        printed, _ = process.communicate(timeout=20)
-    finally:
-        stop(process)
-    return printed
-
-
 def test_python_m_examples_chat_serves_the_demo_and_docs_authorize_works(
     tmp_path: Path,
 ) -> None:
@@ -115,17 +92,17 @@ def test_python_m_examples_chat_serves_the_demo_and_docs_authorize_works(
     }
     env.pop("LAMINA_SECRET_KEY", None)
     env.pop("LAMINA_DEMO", None)
-    process = _start_chat(tmp_path, env)
+    process = start_main(tmp_path, env)
     try:
         wait_until_up(base, process, seconds=60)
     finally:
-        printed = _interrupt(process)
+        printed = interrupt(process)
     credentials = re.findall(r"username '(\w+)'\s+password '([^']+)'", printed)
     assert [user for user, _ in credentials] == ["alice", "bob"], printed
     assert (tmp_path / "chat.secret").exists()
 
     # Again (migrated, demo there, secret kept); log in as /docs "Authorize" does.
-    process = _start_chat(tmp_path, env)
+    process = start_main(tmp_path, env)
     try:
         wait_until_up(base, process, seconds=60)
         with httpx.Client(base_url=base) as browser:
@@ -147,5 +124,5 @@ def test_python_m_examples_chat_serves_the_demo_and_docs_authorize_works(
             titles = {c["title"] for c in conversations.json()["items"]}
             assert titles == {"General", "Daily standup"}
     finally:
-        printed = _interrupt(process)
+        printed = interrupt(process)
     assert "already there" in printed
