@@ -11,6 +11,8 @@ import pytest
 from persistence_models import (
     Categories,
     Category,
+    Counter,
+    Counters,
     Kind,
     Price,
     Product,
@@ -398,3 +400,19 @@ async def test_repositories_report_their_entity(db: Database) -> None:
     assert Products.entity_name() == "Product"
     assert Products.entity is Product
     assert isinstance((await Products(db).add(new_product())).id, UUID)
+
+
+async def test_integers_beyond_their_column_are_refused_alike_on_every_database(
+    db: Database,
+) -> None:
+    counters = Counters(db)
+    largest = 2**31 - 1  # an Integer column holds 32 bits on PostgreSQL
+    stored = await counters.add(Counter(name="c", value=largest))
+    with pytest.raises(InvalidInput) as caught:
+        await counters.add(Counter(name="d", value=largest + 1))
+    assert caught.value.errors[0].field == "value"
+    with pytest.raises(InvalidInput):
+        await counters.update(stored.id, {"value": -(2**31) - 1})
+    with pytest.raises(InvalidInput):
+        await counters.add_many([Counter(name="e"), Counter(name="f", value=2**40)])
+    assert [c.value for c in await counters.list()] == [largest]

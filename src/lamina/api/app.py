@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.middleware.cors import CORSMiddleware
 
+from lamina.api.json_input import JsonInputMiddleware
 from lamina.api.metrics import ApiMetrics
 from lamina.api.middleware import (
     BodyLimitMiddleware,
@@ -93,7 +94,8 @@ def install(app: FastAPI, settings: ApiSettings | None = None) -> ApiMetrics:
     """Add problem+json errors, request safety and observability to ``app``; return its metrics.
 
     Middleware, outermost first: correlation id and EventContext → metrics and
-    access log → security headers → CORS → error boundary → body limit. Routes
+    access log → security headers → CORS → error boundary → body limit → JSON
+    values no database stores alike (422, see :mod:`lamina.api.json_input`). Routes
     ``/healthz``, ``/readyz`` and ``/metrics`` are added, and the OpenAPI
     document describes 422 answers as problems. Call once, before the app starts.
     """
@@ -112,6 +114,7 @@ def install(app: FastAPI, settings: ApiSettings | None = None) -> ApiMetrics:
         )
     )
     # add_middleware puts each new one outside the previous: innermost first.
+    app.add_middleware(JsonInputMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ErrorBoundaryMiddleware)
     if settings.cors_origins:

@@ -11,10 +11,11 @@ from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
-from sqlalchemy import Column, Table
+from sqlalchemy import BigInteger, Column, Integer, SmallInteger, Table
 from sqlalchemy import Enum as SAEnum
 
 from lamina.domain.entity import FIELD_MARKERS, SENSITIVE, Entity, ValueObject
+from lamina.domain.errors import InvalidInput
 
 E = TypeVar("E", bound=Entity)
 
@@ -51,6 +52,20 @@ def _may_hold_enum(annotation: Any) -> bool:
     if isinstance(annotation, type):
         return issubclass(annotation, enum.Enum)
     return any(_may_hold_enum(arg) for arg in typing.get_args(annotation))
+
+
+def integer_range(column: Column[Any]) -> tuple[int, int] | None:
+    """The values an integer column holds on every database (PostgreSQL's sizes), or None.
+
+    SQLite would store any 64-bit integer in an ``Integer`` column where
+    PostgreSQL refuses one beyond 32 bits: checking against these bounds makes
+    both answer alike.
+    """
+    kind = column.type
+    if not isinstance(kind, Integer):
+        return None
+    bits = 16 if isinstance(kind, SmallInteger) else 64 if isinstance(kind, BigInteger) else 32
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
 
 def storable(value: Any, column: Column[Any]) -> Any:
@@ -206,6 +221,16 @@ class EntityMapper(Generic[E]):
             for i, name in enumerate(self._flat or ())
             if _may_hold_enum(entity.model_fields[name].annotation)
         ]
+        self._ranges: dict[str, tuple[int, int]] = {
+            name: bounds
+            for name in self.columns
+            if (bounds := integer_range(table.c[name])) is not None
+        }
+        self._ranged_positions = [
+            (i, self.field_for(name), *self._ranges[name])
+            for i, name in enumerate(self.columns)
+            if name in self._ranges
+        ]
         self._adapters: dict[str, TypeAdapter[Any]] = {}
         self._trusted: tuple[str, ...] | None = None
         """Field names in column order when rows become entities without validation."""
@@ -262,18 +287,29 @@ class EntityMapper(Generic[E]):
                     if part.sub is None
                     else (None if value is None else getattr(value, part.sub))
                 )
+                bounds = self._ranges.get(part.column.name)
+                if bounds is not None and v is not None and not bounds[0] <= v <= bounds[1]:
+                    raise _out_of_range(self.field_for(part.column.name), *bounds)
                 out[part.column.name] = storable(v, part.column)
         return out
 
     def values(self, entity: E) -> list[Any]:
-        """Column values of ``entity`` in the order of :attr:`columns`."""
-        if self._flat_getter is not None:
-            out = list(self._flat_getter(entity.__dict__))
-            for i in self._enum_positions:
-                out[i] = storable(out[i], self._flat_columns[i])
-            return out
-        by_column = self.to_columns(entity)
-        return [by_column[c] for c in self.columns]
+        """Column values of ``entity`` in the order of :attr:`columns`.
+
+        Raises :class:`InvalidInput` for an integer beyond its column's range
+        (:func:`integer_range`).
+        """
+        if self._flat_getter is None:
+            by_column = self.to_columns(entity)
+            return [by_column[c] for c in self.columns]
+        out = list(self._flat_getter(entity.__dict__))
+        for i in self._enum_positions:
+            out[i] = storable(out[i], self._flat_columns[i])
+        for i, field, low, high in self._ranged_positions:
+            value = out[i]
+            if value is not None and not low <= value <= high:
+                raise _out_of_range(field, low, high)
+        return out
 
     @property
     def validates_reads(self) -> bool:
@@ -312,3 +348,7 @@ class EntityMapper(Generic[E]):
         if extra:
             data.update(extra)
         return self.entity.model_validate(data)
+
+
+def _out_of_range(field: str, low: int, high: int) -> InvalidInput:
+    return InvalidInput.for_field(field, f"must be between {low} and {high}")

@@ -29,7 +29,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from lamina.domain.errors import InvalidInput
 from lamina.persistence.filters import LIST_OPS, TEXT_OPS, Filter, Op, Subquery
-from lamina.persistence.mapping import EntityMapper, storable
+from lamina.persistence.mapping import EntityMapper, integer_range, storable
 
 MAX_LIST_VALUES = 1000
 """Most values one ``in`` / ``not_in`` filter may carry."""
@@ -167,6 +167,9 @@ def _coerce(adapter: Any, field: str, value: Any, column: Column[Any]) -> Any:
         raise InvalidInput.for_field(field, "use is_null to match missing values")
     if isinstance(coerced, datetime) and coerced.utcoffset() is None:
         raise InvalidInput.for_field(field, "a time zone is required (e.g. 'Z' or '+02:00')")
+    bounds = integer_range(column)
+    if bounds is not None and isinstance(coerced, int) and not bounds[0] <= coerced <= bounds[1]:
+        raise InvalidInput.for_field(field, f"must be between {bounds[0]} and {bounds[1]}")
     return storable(coerced, column)
 
 

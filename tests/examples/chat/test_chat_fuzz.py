@@ -120,3 +120,26 @@ async def test_g11_generated_requests_get_documented_answers_never_5xx(chat_url:
                     name = f"{op.method.upper()} {op.path} ({mode.value})"
                     failures.append(f"{name}: {sorted(found)}")
         assert not failures, "\n".join(failures)
+
+
+async def test_g11_text_no_database_stores_alike_gets_the_same_422_everywhere(
+    chat_url: str,
+) -> None:
+    async with serving(chat_url) as base, user_on(base, "alice") as alice:
+        ws = (await alice.ok("POST", "/workspaces", 201, json={"name": "Acme"}))["id"]
+        conversations = f"/workspaces/{ws}/conversations"
+        bodies = [
+            b'{"title": "t", "metadata": {"k": "\\ud800"}}',  # was a 500
+            b'{"title": "\\ud800"}',
+            b'{"title": "nul \\u0000 inside"}',  # was stored by SQLite, refused by PostgreSQL
+            b'{"title": "t", "metadata": {"n": NaN}}',  # was null on SQLite, refused elsewhere
+            b'{"title": "t", "metadata": {"n": [Infinity]}}',
+        ]
+        for body in bodies:
+            answer = await alice.call(
+                "POST", conversations, content=body, headers={"Content-Type": "application/json"}
+            )
+            assert answer.status_code == 422, (body, answer.text)
+            assert answer.json()["type"].endswith("/invalid-input")
+        listed = await alice.ok("GET", conversations)
+        assert listed["items"] == []  # nothing was stored
