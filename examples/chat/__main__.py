@@ -2,8 +2,10 @@
 
 Environment (all optional):
 
-``LAMINA_DATABASE_URL``  default: the SQLite file ``./var/chat.db`` (folder created);
-                         ``postgresql://...`` works the same way.
+``LAMINA_DATABASE_URL``  default: ``database`` under ``[tool.lamina]`` of ``./pyproject.toml``
+                         (the ``lamina`` commands read the same), else the SQLite
+                         file ``./var/chat.db`` (folder created); ``postgresql://...``
+                         works the same way.
 ``HOST`` / ``PORT``      default ``127.0.0.1`` / ``8000``.
 ``WORKERS``              uvicorn worker processes (default 1). On PostgreSQL every
                          worker gets every event through LISTEN/NOTIFY; on SQLite
@@ -33,6 +35,7 @@ from examples.chat.rows import ChatBase
 from lamina.persistence import Database
 from lamina.persistence.database import normalize_url
 from lamina.persistence.migrations import MigrationConfig, upgrade
+from lamina.project import database_url
 from lamina.security import PasswordHasher
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -72,7 +75,7 @@ async def prepare(url: str, key: str, demo: bool) -> bool:
 def main() -> None:
     """Run the chat service until interrupted."""
     default_db = Path.cwd() / "var" / "chat.db"
-    given = os.environ.get("LAMINA_DATABASE_URL") or f"sqlite+aiosqlite:///{default_db}"
+    given = database_url(default=f"sqlite+aiosqlite:///{default_db}")
     # postgresql://... and sqlite://... work too: made async (asyncpg, aiosqlite) here.
     url = normalize_url(given).render_as_string(hide_password=False)
     if make_url(url).get_backend_name() == "sqlite":

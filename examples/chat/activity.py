@@ -15,7 +15,7 @@ records the activity).
 The marker is eventually consistent: it trails a post by the time the runner
 takes to read the event (milliseconds). Delivery is at least once and a touch
 never moves the marker back, so a batch handled twice, or a replay from
-position 0 (``lamina events replay conversation-activity``), leaves it right.
+position 0 (``lamina events replay -s conversation-activity``), leaves it right.
 """
 
 from __future__ import annotations

@@ -310,17 +310,20 @@ async def test_concurrent_processes_upgrade_once(database_url: str, tmp_path: Pa
     assert sum(output.count("Running upgrade  -> app_0001") for _, output in results) == 1
 
 
-async def run_cli(*arguments: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+async def run_cli(
+    *arguments: str, cwd: Path, env: dict[str, str], answer: str = "", command: str = "db"
+) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         str(LAMINA_CLI),
-        "db",
+        command,
         *arguments,
         cwd=cwd,
         env={**os.environ, **env},
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await process.communicate()
+    output, _ = await process.communicate(answer.encode())
     assert process.returncode is not None
     return process.returncode, output.decode()
 
@@ -363,7 +366,12 @@ async def test_cli_upgrade_check_current_downgrade(database_url: str, tmp_path: 
     assert code == 1
     assert "add column mig_tasks.estimate (INTEGER)" in output
 
-    code, output = await run_cli("downgrade", "base", cwd=project, env=env)
+    code, output = await run_cli("downgrade", "base", cwd=project, env=env, answer="n\n")
+    assert code == 1, output  # asked first, and the answer was no
+    assert "Drop every table" in output
+    assert await schema_objects(database_url) != (set(), set())
+
+    code, output = await run_cli("downgrade", "base", "--yes", cwd=project, env=env)
     assert code == 0, output
     code, output = await run_cli("current", cwd=project, env=env)
     assert (code, output.strip()) == (0, "database has no revision (not migrated)")
@@ -393,6 +401,39 @@ async def test_cli_errors_are_messages_not_tracebacks(
     assert message in output, output
     assert "Traceback" not in output
     assert "secret" not in output
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("db", "current"),
+        ("db", "check"),
+        ("db", "downgrade", "base", "--yes"),
+        ("events", "status"),
+        ("events", "tail", "--no-follow"),
+        ("events", "dead-letters"),
+    ],
+)
+async def test_commands_that_read_a_missing_database_say_so_and_create_nothing(
+    tmp_path: Path, arguments: tuple[str, ...]
+) -> None:
+    project = make_project(tmp_path)
+    missing = tmp_path / "nothing here" / "app.db"
+    env = {"LAMINA_DATABASE_URL": f"sqlite+aiosqlite:///{missing}"}
+    code, output = await run_cli(*arguments[1:], cwd=project, env=env, command=arguments[0])
+    assert (code, output.count("\n")) == (1, 1), output
+    assert output.startswith(f"error: no database at {missing}")
+    assert not missing.exists()
+    assert not missing.parent.exists()
+
+
+async def test_events_commands_report_an_unreachable_database_in_one_line(tmp_path: Path) -> None:
+    env = {"LAMINA_DATABASE_URL": "postgresql+asyncpg://u:secret@127.0.0.1:1/x"}
+    for arguments in (("status",), ("dead-letters",), ("tail", "--no-follow")):
+        code, output = await run_cli(*arguments, cwd=tmp_path, env=env, command="events")
+        assert (code, output.count("\n")) == (1, 1), output
+        assert output.startswith("error: ")
+        assert "secret" not in output
 
 
 def test_discovery_reads_pyproject_then_environment_then_arguments(

@@ -3,7 +3,8 @@
 The application is found from ``--metadata`` / ``--migrations``, then
 ``LAMINA_APP_METADATA`` / ``LAMINA_MIGRATIONS``, then ``[tool.lamina]`` in
 ``./pyproject.toml``; without any, the commands manage lamina's own tables only.
-The database is ``--url``, else ``LAMINA_DATABASE_URL``, else ``./lamina.db``.
+The database is found as the application finds it (see :mod:`lamina.cli.options`);
+only ``upgrade`` creates an SQLite file that does not exist yet.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.engine import make_url
 
-from lamina.cli.options import Url
+from lamina.cli.options import Url, existing_database, reported_errors
 from lamina.persistence import migrations
 from lamina.persistence.migrations import MigrationConfig, MigrationError
 
@@ -68,11 +70,17 @@ def downgrade(
     url: Url = None,
     metadata: Metadata = None,
     migrations_folder: Migrations = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask before removing every table.")
+    ] = False,
 ) -> None:
-    """Downgrade the database to REVISION."""
+    """Downgrade the database to REVISION ('base' asks first: it drops every table)."""
     with _reporting():
         config = _app_config(metadata, migrations_folder)
-        database = migrations.database_url(url)
+        database = existing_database(url)
+        if revision == "base" and not yes:
+            shown = make_url(database).render_as_string(hide_password=True)
+            typer.confirm(f"Drop every table of {shown}, data included?", abort=True)
         _run(migrations.downgrade(database, revision, app=config))
         _show_current(database, config)
 
@@ -99,7 +107,7 @@ def revision(
             migrations.revision(
                 message,
                 app=config,
-                url=migrations.database_url(url),
+                url=existing_database(url),
                 autogenerate=autogenerate,
             )
         )
@@ -115,7 +123,7 @@ def current(
 ) -> None:
     """Show the revisions the database is at."""
     with _reporting():
-        _show_current(migrations.database_url(url), _app_config(metadata, migrations_folder))
+        _show_current(existing_database(url), _app_config(metadata, migrations_folder))
 
 
 @app.command()
@@ -123,7 +131,7 @@ def check(url: Url = None, metadata: Metadata = None, migrations_folder: Migrati
     """Compare the models with the migrated database; exit 1 when they differ."""
     with _reporting():
         config = _app_config(metadata, migrations_folder)
-        differences = _run(migrations.check(migrations.database_url(url), app=config))
+        differences = _run(migrations.check(existing_database(url), app=config))
     if not differences:
         typer.echo("no drift: the database matches the models")
         return
@@ -134,7 +142,12 @@ def check(url: Url = None, metadata: Metadata = None, migrations_folder: Migrati
 
 
 def _app_config(metadata: str | None, migrations_folder: str | None) -> MigrationConfig | None:
-    return migrations.discover_config(metadata=metadata, migrations=migrations_folder)
+    """The application's config, its models imported (a bad path is reported before the
+    database is looked at)."""
+    config = migrations.discover_config(metadata=metadata, migrations=migrations_folder)
+    if config is not None:
+        config.load_metadata()
+    return config
 
 
 def _show_current(url: str, config: MigrationConfig | None) -> None:
@@ -153,13 +166,10 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
 
 @contextmanager
 def _reporting() -> Iterator[None]:
-    """Show Alembic's progress lines; turn a :class:`MigrationError` into a message and exit 1."""
+    """Show Alembic's progress lines; what cannot be done is one line and exit 1."""
     _show_progress()
-    try:
+    with reported_errors(MigrationError):
         yield
-    except MigrationError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
 
 
 class _ProgressLines(logging.Handler):

@@ -1,10 +1,11 @@
 """``lamina events``: follow the log, replay subscriptions, inspect and re-drive dead letters.
 
-The database is ``--url``, else ``LAMINA_DATABASE_URL``, else ``./lamina.db``.
+The database is found as the application finds it (see :mod:`lamina.cli.options`).
 ``replay`` runs the application's handlers, found from ``--handlers``, else
 ``LAMINA_EVENT_HANDLERS``, else ``handlers`` under ``[tool.lamina]`` in
 ``./pyproject.toml``: an import path such as ``"myapp.projections:subscriptions"``
-naming a :class:`~lamina.events.Subscription` or a list of them.
+naming a :class:`~lamina.events.Subscription`, a list of them, or a function of the
+``Database`` returning either.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from uuid import UUID
 
 import typer
 
-from lamina.cli.options import Url
+from lamina.cli.options import CommandError, Url, existing_database, reported_errors
 from lamina.events import (
     DeadLetters,
     EventFeed,
@@ -47,16 +48,9 @@ app = typer.Typer(
 )
 
 
-class CommandError(Exception):
-    """A command cannot run; the message says why (shown without a traceback)."""
-
-
 def _run(work: Coroutine[Any, Any, T]) -> T:
-    try:
+    with reported_errors(SubscriptionBusy):
         return asyncio.run(work)
-    except (CommandError, SubscriptionBusy) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
 
 
 def _line(event: StoredEvent, as_json: bool) -> str:
@@ -90,7 +84,7 @@ def tail(
 async def _tail(
     url: str | None, after: int | None, lines: int, follow: bool, as_json: bool, poll: float
 ) -> None:
-    async with Database(url) as db:
+    async with Database(existing_database(url)) as db:
         store = EventStore(db)
         position = after if after is not None else max(0, await store.last_position() - lines)
         while True:
@@ -138,11 +132,11 @@ def replay(
 
 
 async def _replay(url: str | None, name: str, after: int, handlers: str | None) -> None:
-    found = {s.name: s for s in load_subscriptions(handlers)}
-    if name not in found:
-        known = ", ".join(sorted(found)) or "none"
-        raise CommandError(f"no subscription {name!r} among the handlers (known: {known})")
-    async with Database(url) as db:
+    async with Database(existing_database(url)) as db:
+        found = {s.name: s for s in load_subscriptions(handlers, db=db)}
+        if name not in found:
+            known = ", ".join(sorted(found)) or "none"
+            raise CommandError(f"no subscription {name!r} among the handlers (known: {known})")
         total = max(0, await EventStore(db).last_position() - after)
         runner = EventRunner(db, [found[name]], notifier=EventNotifier(db, listen=False))
         with typer.progressbar(length=total, label=f"replaying {name}", file=sys.stderr) as bar:
@@ -187,7 +181,7 @@ def dead_letters(
 async def _dead_letters(
     url: str | None, subscription: str | None, include_resolved: bool, limit: int
 ) -> list[Any]:
-    async with Database(url) as db:
+    async with Database(existing_database(url)) as db:
         return await DeadLetters(db).find(
             subscription, include_resolved=include_resolved, limit=limit
         )
@@ -211,7 +205,7 @@ def retry(
 
 
 async def _retry(url: str | None, ids: list[UUID], subscription: str | None) -> int:
-    async with Database(url) as db:
+    async with Database(existing_database(url)) as db:
         return await DeadLetters(db).request_redrive(ids, subscription=subscription)
 
 
@@ -235,7 +229,7 @@ def status(url: Url = None) -> None:
 
 
 async def _status(url: str | None) -> tuple[int, list[Any], dict[str, int]]:
-    async with Database(url) as db:
+    async with Database(existing_database(url)) as db:
         last = await EventStore(db).last_position()
         states = await subscription_states(db)
         failed: dict[str, int] = {}
@@ -244,8 +238,12 @@ async def _status(url: str | None) -> tuple[int, list[Any], dict[str, int]]:
         return last, states, failed
 
 
-def load_subscriptions(path: str | None, project_dir: Path | None = None) -> list[Subscription]:
-    """The subscriptions named by ``path``, ``$LAMINA_EVENT_HANDLERS`` or ``[tool.lamina]``."""
+def load_subscriptions(
+    path: str | None, project_dir: Path | None = None, *, db: Database | None = None
+) -> list[Subscription]:
+    """The subscriptions named by ``path``, ``$LAMINA_EVENT_HANDLERS`` or ``[tool.lamina]``:
+    a :class:`Subscription`, a list of them, or a function of ``db`` returning either
+    (for handlers that write to the database)."""
     root = project_dir or Path.cwd()
     spec = path or os.environ.get(HANDLERS_VAR) or _configured_handlers(root)
     if not spec:
@@ -266,6 +264,8 @@ def load_subscriptions(path: str | None, project_dir: Path | None = None) -> lis
         if not hasattr(target, part):
             raise CommandError(f"{spec!r}: no attribute {part!r}")
         target = getattr(target, part)
+    if callable(target) and not isinstance(target, Subscription) and db is not None:
+        target = target(db)
     try:
         found = [target] if isinstance(target, Subscription) else list(target)
     except TypeError:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -126,3 +129,34 @@ def test_python_m_examples_chat_serves_the_demo_and_docs_authorize_works(
     finally:
         printed = interrupt(process)
     assert "already there" in printed
+
+
+def test_lamina_commands_find_the_database_the_service_uses(tmp_path: Path) -> None:
+    """Run from the project root, ``lamina db`` and ``lamina events`` act on ``./var/chat.db``."""
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "examples").symlink_to(REPO / "examples")  # what [tool.lamina] names
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(REPO)}
+    env.pop("LAMINA_DATABASE_URL", None)
+    process = start_main(tmp_path, env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", process, seconds=60)
+    finally:
+        interrupt(process)
+    assert (tmp_path / "var" / "chat.db").exists()
+
+    def lamina(*arguments: str) -> str:
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "lamina"), *arguments],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "(app) (head)" in lamina("db", "current")
+    assert "conversation-activity" in lamina("events", "status")
+    assert "events read" in lamina("events", "replay", "-s", "conversation-activity")

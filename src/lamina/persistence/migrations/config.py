@@ -24,11 +24,10 @@ from pathlib import Path
 from sqlalchemy import MetaData
 
 from lamina.project import ProjectSettingsError, tool_settings
+from lamina.project import database_url as project_database_url
 
-DATABASE_URL_VAR = "LAMINA_DATABASE_URL"
 METADATA_VAR = "LAMINA_APP_METADATA"
 MIGRATIONS_VAR = "LAMINA_MIGRATIONS"
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./lamina.db"
 DEFAULT_BRANCH = "app"
 
 
@@ -64,8 +63,12 @@ class MigrationConfig:
 
 
 def database_url(url: str | None = None) -> str:
-    """``url``, else ``LAMINA_DATABASE_URL``, else an SQLite file in the current directory."""
-    return url or os.environ.get(DATABASE_URL_VAR) or DEFAULT_DATABASE_URL
+    """``url``, else ``LAMINA_DATABASE_URL``, else ``database`` under ``[tool.lamina]``, else
+    an SQLite file in the current directory (see :func:`lamina.project.database_url`)."""
+    try:
+        return project_database_url(url)
+    except ProjectSettingsError as error:
+        raise MigrationError(str(error)) from error
 
 
 def discover_config(
