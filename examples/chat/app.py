@@ -86,9 +86,11 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await feed.start()
         await projections.start()
+        restore_signals = streams.end_on_signals()  # SIGTERM: every stream gets "resume"
         try:
             yield
         finally:
+            restore_signals()
             await projections.stop()
             await streams.close()
             await feed.stop()

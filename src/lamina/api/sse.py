@@ -27,9 +27,10 @@ socket — one wait that ends on "frames buffered", "heartbeat due", "client
 gone" or "overflowed"; all buffered frames written in one ``send``; a deadline
 on each write so a stalled socket cannot pin the connection; and the final
 resume event. That is a small loop over the raw ASGI ``send`` (below), and it
-adds no dependency. Uvicorn waits for open responses before shutting down:
-call :meth:`EventStreams.close` from the lifespan shutdown or a signal handler,
-or run it with ``--timeout-graceful-shutdown``.
+adds no dependency. A server waits for open responses before it shuts down:
+call :meth:`EventStreams.end_on_signals` in the lifespan startup, and every
+stream gets ``event: resume`` the moment SIGTERM arrives, then
+:meth:`EventStreams.close` in the lifespan shutdown.
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Collection
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from types import FrameType
 from typing import Any
 
 from fastapi import Depends
@@ -70,6 +74,9 @@ EventData = Callable[[StoredEvent], Any]
 HEARTBEAT = b": heartbeat\n\n"
 
 logger = logging.getLogger("lamina.events")
+
+SHUTDOWN = "shutdown"
+"""Why :meth:`EventStreams.end_all` ended a connection."""
 
 
 def default_event_data(event: StoredEvent) -> dict[str, Any]:
@@ -180,6 +187,43 @@ class EventStreams:
             self._checker = None
         await self.hub.stop()
 
+    def end_all(self) -> None:
+        """End every open stream with ``event: resume`` (reason ``server_shutdown``): clients
+        reconnect, with ``Last-Event-ID``, to another worker or to this one once restarted."""
+        for conn in self.hub.open_connections():
+            conn.end(SHUTDOWN)
+
+    def end_on_signals(
+        self, signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT)
+    ) -> Callable[[], None]:
+        """On ``signals``, :meth:`end_all` first, then whatever handled them before (the
+        server's own shutdown). Call it in the app's lifespan startup; it returns the
+        function that puts the previous handlers back (call it at shutdown).
+
+        A server waits for open responses before it stops, and a stream never ends by
+        itself: without this, a restart would wait for its grace period, then cut
+        the streams off mid-transfer.
+        """
+        loop = asyncio.get_running_loop()
+        previous: dict[signal.Signals, Any] = {}
+
+        def handle(number: int, frame: FrameType | None) -> None:
+            loop.call_soon_threadsafe(self.end_all)
+            before = previous.get(signal.Signals(number))
+            if callable(before):
+                before(number, frame)
+
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None  # signals reach the main thread only (a test server in a thread)
+        for sig in signals:
+            previous[sig] = signal.signal(sig, handle)
+
+        def restore() -> None:
+            for sig, before in previous.items():
+                signal.signal(sig, before)
+
+        return restore
+
     async def check_credentials(self) -> None:
         """End the streams whose credential expired or, asked of ``credentials``, was revoked.
 
@@ -277,7 +321,9 @@ class EventStreams:
                     await self._write(send, b"".join(frame for _, frame in frames))
                     self.hub.sent(conn, frames)
             await self._stream_live(conn, send)
-            if conn.ended is not None:
+            if conn.ended == SHUTDOWN:
+                await self._write(send, self._resume_frame(conn, "server_shutdown"))
+            elif conn.ended is not None:
                 await self._write(send, self._ended_frame(conn))
             await self._write(send, b"", more=False)
         except _Stalled:
@@ -307,8 +353,8 @@ class EventStreams:
         data = json.dumps({"reason": conn.ended, "last_event_id": conn.last_event_id})
         return f"event: unauthorized\ndata: {data}\n\n".encode()
 
-    def _resume_frame(self, conn: LiveConnection) -> bytes:
-        data = json.dumps({"reason": "slow_consumer", "last_event_id": conn.last_event_id})
+    def _resume_frame(self, conn: LiveConnection, reason: str = "slow_consumer") -> bytes:
+        data = json.dumps({"reason": reason, "last_event_id": conn.last_event_id})
         return f"retry: {self.retry_ms}\nevent: resume\ndata: {data}\n\n".encode()
 
     async def _write(self, send: Send, body: bytes, *, more: bool = True) -> None:

@@ -90,14 +90,16 @@ def stop(process: subprocess.Popen[Any]) -> None:
         process.wait()
 
 
-def start_main(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def start_main(
+    folder: Path, env: dict[str, str], *, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
     """``python -m examples.chat`` in ``folder`` with ``env`` (its output: ``interrupt``)."""
     return subprocess.Popen(
         [sys.executable, "-m", "examples.chat"],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
     )
 

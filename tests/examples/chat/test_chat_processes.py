@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -14,12 +16,14 @@ import httpx
 import pytest
 from chat_testkit import (
     REPO,
+    EventReader,
     fence,
     free_port,
     interrupt,
     reading,
     server_process,
     start_main,
+    stop,
     user_on,
     wait_until_up,
 )
@@ -160,3 +164,37 @@ def test_lamina_commands_find_the_database_the_service_uses(tmp_path: Path) -> N
     assert "(app) (head)" in lamina("db", "current")
     assert "conversation-activity" in lamina("events", "status")
     assert "events read" in lamina("events", "replay", "-s", "conversation-activity")
+
+
+async def test_sigterm_ends_every_stream_with_resume_and_exits_promptly_and_cleanly(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "LAMINA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        "LAMINA_DEMO": "0",
+        "PORT": str(port),
+        "PYTHONPATH": str(REPO),
+    }
+    process = start_main(tmp_path, env, stderr=subprocess.PIPE)
+    try:
+        await asyncio.to_thread(wait_until_up, base, process, 60)
+        async with user_on(base, "alice") as alice:
+            token = alice.client.headers["Authorization"].removeprefix("Bearer ")
+            streams = [await EventReader(base, token).start() for _ in range(3)]
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            for stream in streams:
+                await stream.ended()
+            _, errors = await asyncio.to_thread(process.communicate, timeout=10)
+            assert time.monotonic() - started < 3
+    finally:
+        stop(process)
+    for stream in streams:
+        assert [(kind, data["reason"]) for kind, data in stream.notices] == [
+            ("resume", "server_shutdown")
+        ]
+    assert "Traceback" not in errors
+    assert "ERROR" not in errors

@@ -1,4 +1,4 @@
-"""G16 on live streams: a stream ends when its credential is revoked or expires; a per-user cap."""
+"""Streams the server ends: a revoked or expired credential (G16), shutdown; a per-user cap."""
 
 from __future__ import annotations
 
@@ -135,3 +135,19 @@ async def test_a_user_holds_at_most_max_per_user_streams(db: Database) -> None:
         again = asyncio.create_task(read_all(client, {"X-User": "ann"}))
         await until_open(streams, 3)  # a closed stream frees its place
         await cancel(second, other, again)
+
+
+async def test_end_all_tells_every_stream_to_resume(db: Database) -> None:
+    async with guarded_app(db, set()) as (client, streams):
+        reading = [asyncio.create_task(read_all(client, {"X-User": n})) for n in ("ann", "bob")]
+        await until_open(streams, 2)
+        await publish_ticks(db, 2)
+        await eventually(lambda: all(c.last_event_id for c in streams.connections()))
+        streams.end_all()
+        async with asyncio.timeout(5):
+            endings = await asyncio.gather(*reading)
+    for messages in endings:
+        [resume] = [m for m in messages if m.event == "resume"]
+        assert resume.json()["reason"] == "server_shutdown"
+        assert resume.json()["last_event_id"] == max(int(m.id) for m in messages if m.id)
+        assert resume.retry == 2000
