@@ -92,11 +92,11 @@ class MemberService(Service[Membership, Actor]):
 
     async def add(self, workspace_id: UUID, username: str, role: Role) -> Membership:
         """Make the user called ``username`` a member (409 if it already is one)."""
-        if role is Role.OWNER:
-            raise Conflict("a workspace has exactly one owner; add members as admin or member")
 
         async def use_case(uow: UnitOfWork) -> Membership:
-            await require_manager(self.principal, workspace_id, uow)
+            await require_manager(self.principal, workspace_id, uow)  # authorize, then validate
+            if role is Role.OWNER:
+                raise Conflict("a workspace has exactly one owner; add members as admin or member")
             user = await Users(uow).by_username(username)
             if user is None:
                 raise ReferenceMissing("Membership", ["username"], f"no user is called {username}")

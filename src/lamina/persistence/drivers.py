@@ -3,7 +3,7 @@
 lamina builds every statement with SQLAlchemy Core and compiles it once
 (:mod:`lamina.persistence.statements`), then sends it straight to the driver:
 this skips SQLAlchemy's per-call execution machinery, which costs more than the
-database itself for small statements (see PERFORMANCE.md). Values are always
+database itself for small statements (README, "How it is fast"). Values are always
 bound parameters, never formatted into SQL.
 
 SQLite runs on the standard ``sqlite3`` module, each connection in a thread of

@@ -112,6 +112,8 @@ async def test_members_are_managed_by_owners_and_admins(chat_url: str) -> None:
         await alice.ok("POST", members, 201, json={"username": "bob"})
         refused = await bob.call("POST", members, json={"username": "carol"})
         assert refused.status_code == 403
+        as_owner = await bob.call("POST", members, json={"username": "carol", "role": "owner"})
+        assert as_owner.status_code == 403  # who may act comes before what the rules say
         assert (await bob.call("PATCH", f"/workspaces/{ws}", json={"name": "Mine"},
                                headers={"If-Match": '"1"'})).status_code == 403  # fmt: skip
         assert (await alice.call("POST", members, json={"username": "bob"})).status_code == 409
