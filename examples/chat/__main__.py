@@ -12,6 +12,8 @@ Environment (all optional):
                          other workers' events arrive by polling (within a second).
 ``LAMINA_DEMO=0``        skip the demo data (two users, a workspace, conversations).
 ``MAX_STREAMS_PER_USER`` open ``/events`` streams per user and worker (default 10).
+``LOG_FORMAT``           ``json`` (default: one JSON object per line on stderr, with the
+                         request's correlation id, secrets masked) or ``plain`` (readable).
 ``LAMINA_SECRET_KEY``    signs list cursors; every worker and every restart must use
                          the same key for cursors to stay valid. When unset, a random
                          key is made once and kept in ``chat.secret`` next to the
@@ -32,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from examples.chat.demo import DEMO_USERS, load_demo
 from examples.chat.rows import ChatBase
+from lamina.api import log_config
 from lamina.persistence import Database
 from lamina.persistence.database import normalize_url
 from lamina.persistence.migrations import MigrationConfig, upgrade
@@ -104,6 +107,8 @@ def main() -> None:
         port=port,
         workers=workers,
         timeout_graceful_shutdown=5,
+        log_config=log_config(os.environ.get("LOG_FORMAT", "json")),
+        access_log=False,  # lamina writes one line per request, with its correlation id
     )
 
 

@@ -21,7 +21,13 @@ queries (:mod:`lamina.api.list_query`).
 from lamina.api.app import ApiSettings, install, metrics_of
 from lamina.api.etags import etag, expected_version
 from lamina.api.list_query import ListQuery, ListRequest
-from lamina.api.logging import JsonLogFormatter, configure_logging, mask_sensitive
+from lamina.api.logging import (
+    JsonLogFormatter,
+    PlainLogFormatter,
+    configure_logging,
+    log_config,
+    mask_sensitive,
+)
 from lamina.api.metrics import ApiMetrics
 from lamina.api.nesting import Parent
 from lamina.api.observability import ReadinessCheck
@@ -64,6 +70,7 @@ __all__ = [
     "ListRequest",
     "Parent",
     "PayloadTooLarge",
+    "PlainLogFormatter",
     "PreconditionRequired",
     "Problem",
     "ProblemResponse",
@@ -77,6 +84,7 @@ __all__ = [
     "etag",
     "expected_version",
     "install",
+    "log_config",
     "map_error_status",
     "mask_sensitive",
     "metrics_of",

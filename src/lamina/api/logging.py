@@ -1,5 +1,9 @@
 """Structured logs: one JSON object per line, with the correlation id, secrets masked.
 
+:func:`log_config` sets a whole server process up (uvicorn included, its
+access line replaced by lamina's); :class:`PlainLogFormatter` is the readable
+alternative for a terminal.
+
 >>> configure_logging("INFO")
 >>> logging.getLogger("app").info("paid", extra={"order": 42, "card_token": "tok_1"})
 {"time": "2025-01-01T12:00:00.000Z", "level": "INFO", "logger": "app", "message": "paid",
@@ -35,7 +39,7 @@ SENSITIVE_KEY_PARTS = (
 _MAX_DEPTH = 8
 _STANDARD_RECORD_FIELDS = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__
-) | {"message", "asctime", "taskName"}
+) | {"message", "asctime", "taskName", "color_message"}  # uvicorn's terminal colours
 
 
 def is_sensitive_key(key: str) -> bool:
@@ -92,6 +96,58 @@ class JsonLogFormatter(logging.Formatter):
         if record.stack_info:
             data["stack"] = self.formatStack(record.stack_info)
         return json.dumps(data, default=str, ensure_ascii=False)
+
+
+class PlainLogFormatter(logging.Formatter):
+    """One readable line per record: time, level, logger, message, then the correlation id
+    and the ``extra=`` fields (secrets masked) as ``key=value``: for a person at a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD_RECORD_FIELDS and not key.startswith("_")
+        }
+        context = peek_context()
+        if context is not None:
+            fields = {"correlation_id": context.correlation_id, **fields}
+        shown = " ".join(f"{key}={value}" for key, value in mask_sensitive(fields).items())
+        line = f"{_utc_iso(record.created)} {record.levelname:<7} {record.name}: "
+        line += record.getMessage() + (f"  [{shown}]" if shown else "")
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+LOG_FORMATS = {"json": JsonLogFormatter, "plain": PlainLogFormatter}
+"""The formats :func:`log_config` knows."""
+
+
+def log_config(log_format: str = "json", level: str = "INFO") -> dict[str, Any]:
+    """A :func:`logging.config.dictConfig` for a whole server process, uvicorn included.
+
+    Every logger writes one line per record to stderr, as JSON (``log_format``
+    ``"json"``, the default) or readable text (``"plain"``). uvicorn's own
+    access line is off: lamina writes one per request, with its correlation
+    id (``lamina.api.access``). Give it to ``uvicorn.run(..., log_config=...)``,
+    which applies it in every worker process.
+    """
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"unknown log format {log_format!r}: use {' or '.join(LOG_FORMATS)}")
+    formatter = f"{LOG_FORMATS[log_format].__module__}.{LOG_FORMATS[log_format].__name__}"
+    handler = {"class": "logging.StreamHandler", "formatter": "lamina", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"lamina": {"()": formatter}},
+        "handlers": {"stderr": handler},
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
+        },
+    }
 
 
 def configure_logging(level: int | str = "INFO", *, stream: IO[str] | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -198,3 +199,38 @@ async def test_sigterm_ends_every_stream_with_resume_and_exits_promptly_and_clea
         ]
     assert "Traceback" not in errors
     assert "ERROR" not in errors
+
+
+@pytest.mark.parametrize("log_format", ["json", "plain"])
+def test_the_service_logs_one_line_per_request_in_the_chosen_format(
+    tmp_path: Path, log_format: str
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "LAMINA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        "LAMINA_DEMO": "0",
+        "LOG_FORMAT": log_format,
+        "PORT": str(port),
+        "PYTHONPATH": str(REPO),
+    }
+    process = start_main(tmp_path, env, stderr=subprocess.PIPE)
+    try:
+        wait_until_up(base, process, seconds=60)
+        answer = httpx.get(f"{base}/workspaces", headers={"X-Request-ID": "req-7"})
+        assert answer.status_code == 401
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=20)
+    lines = [line for line in errors.splitlines() if line.strip()]
+    mentions = [line for line in lines if "/workspaces" in line]
+    assert len(mentions) == 1, lines  # lamina's access line; uvicorn's own is off
+    if log_format == "json":
+        records = [json.loads(line) for line in lines]  # every line is a JSON object
+        [access] = [r for r in records if r.get("path") == "/workspaces"]
+        assert (access["correlation_id"], access["status"]) == ("req-7", 401)
+        assert access["logger"] == "lamina.api.access"
+    else:
+        assert not any(line.startswith("{") for line in lines)
+        assert "correlation_id=req-7" in mentions[0]
