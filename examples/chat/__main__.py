@@ -10,6 +10,8 @@ Environment (all optional):
 ``WORKERS``              uvicorn worker processes (default 1). On PostgreSQL every
                          worker gets every event through LISTEN/NOTIFY; on SQLite
                          other workers' events arrive by polling (within a second).
+                         ``/metrics`` shows every worker's metrics (kept in
+                         ``var/metrics``, emptied at each start).
 ``LAMINA_DEMO=0``        skip the demo data (two users, a workspace, conversations).
 ``MAX_STREAMS_PER_USER`` open ``/events`` streams per user and worker (default 10).
 ``LOG_FORMAT``           ``json`` (default: one JSON object per line on stderr, with the
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 import uvicorn
@@ -35,6 +38,7 @@ from sqlalchemy.engine import make_url
 from examples.chat.demo import DEMO_USERS, load_demo
 from examples.chat.rows import ChatBase
 from lamina.api import log_config
+from lamina.api.metrics import MULTIPROCESS_DIR_VAR
 from lamina.persistence import Database
 from lamina.persistence.database import normalize_url
 from lamina.persistence.migrations import MigrationConfig, upgrade
@@ -66,6 +70,14 @@ def secret_key(folder: Path) -> str:
     return path.read_text().strip()
 
 
+def fresh_folder(path: Path) -> Path:
+    """``path``, made empty (metrics files of an earlier run must not count)."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
 async def prepare(url: str, key: str, demo: bool) -> bool:
     """Apply the migrations and, if asked, load the demo data; True if it was loaded now."""
     await upgrade(url, app=MigrationConfig(versions=MIGRATIONS, metadata=ChatBase.metadata))
@@ -93,6 +105,8 @@ def main() -> None:
     # Worker processes build the app from the environment (examples.chat.app:app_from_env).
     os.environ["LAMINA_DATABASE_URL"] = url
     os.environ["LAMINA_SECRET_KEY"] = key
+    if workers > 1:  # every worker's metrics in one /metrics, whichever worker answers
+        os.environ[MULTIPROCESS_DIR_VAR] = str(fresh_folder(state_folder(url) / "metrics"))
     shown = make_url(url).render_as_string(hide_password=True)
     lines = [f"lamina chat: database {shown}", f"  API docs: http://{host}:{port}/docs"]
     if demo:

@@ -25,9 +25,9 @@ from examples.chat.api.participants import participant_router
 from examples.chat.api.recordings import recording_router
 from examples.chat.api.wiring import Wiring
 from examples.chat.api.workspaces import workspace_router
-from lamina.api import ApiSettings, install
+from lamina.api import ApiSettings, DatabaseMetrics, install
 from lamina.api.sse import EventStreams
-from lamina.events import EventFeed, EventNotifier, EventRunner
+from lamina.events import EventFeed, EventMetrics, EventNotifier, EventRunner
 from lamina.persistence import Database
 from lamina.security import (
     Argon2Parameters,
@@ -98,12 +98,14 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
             await db.close()
 
     app = FastAPI(title="lamina chat", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    install(
+    metrics = install(
         app,
         ApiSettings.from_env(
             access_log=settings.access_log, readiness_checks={"database": db.ping}
         ),
     )
+    metrics.add_collector(EventMetrics(db=db, runners=[projections], live=[streams], feed=feed))
+    metrics.add_collector(DatabaseMetrics(db))
     authenticator = Authenticator(tokens)
     app.include_router(
         auth_router(

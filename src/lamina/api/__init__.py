@@ -28,7 +28,7 @@ from lamina.api.logging import (
     log_config,
     mask_sensitive,
 )
-from lamina.api.metrics import ApiMetrics
+from lamina.api.metrics import ApiMetrics, DatabaseMetrics
 from lamina.api.nesting import Parent
 from lamina.api.observability import ReadinessCheck
 from lamina.api.problems import (
@@ -63,6 +63,7 @@ __all__ = [
     "ApiMetrics",
     "ApiSettings",
     "Count",
+    "DatabaseMetrics",
     "EventStreamResponse",
     "EventStreams",
     "JsonLogFormatter",

@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, Self, get_origin
 
 from fastapi import FastAPI
@@ -26,6 +28,7 @@ from lamina.api.middleware import (
 from lamina.api.observability import ObservabilityMiddleware, ReadinessCheck, observability_router
 from lamina.api.problems import PROBLEM_MEDIA_TYPE, Problem, register_problem_handlers
 from lamina.api.request_context import RequestContextMiddleware
+from lamina.events.tasks import cancel_and_wait
 
 ENV_PREFIX = "LAMINA_API_"
 _METRICS_STATE = "lamina_metrics"
@@ -95,7 +98,9 @@ def install(app: FastAPI, settings: ApiSettings | None = None) -> ApiMetrics:
 
     Middleware, outermost first: correlation id and EventContext → metrics and
     access log → security headers → CORS → error boundary → body limit → JSON
-    values no database stores alike (422, see :mod:`lamina.api.json_input`). Routes
+    values no database stores alike (422, see :mod:`lamina.api.json_input`). With
+    several worker processes (``PROMETHEUS_MULTIPROC_DIR``), ``/metrics`` shows every
+    worker's metrics (see :mod:`lamina.api.metrics`). Routes
     ``/healthz``, ``/readyz`` and ``/metrics`` are added, and the OpenAPI
     document describes 422 answers as problems. Call once, before the app starts.
     """
@@ -132,7 +137,25 @@ def install(app: FastAPI, settings: ApiSettings | None = None) -> ApiMetrics:
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     app.add_middleware(RequestContextMiddleware)
     _document_problems(app)
+    if metrics.shared is not None:
+        _share_metrics_while_running(app, metrics)
     return metrics
+
+
+def _share_metrics_while_running(app: FastAPI, metrics: ApiMetrics) -> None:
+    """Run :meth:`ApiMetrics.share_periodically` for as long as the app's lifespan lasts."""
+    lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def sharing(running: Any) -> AsyncIterator[Any]:
+        task = asyncio.create_task(metrics.share_periodically())
+        try:
+            async with lifespan(running) as state:
+                yield state
+        finally:
+            await cancel_and_wait(task)
+
+    app.router.lifespan_context = sharing
 
 
 def metrics_of(app: FastAPI) -> ApiMetrics:

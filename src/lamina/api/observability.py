@@ -160,10 +160,20 @@ class ObservabilityMiddleware:
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template (``/orders/{id}``), or ``unmatched``."""
+    """The matched route's path template (``/orders/{id}``), or ``unmatched``.
+
+    Routes that are not API routes (``/docs``, ``/openapi.json``) leave no
+    route in the scope; one without path parameters is its own template.
+    """
     route = scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return template if isinstance(template, str) and template else UNMATCHED_ROUTE
+    if isinstance(template, str) and template:
+        return template
+    if scope.get("endpoint") is not None and not scope.get("path_params"):
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        return path[len(root) :] if root and path.startswith(root) else path
+    return UNMATCHED_ROUTE
 
 
 def _log_access(scope: Scope, route: str, status: int, seconds: float, queries: int) -> None:

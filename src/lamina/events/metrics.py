@@ -1,14 +1,15 @@
 """Prometheus metrics of the event machinery, read from its counters at scrape time.
 
-Register one collector on the app's registry (``lamina.api.metrics_of(app).registry``)::
+Add one collector to the app's metrics (``lamina.api.install`` returns them)::
 
-    registry.register(EventMetrics(db=db, runners=[runner], live=[streams]))
+    metrics.add_collector(EventMetrics(db=db, runners=[runner], live=[streams], feed=feed))
 
 Exposed: ``lamina_events_appended_total``, ``lamina_events_delivered_total``,
 ``lamina_events_failed_total``, ``lamina_events_dead_lettered_total``,
 ``lamina_subscription_position{subscription}``, ``lamina_sse_connections_open``,
-``lamina_sse_events_sent_total``, ``lamina_sse_heartbeats_total`` and
-``lamina_sse_slow_disconnects_total``.
+``lamina_sse_events_sent_total``, ``lamina_sse_heartbeats_total``,
+``lamina_sse_slow_disconnects_total``, and with a feed ``lamina_event_log_position`` and
+``lamina_subscription_lag{subscription}``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from lamina.events.feed import EventFeed
 from lamina.events.live import LiveStats
 from lamina.events.runner import EventRunner
 from lamina.persistence.database import Database
@@ -32,7 +34,19 @@ class HasLiveStats(Protocol):
 
 
 class EventMetrics(Collector):
-    """A Prometheus collector over a database's, runners' and live streams' counters."""
+    """A Prometheus collector over a database's, runners' and live streams' counters.
+
+    With a ``feed`` (the reader live streams share), also the log's head as
+    this process last read it (``lamina_event_log_position``) and each held
+    subscription's lag behind it (``lamina_subscription_lag``).
+    """
+
+    gauge_modes = {
+        "lamina_subscription_position": "livemax",
+        "lamina_subscription_lag": "livemax",
+        "lamina_event_log_position": "livemax",
+    }
+    """How several workers' values combine (see ``lamina.api.metrics.SharedCollectors``)."""
 
     def __init__(
         self,
@@ -40,10 +54,12 @@ class EventMetrics(Collector):
         db: Database | None = None,
         runners: Sequence[EventRunner] = (),
         live: Sequence[HasLiveStats] = (),
+        feed: EventFeed | None = None,
     ) -> None:
         self.db = db
         self.runners = list(runners)
         self.live = list(live)
+        self.feed = feed
 
     def collect(self) -> Iterator[Metric]:
         """The current values (called by the registry on each scrape)."""
@@ -72,10 +88,25 @@ class EventMetrics(Collector):
                 "Last handled position of each subscription held by this process.",
                 labels=["subscription"],
             )
+            lags = GaugeMetricFamily(
+                "lamina_subscription_lag",
+                "Events in the log after each held subscription's position.",
+                labels=["subscription"],
+            )
             for runner in self.runners:
                 for name, position in sorted(runner.positions.items()):
                     positions.add_metric([name], position)
+                    if self.feed is not None:
+                        lags.add_metric([name], max(0, self.feed.position - position))
             yield positions
+            if self.feed is not None:
+                yield lags
+        if self.feed is not None:
+            yield GaugeMetricFamily(
+                "lamina_event_log_position",
+                "The last position of the event log this process has read.",
+                value=self.feed.position,
+            )
         if self.live:
             live = [source.stats for source in self.live]
             yield GaugeMetricFamily(

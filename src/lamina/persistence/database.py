@@ -20,7 +20,14 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from lamina.domain.errors import Unavailable
-from lamina.persistence.drivers import Connection, Pool, PoolOptions, PostgresPool, SQLitePool
+from lamina.persistence.drivers import (
+    Connection,
+    Pool,
+    PoolOptions,
+    PoolUsage,
+    PostgresPool,
+    SQLitePool,
+)
 from lamina.persistence.errors import ConnectionLost, is_connection_error, is_transient
 from lamina.persistence.instrumentation import DatabaseStats
 from lamina.persistence.statements import StatementCache, dialect_for
@@ -215,6 +222,10 @@ class Database:
             raise
         finally:
             await self._release(conn, failed=failure)
+
+    def pool_usage(self) -> PoolUsage:
+        """The connection pool's size, open connections and connections in use."""
+        return self._pool.usage()
 
     async def ping(self) -> None:
         """Check that the database answers; raises :class:`Unavailable` if it does not."""

@@ -129,6 +129,15 @@ class Connection(ABC):
 C = TypeVar("C", bound=Connection)
 
 
+@dataclass(frozen=True, slots=True)
+class PoolUsage:
+    """A pool's connections: the most it may hold, those open, those in use."""
+
+    size: int
+    open: int
+    in_use: int
+
+
 class Pool(ABC, Generic[C]):
     """A bounded pool of connections, opened on demand.
 
@@ -146,6 +155,10 @@ class Pool(ABC, Generic[C]):
         self._slots = asyncio.Semaphore(options.size)
         self._idle: list[C] = []
         self._all: set[C] = set()
+
+    def usage(self) -> PoolUsage:
+        """How many connections the pool may hold, holds, and has lent out."""
+        return PoolUsage(self._options.size, len(self._all), len(self._all) - len(self._idle))
 
     @abstractmethod
     async def _open(self) -> C:

@@ -234,3 +234,57 @@ def test_the_service_logs_one_line_per_request_in_the_chosen_format(
     else:
         assert not any(line.startswith("{") for line in lines)
         assert "correlation_id=req-7" in mentions[0]
+
+
+def _samples(text: str, name: str) -> dict[str, float]:
+    """``labels -> value`` of every sample of metric ``name`` in a /metrics text."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            series, _, value = line.rpartition(" ")
+            found[series[len(name) :]] = float(value)
+    return found
+
+
+async def test_metrics_are_one_view_of_every_worker(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "LAMINA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        "LAMINA_DEMO": "0",
+        "WORKERS": "2",
+        "PORT": str(port),
+        "PYTHONPATH": str(REPO),
+    }
+    process = start_main(tmp_path, env)
+    try:
+        await asyncio.to_thread(wait_until_up, base, process, 60)
+        async with user_on(base, "alice") as alice, reading(base, alice):
+            for _ in range(5):
+                await alice.ok("GET", "/users/me")
+            await alice.ok("POST", "/workspaces", 201, json={"name": "Acme"})
+            assert (await alice.call("GET", "/docs")).status_code == 200
+            await asyncio.sleep(1.5)  # every worker has shared its in-process counters
+            scrapes = []
+            for _ in range(10):
+                async with httpx.AsyncClient() as fresh:  # a new connection: any worker
+                    scrapes.append((await fresh.get(f"{base}/metrics")).text)
+    finally:
+        interrupt(process)
+
+    me = '{method="GET",route="/users/me",status="200"}'
+    metrics_route = '{method="GET",route="/metrics",status="200"}'
+    seen_me = [_samples(text, "lamina_http_requests_total")[me] for text in scrapes]
+    assert seen_me == [6.0] * 10  # user_on's own call and the five: whichever worker answered
+    requests = [_samples(text, "lamina_http_requests_total") for text in scrapes]
+    scraped = [found.get(metrics_route, 0) for found in requests]
+    assert scraped == sorted(scraped)  # counters never go back
+    last = scrapes[-1]
+    assert '{method="GET",route="/docs",status="200"}' in last
+    assert _samples(last, "lamina_sse_connections_open")[""] == 1.0
+    assert _samples(last, "lamina_events_appended_total")[""] >= 1
+    assert _samples(last, "lamina_db_pool_size")[""] == 20.0  # two workers' pools of 10
+    assert '{subscription="conversation-activity"}' in "".join(
+        _samples(last, "lamina_subscription_position")
+    )
