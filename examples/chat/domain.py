@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from lamina.domain import (
     READ_ONLY,
     SENSITIVE,
     ActorTracked,
     DomainEvent,
+    EmailAddress,
     Entity,
     EventPriority,
     SoftDeletable,
@@ -33,10 +34,19 @@ def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
+Metadata = Annotated[
+    dict[str, Any],
+    AfterValidator(_bounded_json),
+    Field(description="Any JSON object of at most 8 KiB; no text in it may contain NUL."),
+]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{3,32}$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+"""Text with something in it besides whitespace (and no NUL, which no database stores alike)."""
+
+
+Title = Annotated[str, StringConstraints(max_length=200, pattern=NOT_BLANK)]
+Name = Annotated[str, StringConstraints(max_length=100, pattern=NOT_BLANK)]
 
 
 def slugify(text: str) -> str:
@@ -78,15 +88,13 @@ class RecordingStatus(enum.StrEnum):
 
 class User(Entity, Timestamped, Versioned):
     username: Annotated[Username, READ_ONLY]
-    email: EmailStr
-    display_name: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
-    ]
+    email: EmailAddress
+    display_name: Name
     password_hash: Annotated[str, SENSITIVE]
 
 
 class Workspace(Entity, Timestamped, SoftDeletable, Versioned, ActorTracked):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Name
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
     owner_id: Annotated[UUID, READ_ONLY]
 

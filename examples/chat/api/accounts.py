@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-from examples.chat.domain import User, Username
+from examples.chat.domain import Name, User, Username
 from examples.chat.repositories import Users
+from lamina.domain import EmailAddress
 from lamina.persistence import Database
 from lamina.security import Credentials, Password
 
@@ -20,10 +21,8 @@ class UserRegistration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: Annotated[Username, Field(examples=["alice"])]
-    email: EmailStr
-    display_name: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
-    ]
+    email: EmailAddress
+    display_name: Name
     password: Password
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from examples.chat.api.wiring import UNAUTHENTICATED, Wiring, problems
 from examples.chat.domain import Conversation, Metadata, Modality, Slug, Title
 from examples.chat.services import ConversationService, WorkspaceService
+from lamina.api.list_query import CURSOR_PATTERN, only_parameters
 from lamina.api.nesting import Parent
 from lamina.api.resources import Route, resource_router
 from lamina.api.schemas import ResourceSchemas, page_schema, update_schema
@@ -70,11 +71,12 @@ def conversation_router(wiring: Wiring) -> APIRouter:
         operation_id="conversation_history",
         responses=problems(404),
         tags=["conversations"],
+        dependencies=[Depends(only_parameters("limit", "cursor"))],
     )
     async def history(
         id: UUID,
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
-        cursor: Annotated[str | None, Query(min_length=1, max_length=4096)] = None,
+        cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
         service: ConversationService = Depends(conversations),
     ) -> Any:
         page = await service.history_page(id, limit=limit, cursor=cursor)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Response
@@ -25,15 +25,19 @@ RECORDING_SCHEMAS = ResourceSchemas.from_entity(
 RecordingOut = RECORDING_SCHEMAS.out
 
 
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
 class RecordingEnd(BaseModel):
     """How a recording ended; its end time and duration are the server's."""
 
     model_config = ConfigDict(extra="forbid")
 
-    status: RecordingStatus = Field(
+    status: Literal[RecordingStatus.COMPLETED, RecordingStatus.FAILED] = Field(
         default=RecordingStatus.COMPLETED, description="completed or failed"
     )
-    size_bytes: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    size_bytes: Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)] | None = None
+    """At most 2**53 - 1: exact in every JSON client (JavaScript's largest safe integer)."""
 
 
 def recording_router(wiring: Wiring) -> APIRouter:

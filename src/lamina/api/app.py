@@ -181,11 +181,42 @@ def _document_problems(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         schema = build_openapi()
         if not patched or patched[0] is not schema:
+            _document_text_rule(schema)  # before the problem schemas: problems echo any input
             _use_problem_schema(schema)
             patched[:] = [schema]
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+NO_NUL_PATTERN = "^[^\\x00]*$"
+"""Text without NUL characters: what every database stores (see :mod:`lamina.api.json_input`)."""
+
+_CHARSET_FORMATS = frozenset(
+    {"email", "uuid", "date-time", "date", "time", "duration", "uri", "ipv4", "ipv6", "binary"}
+)
+
+
+def _document_text_rule(node: Any) -> None:
+    """Give every free text of the document (a string without a pattern, or with a format
+    that does not restrict its characters) the pattern that says NUL is refused."""
+    if isinstance(node, list):
+        for item in node:
+            _document_text_rule(item)
+        return
+    if not isinstance(node, dict):
+        return
+    free_text = (
+        node.get("type") == "string"
+        and "pattern" not in node
+        and "enum" not in node
+        and "const" not in node
+        and node.get("format") not in _CHARSET_FORMATS
+    )
+    if free_text:
+        node["pattern"] = NO_NUL_PATTERN
+    for value in node.values():
+        _document_text_rule(value)
 
 
 def _use_problem_schema(schema: dict[str, Any]) -> None:

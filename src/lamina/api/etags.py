@@ -28,6 +28,11 @@ from lamina.domain.errors import InvalidInput
 
 IF_MATCH = "If-Match"
 _STRONG_VERSION_TAG = re.compile(r'"(\d{1,18})"')
+STRONG_TAG_PATTERN = '^"[0-9]{1,18}"$'
+"""What an ``If-Match`` naming a version looks like (``"3"``), for OpenAPI."""
+_OPTIONAL_TAG = '^(|\\*|"[0-9]{1,18}")$'
+"""An optional ``If-Match``: a version, or ``*`` / empty for none."""
+
 
 
 def etag(version: int) -> str:
@@ -80,7 +85,7 @@ def if_match_parameter_doc(required: bool) -> dict[str, Any]:
         "name": IF_MATCH,
         "in": "header",
         "required": required,
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "pattern": STRONG_TAG_PATTERN if required else _OPTIONAL_TAG},
         "description": text,
     }
 

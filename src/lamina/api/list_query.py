@@ -28,6 +28,7 @@ from annotated_types import Interval
 from pydantic import Field, TypeAdapter, ValidationError
 from sqlalchemy import BigInteger, Column, SmallInteger, String
 from sqlalchemy import Enum as SAEnum
+from starlette.requests import Request
 
 from lamina.api.schemas import FiniteFloat, UTCDatetime
 from lamina.domain.entity import SENSITIVE
@@ -37,6 +38,10 @@ from lamina.persistence.filters import LIST_OPS, TEXT_OPS
 
 LIMIT, CURSOR, SORT = "limit", "cursor", "sort"
 MAX_CURSOR_CHARS = 4096
+CURSOR_PATTERN = f"^[A-Za-z0-9_-]{{22,{MAX_CURSOR_CHARS}}}$"
+LIST_ITEM_PATTERN = "^[^,\\x00]+$"
+"""A text value in a comma-separated list: not empty, no comma, no NUL."""
+"""What a cursor looks like (URL-safe base64 of a signature and the position), for OpenAPI."""
 MAX_LIST_ITEMS = 100
 """Most values one ``__in`` / ``__not_in`` parameter may carry."""
 MAX_TEXT_CHARS = 1000
@@ -179,7 +184,9 @@ def _reader(adapter: TypeAdapter[Any], key: str, op: Op) -> Callable[[str], Any]
     if op in LIST_OPS:
 
         def read_list(raw: str) -> list[Any]:
-            parts = [p for p in raw.split(",") if p != ""]
+            parts = raw.split(",")
+            if "" in parts:  # "a,,b", or nothing at all: not a list of values
+                raise InvalidInput.for_field(key, "a comma-separated list of values, none empty")
             if len(parts) > MAX_LIST_ITEMS:
                 raise InvalidInput.for_field(key, f"at most {MAX_LIST_ITEMS} values")
             return [read_one(p) for p in parts]
@@ -191,6 +198,19 @@ def _reader(adapter: TypeAdapter[Any], key: str, op: Op) -> Callable[[str], Any]
 
 
 _FLAG = TypeAdapter(bool)
+
+
+def only_parameters(*names: str) -> Callable[[Request], None]:
+    """Dependency refusing (400) query parameters other than ``names``, as list routes do:
+    a misspelt parameter is an error, not silently ignored."""
+    allowed = frozenset(names)
+
+    def check(request: Request) -> None:
+        for key in request.query_params:
+            if key not in allowed:
+                raise InvalidInput.for_field(_echo(key), "unknown query parameter")
+
+    return check
 
 
 class ListQuery:
@@ -255,7 +275,14 @@ class ListQuery:
             parse = _reader(kind.adapter, key, op)
             schema = dict(kind.schema)
             if op in LIST_OPS:
-                schema = {"type": "array", "items": schema, "maxItems": MAX_LIST_ITEMS}
+                if schema.get("type") == "string" and not schema.keys() & {"enum", "format"}:
+                    schema["pattern"] = LIST_ITEM_PATTERN
+                schema = {
+                    "type": "array",
+                    "items": schema,
+                    "minItems": 1,
+                    "maxItems": MAX_LIST_ITEMS,
+                }
             elif op in TEXT_OPS:
                 schema = {"type": "string", "maxLength": MAX_TEXT_CHARS}
         description = _OP_DESCRIPTIONS[op].format(field)
@@ -326,7 +353,7 @@ class ListQuery:
                 ),
                 _query(
                     CURSOR,
-                    {"type": "string", "minLength": 1, "maxLength": MAX_CURSOR_CHARS},
+                    {"type": "string", "pattern": CURSOR_PATTERN},
                     "The next_cursor of the previous page (opaque; a changed cursor is refused).",
                 ),
                 _query(

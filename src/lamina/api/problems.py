@@ -19,6 +19,7 @@ and a database outage gives 503 with ``Retry-After``.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from collections.abc import Iterator, Mapping
 from http import HTTPStatus
@@ -286,14 +287,34 @@ def _http_exception_response(request: Request, exc: HTTPException) -> Response:
         return Response(status_code=exc.status_code, headers=exc.headers)
     detail = exc.detail if isinstance(exc.detail, str) else None
     extensions = {"max_body_bytes": exc.limit} if isinstance(exc, PayloadTooLarge) else None
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
     return problem_response(
         exc.status_code,
         _CODE_BY_HTTP_STATUS.get(exc.status_code),
         detail=detail,
         instance=request.url.path,
-        headers=exc.headers,
+        headers=headers,
         extensions=extensions,
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the app's OpenAPI document lists at this path (Starlette's own 405
+    names those of one route only, when several routes share a path: GET and POST)."""
+    build = getattr(request.scope.get("app"), "openapi", None)
+    if build is None:
+        return []
+    methods: set[str] = set()
+    for template, operations in build().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), request.url.path):
+            methods.update(method.upper() for method in operations)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def _validation_error_response(request: Request, exc: RequestValidationError) -> Response:

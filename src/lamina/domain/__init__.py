@@ -4,6 +4,7 @@ Pure Python and Pydantic: nothing here imports SQLAlchemy or FastAPI.
 """
 
 from lamina.domain.context import EventContext, replace_context, use_context
+from lamina.domain.email import EmailAddress
 from lamina.domain.entity import (
     MASK,
     READ_ONLY,
@@ -44,6 +45,7 @@ __all__ = [
     "Conflict",
     "DomainError",
     "DomainEvent",
+    "EmailAddress",
     "Entity",
     "EventContext",
     "EventPriority",
