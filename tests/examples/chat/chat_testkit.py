@@ -90,6 +90,18 @@ def stop(process: subprocess.Popen[Any]) -> None:
         process.wait()
 
 
+def main_env(port: int, **variables: str | None) -> dict[str, str]:
+    """Environment for :func:`start_main`: this one with ``PORT``, ``PYTHONPATH`` and
+    ``variables`` (``None`` removes one, e.g. ``LAMINA_DATABASE_URL=None``)."""
+    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(REPO)}
+    for name, value in variables.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
 def start_main(
     folder: Path, env: dict[str, str], *, stderr: int = subprocess.DEVNULL
 ) -> subprocess.Popen[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import signal
@@ -21,6 +20,7 @@ from chat_testkit import (
     fence,
     free_port,
     interrupt,
+    main_env,
     reading,
     server_process,
     start_main,
@@ -92,14 +92,12 @@ def test_python_m_examples_chat_serves_the_demo_and_docs_authorize_works(
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "LAMINA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
-        "PORT": str(port),
-        "PYTHONPATH": str(REPO),
-    }
-    env.pop("LAMINA_SECRET_KEY", None)
-    env.pop("LAMINA_DEMO", None)
+    env = main_env(
+        port,
+        LAMINA_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        LAMINA_SECRET_KEY=None,
+        LAMINA_DEMO=None,
+    )
     process = start_main(tmp_path, env)
     try:
         wait_until_up(base, process, seconds=60)
@@ -141,8 +139,7 @@ def test_lamina_commands_find_the_database_the_service_uses(tmp_path: Path) -> N
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     (tmp_path / "examples").symlink_to(REPO / "examples")  # what [tool.lamina] names
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(REPO)}
-    env.pop("LAMINA_DATABASE_URL", None)
+    env = main_env(port, LAMINA_DATABASE_URL=None)
     process = start_main(tmp_path, env)
     try:
         wait_until_up(f"http://127.0.0.1:{port}", process, seconds=60)
@@ -172,13 +169,9 @@ async def test_sigterm_ends_every_stream_with_resume_and_exits_promptly_and_clea
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "LAMINA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
-        "LAMINA_DEMO": "0",
-        "PORT": str(port),
-        "PYTHONPATH": str(REPO),
-    }
+    env = main_env(
+        port, LAMINA_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}", LAMINA_DEMO="0"
+    )
     process = start_main(tmp_path, env, stderr=subprocess.PIPE)
     try:
         await asyncio.to_thread(wait_until_up, base, process, 60)
@@ -207,14 +200,12 @@ def test_the_service_logs_one_line_per_request_in_the_chosen_format(
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "LAMINA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
-        "LAMINA_DEMO": "0",
-        "LOG_FORMAT": log_format,
-        "PORT": str(port),
-        "PYTHONPATH": str(REPO),
-    }
+    env = main_env(
+        port,
+        LAMINA_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        LAMINA_DEMO="0",
+        LOG_FORMAT=log_format,
+    )
     process = start_main(tmp_path, env, stderr=subprocess.PIPE)
     try:
         wait_until_up(base, process, seconds=60)
@@ -249,14 +240,12 @@ def _samples(text: str, name: str) -> dict[str, float]:
 async def test_metrics_are_one_view_of_every_worker(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "LAMINA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
-        "LAMINA_DEMO": "0",
-        "WORKERS": "2",
-        "PORT": str(port),
-        "PYTHONPATH": str(REPO),
-    }
+    env = main_env(
+        port,
+        LAMINA_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+        LAMINA_DEMO="0",
+        WORKERS="2",
+    )
     process = start_main(tmp_path, env)
     try:
         await asyncio.to_thread(wait_until_up, base, process, 60)
