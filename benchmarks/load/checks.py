@@ -149,7 +149,11 @@ async def check_activity(db: Database, log: list[LoggedEvent], found: Findings) 
     newest: dict[UUID, datetime] = {}
     for event in log:
         if event.message_id is not None and event.conversation_id is not None:
-            newest[event.conversation_id] = event.recorded_at
+            # Positions follow commit order, times were taken before it: the
+            # newest message of a conversation is the latest time, not the last position.
+            newest[event.conversation_id] = max(
+                event.recorded_at, newest.get(event.conversation_id, event.recorded_at)
+            )
     conversations = Conversations(db)
     deadline = time.monotonic() + ACTIVITY_WAIT
     while True:
