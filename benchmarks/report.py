@@ -102,9 +102,7 @@ def render_database(result: DatabaseResult) -> list[str]:
         "sent as statements of their own):",
         "",
     ]
-    lines += _table(
-        result, lambda op, layer: _statements(result.results[op].get(layer))
-    )
+    lines += _table(result, lambda op, layer: _statements(result.results[op].get(layer)))
     lines += ["", *_goal_lines(result), *_note_lines(result)]
     return lines
 

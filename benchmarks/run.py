@@ -164,8 +164,11 @@ def _notes(layers: list[Layer], ops: list[str], reference: str) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="about a minute instead of ~five")
     parser.add_argument("--only", choices=["sqlite", "postgres"], help="one database only")
     parser.add_argument("--ops", help="comma-separated operations: " + ",".join(RUN_ORDER))
@@ -200,8 +203,9 @@ async def run(args: argparse.Namespace) -> int:
         plans.append(("sqlite", "", [Sqlite3Layer, AiosqliteLayer, CoreLayer, OrmLayer, *extra]))
     if args.only in (None, "postgres"):
         url = os.environ.get(POSTGRES_URL_VAR) or DEFAULT_POSTGRES_URL
-        plans.append(("postgres", url, [AsyncpgLayer, AsyncpgTxnLayer, CoreLayer, OrmLayer,
-                                        *extra]))
+        plans.append(
+            ("postgres", url, [AsyncpgLayer, AsyncpgTxnLayer, CoreLayer, OrmLayer, *extra])
+        )
     meta: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
