@@ -304,7 +304,7 @@ def test_json_lines_mask_secrets_wherever_they_are() -> None:
     assert line["attempts"] == [{"api_key": MASK}, {"X-Api-Key": MASK, "client_secret": MASK}]
     assert line["db"] == {"url": "postgresql://x", "db_password": MASK, "refresh_token": MASK}
     text = json.dumps(line)
-    for secret in ("p4ss", "Bearer abc", "sid=1", "k-1", "k-2", "cs\"", "dbp", "rt\""):
+    for secret in ("p4ss", "Bearer abc", "sid=1", "k-1", "k-2", 'cs"', "dbp", 'rt"'):
         assert secret not in text
 
 

@@ -165,5 +165,3 @@ async def test_g11_schemathesis_finds_no_5xx_and_no_schema_violation(api: Projec
     assert await Tasks(api.db).count(include_deleted=True) >= 1
     seed = await api.request(owner, "GET", f"/projects/{project['id']}")
     assert seed.status_code in (200, 404)
-
-

@@ -27,9 +27,7 @@ MB = 1024 * 1024
 Stats = dict[str, Any]
 
 
-async def wait_for_stats(
-    base: str, ready: Callable[[Stats], bool], seconds: float = 20.0
-) -> Stats:
+async def wait_for_stats(base: str, ready: Callable[[Stats], bool], seconds: float = 20.0) -> Stats:
     """Poll ``/stats`` until ``ready(stats)``; return those stats."""
     deadline = time.monotonic() + seconds
     async with httpx.AsyncClient(base_url=base) as client:
@@ -92,9 +90,10 @@ async def test_g14_a_client_that_reads_nothing_is_dropped_and_memory_stays_flat(
                     if len(healthy) == total + 200:
                         return
 
-        async with httpx.AsyncClient(base_url=server, timeout=30) as client, client.stream(
-            "GET", "/events", headers={"X-User": "bob"}
-        ) as stream:
+        async with (
+            httpx.AsyncClient(base_url=server, timeout=30) as client,
+            client.stream("GET", "/events", headers={"X-User": "bob"}) as stream,
+        ):
             reader = asyncio.create_task(read_all(stream))
             await wait_for_stats(server, lambda s: s["connections_open"] == 1)
             await publish_ticks(db, 200, channel="warm-up", blob=blob)

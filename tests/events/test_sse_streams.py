@@ -61,9 +61,10 @@ async def collect(
 ) -> list[SSEMessage]:
     """Open /events and gather messages until ``until(messages)`` is true."""
     messages: list[SSEMessage] = []
-    async with asyncio.timeout(seconds), client.stream(
-        "GET", "/events", headers=headers, params=params
-    ) as response:
+    async with (
+        asyncio.timeout(seconds),
+        client.stream("GET", "/events", headers=headers, params=params) as response,
+    ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         async for message in sse_messages(response):
@@ -79,18 +80,17 @@ def events_of(messages: list[SSEMessage]) -> list[SSEMessage]:
 
 async def wait_connected(streams: EventStreams, count: int = 1) -> None:
     deadline = time.monotonic() + 5
-    while len(streams.connections()) < count or any(
-        c.buffered for c in streams.connections()
-    ):
+    while len(streams.connections()) < count or any(c.buffered for c in streams.connections()):
         assert time.monotonic() < deadline, "client did not connect"
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)  # past the replay, into live delivery
 
 
 async def test_live_events_reach_the_client_with_their_position_as_id(db: Database) -> None:
-    async with live_app(db, heartbeat=5) as (base, streams), httpx.AsyncClient(
-        base_url=base
-    ) as client:
+    async with (
+        live_app(db, heartbeat=5) as (base, streams),
+        httpx.AsyncClient(base_url=base) as client,
+    ):
         reader = asyncio.create_task(
             collect(client, {"X-User": "ann"}, lambda ms: len(events_of(ms)) == 3)
         )
@@ -118,9 +118,10 @@ async def test_live_events_reach_the_client_with_their_position_as_id(db: Databa
 async def test_resume_with_last_event_id_replays_exactly_the_missed_events(
     db: Database,
 ) -> None:
-    async with live_app(db, heartbeat=5) as (base, streams), httpx.AsyncClient(
-        base_url=base
-    ) as client:
+    async with (
+        live_app(db, heartbeat=5) as (base, streams),
+        httpx.AsyncClient(base_url=base) as client,
+    ):
         first = asyncio.create_task(
             collect(client, {"X-User": "ann"}, lambda ms: len(events_of(ms)) == 2)
         )
@@ -154,9 +155,10 @@ async def test_resume_with_last_event_id_replays_exactly_the_missed_events(
 
 
 async def test_heartbeats_arrive_when_idle(db: Database) -> None:
-    async with live_app(db, heartbeat=0.1) as (base, streams), httpx.AsyncClient(
-        base_url=base
-    ) as client:
+    async with (
+        live_app(db, heartbeat=0.1) as (base, streams),
+        httpx.AsyncClient(base_url=base) as client,
+    ):
         started = time.monotonic()
         messages = await collect(
             client, {}, lambda ms: sum(m.comment == "heartbeat" for m in ms) == 3
@@ -167,9 +169,10 @@ async def test_heartbeats_arrive_when_idle(db: Database) -> None:
 
 
 async def test_a_client_only_receives_what_the_predicate_allows(db: Database) -> None:
-    async with live_app(db, heartbeat=5) as (base, streams), httpx.AsyncClient(
-        base_url=base
-    ) as client:
+    async with (
+        live_app(db, heartbeat=5) as (base, streams),
+        httpx.AsyncClient(base_url=base) as client,
+    ):
         ann = asyncio.create_task(
             collect(client, {"X-User": "ann"}, lambda ms: len(events_of(ms)) == 2)
         )

@@ -84,4 +84,3 @@ async def db(db_url: str, sqlite_template: Path) -> AsyncIterator[Database]:
             await rebuild_schema(database)
     yield database
     await database.close()
-

@@ -67,9 +67,7 @@ async def test_run_retries_a_lost_connection_then_gives_up_with_unavailable() ->
     assert time.monotonic() - started < 5
 
 
-async def test_run_retries_a_transient_failure_until_it_succeeds(
-    db: Database, db_url: str
-) -> None:
+async def test_run_retries_a_transient_failure_until_it_succeeds(db: Database, db_url: str) -> None:
     counter = await Counters(db).add(Counter(name="retried"))
     if db.dialect_name == "sqlite":
         attempts = await _retry_while_sqlite_is_locked(db_url, counter.id)

@@ -171,9 +171,7 @@ async def test_g6_a_malformed_cursor_raises_invalid_input(db: Database, bad: str
     assert caught.value.errors[0].field == "cursor"
 
 
-async def test_g6_a_cursor_is_bound_to_its_ordering_and_secret(
-    db: Database, db_url: str
-) -> None:
+async def test_g6_a_cursor_is_bound_to_its_ordering_and_secret(db: Database, db_url: str) -> None:
     cursor = await _cursor(db)
     with pytest.raises(InvalidInput):
         await Items(db).keyset_page(order_by=["-rank"], cursor=cursor)

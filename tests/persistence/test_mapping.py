@@ -58,9 +58,7 @@ async def test_a_value_object_is_stored_in_one_column_per_part(db: Database) -> 
     async with db.engine.connect() as conn:
         row = (
             await conn.execute(
-                select(table.c.price_amount, table.c.price_currency).where(
-                    table.c.id == stored.id
-                )
+                select(table.c.price_amount, table.c.price_currency).where(table.c.id == stored.id)
             )
         ).one()
     assert (row.price_amount, row.price_currency) == (Decimal("19.90"), "CHF")

@@ -169,7 +169,7 @@ async def assert_constraints_hold(url: str, sample_app: ModuleType) -> None:
                 insert(tasks),
                 {"project_id": project_id, "title": "t", "priority": sample_app.Priority.HIGH},
             )
-            row = (await connection.execute(select(projects.c.settings, projects.c.created_at)))
+            row = await connection.execute(select(projects.c.settings, projects.c.created_at))
             settings, created_at = row.one()
             assert settings == {"tags": ["a"]}
             assert created_at.tzinfo is not None

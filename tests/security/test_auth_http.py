@@ -234,9 +234,7 @@ async def test_an_expired_token_gets_401(
         assert "expired" in assert_problem(response, 401, "unauthenticated")["detail"]
 
 
-async def test_tokens_revoked_everywhere_get_401(
-    db: Database, client_for: ClientFactory
-) -> None:
+async def test_tokens_revoked_everywhere_get_401(db: Database, client_for: ClientFactory) -> None:
     tokens = TokenStore(db)
     async with client_for(build_app(db, tokens=tokens)) as client:
         created = await register(client, "alice")
@@ -336,9 +334,7 @@ async def test_scopes_are_granted_and_enforced(db: Database, client_for: ClientF
 
         admin_login = await log_in(client, "alice")
         assert admin_login.json()["scope"] == "admin"
-        admin = await client.get(
-            "/admin/stats", headers=bearer(admin_login.json()["access_token"])
-        )
+        admin = await client.get("/admin/stats", headers=bearer(admin_login.json()["access_token"]))
         assert admin.status_code == 200
         assert admin.json() == {"accounts": 2}
 
@@ -346,9 +342,7 @@ async def test_scopes_are_granted_and_enforced(db: Database, client_for: ClientF
         assert narrowed.json()["scope"] == "admin"
         unrelated = await log_in(client, "alice", scope="reports")
         assert "scope" not in unrelated.json()
-        refused = await client.get(
-            "/admin/stats", headers=bearer(unrelated.json()["access_token"])
-        )
+        refused = await client.get("/admin/stats", headers=bearer(unrelated.json()["access_token"]))
         assert_problem(refused, 403, "permission-denied")
         assert alice["username"] == "alice"
 

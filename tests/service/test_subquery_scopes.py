@@ -49,9 +49,7 @@ async def test_g10_a_subquery_scope_hides_other_tenants_in_one_statement(db: Dat
     mine = await as_user(ProjectService(db, a), {"name": "mine"})
     theirs = await as_user(ProjectService(db, b), {"name": "theirs"})
     my_task = await as_user(SubqueryTaskService(db, a), {"project_id": mine.id, "title": "m"})
-    their_task = await as_user(
-        SubqueryTaskService(db, b), {"project_id": theirs.id, "title": "t"}
-    )
+    their_task = await as_user(SubqueryTaskService(db, b), {"project_id": theirs.id, "title": "t"})
     tasks = SubqueryTaskService(db, a)
 
     with count_queries() as by_subquery:

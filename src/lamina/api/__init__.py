@@ -14,13 +14,21 @@ an access log line and ``/healthz``, ``/readyz``, ``/metrics``
 (:mod:`lamina.api.observability`, :mod:`lamina.api.metrics`); logs can be JSON
 lines (:mod:`lamina.api.logging`). :func:`resource_router` mounts the routes of
 a service (:mod:`lamina.api.resources`) with schemas derived from its entity
-(:mod:`lamina.api.schemas`), ETags (:mod:`lamina.api.etags`) and safe list
-queries (:mod:`lamina.api.list_query`).
+(:mod:`lamina.api.schemas`), ETags (:mod:`lamina.api.etags`), safe list
+queries (:mod:`lamina.api.list_query`), the audit history and the resource's
+actions (:mod:`lamina.api.actions`).
 """
 
+from lamina.api.actions import IfMatch, ResourceAction
 from lamina.api.app import ApiSettings, install, metrics_of
-from lamina.api.etags import etag, expected_version
-from lamina.api.list_query import ListQuery, ListRequest
+from lamina.api.etags import (
+    etag,
+    expected_version,
+    if_match_parameter_doc,
+    optional_version,
+    required_version,
+)
+from lamina.api.list_query import CURSOR_PATTERN, ListQuery, ListRequest, only_parameters
 from lamina.api.logging import (
     JsonLogFormatter,
     PlainLogFormatter,
@@ -45,7 +53,13 @@ from lamina.api.problems import (
     register_problem_handlers,
 )
 from lamina.api.request_context import update_request_context
-from lamina.api.resources import DEFAULT_ROUTES, Route, provide_service, resource_router
+from lamina.api.resources import (
+    DEFAULT_ROUTES,
+    AuditEntryPage,
+    Route,
+    provide_service,
+    resource_router,
+)
 from lamina.api.schemas import (
     Count,
     ResourceSchemas,
@@ -58,14 +72,17 @@ from lamina.api.schemas import (
 from lamina.api.sse import EventStreamResponse, EventStreams, parse_last_event_id
 
 __all__ = [
+    "CURSOR_PATTERN",
     "DEFAULT_ROUTES",
     "PROBLEM_MEDIA_TYPE",
     "ApiMetrics",
     "ApiSettings",
+    "AuditEntryPage",
     "Count",
     "DatabaseMetrics",
     "EventStreamResponse",
     "EventStreams",
+    "IfMatch",
     "JsonLogFormatter",
     "ListQuery",
     "ListRequest",
@@ -76,6 +93,7 @@ __all__ = [
     "Problem",
     "ProblemResponse",
     "ReadinessCheck",
+    "ResourceAction",
     "ResourceSchemas",
     "Route",
     "check_input_schema",
@@ -84,11 +102,14 @@ __all__ = [
     "error_response",
     "etag",
     "expected_version",
+    "if_match_parameter_doc",
     "install",
     "log_config",
     "map_error_status",
     "mask_sensitive",
     "metrics_of",
+    "only_parameters",
+    "optional_version",
     "output_schema",
     "page_schema",
     "parse_last_event_id",
@@ -97,6 +118,7 @@ __all__ = [
     "problem_type",
     "provide_service",
     "register_problem_handlers",
+    "required_version",
     "resource_router",
     "update_request_context",
     "update_schema",

@@ -34,7 +34,6 @@ _OPTIONAL_TAG = '^(|\\*|"[0-9]{1,18}")$'
 """An optional ``If-Match``: a version, or ``*`` / empty for none."""
 
 
-
 def etag(version: int) -> str:
     """The strong entity tag of ``version``: ``"3"``."""
     return f'"{version}"'
@@ -73,13 +72,10 @@ def etag_header_doc(required: bool) -> dict[str, Any]:
 
 def if_match_parameter_doc(required: bool) -> dict[str, Any]:
     """OpenAPI parameter documenting the If-Match header of a write."""
-    text = (
-        'The ETag of the version this request changes, e.g. "3". '
-        + (
-            "Required: 428 without it, 412 (and nothing written) if the resource has moved on."
-            if required
-            else "Optional here; if given, 412 (and nothing written) when it is not current."
-        )
+    text = 'The ETag of the version this request changes, e.g. "3". ' + (
+        "Required: 428 without it, 412 (and nothing written) if the resource has moved on."
+        if required
+        else "Optional here; if given, 412 (and nothing written) when it is not current."
     )
     return {
         "name": IF_MATCH,

@@ -37,9 +37,12 @@ SENSITIVE_KEY_PARTS = (
 """A key containing any of these (case-insensitive, ``-`` read as ``_``) has its value masked."""
 
 _MAX_DEPTH = 8
-_STANDARD_RECORD_FIELDS = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
-) | {"message", "asctime", "taskName", "color_message"}  # uvicorn's terminal colours
+_STANDARD_RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}  # uvicorn's terminal colours
 
 
 def is_sensitive_key(key: str) -> bool:
@@ -135,7 +138,11 @@ def log_config(log_format: str = "json", level: str = "INFO") -> dict[str, Any]:
     if log_format not in LOG_FORMATS:
         raise ValueError(f"unknown log format {log_format!r}: use {' or '.join(LOG_FORMATS)}")
     formatter = f"{LOG_FORMATS[log_format].__module__}.{LOG_FORMATS[log_format].__name__}"
-    handler = {"class": "logging.StreamHandler", "formatter": "lamina", "stream": "ext://sys.stderr"}
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "lamina",
+        "stream": "ext://sys.stderr",
+    }
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -12,7 +12,9 @@
 
 mounts ``GET|POST /projects/{project_id}/tasks`` and ``GET|PATCH|DELETE
 /tasks/{id}``, ``POST /tasks/{id}/restore`` (the derived input schemas leave
-``project_id`` out: the path gives it). Every route goes through the
+``project_id`` out: the path gives it); ``Route.HISTORY`` adds ``GET
+/tasks/{id}/history`` (the audit entries, a page at a time) and ``actions=``
+the resource's use cases beyond CRUD (:mod:`lamina.api.actions`). Every route goes through the
 service, so the principal's scope applies to all of them: a row of another
 tenant, or a parent it cannot see, is 404 (G10). Lists take the filters,
 ``sort``, ``limit`` and ``cursor`` of :class:`~lamina.api.list_query.ListQuery`
@@ -26,15 +28,17 @@ problem+json (install :func:`lamina.api.install` on the app).
 from __future__ import annotations
 
 import enum
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, TypeAdapter
 from starlette.responses import Response
 
+from lamina.api.actions import IfMatch, ResourceAction, check_actions
 from lamina.api.etags import (
     etag,
     etag_header_doc,
@@ -43,12 +47,12 @@ from lamina.api.etags import (
     optional_version,
     required_version,
 )
-from lamina.api.list_query import ListQuery
+from lamina.api.list_query import CURSOR_PATTERN, ListQuery, only_parameters
 from lamina.api.nesting import Parent, check_parent, parent_dependency
 from lamina.api.problems import problem_responses
 from lamina.api.schemas import Count, ResourceSchemas, page_schema
 from lamina.domain.entity import Entity
-from lamina.persistence import CursorPage, Database, where
+from lamina.persistence import AuditEntry, CursorPage, Database, where
 from lamina.service import Service
 
 S = TypeVar("S", bound=Service[Any, Any])
@@ -66,12 +70,18 @@ class Route(enum.StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     RESTORE = "restore"
+    HISTORY = "history"
+    """``GET {item_path}/history``: the audit entries, oldest first, a page at a time."""
 
 
 DEFAULT_ROUTES = frozenset(
     {Route.LIST, Route.GET, Route.CREATE, Route.UPDATE, Route.DELETE, Route.RESTORE}
 )
-"""Mounted unless ``routes=`` says otherwise (``count`` is opt-in; restore needs soft delete)."""
+"""Mounted unless ``routes=`` says otherwise (``count`` and ``history`` are opt-in; restore
+needs soft delete)."""
+
+AuditEntryPage = page_schema(AuditEntry, name="AuditEntryPage")
+"""A page of audit entries, as the history route answers it."""
 
 
 def provide_service(
@@ -130,6 +140,7 @@ def resource_router(
     name: str | None = None,
     tags: Sequence[str | enum.Enum] | None = None,
     responses: Mapping[int | str, dict[str, Any]] | None = None,
+    actions: Sequence[ResourceAction] = (),
 ) -> APIRouter:
     """An ``APIRouter`` with the routes of one resource, each delegating to ``service``.
 
@@ -142,6 +153,8 @@ def resource_router(
     for the authentication dependency). ``query_aliases`` gives list filters
     shorter names (``{"q": "title__icontains"}``). ``name`` (default: the entity's
     name in lower case) names the operations: ``list_<name>``, ``get_<name>``…
+    ``actions`` mounts the resource's further use cases (see
+    :class:`~lamina.api.ResourceAction`).
     """
     entity = service.entity
     repository = service.repository
@@ -151,6 +164,9 @@ def resource_router(
     wanted = {Route(r) for r in routes}
     if Route.RESTORE in wanted and not repository.has("deleted_at"):
         wanted.discard(Route.RESTORE)
+    if Route.HISTORY in wanted and not repository.audited:
+        raise ValueError(f"{repository.__name__} keeps no audit trail: no history route")
+    check_actions(actions)
     collection_params = _PATH_PARAM.findall(path)
     if parent is not None:
         check_parent(parent, collection_params, repository.allowed_filters(), schemas)
@@ -233,9 +249,7 @@ def resource_router(
             filters = q.filters
             if parent_field is not None:
                 filters = (*filters, where(parent_field) == parent_id)
-            page = await service.page(
-                *filters, order_by=q.order_by, limit=q.limit, cursor=q.cursor
-            )
+            page = await service.page(*filters, order_by=q.order_by, limit=q.limit, cursor=q.cursor)
             return render.page(page)
 
         router.add_api_route(
@@ -378,4 +392,128 @@ def resource_router(
             openapi_extra={"parameters": [if_match_parameter_doc(False)] if versioned else []},
         )
 
+    if Route.HISTORY in wanted:
+
+        async def item_history(
+            id: UUID = item_id,
+            limit: int = Query(default_limit, ge=1, le=max_limit),
+            cursor: str | None = Query(None, pattern=CURSOR_PATTERN),
+            service: Any = Depends(provide),
+        ) -> Response:
+            page = await service.history_page(id, limit=limit, cursor=cursor)
+            return history_render.page(page)
+
+        history_render = _Renderer(AuditEntry, AuditEntryPage, versioned=False)
+        router.add_api_route(
+            f"{item_path.rstrip('/')}/history",
+            item_history,
+            methods=["GET"],
+            response_model=AuditEntryPage,
+            summary=f"Who did what to a {entity.__name__}: its audit entries, oldest first",
+            operation_id=f"history_{resource}",
+            responses=documented(400, 404, 422),
+            dependencies=[Depends(only_parameters("limit", "cursor"))],
+        )
+
+    for action in actions:
+        rule = action.precondition(versioned)
+        statuses = [400, 403, 404, *action.errors]
+        if rule is not IfMatch.NONE:
+            statuses += [412, 428] if rule is IfMatch.REQUIRED else [412]
+        if action.body is not None:
+            statuses.append(422)
+        headers_doc: dict[str, Any] = dict(etag_header_doc(versioned))
+        if action.status_code == 201 and Route.GET in wanted:
+            headers_doc["Location"] = {"schema": {"type": "string"}, "required": False}
+        success = None
+        if action.status_code != 204:
+            success = (action.status_code, {"description": "OK", "headers": headers_doc})
+        out = action.out or schemas.out
+        location = None
+        if action.status_code == 201 and Route.GET in wanted:
+
+            def location(request: Request, created: Entity) -> str:
+                return str(request.url_for(f"get_{resource}", **{id_param: str(created.id)}))
+
+        router.add_api_route(
+            action.route_path(path, item_path),
+            _action_endpoint(
+                action,
+                rule,
+                provide=provide,
+                target=item_id if action.on == "item" else Depends(visible_parent),
+                render=render if action.out is None else _Renderer(out, page_model, versioned),
+                location=location,
+            ),
+            methods=[action.method],
+            status_code=action.status_code,
+            response_model=None if action.status_code == 204 else out,
+            response_class=Response,
+            summary=action.summary_text(entity.__name__),
+            operation_id=f"{action.name}_{resource}",
+            responses=documented(*sorted(set(statuses)), success=success),
+            openapi_extra={"parameters": [if_match_parameter_doc(rule is IfMatch.REQUIRED)]}
+            if rule is not IfMatch.NONE
+            else None,
+        )
+
     return router
+
+
+_VERSION_DEPENDENCY = {
+    IfMatch.REQUIRED: required_version,
+    IfMatch.OPTIONAL: optional_version,
+}
+
+
+def _action_endpoint(
+    action: ResourceAction,
+    rule: IfMatch,
+    *,
+    provide: Callable[..., Any],
+    target: Any,
+    render: _Renderer,
+    location: Callable[[Request, Entity], str] | None,
+) -> Callable[..., Awaitable[Response]]:
+    """The endpoint of one action: its signature tells FastAPI what to parse and inject
+    (``target`` is the item id path parameter, or the visible parent's dependency)."""
+
+    async def endpoint(
+        request: Request, service: Any, target: Any = None, version: Any = None, body: Any = None
+    ) -> Response:
+        ids = (target,) if target is not None else ()
+        kwargs = action.arguments(body)
+        if rule is not IfMatch.NONE:
+            kwargs["expected_version"] = version
+        result = await action.call(service, *ids, **kwargs)
+        if action.status_code == 204:
+            return Response(status_code=204)
+        headers = {"Location": location(request, result)} if location is not None else {}
+        return render.one(result, action.status_code, **headers)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [
+        inspect.Parameter("request", keyword, annotation=Request),
+        inspect.Parameter("service", keyword, default=Depends(provide), annotation=Any),
+    ]
+    target_type = UUID if action.on == "item" else Any
+    parameters.append(inspect.Parameter("target", keyword, default=target, annotation=target_type))
+    if rule is not IfMatch.NONE:
+        parameters.append(
+            inspect.Parameter(
+                "version", keyword, default=Depends(_VERSION_DEPENDENCY[rule]), annotation=Any
+            )
+        )
+    if action.body is not None:
+        optional = action.body_optional()
+        parameters.append(
+            inspect.Parameter(
+                "body",
+                keyword,
+                default=None if optional else inspect.Parameter.empty,
+                annotation=action.body | None if optional else action.body,
+            )
+        )
+    endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    endpoint.__name__ = f"{action.name}_action"
+    return endpoint

@@ -61,9 +61,9 @@ class EventRegistry:
         self._classes[name] = event_class
         return event_class
 
-    def upcaster(self, event_type: str | type[DomainEvent], *, from_version: int) -> Callable[
-        [U], U
-    ]:
+    def upcaster(
+        self, event_type: str | type[DomainEvent], *, from_version: int
+    ) -> Callable[[U], U]:
         """Decorate the function upcasting ``event_type`` payloads from ``from_version``."""
         name = event_type if isinstance(event_type, str) else event_type.event_type
         if from_version < 1:

@@ -7,6 +7,7 @@ one transaction, audit entries and events included.
 """
 
 from lamina.persistence.audit import AuditAction, AuditEntry
+from lamina.persistence.audit_pages import history_page
 from lamina.persistence.base import (
     NAMING_CONVENTION,
     ActorColumns,
@@ -22,7 +23,7 @@ from lamina.persistence.base import (
 from lamina.persistence.database import Database, RetryPolicy
 from lamina.persistence.drivers import PoolOptions
 from lamina.persistence.errors import ConnectionLost
-from lamina.persistence.filters import Filter, Op, Subquery, where
+from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
 from lamina.persistence.mapping import MappingError
 from lamina.persistence.pages import CursorPage, OffsetPage
@@ -58,7 +59,9 @@ __all__ = [
     "UUIDPrimaryKey",
     "UnitOfWork",
     "VersionColumn",
+    "any_of",
     "count_queries",
+    "history_page",
     "lamina_metadata",
     "live_index",
     "new_metadata",

@@ -30,6 +30,8 @@ class Op(enum.StrEnum):
     ICONTAINS = "icontains"
     STARTSWITH = "startswith"
     IS_NULL = "is_null"
+    ANY = "any"
+    """One of the filters in the value holds (made by :func:`any_of`; not a query suffix)."""
 
 
 TEXT_OPS = frozenset({Op.CONTAINS, Op.ICONTAINS, Op.STARTSWITH})
@@ -71,6 +73,13 @@ class Filter:
     op: Op
     value: Any
 
+    @property
+    def fields(self) -> frozenset[str]:
+        """The fields this filter reads (every alternative's, for :func:`any_of`)."""
+        if self.op is Op.ANY:
+            return frozenset().union(*(f.fields for f in self.value))
+        return frozenset({self.field})
+
     @classmethod
     def parse(cls, key: str, value: Any) -> Filter:
         """A filter from a query-string style key: ``status``, ``title__icontains``, ``score__ge``.
@@ -81,6 +90,8 @@ class Filter:
         field, sep, op_name = key.partition("__")
         try:
             op = Op(op_name) if sep else Op.EQ
+            if op is Op.ANY:
+                raise ValueError(op_name)
         except ValueError:
             raise InvalidInput.for_field(key, f"unknown filter operator {op_name!r}") from None
         if op in LIST_OPS and isinstance(value, str):
@@ -141,3 +152,19 @@ class where:
     def is_null(self, null: bool = True) -> Filter:
         """The field is NULL (or, with ``null=False``, is not)."""
         return Filter(self.field, Op.IS_NULL, null)
+
+
+def any_of(*filters: Filter) -> Filter:
+    """A filter that holds when at least one of ``filters`` does (SQL ``OR``)::
+
+        where_visible = any_of(where("status") == "published", where("owner_id") == me)
+
+    Each alternative is checked and bound like any filter; a scope may use one
+    (reads: published courses or my own).
+    """
+    if not filters:
+        raise ValueError("any_of needs at least one filter")
+    for f in filters:
+        if not isinstance(f, Filter):
+            raise TypeError(f"expected a Filter, got {type(f).__name__}")
+    return Filter("", Op.ANY, tuple(filters))

@@ -48,8 +48,9 @@ class SubqueryShape:
     filters: FilterShape
 
 
-FilterShape = tuple[tuple[str, Op, "int | SubqueryShape"], ...]
-"""Per filter: the column, the operator, and how many values (or the subquery's shape)."""
+FilterShape = tuple[tuple[str, Op, "int | SubqueryShape | FilterShape"], ...]
+"""Per filter: the column, the operator, and how many values (or the subquery's shape, or
+the alternatives' shape for :data:`Op.ANY`)."""
 OrderShape = tuple[tuple[str, bool], ...]
 """``(column name, descending)`` pairs, the primary key last."""
 
@@ -81,11 +82,16 @@ def prepare_filters(
 ) -> FilterSet:
     """Check filters against the declared fields (``allowed``; None trusts the caller) and
     coerce their values to the fields' types. Raises :class:`InvalidInput`."""
-    shape: list[tuple[str, Op, int | SubqueryShape]] = []
+    shape: list[tuple[str, Op, int | SubqueryShape | FilterShape]] = []
     params: dict[str, Any] = {}
     for f in filters:
         if not isinstance(f, Filter):
             raise TypeError(f"expected a Filter, got {type(f).__name__}")
+        if f.op is Op.ANY:
+            alternatives = prepare_filters(f.value, mapper, allowed, f"{prefix}{len(shape)}o")
+            params.update(alternatives.params)
+            shape.append(("", f.op, alternatives.shape))
+            continue
         if allowed is not None:
             ops = allowed.get(f.field)
             if ops is None:
@@ -183,8 +189,11 @@ def build_filter_clauses(
     """SQL conditions for a filter shape, with parameters named as :func:`prepare_filters` does."""
     out: list[ColumnElement[bool]] = []
     for index, (name, op, count) in enumerate(shape):
-        col = columns[name]
         base = f"{prefix}{index}"
+        if isinstance(count, tuple):  # Op.ANY: its alternatives
+            out.append(or_(*build_filter_clauses(count, columns, f"{base}o")))
+            continue
+        col = columns[name]
         if op is Op.IS_NULL:
             out.append(col.is_(None) if count else col.is_not(None))
         elif isinstance(count, SubqueryShape):

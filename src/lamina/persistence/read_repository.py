@@ -269,6 +269,7 @@ class ReadOnlyRepository(Generic[E, R]):
         include_deleted: bool = False,
         load: Sequence[str] = (),
         for_share: bool = False,
+        for_update: bool = False,
     ) -> E:
         """The entity with this id; raises :class:`NotFound` (also for a soft-deleted one).
 
@@ -278,9 +279,19 @@ class ReadOnlyRepository(Generic[E, R]):
         SQLite the unit's write transaction already holds the database). Use
         it on the parent a child is added to, so the parent cannot be deleted
         between the check and the commit.
+
+        ``for_update`` (inside a unit of work) holds the row for a change to
+        come: others' ``for_update`` reads, changes and deletes wait until the
+        unit ends, so a decision made on what was read still holds when it is
+        written (``FOR NO KEY UPDATE`` on PostgreSQL: children can still be
+        added meanwhile).
         """
         found = await self.get_or_none(
-            id, include_deleted=include_deleted, load=load, for_share=for_share
+            id,
+            include_deleted=include_deleted,
+            load=load,
+            for_share=for_share,
+            for_update=for_update,
         )
         if found is None:
             raise NotFound(self.entity_name(), id)
@@ -293,19 +304,25 @@ class ReadOnlyRepository(Generic[E, R]):
         include_deleted: bool = False,
         load: Sequence[str] = (),
         for_share: bool = False,
+        for_update: bool = False,
     ) -> E | None:
-        """The entity with this id, or None (``for_share``: see :meth:`get`)."""
-        if for_share and not isinstance(self.target, UnitOfWork):
-            raise TypeError("for_share holds a row until a unit of work ends: bind to one")
+        """The entity with this id, or None (``for_share``, ``for_update``: see :meth:`get`)."""
+        if (for_share or for_update) and not isinstance(self.target, UnitOfWork):
+            raise TypeError("for_share and for_update hold a row until a unit of work ends")
+        if for_share and for_update:
+            raise TypeError("for_share or for_update, not both")
+        lock = "update" if for_update else "share" if for_share else None
         visibility = self._visibility(include_deleted, False)
 
         def build() -> Any:
             stmt = select(*self._columns()).where(
                 self._pk == bindparam("id", type_=self._pk.type), *self._where(None, visibility)
             )
-            return stmt.with_for_update(read=True) if for_share else stmt
+            if lock == "share":
+                return stmt.with_for_update(read=True)
+            return stmt.with_for_update(key_share=True) if lock == "update" else stmt
 
-        stmt = self.statements.get(self._key("get", visibility, for_share), build)
+        stmt = self.statements.get(self._key("get", visibility, lock), build)
         async with self._read() as conn:
             rows = await stmt.fetch_values(conn, self._params(None, id=id))
             entities = self._entities(rows)

@@ -225,11 +225,16 @@ class Repository(ReadOnlyRepository[E, R]):
         rows = await stmt.fetch_values(conn, self._params(None, id=id))
         return self.mapper().from_values(rows[0]) if rows else None
 
-    def _check_version(self, current: E, expected: int | None) -> None:
+    def check_version(self, current: E, expected: int | None) -> None:
+        """Raise :class:`VersionConflict` unless ``current`` is at version ``expected``
+        (None, or an unversioned entity: no check). For use cases that decide on a
+        row read ``for_update`` before they change it (G2)."""
         if expected is None or not self._entity_has("version"):
             return
         actual = getattr(current, "version")  # noqa: B009 - the field is optional on entities
         if actual != expected:
+            db = self.target.db if isinstance(self.target, UnitOfWork) else self.target
+            db.stats.version_conflicts += 1
             raise VersionConflict(self.entity_name(), current.id, expected, actual)
 
     # ------------------------------------------------------------------ creates
@@ -315,11 +320,7 @@ class Repository(ReadOnlyRepository[E, R]):
                 ),
             )
             found = await match.fetch(conn, {f"m_{c.name}": values[c.name] for c in on_columns})
-            existing = (
-                await self._locked(conn, found[0][self._pk.name], "all")
-                if found
-                else None
-            )
+            existing = await self._locked(conn, found[0][self._pk.name], "all") if found else None
             if existing is None or getattr(existing, "deleted_at", None) is not None:
                 raise AlreadyExists(self.entity_name(), list(on))
             owned = self.entity.fields_marked(SERVER_OWNED) | set(on) | set(self.relations)
@@ -381,7 +382,7 @@ class Repository(ReadOnlyRepository[E, R]):
             current = await self._locked(conn, id, "all", deleting=True)
             if current is None:
                 raise NotFound(self.entity_name(), id)
-            self._check_version(current, expected_version)
+            self.check_version(current, expected_version)
             stmt = self.statements.get(
                 self._key("hard_delete"),
                 lambda: delete(self.table()).where(
@@ -459,11 +460,7 @@ class Repository(ReadOnlyRepository[E, R]):
             current = await self._locked(conn, id, visibility)
             if current is None:
                 raise NotFound(self.entity_name(), id)
-            try:
-                self._check_version(current, expected_version)
-            except VersionConflict:
-                uow.db.stats.version_conflicts += 1
-                raise
+            self.check_version(current, expected_version)
             raw: dict[str, Any] = {}
             if action in (AuditAction.DELETE, AuditAction.RESTORE):
                 at = utcnow() if action is AuditAction.DELETE else None

@@ -72,9 +72,7 @@ class Authenticator:
         self.tokens = tokens
         self.token_url = token_url
         self.scopes: dict[str, str] = dict(scopes or {})
-        self.scheme = OAuth2PasswordBearer(
-            tokenUrl=token_url, scopes=self.scopes, auto_error=False
-        )
+        self.scheme = OAuth2PasswordBearer(tokenUrl=token_url, scopes=self.scopes, auto_error=False)
         self.current_principal: PrincipalDependency = self._current_principal_dependency()
         """Dependency: the caller, or 401 (missing, unknown, expired or revoked token).
 

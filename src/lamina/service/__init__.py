@@ -16,6 +16,7 @@ from lamina.service.scopes import (
     principal_id,
     unmet_filter,
     unmet_in_database,
+    unmet_scope,
 )
 from lamina.service.service import Service, referent_name
 
@@ -33,4 +34,5 @@ __all__ = [
     "referent_name",
     "unmet_filter",
     "unmet_in_database",
+    "unmet_scope",
 ]

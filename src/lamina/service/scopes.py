@@ -122,30 +122,76 @@ def unmet_filter(
     """
     skipped = frozenset(skip)
     for f in filters:
-        if isinstance(f.value, Subquery):
+        if needs_database(f):
             raise TypeError(f"the filter on {f.field!r} is a subquery: check it in the database")
-        if f.field not in skipped and not _satisfies(entity, f, mapper):
+        if not f.fields <= skipped and not _satisfies(entity, f, mapper):
             return f
     return None
 
 
 async def unmet_in_database(
-    entity: Entity, filters: Sequence[Filter], target: Target, *, skip: Iterable[str] = ()
+    entity: Entity,
+    filters: Sequence[Filter],
+    target: Target,
+    *,
+    skip: Iterable[str] = (),
+    mapper: EntityMapper[Any] | None = None,
 ) -> Filter | None:
-    """The first of ``filters`` on a :class:`Subquery` that ``entity`` does not satisfy, or None.
+    """The first of ``filters`` that ``entity`` does not satisfy, among those that need the
+    database (on a :class:`Subquery`, or an ``any_of`` holding one), or None.
 
-    One query per such filter, read with ``target``; other filters are ignored
-    (:func:`unmet_filter` checks those).
+    One query per subquery, read with ``target``; filters that do not need the
+    database are ignored (:func:`unmet_filter` checks those). ``mapper`` (the
+    repository's) evaluates the other alternatives of an ``any_of``.
     """
     skipped = frozenset(skip)
     for f in filters:
-        if not isinstance(f.value, Subquery) or f.field in skipped:
+        if not needs_database(f) or f.fields <= skipped:
             continue
-        value = _value_of(entity, f.field)
-        inside = value is not None and await f.value.contains(target, value)
-        if inside != (f.op is Op.IN):
+        if not await _holds(entity, f, target, mapper):
             return f
     return None
+
+
+async def unmet_scope(
+    entity: Entity,
+    filters: Sequence[Filter],
+    mapper: EntityMapper[Any],
+    target: Target,
+    *,
+    skip: Iterable[str] = (),
+) -> Filter | None:
+    """The first of ``filters`` ``entity`` does not satisfy: those on values checked in
+    Python first, then those needing the database (one query each), or None."""
+    plain = [f for f in filters if not needs_database(f)]
+    unmet = unmet_filter(entity, plain, mapper, skip=skip)
+    if unmet is None:
+        unmet = await unmet_in_database(entity, filters, target, skip=skip, mapper=mapper)
+    return unmet
+
+
+def needs_database(f: Filter) -> bool:
+    """Whether checking ``f`` against an entity needs a query (it holds a :class:`Subquery`)."""
+    if f.op is Op.ANY:
+        return any(needs_database(alternative) for alternative in f.value)
+    return isinstance(f.value, Subquery)
+
+
+async def _holds(
+    entity: Entity, f: Filter, target: Target, mapper: EntityMapper[Any] | None
+) -> bool:
+    if f.op is Op.ANY:
+        for alternative in f.value:
+            if await _holds(entity, alternative, target, mapper):
+                return True
+        return False
+    if not isinstance(f.value, Subquery):
+        if mapper is None:
+            raise TypeError("give mapper= to check filters on values inside any_of")
+        return _satisfies(entity, f, mapper)
+    value = _value_of(entity, f.field)
+    inside = value is not None and await f.value.contains(target, value)
+    return inside == (f.op is Op.IN)
 
 
 def _value_of(entity: Entity, field: str) -> Any:
@@ -157,6 +203,8 @@ def _value_of(entity: Entity, field: str) -> Any:
 
 
 def _satisfies(entity: Entity, f: Filter, mapper: EntityMapper[Any]) -> bool:
+    if f.op is Op.ANY:
+        return any(_satisfies(entity, alternative, mapper) for alternative in f.value)
     value = _value_of(entity, f.field)
     if f.op is Op.IS_NULL:
         return (value is None) == bool(f.value)

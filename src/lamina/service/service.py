@@ -10,22 +10,31 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from lamina.domain.entity import SERVER_OWNED, Entity
-from lamina.domain.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from lamina.domain.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from lamina.persistence import (
     AuditEntry,
     CursorPage,
     Database,
     Filter,
     Repository,
-    Subquery,
     UnitOfWork,
+    history_page,
 )
 from lamina.service.policy import Action, Policy
-from lamina.service.scopes import Scope, Target, Unscoped, unmet_filter, unmet_in_database
+from lamina.service.scopes import Scope, Target, Unscoped, unmet_scope
 
 E = TypeVar("E", bound=Entity)
 P = TypeVar("P")
 T = TypeVar("T")
+
+Decision = Callable[[UnitOfWork, E], Awaitable[Mapping[str, Any]]]
+"""What an action changes: given the unit of work and the entity as it is, the changes."""
 
 
 def referent_name(field: str) -> str:
@@ -52,14 +61,29 @@ class Service(Generic[E, P]):
     of another tenant is :class:`~lamina.domain.NotFound` for every read,
     count, page, update, delete and restore; creating or moving an entity
     outside the scope is refused the same way. Actions on visible rows the
-    policy refuses raise :class:`~lamina.domain.PermissionDenied`. Writes run
-    in one unit of work each, with the ``after_*`` hooks inside it, so rows,
-    audit entries and events they add commit together (G3). A service owns no
-    SQL: use cases call repositories.
+    policy refuses raise :class:`~lamina.domain.PermissionDenied`.
+
+    ``scope`` is what the principal *sees*; ``write_scope`` (default: the
+    same) what it may *change*. A row it sees but may not change answers
+    :class:`~lamina.domain.PermissionDenied` (403) to every write::
+
+        class Courses(Service[Course, User]):
+            repository = CourseRepository
+            scope = PublishedOrMine()            # reads: published courses, and my own
+            write_scope = OwnedBy("owner_id")    # writes: my own
+
+    Writes run in one unit of work each, with the ``before_*`` hooks (check
+    rules, adjust values) and ``after_*`` hooks (publish events) inside it, so
+    rows, audit entries and events commit together (G3), and an error raised
+    anywhere in them writes nothing. :meth:`act` runs a custom use case (an
+    action such as "publish") the same way. A service owns no SQL: use cases
+    call repositories.
     """
 
     repository: ClassVar[type[Repository[Any, Any]]]
     scope: ClassVar[Scope[Any]] = Unscoped()
+    write_scope: ClassVar[Scope[Any] | None] = None
+    """The rows the principal may change, among those it sees; None: all it sees."""
     policy: ClassVar[Policy[Any, Any]] = Policy()
     entity: ClassVar[type[Entity]]
 
@@ -117,15 +141,67 @@ class Service(Generic[E, P]):
         :class:`~lamina.persistence.Subquery` with one query each, read with
         ``target`` (default: the database).
         """
-        mapper = self.repository.mapper()
         skip = ("id",) if creating else ()
-        plain = [f for f in filters if not isinstance(f.value, Subquery)]
-        unmet = unmet_filter(entity, plain, mapper, skip=skip)
-        if unmet is None:
-            unmet = await unmet_in_database(entity, filters, target or self.db, skip=skip)
+        mapper = self.repository.mapper()
+        unmet = await unmet_scope(entity, filters, mapper, target or self.db, skip=skip)
         if unmet is not None:
-            value = getattr(entity, unmet.field.split(".")[0], None)
-            raise NotFound(referent_name(unmet.field), value)
+            field = min(unmet.fields)
+            value = getattr(entity, field.split(".")[0], None)
+            raise NotFound(referent_name(field), value)
+
+    async def check_writable(
+        self, entity: E, action: Action | str, target: Target, *, creating: bool = False
+    ) -> tuple[Filter, ...]:
+        """Raise :class:`PermissionDenied` if ``entity`` is outside the ``write_scope``.
+
+        Returns the write scope's filters (none without a ``write_scope``), for
+        the repository that writes.
+        """
+        if self.write_scope is None:
+            return ()
+        filters = tuple(await self.write_scope.filters(self.principal, target))
+        skip = ("id",) if creating else ()
+        mapper = self.repository.mapper()
+        if await unmet_scope(entity, filters, mapper, target, skip=skip) is not None:
+            raise PermissionDenied(f"you may not {action} this {self.entity_name()}")
+        return filters
+
+    async def for_write(
+        self,
+        uow: UnitOfWork,
+        id: UUID,
+        action: Action | str,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        include_deleted: bool = False,
+        for_update: bool = False,
+    ) -> tuple[Repository[E, Any], E]:
+        """The entity a write concerns, and the repository to write it with.
+
+        :class:`NotFound` if the principal does not see it, :class:`PermissionDenied`
+        if it sees it but it is outside the ``write_scope`` or the policy
+        refuses ``action`` (asked as ``UPDATE`` for a custom action).
+        ``for_update`` holds the row until the unit ends (see ``Repository.get``).
+        """
+        read = await self.scope_filters(uow)
+        repo = cast(Repository[E, Any], self.repository(uow, scope=read))
+        current = await repo.get(id, include_deleted=include_deleted, for_update=for_update)
+        write = await self.check_writable(current, action, uow)
+        asked = action if isinstance(action, Action) else Action.UPDATE
+        await self.authorize(asked, current, changes)
+        if write:
+            repo = cast(Repository[E, Any], self.repository(uow, scope=(*read, *write)))
+        return repo, current
+
+    async def _check_moved(
+        self, uow: UnitOfWork, repo: Repository[E, Any], current: E, changes: Mapping[str, Any]
+    ) -> None:
+        """A change of a scoped field may not move the entity out of either scope."""
+        scoped_fields = {field.split(".")[0] for f in repo.scope for field in f.fields}
+        if scoped_fields & changes.keys():
+            changed = self._changed(current, changes)
+            await self.check_in_scope(changed, await self.scope_filters(uow), target=uow)
+            await self.check_writable(changed, Action.UPDATE, uow)
 
     def new_entity(self, values: Mapping[str, Any]) -> E:
         """The entity a create makes from ``values``; override to derive fields (a slug…)."""
@@ -139,6 +215,35 @@ class Service(Generic[E, P]):
         return await self.db.run(use_case)
 
     # ------------------------------------------------------------------ hooks (in the unit of work)
+    #
+    # ``before_*`` hooks run after the scope and policy checks, just before the
+    # write: raise a domain error to refuse it (nothing is written), or return
+    # adjusted values. ``after_*`` hooks run after it (publish events there).
+
+    async def before_create(self, uow: UnitOfWork, entity: E) -> E:
+        """Called before ``entity`` is added; return it, or an adjusted copy, or raise."""
+        return entity
+
+    async def before_update(
+        self, uow: UnitOfWork, current: E, changes: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """Called before ``current`` is changed; return the changes (adjusted) or raise."""
+        return changes
+
+    async def before_delete(self, uow: UnitOfWork, entity: E) -> None:
+        """Called before ``entity`` is deleted; raise to refuse."""
+
+    async def before_restore(self, uow: UnitOfWork, entity: E) -> None:
+        """Called before the soft-deleted ``entity`` is restored; raise to refuse."""
+
+    async def before_action(
+        self, uow: UnitOfWork, action: str, current: E, changes: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """Called by :meth:`act` before the action's changes are written; return them or raise."""
+        return changes
+
+    async def after_action(self, uow: UnitOfWork, action: str, before: E, after: E) -> None:
+        """Called by :meth:`act` after the action's changes were written."""
 
     async def after_create(self, uow: UnitOfWork, entity: E) -> None:
         """Called after ``entity`` was added, in the same unit of work (publish events here)."""
@@ -184,6 +289,17 @@ class Service(Generic[E, P]):
             await repo.get(id)
         return await repo.history(id)
 
+    async def history_page(
+        self, id: UUID, *, limit: int = 50, cursor: str | None = None
+    ) -> CursorPage[AuditEntry]:
+        """A page of the audit entries of a visible (possibly soft-deleted) entity, oldest
+        first, and the cursor of the next page."""
+        repo = await self.scoped()
+        await repo.get(id, include_deleted=self.repository.has("deleted_at"))
+        return await history_page(
+            self.db, self.repository.entity_name(), id, limit=limit, cursor=cursor
+        )
+
     # ------------------------------------------------------------------ writes
 
     async def create(self, values: Mapping[str, Any]) -> E:
@@ -200,11 +316,17 @@ class Service(Generic[E, P]):
             )
 
         async def use_case(uow: UnitOfWork) -> E:
-            repo = await self.scoped(uow)
+            read = await self.scope_filters(uow)
             entity = self.new_entity(values)
-            await self.check_in_scope(entity, repo.scope, target=uow, creating=True)
+            await self.check_in_scope(entity, read, target=uow, creating=True)
+            write = await self.check_writable(entity, Action.CREATE, uow, creating=True)
             await self.authorize(Action.CREATE, entity)
-            stored = await repo.add(entity)
+            adjusted = await self.before_create(uow, entity)
+            if adjusted is not entity:
+                await self.check_in_scope(adjusted, read, target=uow, creating=True)
+                await self.check_writable(adjusted, Action.CREATE, uow, creating=True)
+            repo = cast(Repository[E, Any], self.repository(uow, scope=(*read, *write)))
+            stored = await repo.add(adjusted)
             await self.after_create(uow, stored)
             return stored
 
@@ -221,14 +343,10 @@ class Service(Generic[E, P]):
         changes = dict(changes)
 
         async def use_case(uow: UnitOfWork) -> E:
-            repo = await self.scoped(uow)
-            filters = repo.scope
-            current = await repo.get(id)
-            await self.authorize(Action.UPDATE, current, changes)
-            scoped_fields = {f.field.split(".")[0] for f in filters}
-            if scoped_fields & changes.keys():
-                await self.check_in_scope(self._changed(current, changes), filters, target=uow)
-            updated = await repo.update(id, changes, expected_version=expected_version)
+            repo, current = await self.for_write(uow, id, Action.UPDATE, changes)
+            final = await self.before_update(uow, current, changes)
+            await self._check_moved(uow, repo, current, final)
+            updated = await repo.update(id, final, expected_version=expected_version)
             await self.after_update(uow, current, updated)
             return updated
 
@@ -238,9 +356,8 @@ class Service(Generic[E, P]):
         """Delete a visible entity (soft if it can be restored)."""
 
         async def use_case(uow: UnitOfWork) -> None:
-            repo = await self.scoped(uow)
-            current = await repo.get(id)
-            await self.authorize(Action.DELETE, current)
+            repo, current = await self.for_write(uow, id, Action.DELETE)
+            await self.before_delete(uow, current)
             await repo.delete(id, expected_version=expected_version)
             await self.after_delete(uow, current)
 
@@ -252,18 +369,60 @@ class Service(Generic[E, P]):
             raise TypeError(f"{self.entity_name()} cannot be soft-deleted, so not restored")
 
         async def use_case(uow: UnitOfWork) -> E:
-            repo = await self.scoped(uow)
-            current = await repo.get(id, include_deleted=True)
+            repo, current = await self.for_write(uow, id, Action.RESTORE, include_deleted=True)
             if "deleted_at" in self.entity.model_fields:
                 live = getattr(current, "deleted_at") is None  # noqa: B009 - optional field
             else:
                 live = await repo.get_or_none(id) is not None
             if live:
                 raise Conflict(f"{self.entity_name()} {id} is not deleted")
-            await self.authorize(Action.RESTORE, current)
+            await self.before_restore(uow, current)
             restored = await repo.restore(id, expected_version=expected_version)
             await self.after_restore(uow, restored)
             return restored
+
+        return await self.run(use_case)
+
+    async def act(
+        self,
+        id: UUID,
+        action: str,
+        decide: Decision[E],
+        *,
+        expected_version: int | None = None,
+    ) -> E:
+        """Run the custom use case ``action`` on a visible entity, in one unit of work.
+
+        ``decide(uow, entity)`` sees the entity as it is and returns the changes
+        (raise a domain error to refuse: nothing is written); then
+        :meth:`before_action`, the update and :meth:`after_action` run::
+
+            async def publish(self, id, *, expected_version=None) -> Course:
+                async def publishing(uow, course):
+                    if course.published_at is not None:
+                        raise Conflict("this course is published already")
+                    return {"published_at": utcnow()}
+
+                return await self.act(id, "publish", publishing, expected_version=expected_version)
+
+        The entity must be visible (else :class:`NotFound`) and writable (else
+        :class:`PermissionDenied`: the ``write_scope``, and the policy asked
+        for ``UPDATE``). Its row is held from the read to the commit, so
+        concurrent actions on one entity take turns and each decides on what
+        the one before wrote. With ``expected_version`` a row that moved on is
+        a :class:`~lamina.domain.VersionConflict` and nothing is written (G2).
+        """
+
+        async def use_case(uow: UnitOfWork) -> E:
+            repo, current = await self.for_write(uow, id, action, for_update=True)
+            if expected_version is not None:
+                repo.check_version(current, expected_version)
+            changes = await decide(uow, current)
+            changes = await self.before_action(uow, action, current, changes)
+            await self._check_moved(uow, repo, current, changes)
+            updated = await repo.update(id, changes)
+            await self.after_action(uow, action, current, updated)
+            return updated
 
         return await self.run(use_case)
 

@@ -56,7 +56,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_mig_tasks_project_id"), ["project_id"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("mig_tasks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_mig_tasks_project_id"))

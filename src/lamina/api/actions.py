@@ -1,0 +1,124 @@
+"""Actions: a resource's use cases beyond CRUD, mounted by ``resource_router`` as routes.
+
+An action is a method of the resource's service, mounted next to its CRUD
+routes with the same plumbing::
+
+    class CourseService(Service[Course, User]):
+        async def publish(self, id: UUID, *, expected_version: int | None = None) -> Course:
+            ...  # self.act(id, "publish", ...): scope, policy, one unit of work
+
+    resource_router(
+        CourseService, provide=courses, path="/courses",
+        actions=[ResourceAction("publish", CourseService.publish, errors=(409,))],
+    )
+
+mounts ``POST /courses/{id}/publish``: the service runs it for the caller, so
+the scope applies (404 outside it); ``If-Match`` is required (428 without it,
+412 when stale) on a versioned resource and its version reaches the method as
+``expected_version``; the answer is the resource's output schema with its new
+``ETag``; errors are problem+json; OpenAPI documents the header, the body and
+every error answer.
+
+The method is called with the item's id (``on="item"``, the default) or the
+parent's id (``on="collection"``, after the parent is found visible; nothing
+for an unnested collection), then the fields of ``body`` as keyword
+arguments, then ``expected_version=`` when ``If-Match`` applies. It returns
+the entity to answer with, or None with ``status_code=204``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+
+class IfMatch(enum.StrEnum):
+    """Whether an action takes the ``If-Match`` precondition."""
+
+    REQUIRED = "required"
+    """428 without it, 412 when it names another version."""
+    OPTIONAL = "optional"
+    """Checked when given (412 when stale); without it the action decides on the current row."""
+    NONE = "none"
+    """No precondition (the action does not change a versioned entity, or guards itself)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceAction:
+    """A use case of a resource, mounted as a route by ``resource_router(actions=...)``.
+
+    ``name`` is the last path segment (``POST {item_path}/{name}``) and names
+    the operation (``{name}_{resource}``); ``path`` replaces the segment
+    (``"me/accept"``, or ``""`` for the collection or item path itself).
+    ``call`` is the service's method (``CourseService.publish``). ``body`` is
+    the request body's schema (optional in the request when all its fields
+    have defaults). ``if_match`` defaults to required for an item action of a
+    versioned resource, none otherwise. ``status_code`` is the success
+    status: 201 adds ``Location`` (when the GET route is mounted), 204
+    answers no body. ``errors`` are the further statuses the use case can
+    answer (documented; 409 by default). ``out`` replaces the resource's
+    output schema for this action.
+    """
+
+    name: str
+    call: Callable[..., Awaitable[Any]]
+    body: type[BaseModel] | None = None
+    on: Literal["item", "collection"] = "item"
+    path: str | None = None
+    method: Literal["POST", "PUT", "PATCH", "DELETE"] = "POST"
+    if_match: IfMatch | None = None
+    status_code: int = 200
+    errors: Sequence[int] = (409,)
+    summary: str | None = None
+    out: type[BaseModel] | None = None
+
+    def precondition(self, versioned: bool) -> IfMatch:
+        """The ``If-Match`` rule of this action on a resource (``versioned`` or not)."""
+        if self.if_match is not None:
+            return self.if_match
+        return IfMatch.REQUIRED if versioned and self.on == "item" else IfMatch.NONE
+
+    def route_path(self, collection_path: str, item_path: str) -> str:
+        """The route's path under the resource's collection or item path."""
+        base = (item_path if self.on == "item" else collection_path).rstrip("/")
+        segment = self.name if self.path is None else self.path.strip("/")
+        return f"{base}/{segment}" if segment else base
+
+    def arguments(self, body: BaseModel | None) -> dict[str, Any]:
+        """The keyword arguments the body gives the method (its fields, as parsed)."""
+        if body is None:
+            if self.body is None:
+                return {}
+            body = self.body()
+        return {name: getattr(body, name) for name in type(body).model_fields}
+
+    def body_optional(self) -> bool:
+        """Whether the request may leave the body out (every field has a default)."""
+        return self.body is not None and not any(
+            field.is_required() for field in self.body.model_fields.values()
+        )
+
+    def summary_text(self, entity_name: str) -> str:
+        """The OpenAPI summary: given, or the method's first docstring line."""
+        if self.summary:
+            return self.summary
+        doc = (self.call.__doc__ or "").strip().splitlines()
+        return doc[0].rstrip(".") if doc else f"{self.name.capitalize()} a {entity_name}"
+
+
+def check_actions(actions: Sequence[ResourceAction]) -> None:
+    """Raise ValueError for actions that cannot be mounted side by side."""
+    seen: set[tuple[str, str, str]] = set()
+    for action in actions:
+        if not action.name.isidentifier():
+            raise ValueError(f"action name {action.name!r} must be an identifier (publish, end)")
+        key = (action.on, action.method, action.path if action.path is not None else action.name)
+        if key in seen:
+            raise ValueError(f"two actions at {action.method} {action.on} {key[2]!r}")
+        seen.add(key)
+        if action.status_code == 204 and action.out is not None:
+            raise ValueError(f"action {action.name!r}: a 204 answer has no output schema")

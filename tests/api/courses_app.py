@@ -1,0 +1,300 @@
+"""A course catalogue: the second-domain app the actions, scopes and hooks tests run against.
+
+Everyone reads the published courses, and their own drafts (the read scope:
+``any_of(published, mine)``); only a course's owner changes it (the write
+scope: ``OwnedBy``). ``POST /courses/{id}/publish`` is an action;
+``GET /courses/{id}/history`` the audit trail. Enrollments are nested in a
+course; only a published course takes them (a ``before_create`` rule).
+
+Authentication is a stand-in: ``X-Test-User`` carries the user's id.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import httpx
+from fastapi import FastAPI, Security
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ForeignKey, String, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from lamina.api import (
+    ApiSettings,
+    IfMatch,
+    Parent,
+    ResourceAction,
+    ResourceSchemas,
+    Route,
+    install,
+    problem_responses,
+    provide_service,
+    resource_router,
+    update_request_context,
+)
+from lamina.domain import (
+    SERVER_OWNED,
+    ActorTracked,
+    Conflict,
+    DomainEvent,
+    Entity,
+    InvalidInput,
+    SoftDeletable,
+    Timestamped,
+    Unauthenticated,
+    Versioned,
+    utcnow,
+)
+from lamina.persistence import (
+    Database,
+    Filter,
+    Repository,
+    SoftDeleteColumn,
+    StandardColumns,
+    TimestampColumns,
+    UnitOfWork,
+    UTCDateTime,
+    UUIDPrimaryKey,
+    any_of,
+    new_metadata,
+    where,
+)
+from lamina.service import OwnedBy, Scope, Service, Target
+
+SECRET = "courses-tests-secret"
+USER_HEADER = "X-Test-User"
+MIN_PUBLISHED_TITLE = 5
+
+
+class CourseStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+class Course(Timestamped, SoftDeletable, Versioned, ActorTracked, Entity):
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    owner_id: Annotated[UUID, SERVER_OWNED]
+    status: CourseStatus = CourseStatus.DRAFT
+    published_at: datetime | None = None
+
+
+class Enrollment(Timestamped, Entity):
+    course_id: UUID
+    user_id: Annotated[UUID, SERVER_OWNED]
+
+
+class CoursePublished(DomainEvent, type="course.published", stream="course_id"):
+    course_id: UUID
+
+
+class Rows(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class CourseRow(StandardColumns, SoftDeleteColumn, Rows):
+    __tablename__ = "cs_courses"
+    title: Mapped[str] = mapped_column(String(200))
+    owner_id: Mapped[UUID] = mapped_column(Uuid(), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class EnrollmentRow(UUIDPrimaryKey, TimestampColumns, Rows):
+    __tablename__ = "cs_enrollments"
+    course_id: Mapped[UUID] = mapped_column(ForeignKey("cs_courses.id"), index=True)
+    user_id: Mapped[UUID] = mapped_column(Uuid())
+
+
+class Courses(Repository[Course, CourseRow]):
+    filterable = ("title", "status", "owner_id")
+    sortable = ("title", "created_at")
+
+
+class Enrollments(Repository[Enrollment, EnrollmentRow]):
+    filterable = ("course_id", "user_id")
+
+
+@dataclass(frozen=True)
+class User:
+    id: UUID
+
+
+class PublishedOrMine(Scope[User]):
+    """Published courses, and the caller's own drafts."""
+
+    async def filters(self, principal: User, target: Target) -> Sequence[Filter]:
+        return (
+            any_of(
+                where("status") == CourseStatus.PUBLISHED,
+                where("owner_id") == principal.id,
+            ),
+        )
+
+
+class CourseService(Service[Course, User]):
+    repository = Courses
+    scope = PublishedOrMine()
+    write_scope = OwnedBy("owner_id")
+
+    def new_entity(self, values: Mapping[str, Any]) -> Course:
+        return super().new_entity({**values, "owner_id": self.principal.id})
+
+    async def before_update(
+        self, uow: UnitOfWork, current: Course, changes: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """Titles are stored with their runs of spaces collapsed."""
+        if "title" in changes:
+            return {**changes, "title": " ".join(changes["title"].split())}
+        return changes
+
+    async def before_action(
+        self, uow: UnitOfWork, action: str, current: Course, changes: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        if action == "publish" and len(current.title) < MIN_PUBLISHED_TITLE:
+            raise InvalidInput.for_field(
+                "title", f"a published course has a title of at least {MIN_PUBLISHED_TITLE}"
+            )
+        return changes
+
+    async def publish(self, id: UUID, *, expected_version: int | None = None) -> Course:
+        """Publish a draft course."""
+
+        async def publishing(uow: UnitOfWork, course: Course) -> dict[str, Any]:
+            if course.status is CourseStatus.PUBLISHED:
+                raise Conflict("this course is published already")
+            uow.publish(CoursePublished(course_id=course.id))
+            return {"status": CourseStatus.PUBLISHED, "published_at": utcnow()}
+
+        return await self.act(id, "publish", publishing, expected_version=expected_version)
+
+    async def rename(self, id: UUID, *, title: str, expected_version: int | None = None) -> Course:
+        """Rename a course (If-Match optional)."""
+
+        async def renaming(uow: UnitOfWork, course: Course) -> dict[str, Any]:
+            return {"title": title}
+
+        return await self.act(id, "rename", renaming, expected_version=expected_version)
+
+
+class EnrollmentService(Service[Enrollment, User]):
+    repository = Enrollments
+    scope = OwnedBy("user_id")
+
+    def new_entity(self, values: Mapping[str, Any]) -> Enrollment:
+        return super().new_entity({**values, "user_id": self.principal.id})
+
+    async def before_create(self, uow: UnitOfWork, entity: Enrollment) -> Enrollment:
+        course = await Courses(uow).get(entity.course_id, for_share=True)
+        if course.status is not CourseStatus.PUBLISHED:
+            raise Conflict("only a published course takes enrollments")
+        return entity
+
+
+class Renaming(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+COURSE_SCHEMAS = ResourceSchemas.from_entity(Course, exclude_input={"status", "published_at"})
+"""Publishing sets the status and its time: clients never send them."""
+
+_user_header = APIKeyHeader(name=USER_HEADER, auto_error=False)
+
+
+async def user_from_header(header: str | None = Security(_user_header)) -> User:
+    try:
+        user = User(UUID(header or ""))
+    except ValueError:
+        raise Unauthenticated("send X-Test-User: <user id>") from None
+    update_request_context(actor_id=user.id)
+    return user
+
+
+def build_app(db: Database) -> FastAPI:
+    app = FastAPI(title="courses")
+    install(app, ApiSettings(access_log=False))
+    courses = provide_service(CourseService, db, user_from_header)
+    unauthenticated = problem_responses(401)
+    app.include_router(
+        resource_router(
+            CourseService,
+            provide=courses,
+            path="/courses",
+            schemas=COURSE_SCHEMAS,
+            routes={*Route, Route.HISTORY},
+            responses=unauthenticated,
+            actions=[
+                ResourceAction("publish", CourseService.publish),
+                ResourceAction(
+                    "rename", CourseService.rename, body=Renaming, if_match=IfMatch.OPTIONAL
+                ),
+            ],
+        )
+    )
+    app.include_router(
+        resource_router(
+            EnrollmentService,
+            provide=provide_service(EnrollmentService, db, user_from_header),
+            path="/courses/{course_id}/enrollments",
+            item_path="/enrollments/{id}",
+            parent=Parent("course_id", provide=courses),
+            routes={Route.LIST, Route.CREATE, Route.GET},
+            responses=unauthenticated,
+        )
+    )
+    return app
+
+
+class CoursesApi:
+    """An HTTP client of the course app, acting as one user or another."""
+
+    def __init__(self, db: Database, app: FastAPI, client: httpx.AsyncClient) -> None:
+        self.db = db
+        self.app = app
+        self.client = client
+
+    async def request(
+        self, user: UUID | None, method: str, url: str, **kwargs: Any
+    ) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if user is not None:
+            headers[USER_HEADER] = str(user)
+        return await self.client.request(method, url, headers=headers, **kwargs)
+
+    async def new_course(self, user: UUID, title: str = "Python basics") -> dict[str, Any]:
+        response = await self.request(user, "POST", "/courses", json={"title": title})
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def published_course(self, user: UUID, title: str = "Python basics") -> dict[str, Any]:
+        course = await self.new_course(user, title)
+        response = await self.request(
+            user, "POST", f"/courses/{course['id']}/publish", headers={"If-Match": '"1"'}
+        )
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+
+@asynccontextmanager
+async def courses_api(url: str) -> AsyncIterator[CoursesApi]:
+    """The course app on a fresh database, with an httpx client over ASGI."""
+    db = Database(url, secret_key=SECRET)
+    await db.drop_all(Rows.metadata)
+    await db.create_all(Rows.metadata)
+    app = build_app(db)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield CoursesApi(db, app, client)
+    finally:
+        await db.close()

@@ -1,0 +1,294 @@
+"""Actions on resources, read and write scopes, before hooks and the history route, over
+HTTP on the course catalogue (tests/api/courses_app.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import pytest
+from tests.api.courses_app import Courses, CoursesApi, Enrollments, courses_api
+
+from lamina.domain import uuid7
+from lamina.events import EventStore
+from lamina.persistence import where
+
+
+@pytest.fixture
+async def api(db_url: str) -> AsyncIterator[CoursesApi]:
+    async with courses_api(db_url) as client:
+        yield client
+
+
+def problem(response: Any, status: int, kind: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["type"].endswith("/" + kind), body
+    return body
+
+
+async def test_an_action_answers_the_new_version_with_its_etag(api: CoursesApi) -> None:
+    owner = uuid7()
+    course = await api.new_course(owner)
+
+    published = await api.request(
+        owner, "POST", f"/courses/{course['id']}/publish", headers={"If-Match": '"1"'}
+    )
+
+    assert published.status_code == 200, published.text
+    assert published.headers["etag"] == '"2"'
+    body = published.json()
+    assert (body["status"], body["version"]) == ("published", 2)
+    assert body["published_at"] is not None
+    stored = await Courses(api.db).get(UUID(course["id"]))
+    assert stored.version == 2
+
+
+async def test_g2_an_action_needs_if_match_and_refuses_a_stale_one(api: CoursesApi) -> None:
+    owner = uuid7()
+    course = await api.new_course(owner)
+    url = f"/courses/{course['id']}/publish"
+
+    problem(await api.request(owner, "POST", url), 428, "precondition-required")
+    problem(
+        await api.request(owner, "POST", url, headers={"If-Match": '"7"'}), 412, "version-conflict"
+    )
+    problem(
+        await api.request(owner, "POST", url, headers={"If-Match": "W/1"}), 400, "invalid-input"
+    )
+
+    assert (await Courses(api.db).get(UUID(course["id"]))).status == "draft"
+
+
+async def test_g10_an_action_outside_the_scope_is_404(api: CoursesApi) -> None:
+    owner, stranger = uuid7(), uuid7()
+    draft = await api.new_course(owner)
+
+    response = await api.request(
+        stranger, "POST", f"/courses/{draft['id']}/publish", headers={"If-Match": '"1"'}
+    )
+
+    problem(response, 404, "not-found")
+    missing = await api.request(
+        owner, "POST", f"/courses/{uuid7()}/publish", headers={"If-Match": '"1"'}
+    )
+    problem(missing, 404, "not-found")
+
+
+async def test_g3_a_domain_error_in_an_action_writes_nothing(api: CoursesApi) -> None:
+    owner = uuid7()
+    course = await api.new_course(owner, title="Py")  # too short to publish
+    events_before = await EventStore(api.db).read()
+
+    response = await api.request(
+        owner, "POST", f"/courses/{course['id']}/publish", headers={"If-Match": '"1"'}
+    )
+
+    body = problem(response, 400, "invalid-input")
+    assert [e["field"] for e in body["errors"]] == ["title"]
+    stored = await Courses(api.db).get(UUID(course["id"]))
+    assert (stored.version, stored.status) == (1, "draft")
+    assert await EventStore(api.db).read() == events_before  # the event it raised is gone
+    assert [e.action for e in await Courses(api.db).history(stored.id)] == ["create"]
+
+
+async def test_an_action_refused_by_the_domain_is_409(api: CoursesApi) -> None:
+    owner = uuid7()
+    course = await api.published_course(owner)
+
+    response = await api.request(
+        owner, "POST", f"/courses/{course['id']}/publish", headers={"If-Match": '"2"'}
+    )
+
+    problem(response, 409, "conflict")
+
+
+async def test_an_action_with_a_body_and_an_optional_if_match(api: CoursesApi) -> None:
+    owner = uuid7()
+    course = await api.new_course(owner)
+    url = f"/courses/{course['id']}/rename"
+
+    renamed = await api.request(owner, "POST", url, json={"title": "Rust"})
+    assert renamed.status_code == 200, renamed.text
+    assert (renamed.json()["title"], renamed.headers["etag"]) == ("Rust", '"2"')
+    stale = await api.request(owner, "POST", url, json={"title": "Go"}, headers={"If-Match": '"1"'})
+    problem(stale, 412, "version-conflict")
+    problem(await api.request(owner, "POST", url, json={"title": ""}), 422, "invalid-input")
+    problem(await api.request(owner, "POST", url), 422, "invalid-input")
+    assert (await Courses(api.db).get(UUID(course["id"]))).title == "Rust"
+
+
+async def test_g2_concurrent_actions_without_if_match_decide_on_fresh_rows(
+    api: CoursesApi,
+) -> None:
+    owner = uuid7()
+    course = await api.new_course(owner)
+    url = f"/courses/{course['id']}/rename"
+
+    answers = await asyncio.gather(
+        *(api.request(owner, "POST", url, json={"title": f"Title {n}"}) for n in range(6))
+    )
+
+    assert sorted(a.status_code for a in answers) == [200] * 6
+    stored = await Courses(api.db).get(UUID(course["id"]))
+    assert stored.version == 7  # each rename applied once, none lost
+    assert len(await Courses(api.db).history(stored.id)) == 7
+
+
+async def test_an_actions_openapi_documents_if_match_and_its_errors(api: CoursesApi) -> None:
+    spec = api.app.openapi()
+
+    publish = spec["paths"]["/courses/{id}/publish"]["post"]
+    assert publish["operationId"] == "publish_course"
+    assert publish["summary"] == "Publish a draft course"
+    if_match = [p for p in publish["parameters"] if p["name"] == "If-Match"]
+    assert [(p["in"], p["required"]) for p in if_match] == [("header", True)]
+    assert {"200", "400", "401", "403", "404", "409", "412", "428"} <= set(publish["responses"])
+    assert "ETag" in publish["responses"]["200"]["headers"]
+    assert "requestBody" not in publish
+    rename = spec["paths"]["/courses/{id}/rename"]["post"]
+    assert rename["requestBody"]["required"] is True
+    assert [p["required"] for p in rename["parameters"] if p["name"] == "If-Match"] == [False]
+    assert "428" not in rename["responses"]
+
+
+async def test_read_and_write_scopes_a_reader_sees_but_may_not_change(api: CoursesApi) -> None:
+    owner, reader = uuid7(), uuid7()
+    course = await api.published_course(owner)
+    item = f"/courses/{course['id']}"
+    if_match = {"If-Match": '"2"'}
+
+    assert (await api.request(reader, "GET", item)).status_code == 200
+    listed = await api.request(reader, "GET", "/courses")
+    assert [c["id"] for c in listed.json()["items"]] == [course["id"]]
+    patch = await api.request(reader, "PATCH", item, json={"title": "Mine now"}, headers=if_match)
+    problem(patch, 403, "permission-denied")
+    problem(await api.request(reader, "DELETE", item, headers=if_match), 403, "permission-denied")
+    renamed = await api.request(reader, "POST", f"{item}/rename", json={"title": "x"})
+    problem(renamed, 403, "permission-denied")
+    stored = await Courses(api.db).get(UUID(course["id"]))
+    assert (stored.title, stored.version, stored.deleted_at) == ("Python basics", 2, None)
+
+
+async def test_g10_read_and_write_scopes_a_stranger_to_a_draft_gets_404_everywhere(
+    api: CoursesApi,
+) -> None:
+    owner, stranger = uuid7(), uuid7()
+    draft = await api.new_course(owner)
+    item = f"/courses/{draft['id']}"
+    if_match = {"If-Match": '"1"'}
+
+    answers = [
+        await api.request(stranger, "GET", item),
+        await api.request(stranger, "PATCH", item, json={"title": "x"}, headers=if_match),
+        await api.request(stranger, "DELETE", item, headers=if_match),
+        await api.request(stranger, "POST", f"{item}/publish", headers=if_match),
+        await api.request(stranger, "GET", f"{item}/history"),
+        await api.request(stranger, "GET", f"{item}/enrollments"),
+    ]
+
+    assert [a.status_code for a in answers] == [404] * len(answers)
+    assert (await api.request(stranger, "GET", "/courses")).json()["items"] == []
+    assert (await api.request(stranger, "GET", "/courses/count")).json() == {"count": 0}
+
+
+async def test_read_and_write_scopes_the_owner_changes_and_creates_with_location(
+    api: CoursesApi,
+) -> None:
+    owner = uuid7()
+
+    created = await api.request(owner, "POST", "/courses", json={"title": "Data  science"})
+
+    assert created.status_code == 201
+    location = created.headers["location"]
+    assert location == f"http://testserver/courses/{created.json()['id']}"
+    assert created.json()["owner_id"] == str(owner)
+    patched = await api.request(
+        owner,
+        "PATCH",
+        location,
+        json={"title": "Data    science  101"},
+        headers={"If-Match": '"1"'},
+    )
+    assert patched.status_code == 200
+    assert patched.json()["title"] == "Data science 101"  # adjusted by before_update
+    deleted = await api.request(owner, "DELETE", location, headers={"If-Match": '"2"'})
+    assert deleted.status_code == 204
+
+
+async def test_server_owned_fields_of_an_owned_resource_cannot_be_sent(api: CoursesApi) -> None:
+    owner = uuid7()
+    planted = await api.request(
+        owner, "POST", "/courses", json={"title": "x", "owner_id": str(uuid7())}
+    )
+    problem(planted, 422, "invalid-input")
+    assert await Courses(api.db).count() == 0
+
+
+async def test_before_create_refuses_an_enrollment_in_a_draft(api: CoursesApi) -> None:
+    owner, student = uuid7(), uuid7()
+    draft = await api.new_course(owner)
+    course = await api.published_course(owner, "Go in practice")
+
+    refused = await api.request(owner, "POST", f"/courses/{draft['id']}/enrollments", json={})
+    enrolled = await api.request(student, "POST", f"/courses/{course['id']}/enrollments", json={})
+
+    problem(refused, 409, "conflict")
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["user_id"] == str(student)
+    stored = await Enrollments(api.db).list()
+    assert [(str(e.course_id), e.user_id) for e in stored] == [(course["id"], student)]
+    hidden = await api.request(student, "POST", f"/courses/{draft['id']}/enrollments", json={})
+    problem(hidden, 404, "not-found")
+
+
+async def test_g4_the_history_route_pages_the_audit_trail_oldest_first(api: CoursesApi) -> None:
+    owner, reader = uuid7(), uuid7()
+    course = await api.published_course(owner)
+    for n in range(3):
+        renamed = await api.request(
+            owner, "POST", f"/courses/{course['id']}/rename", json={"title": f"T{n}"}
+        )
+        assert renamed.status_code == 200
+    url = f"/courses/{course['id']}/history"
+
+    first = await api.request(reader, "GET", url, params={"limit": 3})
+    assert first.status_code == 200, first.text
+    page = first.json()
+    second = (await api.request(reader, "GET", url, params={"cursor": page["next_cursor"]})).json()
+
+    actions = [e["action"] for e in page["items"] + second["items"]]
+    assert actions == ["create", "update", "update", "update", "update"]
+    assert second["next_cursor"] is None
+    assert page["items"][1]["changes"]["status"] == ["draft", "published"]
+    problem(
+        await api.request(reader, "GET", url, params={"cursor": "x" * 30}), 400, "invalid-input"
+    )
+    problem(await api.request(reader, "GET", url, params={"sort": "id"}), 400, "invalid-input")
+    problem(await api.request(reader, "GET", url, params={"limit": 0}), 422, "invalid-input")
+
+
+async def test_the_history_of_a_deleted_resource_stays_readable(api: CoursesApi) -> None:
+    owner = uuid7()
+    course = await api.new_course(owner)
+    await api.request(owner, "DELETE", f"/courses/{course['id']}", headers={"If-Match": '"1"'})
+
+    history = await api.request(owner, "GET", f"/courses/{course['id']}/history")
+
+    assert [e["action"] for e in history.json()["items"]] == ["create", "delete"]
+
+
+async def test_any_of_filters_select_rows_matching_either(api: CoursesApi) -> None:
+    owner, other = uuid7(), uuid7()
+    mine = await api.new_course(owner, "Mine")
+    theirs_public = await api.published_course(other, "Theirs public")
+    await api.new_course(other, "Theirs draft")
+
+    visible = (await api.request(owner, "GET", "/courses", params={"sort": "title"})).json()
+    filtered = await Courses(api.db).list(where("title").startswith("Theirs"))
+
+    assert [c["id"] for c in visible["items"]] == [mine["id"], theirs_public["id"]]
+    assert len(filtered) == 2
