@@ -37,11 +37,8 @@ from sqlalchemy.engine import make_url
 
 from examples.chat.demo import DEMO_USERS, load_demo
 from examples.chat.rows import ChatBase
-from lamina.api import log_config
-from lamina.api.metrics import MULTIPROCESS_DIR_VAR
-from lamina.persistence import Database
-from lamina.persistence.database import normalize_url
-from lamina.persistence.migrations import MigrationConfig, upgrade
+from lamina.api import MULTIPROCESS_DIR_VAR, log_config
+from lamina.persistence import Database, MigrationConfig, normalize_url, upgrade
 from lamina.project import database_url
 from lamina.security import PasswordHasher
 

@@ -25,8 +25,7 @@ from examples.chat.api.participants import participant_router
 from examples.chat.api.recordings import recording_router
 from examples.chat.api.wiring import Wiring
 from examples.chat.api.workspaces import workspace_router
-from lamina.api import ApiSettings, DatabaseMetrics, install
-from lamina.api.sse import EventStreams
+from lamina.api import ApiSettings, DatabaseMetrics, EventStreams, install
 from lamina.events import EventFeed, EventMetrics, EventNotifier, EventRunner
 from lamina.persistence import Database
 from lamina.security import (

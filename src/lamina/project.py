@@ -22,6 +22,14 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+__all__ = [
+    "DATABASE_URL_VAR",
+    "DEFAULT_DATABASE_URL",
+    "ProjectSettingsError",
+    "database_url",
+    "tool_settings",
+]
+
 DATABASE_URL_VAR = "LAMINA_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./lamina.db"
 

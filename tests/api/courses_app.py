@@ -6,7 +6,7 @@ scope: ``OwnedBy``). ``POST /courses/{id}/publish`` is an action;
 ``GET /courses/{id}/history`` the audit trail. Enrollments are nested in a
 course; only a published course takes them (a ``before_create`` rule).
 
-Authentication is a stand-in: ``X-Test-User`` carries the user's id.
+Authentication is the projects app's stand-in: ``X-Test-User`` carries the user's id.
 """
 
 from __future__ import annotations
@@ -14,17 +14,16 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import httpx
-from fastapi import FastAPI, Security
-from fastapi.security import APIKeyHeader
+from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ForeignKey, String, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from tests.service.projects_app import User, UserClient, user_from_header
 
 from lamina.api import (
     ApiSettings,
@@ -37,7 +36,6 @@ from lamina.api import (
     problem_responses,
     provide_service,
     resource_router,
-    update_request_context,
 )
 from lamina.domain import (
     SERVER_OWNED,
@@ -48,7 +46,6 @@ from lamina.domain import (
     InvalidInput,
     SoftDeletable,
     Timestamped,
-    Unauthenticated,
     Versioned,
     utcnow,
 )
@@ -69,7 +66,6 @@ from lamina.persistence import (
 from lamina.service import OwnedBy, Scope, Service, Target
 
 SECRET = "courses-tests-secret"
-USER_HEADER = "X-Test-User"
 MIN_PUBLISHED_TITLE = 5
 
 
@@ -119,11 +115,6 @@ class Courses(Repository[Course, CourseRow]):
 
 class Enrollments(Repository[Enrollment, EnrollmentRow]):
     filterable = ("course_id", "user_id")
-
-
-@dataclass(frozen=True)
-class User:
-    id: UUID
 
 
 class PublishedOrMine(Scope[User]):
@@ -206,17 +197,6 @@ class Renaming(BaseModel):
 COURSE_SCHEMAS = ResourceSchemas.from_entity(Course, exclude_input={"status", "published_at"})
 """Publishing sets the status and its time: clients never send them."""
 
-_user_header = APIKeyHeader(name=USER_HEADER, auto_error=False)
-
-
-async def user_from_header(header: str | None = Security(_user_header)) -> User:
-    try:
-        user = User(UUID(header or ""))
-    except ValueError:
-        raise Unauthenticated("send X-Test-User: <user id>") from None
-    update_request_context(actor_id=user.id)
-    return user
-
 
 def build_app(db: Database) -> FastAPI:
     app = FastAPI(title="courses")
@@ -253,21 +233,8 @@ def build_app(db: Database) -> FastAPI:
     return app
 
 
-class CoursesApi:
-    """An HTTP client of the course app, acting as one user or another."""
-
-    def __init__(self, db: Database, app: FastAPI, client: httpx.AsyncClient) -> None:
-        self.db = db
-        self.app = app
-        self.client = client
-
-    async def request(
-        self, user: UUID | None, method: str, url: str, **kwargs: Any
-    ) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}))
-        if user is not None:
-            headers[USER_HEADER] = str(user)
-        return await self.client.request(method, url, headers=headers, **kwargs)
+class CoursesApi(UserClient):
+    """An HTTP client of the course app."""
 
     async def new_course(self, user: UUID, title: str = "Python basics") -> dict[str, Any]:
         response = await self.request(user, "POST", "/courses", json={"title": title})

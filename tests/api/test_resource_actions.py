@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 from uuid import UUID
 
 import pytest
 from tests.api.courses_app import Courses, CoursesApi, Enrollments, courses_api
+from tests.api.test_resources_writes import assert_problem
 
 from lamina.domain import uuid7
 from lamina.events import EventStore
@@ -20,14 +20,6 @@ from lamina.persistence import where
 async def api(db_url: str) -> AsyncIterator[CoursesApi]:
     async with courses_api(db_url) as client:
         yield client
-
-
-def problem(response: Any, status: int, kind: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["type"].endswith("/" + kind), body
-    return body
 
 
 async def test_an_action_answers_the_new_version_with_its_etag(api: CoursesApi) -> None:
@@ -52,11 +44,11 @@ async def test_g2_an_action_needs_if_match_and_refuses_a_stale_one(api: CoursesA
     course = await api.new_course(owner)
     url = f"/courses/{course['id']}/publish"
 
-    problem(await api.request(owner, "POST", url), 428, "precondition-required")
-    problem(
+    assert_problem(await api.request(owner, "POST", url), 428, "precondition-required")
+    assert_problem(
         await api.request(owner, "POST", url, headers={"If-Match": '"7"'}), 412, "version-conflict"
     )
-    problem(
+    assert_problem(
         await api.request(owner, "POST", url, headers={"If-Match": "W/1"}), 400, "invalid-input"
     )
 
@@ -71,11 +63,11 @@ async def test_g10_an_action_outside_the_scope_is_404(api: CoursesApi) -> None:
         stranger, "POST", f"/courses/{draft['id']}/publish", headers={"If-Match": '"1"'}
     )
 
-    problem(response, 404, "not-found")
+    assert_problem(response, 404, "not-found")
     missing = await api.request(
         owner, "POST", f"/courses/{uuid7()}/publish", headers={"If-Match": '"1"'}
     )
-    problem(missing, 404, "not-found")
+    assert_problem(missing, 404, "not-found")
 
 
 async def test_g3_a_domain_error_in_an_action_writes_nothing(api: CoursesApi) -> None:
@@ -87,7 +79,7 @@ async def test_g3_a_domain_error_in_an_action_writes_nothing(api: CoursesApi) ->
         owner, "POST", f"/courses/{course['id']}/publish", headers={"If-Match": '"1"'}
     )
 
-    body = problem(response, 400, "invalid-input")
+    body = assert_problem(response, 400, "invalid-input")
     assert [e["field"] for e in body["errors"]] == ["title"]
     stored = await Courses(api.db).get(UUID(course["id"]))
     assert (stored.version, stored.status) == (1, "draft")
@@ -103,7 +95,7 @@ async def test_an_action_refused_by_the_domain_is_409(api: CoursesApi) -> None:
         owner, "POST", f"/courses/{course['id']}/publish", headers={"If-Match": '"2"'}
     )
 
-    problem(response, 409, "conflict")
+    assert_problem(response, 409, "conflict")
 
 
 async def test_an_action_with_a_body_and_an_optional_if_match(api: CoursesApi) -> None:
@@ -115,9 +107,9 @@ async def test_an_action_with_a_body_and_an_optional_if_match(api: CoursesApi) -
     assert renamed.status_code == 200, renamed.text
     assert (renamed.json()["title"], renamed.headers["etag"]) == ("Rust", '"2"')
     stale = await api.request(owner, "POST", url, json={"title": "Go"}, headers={"If-Match": '"1"'})
-    problem(stale, 412, "version-conflict")
-    problem(await api.request(owner, "POST", url, json={"title": ""}), 422, "invalid-input")
-    problem(await api.request(owner, "POST", url), 422, "invalid-input")
+    assert_problem(stale, 412, "version-conflict")
+    assert_problem(await api.request(owner, "POST", url, json={"title": ""}), 422, "invalid-input")
+    assert_problem(await api.request(owner, "POST", url), 422, "invalid-input")
     assert (await Courses(api.db).get(UUID(course["id"]))).title == "Rust"
 
 
@@ -165,10 +157,12 @@ async def test_read_and_write_scopes_a_reader_sees_but_may_not_change(api: Cours
     listed = await api.request(reader, "GET", "/courses")
     assert [c["id"] for c in listed.json()["items"]] == [course["id"]]
     patch = await api.request(reader, "PATCH", item, json={"title": "Mine now"}, headers=if_match)
-    problem(patch, 403, "permission-denied")
-    problem(await api.request(reader, "DELETE", item, headers=if_match), 403, "permission-denied")
+    assert_problem(patch, 403, "permission-denied")
+    assert_problem(
+        await api.request(reader, "DELETE", item, headers=if_match), 403, "permission-denied"
+    )
     renamed = await api.request(reader, "POST", f"{item}/rename", json={"title": "x"})
-    problem(renamed, 403, "permission-denied")
+    assert_problem(renamed, 403, "permission-denied")
     stored = await Courses(api.db).get(UUID(course["id"]))
     assert (stored.title, stored.version, stored.deleted_at) == ("Python basics", 2, None)
 
@@ -224,7 +218,7 @@ async def test_server_owned_fields_of_an_owned_resource_cannot_be_sent(api: Cour
     planted = await api.request(
         owner, "POST", "/courses", json={"title": "x", "owner_id": str(uuid7())}
     )
-    problem(planted, 422, "invalid-input")
+    assert_problem(planted, 422, "invalid-input")
     assert await Courses(api.db).count() == 0
 
 
@@ -236,13 +230,13 @@ async def test_before_create_refuses_an_enrollment_in_a_draft(api: CoursesApi) -
     refused = await api.request(owner, "POST", f"/courses/{draft['id']}/enrollments", json={})
     enrolled = await api.request(student, "POST", f"/courses/{course['id']}/enrollments", json={})
 
-    problem(refused, 409, "conflict")
+    assert_problem(refused, 409, "conflict")
     assert enrolled.status_code == 201, enrolled.text
     assert enrolled.json()["user_id"] == str(student)
     stored = await Enrollments(api.db).list()
     assert [(str(e.course_id), e.user_id) for e in stored] == [(course["id"], student)]
     hidden = await api.request(student, "POST", f"/courses/{draft['id']}/enrollments", json={})
-    problem(hidden, 404, "not-found")
+    assert_problem(hidden, 404, "not-found")
 
 
 async def test_g4_the_history_route_pages_the_audit_trail_oldest_first(api: CoursesApi) -> None:
@@ -264,11 +258,13 @@ async def test_g4_the_history_route_pages_the_audit_trail_oldest_first(api: Cour
     assert actions == ["create", "update", "update", "update", "update"]
     assert second["next_cursor"] is None
     assert page["items"][1]["changes"]["status"] == ["draft", "published"]
-    problem(
+    assert_problem(
         await api.request(reader, "GET", url, params={"cursor": "x" * 30}), 400, "invalid-input"
     )
-    problem(await api.request(reader, "GET", url, params={"sort": "id"}), 400, "invalid-input")
-    problem(await api.request(reader, "GET", url, params={"limit": 0}), 422, "invalid-input")
+    assert_problem(
+        await api.request(reader, "GET", url, params={"sort": "id"}), 400, "invalid-input"
+    )
+    assert_problem(await api.request(reader, "GET", url, params={"limit": 0}), 422, "invalid-input")
 
 
 async def test_the_history_of_a_deleted_resource_stays_readable(api: CoursesApi) -> None:

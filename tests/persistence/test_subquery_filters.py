@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from persistence_models import Categories, Category, Products, Review, Reviews, new_product
 
-from lamina.persistence import Database, MappingError, count_queries, where
+from lamina.domain import InvalidInput
+from lamina.persistence import Database, Filter, MappingError, any_of, count_queries, where
 
 
 async def _shop(db: Database) -> dict[str, Any]:
@@ -76,3 +77,27 @@ async def test_contains_reads_inside_the_unit_of_work(db: Database) -> None:
 def test_a_subquery_names_a_stored_field() -> None:
     with pytest.raises(MappingError, match="nothing"):
         Products.subquery("nothing")
+
+
+async def test_any_of_matches_rows_meeting_either_filter_in_one_statement(db: Database) -> None:
+    shop = await _shop(db)
+    books = Products.subquery("id", where("category_id") == shop["books"].id)
+
+    with count_queries() as tally:
+        found = await Reviews(db).list(any_of(where("rating") >= 5, where("author") == "cy"))
+        mixed = await Reviews(db).list(
+            any_of(where("product_id").in_(books), where("rating") == 4), where("author") != "ann"
+        )
+
+    assert sorted(r.author for r in found) == ["ann", "cy"]
+    assert sorted(r.author for r in mixed) == ["bob", "cy"]
+    assert tally.queries == 2
+
+
+async def test_any_of_checks_each_filter_like_any_other(db: Database) -> None:
+    with pytest.raises(InvalidInput):
+        await Reviews(db).list(any_of(where("rating") == "five"))
+    with pytest.raises(InvalidInput):
+        Filter.parse("rating__any", "1")
+    with pytest.raises(ValueError, match="at least one"):
+        any_of()

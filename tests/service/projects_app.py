@@ -249,8 +249,8 @@ async def fresh_database(url: str) -> Database:
     return db
 
 
-class ProjectsApi:
-    """An HTTP client of the test app, acting as one user or another."""
+class UserClient:
+    """An HTTP client of a test app, acting as one user or another (``X-Test-User``)."""
 
     def __init__(self, db: Database, app: FastAPI, client: httpx.AsyncClient) -> None:
         self.db = db
@@ -268,6 +268,10 @@ class ProjectsApi:
         if user is not None:
             headers.update(self.as_user(user))
         return await self.client.request(method, url, headers=headers, **kwargs)
+
+
+class ProjectsApi(UserClient):
+    """An HTTP client of the projects app."""
 
     async def new_project(self, user: UUID, **fields: Any) -> dict[str, Any]:
         body = {"name": "project", **fields}

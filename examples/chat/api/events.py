@@ -12,7 +12,7 @@ from starlette.responses import Response
 from examples.chat.api.wiring import Wiring, problems
 from examples.chat.services import MemberService
 from examples.chat.visibility import load_viewer, may_see
-from lamina.api.sse import (
+from lamina.api import (
     EventStreamResponse,
     EventStreams,
     default_event_data,

@@ -7,8 +7,7 @@ from fastapi import APIRouter
 
 from examples.chat.api.wiring import UNAUTHENTICATED, Wiring
 from examples.chat.services import JoinedConversationService, MessageService
-from lamina.api.nesting import Parent
-from lamina.api.resources import Route, resource_router
+from lamina.api import Parent, Route, resource_router
 
 
 def message_router(wiring: Wiring) -> APIRouter:

@@ -1,28 +1,23 @@
-"""``/conversations/{id}/recordings`` (lamina's resource router) and
-``POST /recordings/{id}/end`` (by hand: ending is a use case, not a field update)."""
+"""``/conversations/{id}/recordings`` and ``POST /recordings/{id}/end`` (lamina's resource
+router; ending is an action: a use case, not a field update)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Response
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from examples.chat.api.wiring import UNAUTHENTICATED, Wiring, problems
+from examples.chat.api.wiring import UNAUTHENTICATED, Wiring
 from examples.chat.domain import Recording, RecordingStatus
 from examples.chat.services import JoinedConversationService, RecordingService
-from lamina.api.etags import etag
-from lamina.api.nesting import Parent
-from lamina.api.resources import Route, resource_router
-from lamina.api.schemas import ResourceSchemas
+from lamina.api import IfMatch, Parent, ResourceAction, ResourceSchemas, Route, resource_router
 
 RECORDING_SCHEMAS = ResourceSchemas.from_entity(
     Recording,
     # Set by the start and end use cases, never by a client.
     exclude_input={"status", "started_at", "ended_at", "duration_ms", "size_bytes"},
 )
-RecordingOut = RECORDING_SCHEMAS.out
 
 
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -42,10 +37,9 @@ class RecordingEnd(BaseModel):
 
 def recording_router(wiring: Wiring) -> APIRouter:
     """Start, list and end recordings of voice conversations."""
-    recordings = wiring.service(RecordingService)
-    router = resource_router(
+    return resource_router(
         RecordingService,
-        provide=recordings,
+        provide=wiring.service(RecordingService),
         path="/conversations/{conversation_id}/recordings",
         item_path="/recordings/{id}",
         parent=Parent("conversation_id", provide=wiring.service(JoinedConversationService)),
@@ -53,25 +47,10 @@ def recording_router(wiring: Wiring) -> APIRouter:
         routes={Route.LIST, Route.CREATE},
         responses=UNAUTHENTICATED,
         tags=["recordings"],
+        actions=[
+            # If-Match is optional: ending twice is a 409 either way.
+            ResourceAction(
+                "end", RecordingService.end, body=RecordingEnd, if_match=IfMatch.OPTIONAL
+            )
+        ],
     )
-
-    @router.post(
-        "/recordings/{id}/end",
-        response_model=RecordingOut,
-        summary="End a recording in progress (409 if it has ended already)",
-        operation_id="end_recording",
-        responses=problems(404, 409, 422),
-        tags=["recordings"],
-    )
-    async def end(
-        id: UUID,
-        response: Response,
-        body: Annotated[RecordingEnd | None, Body()] = None,
-        service: RecordingService = Depends(recordings),
-    ) -> BaseModel:
-        how = body or RecordingEnd()
-        ended = await service.end(id, status=how.status, size_bytes=how.size_bytes)
-        response.headers["ETag"] = etag(ended.version)
-        return RecordingOut.model_validate(ended, from_attributes=True)
-
-    return router

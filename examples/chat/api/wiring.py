@@ -6,8 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from lamina.api import problem_responses
-from lamina.api.resources import provide_service
+from lamina.api import problem_responses, provide_service
 from lamina.persistence import Database
 from lamina.security import Principal
 from lamina.service import Service

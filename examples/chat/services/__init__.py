@@ -12,12 +12,13 @@ from examples.chat.services.conversations import ConversationService, JoinedConv
 from examples.chat.services.messages import MessageService
 from examples.chat.services.participants import ParticipantService
 from examples.chat.services.recordings import RecordingService
-from examples.chat.services.workspaces import MemberService, WorkspaceService
+from examples.chat.services.workspaces import Member, MemberService, WorkspaceService
 
 __all__ = [
     "Actor",
     "ConversationService",
     "JoinedConversationService",
+    "Member",
     "MemberService",
     "MessageService",
     "ParticipantService",

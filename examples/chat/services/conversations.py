@@ -35,8 +35,7 @@ from examples.chat.services.access import (
 )
 from examples.chat.services.changes import changed_fields
 from lamina.domain import NotFound, PermissionDenied, utcnow
-from lamina.persistence import AuditEntry, CursorPage, UnitOfWork, where
-from lamina.persistence.audit_pages import history_page
+from lamina.persistence import UnitOfWork, where
 from lamina.service import Action, MemberOf, Service
 
 SLUG_ATTEMPTS = 20
@@ -135,15 +134,6 @@ class ConversationService(Service[Conversation, Actor]):
     async def after_restore(self, uow: UnitOfWork, entity: Conversation) -> None:
         uow.publish(
             ConversationRestored(workspace_id=entity.workspace_id, conversation_id=entity.id)
-        )
-
-    async def history_page(
-        self, id: UUID, *, limit: int, cursor: str | None
-    ) -> CursorPage[AuditEntry]:
-        """The audit entries of a visible (possibly deleted) conversation, oldest first."""
-        await (await self.scoped()).get(id, include_deleted=True)
-        return await history_page(
-            self.db, self.repository.entity_name(), id, limit=limit, cursor=cursor
         )
 
 

@@ -2,7 +2,8 @@
 
 At most one recording of a conversation is in progress at a time (a partial
 unique index makes this hold under concurrency too); ending one twice is a
-409; its duration is computed from its start and end.
+409 (an action on the row held for update, so two concurrent ends take turns);
+its duration is computed from its start and end.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from examples.chat.domain import (
 )
 from examples.chat.repositories import Recordings
 from examples.chat.services.access import Actor, joined_conversation, joined_conversations
-from lamina.domain import AlreadyExists, Conflict, InvalidInput, VersionConflict, utcnow
+from lamina.domain import AlreadyExists, Conflict, InvalidInput, utcnow
 from lamina.persistence import UnitOfWork, where
 from lamina.service import MemberOf, Service
 
@@ -79,38 +80,32 @@ class RecordingService(Service[Recording, Actor]):
         *,
         status: RecordingStatus = RecordingStatus.COMPLETED,
         size_bytes: int | None = None,
+        expected_version: int | None = None,
     ) -> Recording:
         """End a recording in progress (409 if it has ended already)."""
         if status is RecordingStatus.RECORDING:
             raise InvalidInput.for_field("status", "a recording ends as completed or failed")
 
-        async def use_case(uow: UnitOfWork) -> Recording:
-            recordings = await self.scoped(uow)
-            current = await recordings.get(id)
+        async def ending(uow: UnitOfWork, current: Recording) -> dict[str, Any]:
             if current.status is not RecordingStatus.RECORDING:
                 raise Conflict(f"this recording has already ended ({current.status.value})")
             ended_at = utcnow()
-            elapsed = ended_at - current.started_at
-            changes = {
-                "status": status,
-                "ended_at": ended_at,
-                "duration_ms": max(0, round(elapsed.total_seconds() * 1000)),
-                "size_bytes": size_bytes,
-            }
-            try:
-                ended = await recordings.update(id, changes, expected_version=current.version)
-            except VersionConflict:  # ended (or changed) by a concurrent request
-                raise Conflict("this recording has already ended") from None
+            duration_ms = max(0, round((ended_at - current.started_at).total_seconds() * 1000))
             uow.publish(
                 RecordingEnded(
-                    workspace_id=ended.workspace_id,
-                    conversation_id=ended.conversation_id,
-                    recording_id=ended.id,
-                    status=ended.status,
-                    duration_ms=ended.duration_ms,
-                    size_bytes=ended.size_bytes,
+                    workspace_id=current.workspace_id,
+                    conversation_id=current.conversation_id,
+                    recording_id=current.id,
+                    status=status,
+                    duration_ms=duration_ms,
+                    size_bytes=size_bytes,
                 )
             )
-            return ended
+            return {
+                "status": status,
+                "ended_at": ended_at,
+                "duration_ms": duration_ms,
+                "size_bytes": size_bytes,
+            }
 
-        return await self.run(use_case)
+        return await self.act(id, "end", ending, expected_version=expected_version)

@@ -8,8 +8,11 @@ manage its members; only the owner deletes it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+from pydantic import BaseModel
 
 from examples.chat.domain import (
     MemberAdded,
@@ -26,8 +29,30 @@ from examples.chat.repositories import Memberships, Users, Workspaces
 from examples.chat.services.access import MANAGERS, Actor, member_workspaces, membership_of
 from examples.chat.services.changes import changed_fields
 from lamina.domain import AlreadyExists, Conflict, NotFound, PermissionDenied, ReferenceMissing
-from lamina.persistence import UnitOfWork, where
+from lamina.persistence import CursorPage, Filter, UnitOfWork, where
 from lamina.service import Action, MemberOf, Service, Target
+
+
+class Member(BaseModel):
+    """A member of a workspace: the membership and the user's names."""
+
+    id: UUID
+    workspace_id: UUID
+    user_id: UUID
+    username: str
+    display_name: str
+    role: Role
+    version: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, membership: Membership, user: User) -> Member:
+        """The member ``membership`` makes ``user``."""
+        return cls(
+            **membership.model_dump(include=set(cls.model_fields)),
+            username=user.username,
+            display_name=user.display_name,
+        )
 
 
 async def require_manager(actor: Actor, workspace_id: UUID, target: Target) -> Membership:
@@ -90,10 +115,28 @@ class MemberService(Service[Membership, Actor]):
     repository = Memberships
     scope = MemberOf("workspace_id", member_workspaces)
 
-    async def add(self, workspace_id: UUID, username: str, role: Role) -> Membership:
+    async def members(
+        self,
+        workspace_id: UUID,
+        *filters: Filter,
+        order_by: Sequence[str] = (),
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> CursorPage[Member]:
+        """A page of the members of a workspace the actor belongs to, with their names."""
+        page = await self.page(
+            *filters,
+            where("workspace_id") == workspace_id,
+            order_by=order_by,
+            limit=limit,
+            cursor=cursor,
+        )
+        return CursorPage(await self._named(page.items), page.next_cursor)
+
+    async def add(self, workspace_id: UUID, username: str, role: Role) -> Member:
         """Make the user called ``username`` a member (409 if it already is one)."""
 
-        async def use_case(uow: UnitOfWork) -> Membership:
+        async def use_case(uow: UnitOfWork) -> Member:
             await require_manager(self.principal, workspace_id, uow)  # authorize, then validate
             if role is Role.OWNER:
                 raise Conflict("a workspace has exactly one owner; add members as admin or member")
@@ -106,7 +149,7 @@ class MemberService(Service[Membership, Actor]):
                 Membership(workspace_id=workspace_id, user_id=user.id, role=role)
             )
             uow.publish(MemberAdded(workspace_id=workspace_id, user_id=user.id, role=role))
-            return added
+            return Member.of(added, user)
 
         return await self.run(use_case)
 
@@ -125,10 +168,10 @@ class MemberService(Service[Membership, Actor]):
 
         await self.run(use_case)
 
-    async def users_of(self, memberships: Sequence[Membership]) -> dict[UUID, User]:
-        """The users of ``memberships`` by id (one query)."""
-        users = await Users(self.db).get_many([m.user_id for m in memberships])
-        return {u.id: u for u in users}
+    async def _named(self, memberships: Sequence[Membership]) -> list[Member]:
+        """``memberships`` with their users' names (one query)."""
+        users = {u.id: u for u in await Users(self.db).get_many([m.user_id for m in memberships])}
+        return [Member.of(m, users[m.user_id]) for m in memberships]
 
     async def members_of_owned_workspaces(self) -> set[UUID]:
         """Every member of the live workspaces the actor owns (the actor included).

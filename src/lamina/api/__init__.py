@@ -36,7 +36,7 @@ from lamina.api.logging import (
     log_config,
     mask_sensitive,
 )
-from lamina.api.metrics import ApiMetrics, DatabaseMetrics
+from lamina.api.metrics import MULTIPROCESS_DIR_VAR, ApiMetrics, DatabaseMetrics
 from lamina.api.nesting import Parent
 from lamina.api.observability import ReadinessCheck
 from lamina.api.problems import (
@@ -69,11 +69,17 @@ from lamina.api.schemas import (
     page_schema,
     update_schema,
 )
-from lamina.api.sse import EventStreamResponse, EventStreams, parse_last_event_id
+from lamina.api.sse import (
+    EventStreamResponse,
+    EventStreams,
+    default_event_data,
+    parse_last_event_id,
+)
 
 __all__ = [
     "CURSOR_PATTERN",
     "DEFAULT_ROUTES",
+    "MULTIPROCESS_DIR_VAR",
     "PROBLEM_MEDIA_TYPE",
     "ApiMetrics",
     "ApiSettings",
@@ -99,6 +105,7 @@ __all__ = [
     "check_input_schema",
     "configure_logging",
     "create_schema",
+    "default_event_data",
     "error_response",
     "etag",
     "expected_version",

@@ -53,7 +53,8 @@ class ResourceAction:
 
     ``name`` is the last path segment (``POST {item_path}/{name}``) and names
     the operation (``{name}_{resource}``); ``path`` replaces the segment
-    (``"me/accept"``, or ``""`` for the collection or item path itself).
+    (``"me/accept"``, or ``""`` for the collection or item path itself); its
+    parameters (``"{user_id}"``) are ids, passed to the method by name.
     ``call`` is the service's method (``CourseService.publish``). ``body`` is
     the request body's schema (optional in the request when all its fields
     have defaults). ``if_match`` defaults to required for an item action of a

@@ -80,6 +80,9 @@ DEFAULT_ROUTES = frozenset(
 """Mounted unless ``routes=`` says otherwise (``count`` and ``history`` are opt-in; restore
 needs soft delete)."""
 
+ITEM_ROUTES = frozenset({Route.GET, Route.UPDATE, Route.DELETE, Route.RESTORE, Route.HISTORY})
+"""The routes on ``item_path`` (a router without them needs none)."""
+
 AuditEntryPage = page_schema(AuditEntry, name="AuditEntryPage")
 """A page of audit entries, as the history route answers it."""
 
@@ -172,10 +175,11 @@ def resource_router(
         check_parent(parent, collection_params, repository.allowed_filters(), schemas)
     elif collection_params:
         raise ValueError(f"{path}: a collection path with parameters needs parent=Parent(...)")
+    item_routes = wanted & ITEM_ROUTES or any(a.on == "item" for a in actions)
     if item_path is None:
-        if collection_params:
+        if collection_params and item_routes:
             raise ValueError(f"{path} has parameters: give item_path, e.g. '/items/{{id}}'")
-        item_path = f"{path.rstrip('/')}/{{id}}"
+        item_path = f"{path.rstrip('/')}/{{id}}" if item_routes else "/{id}"
     item_params = _PATH_PARAM.findall(item_path)
     if len(item_params) != 1:
         raise ValueError(f"item_path {item_path!r} must have exactly one path parameter")
@@ -203,6 +207,10 @@ def resource_router(
             out[success[0]] = success[1]
         out.update(extra)
         return out
+
+    def location(request: Request, created: Entity) -> str:
+        """The URL of a created item (its GET route)."""
+        return str(request.url_for(f"get_{resource}", **{id_param: str(created.id)}))
 
     visible_parent = parent_dependency(parent)
     parent_field = parent.field if parent else None
@@ -276,10 +284,7 @@ def resource_router(
             if parent_field is not None:
                 values[parent_field] = parent_id
             created = await service.create(values)
-            headers = {}
-            if Route.GET in wanted:
-                location = request.url_for(f"get_{resource}", **{id_param: str(created.id)})
-                headers["Location"] = str(location)
+            headers = {"Location": location(request, created)} if Route.GET in wanted else {}
             return render.one(created, 201, **headers)
 
         create_item.__annotations__["body"] = create_body
@@ -429,12 +434,6 @@ def resource_router(
         if action.status_code != 204:
             success = (action.status_code, {"description": "OK", "headers": headers_doc})
         out = action.out or schemas.out
-        location = None
-        if action.status_code == 201 and Route.GET in wanted:
-
-            def location(request: Request, created: Entity) -> str:
-                return str(request.url_for(f"get_{resource}", **{id_param: str(created.id)}))
-
         router.add_api_route(
             action.route_path(path, item_path),
             _action_endpoint(
@@ -443,7 +442,7 @@ def resource_router(
                 provide=provide,
                 target=item_id if action.on == "item" else Depends(visible_parent),
                 render=render if action.out is None else _Renderer(out, page_model, versioned),
-                location=location,
+                location=location if action.status_code == 201 and Route.GET in wanted else None,
             ),
             methods=[action.method],
             status_code=action.status_code,
@@ -479,10 +478,15 @@ def _action_endpoint(
     (``target`` is the item id path parameter, or the visible parent's dependency)."""
 
     async def endpoint(
-        request: Request, service: Any, target: Any = None, version: Any = None, body: Any = None
+        request: Request,
+        service: Any,
+        target: Any = None,
+        version: Any = None,
+        body: Any = None,
+        **path_values: Any,
     ) -> Response:
         ids = (target,) if target is not None else ()
-        kwargs = action.arguments(body)
+        kwargs = {**path_values, **action.arguments(body)}
         if rule is not IfMatch.NONE:
             kwargs["expected_version"] = version
         result = await action.call(service, *ids, **kwargs)
@@ -498,6 +502,8 @@ def _action_endpoint(
     ]
     target_type = UUID if action.on == "item" else Any
     parameters.append(inspect.Parameter("target", keyword, default=target, annotation=target_type))
+    for name in _PATH_PARAM.findall(action.path or ""):
+        parameters.append(inspect.Parameter(name, keyword, default=Path(), annotation=UUID))
     if rule is not IfMatch.NONE:
         parameters.append(
             inspect.Parameter(

@@ -3,7 +3,9 @@
 :class:`Database` owns the connections; rows are SQLAlchemy declarative classes
 on :class:`Base` with the standard-column mixins; :class:`Repository` maps rows
 to entities and does every read and write; :class:`UnitOfWork` makes a use case
-one transaction, audit entries and events included.
+one transaction, audit entries and events included. :func:`upgrade` and
+:func:`downgrade` apply lamina's and the application's migrations
+(:mod:`lamina.persistence.migrations`; the ``lamina db`` command does the same).
 """
 
 from lamina.persistence.audit import AuditAction, AuditEntry
@@ -20,12 +22,13 @@ from lamina.persistence.base import (
     live_index,
     new_metadata,
 )
-from lamina.persistence.database import Database, RetryPolicy
+from lamina.persistence.database import Database, RetryPolicy, normalize_url
 from lamina.persistence.drivers import PoolOptions
 from lamina.persistence.errors import ConnectionLost
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
 from lamina.persistence.mapping import MappingError
+from lamina.persistence.migrations import MigrationConfig, MigrationError, downgrade, upgrade
 from lamina.persistence.pages import CursorPage, OffsetPage
 from lamina.persistence.read_repository import ReadOnlyRepository
 from lamina.persistence.repository import Repository
@@ -45,6 +48,8 @@ __all__ = [
     "DatabaseStats",
     "Filter",
     "MappingError",
+    "MigrationConfig",
+    "MigrationError",
     "OffsetPage",
     "Op",
     "PoolOptions",
@@ -61,9 +66,12 @@ __all__ = [
     "VersionColumn",
     "any_of",
     "count_queries",
+    "downgrade",
     "history_page",
     "lamina_metadata",
     "live_index",
     "new_metadata",
+    "normalize_url",
+    "upgrade",
     "where",
 ]
