@@ -23,9 +23,9 @@ from examples.chat.api.events import chat_event_data, event_router
 from examples.chat.api.messages import message_router
 from examples.chat.api.participants import participant_router
 from examples.chat.api.recordings import recording_router
-from examples.chat.api.wiring import Wiring
+from examples.chat.api.wiring import UNAUTHENTICATED
 from examples.chat.api.workspaces import workspace_router
-from lamina.api import ApiSettings, DatabaseMetrics, EventStreams, install
+from lamina.api import ApiSettings, DatabaseMetrics, EventStreams, Resources, install
 from lamina.events import EventFeed, EventMetrics, EventNotifier, EventRunner
 from lamina.persistence import Database
 from lamina.security import (
@@ -122,14 +122,14 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
             ),
         )
     )
-    wiring = Wiring(db, authenticator.current_principal)
+    resources = Resources(db, authenticator.current_principal, responses=UNAUTHENTICATED)
     for router in (
-        workspace_router(wiring),
-        conversation_router(wiring),
-        participant_router(wiring),
-        message_router(wiring),
-        recording_router(wiring),
-        event_router(wiring, streams),
+        workspace_router(resources),
+        conversation_router(resources),
+        participant_router(resources),
+        message_router(resources),
+        recording_router(resources),
+        event_router(resources, streams),
     ):
         app.include_router(router)
     app.state.database = db

@@ -9,10 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from examples.chat.api.wiring import UNAUTHENTICATED, Wiring
 from examples.chat.domain import Conversation, Metadata, Modality, Slug, Title
 from examples.chat.services import ConversationService, WorkspaceService
-from lamina.api import Parent, ResourceSchemas, Route, resource_router, update_schema
+from lamina.api import DEFAULT_ROUTES, Resources, ResourceSchemas, Route, update_schema
 
 
 class ConversationCreate(BaseModel):
@@ -34,26 +33,16 @@ CONVERSATION_SCHEMAS = ResourceSchemas.from_entity(
 )
 
 
-def conversation_router(wiring: Wiring) -> APIRouter:
+def conversation_router(resources: Resources) -> APIRouter:
     """Conversations of a workspace: list (``q`` searches titles), create, read, change,
     delete, restore, history."""
-    return resource_router(
+    return resources.router(
         ConversationService,
-        provide=wiring.service(ConversationService),
         path="/workspaces/{workspace_id}/conversations",
         item_path="/conversations/{id}",
-        parent=Parent("workspace_id", provide=wiring.service(WorkspaceService)),
+        parent=resources.parent("workspace_id", WorkspaceService),
         schemas=CONVERSATION_SCHEMAS,
-        routes={
-            Route.LIST,
-            Route.CREATE,
-            Route.GET,
-            Route.UPDATE,
-            Route.DELETE,
-            Route.RESTORE,
-            Route.HISTORY,
-        },
+        routes={*DEFAULT_ROUTES, Route.HISTORY},
         query_aliases={"q": "title__icontains"},
-        responses=UNAUTHENTICATED,
         tags=["conversations"],
     )

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from examples.chat.api.wiring import Wiring, problems
+from examples.chat.api.wiring import problems
 from examples.chat.services import MemberService
 from examples.chat.visibility import load_viewer, may_see
 from lamina.api import (
     EventStreamResponse,
     EventStreams,
+    Resources,
     default_event_data,
     parse_last_event_id,
 )
@@ -61,10 +62,10 @@ revoked (logout) or expires, the stream ends with `event: unauthorized` within s
 A user holds at most a few streams at once per server process (429 beyond)."""
 
 
-def event_router(wiring: Wiring, streams: EventStreams) -> APIRouter:
+def event_router(resources: Resources, streams: EventStreams) -> APIRouter:
     """The stream and its statistics."""
     router = APIRouter(tags=["events"])
-    members = wiring.service(MemberService)
+    members = resources.service(MemberService)
 
     @router.get(
         "/events",
@@ -79,14 +80,14 @@ def event_router(wiring: Wiring, streams: EventStreams) -> APIRouter:
         },
     )
     async def stream(
-        principal: Principal = Depends(wiring.principal),
+        principal: Principal = Depends(resources.principal),
         last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
         last_event_id: Annotated[str | None, Query(max_length=20)] = None,
     ) -> Response:
         after = parse_last_event_id(
             last_event_id_header if last_event_id_header is not None else last_event_id
         )
-        viewer, position = await load_viewer(wiring.db, principal.user_id)
+        viewer, position = await load_viewer(resources.db, principal.user_id)
         start = position if after is None else after
         return EventStreamResponse(
             streams, viewer, may_see, start, str(principal.user_id), principal.credential

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from examples.chat.api.wiring import UNAUTHENTICATED, Wiring
 from examples.chat.services import JoinedConversationService, MessageService
-from lamina.api import Parent, Route, resource_router
+from lamina.api import Resources, Route
 
 
-def message_router(wiring: Wiring) -> APIRouter:
+def message_router(resources: Resources) -> APIRouter:
     """List and post messages of a conversation; delete one's own message."""
-    return resource_router(
+    return resources.router(
         MessageService,
-        provide=wiring.service(MessageService),
         path="/conversations/{conversation_id}/messages",
         item_path="/messages/{id}",
-        parent=Parent("conversation_id", provide=wiring.service(JoinedConversationService)),
+        parent=resources.parent("conversation_id", JoinedConversationService),
         routes={Route.LIST, Route.CREATE, Route.DELETE},
-        responses=UNAUTHENTICATED,
         tags=["messages"],
     )

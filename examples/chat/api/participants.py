@@ -8,10 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from examples.chat.api.wiring import UNAUTHENTICATED, Wiring
 from examples.chat.domain import Username
 from examples.chat.services import ConversationService, ParticipantService
-from lamina.api import IfMatch, Parent, ResourceAction, Route, resource_router
+from lamina.api import IfMatch, ResourceAction, Resources, Route
 
 
 class Invitation(BaseModel):
@@ -23,16 +22,14 @@ class Invitation(BaseModel):
     initial_message: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
-def participant_router(wiring: Wiring) -> APIRouter:
+def participant_router(resources: Resources) -> APIRouter:
     """The participant routes of conversations: the list, and the actions on it."""
     me = "me"  # the caller's own participation, in the paths of the invitee's answers
-    return resource_router(
+    return resources.router(
         ParticipantService,
-        provide=wiring.service(ParticipantService),
         path="/conversations/{conversation_id}/participants",
-        parent=Parent("conversation_id", provide=wiring.service(ConversationService)),
+        parent=resources.parent("conversation_id", ConversationService),
         routes={Route.LIST},
-        responses=UNAUTHENTICATED,
         tags=["participants"],
         actions=[
             ResourceAction(

@@ -8,10 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from examples.chat.api.wiring import UNAUTHENTICATED, Wiring
 from examples.chat.domain import Recording, RecordingStatus
 from examples.chat.services import JoinedConversationService, RecordingService
-from lamina.api import IfMatch, Parent, ResourceAction, ResourceSchemas, Route, resource_router
+from lamina.api import IfMatch, ResourceAction, Resources, ResourceSchemas, Route
 
 RECORDING_SCHEMAS = ResourceSchemas.from_entity(
     Recording,
@@ -35,17 +34,15 @@ class RecordingEnd(BaseModel):
     """At most 2**53 - 1: exact in every JSON client (JavaScript's largest safe integer)."""
 
 
-def recording_router(wiring: Wiring) -> APIRouter:
+def recording_router(resources: Resources) -> APIRouter:
     """Start, list and end recordings of voice conversations."""
-    return resource_router(
+    return resources.router(
         RecordingService,
-        provide=wiring.service(RecordingService),
         path="/conversations/{conversation_id}/recordings",
         item_path="/recordings/{id}",
-        parent=Parent("conversation_id", provide=wiring.service(JoinedConversationService)),
+        parent=resources.parent("conversation_id", JoinedConversationService),
         schemas=RECORDING_SCHEMAS,
         routes={Route.LIST, Route.CREATE},
-        responses=UNAUTHENTICATED,
         tags=["recordings"],
         actions=[
             # If-Match is optional: ending twice is a 409 either way.

@@ -10,18 +10,17 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from examples.chat.api.wiring import UNAUTHENTICATED, Wiring, problems
+from examples.chat.api.wiring import problems
 from examples.chat.domain import Role, Username
 from examples.chat.repositories import Memberships
 from examples.chat.services import Member, MemberService, WorkspaceService
 from lamina.api import (
     IfMatch,
     ListQuery,
-    Parent,
     ResourceAction,
+    Resources,
     Route,
     page_schema,
-    resource_router,
 )
 
 
@@ -37,29 +36,25 @@ class MemberIn(BaseModel):
 MemberPage = page_schema(Member)
 
 
-def workspace_router(wiring: Wiring) -> APIRouter:
+def workspace_router(resources: Resources) -> APIRouter:
     """The workspace routes (no restore) and their members' (added by username, shown with
     their names)."""
-    workspaces = wiring.service(WorkspaceService)
-    members = wiring.service(MemberService)
-    router = resource_router(
+    workspaces = resources.service(WorkspaceService)
+    members = resources.service(MemberService)
+    router = resources.router(
         WorkspaceService,
-        provide=workspaces,
         path="/workspaces",
         routes={Route.LIST, Route.CREATE, Route.GET, Route.UPDATE, Route.DELETE},
-        responses=UNAUTHENTICATED,
         tags=["workspaces"],
     )
     members_path = "/workspaces/{workspace_id}/members"
     router.include_router(
-        resource_router(
+        resources.router(
             MemberService,
-            provide=members,
             path=members_path,
-            parent=Parent("workspace_id", provide=workspaces),
+            parent=resources.parent("workspace_id", WorkspaceService),
             routes=(),
             name="member",
-            responses=UNAUTHENTICATED,
             tags=["workspaces"],
             actions=[
                 ResourceAction(

@@ -75,6 +75,7 @@ from lamina.api.sse import (
     default_event_data,
     parse_last_event_id,
 )
+from lamina.api.wiring import Resources
 
 __all__ = [
     "CURSOR_PATTERN",
@@ -101,6 +102,7 @@ __all__ = [
     "ReadinessCheck",
     "ResourceAction",
     "ResourceSchemas",
+    "Resources",
     "Route",
     "check_input_schema",
     "configure_logging",

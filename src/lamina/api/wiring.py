@@ -1,0 +1,71 @@
+"""``Resources``: one app's services for each request's principal, and their routers.
+
+Every app built on :func:`~lamina.api.resource_router` writes the same wiring:
+a dependency per service class, the parent of each nested collection, and
+the answers every route documents (the 401 of its authentication)::
+
+    resources = Resources(db, current_principal, responses=problem_responses(401))
+    app.include_router(resources.router(
+        TaskService, path="/projects/{project_id}/tasks", item_path="/tasks/{id}",
+        parent=resources.parent("project_id", ProjectService),
+    ))
+
+``resources.service(TaskService)`` is the FastAPI dependency giving the
+request's service (one per class, shared by every router), for hand-written
+routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from fastapi import APIRouter
+
+from lamina.api.nesting import Parent
+from lamina.api.resources import provide_service, resource_router
+from lamina.persistence import Database
+from lamina.service import Service
+
+S = TypeVar("S", bound=Service[Any, Any])
+
+
+class Resources:
+    """The services of one app, made per request for its principal, and their routers.
+
+    ``principal`` is the dependency that authenticates the caller (for
+    example lamina's ``current_principal``); ``responses`` documents further
+    answers of every route.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        principal: Callable[..., Any],
+        *,
+        responses: Mapping[int | str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.db = db
+        self.principal = principal
+        self.responses = dict(responses or {})
+        self._providers: dict[type[Any], Callable[..., Awaitable[Any]]] = {}
+
+    def service(self, service: type[S]) -> Callable[..., Awaitable[S]]:
+        """The dependency giving ``service(db, caller)`` for each request."""
+        if service not in self._providers:
+            self._providers[service] = provide_service(service, self.db, self.principal)
+        return self._providers[service]
+
+    def parent(
+        self, field: str, service: type[Service[Any, Any]], param: str | None = None
+    ) -> Parent:
+        """The parent of a nested collection: ``field`` holds its id, ``service`` finds it."""
+        return Parent(field, provide=self.service(service), param=param)
+
+    def router(self, service: type[Service[Any, Any]], **options: Any) -> APIRouter:
+        """:func:`~lamina.api.resource_router` for ``service``, with this wiring's
+        dependency and responses (``options``: the router's other arguments)."""
+        responses = {**self.responses, **options.pop("responses", {})}
+        return resource_router(
+            service, provide=self.service(service), responses=responses, **options
+        )
