@@ -1,6 +1,6 @@
 """A course catalogue: the second-domain app the actions, scopes and hooks tests run against.
 
-Everyone reads the published courses, and their own drafts (the read scope:
+Everyone reads the published courses (anonymous callers too), and their own drafts (the read scope:
 ``any_of(published, mine)``); only a course's owner changes it (the write
 scope: ``OwnedBy``). ``POST /courses/{id}/publish`` is an action;
 ``GET /courses/{id}/history`` the audit trail. Enrollments are nested in a
@@ -23,7 +23,12 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ForeignKey, String, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from tests.service.projects_app import User, UserClient, user_from_header
+from tests.service.projects_app import (
+    User,
+    UserClient,
+    optional_user_from_header,
+    user_from_header,
+)
 
 from lamina.api import (
     ApiSettings,
@@ -120,7 +125,9 @@ class Enrollments(Repository[Enrollment, EnrollmentRow]):
 class PublishedOrMine(Scope[User]):
     """Published courses, and the caller's own drafts."""
 
-    async def filters(self, principal: User, target: Target) -> Sequence[Filter]:
+    async def filters(self, principal: User | None, target: Target) -> Sequence[Filter]:
+        if principal is None:  # anonymous callers read the catalogue
+            return (where("status") == CourseStatus.PUBLISHED,)
         return (
             any_of(
                 where("status") == CourseStatus.PUBLISHED,
@@ -201,7 +208,7 @@ COURSE_SCHEMAS = ResourceSchemas.from_entity(Course, exclude_input={"status", "p
 def build_app(db: Database) -> FastAPI:
     app = FastAPI(title="courses")
     install(app, ApiSettings(access_log=False))
-    courses = provide_service(CourseService, db, user_from_header)
+    courses = provide_service(CourseService, db, optional_user_from_header)
     unauthenticated = problem_responses(401)
     app.include_router(
         resource_router(

@@ -288,3 +288,26 @@ async def test_any_of_filters_select_rows_matching_either(api: CoursesApi) -> No
 
     assert [c["id"] for c in visible["items"]] == [mine["id"], theirs_public["id"]]
     assert len(filtered) == 2
+
+
+async def test_anonymous_callers_read_the_catalogue_and_write_nothing(api: CoursesApi) -> None:
+    owner = uuid7()
+    course = await api.published_course(owner)
+    draft = await api.new_course(owner, "Draft")
+    if_match = {"If-Match": '"2"'}
+
+    listed = await api.request(None, "GET", "/courses")
+    assert [c["id"] for c in listed.json()["items"]] == [course["id"]]
+    assert (await api.request(None, "GET", f"/courses/{course['id']}")).status_code == 200
+    assert_problem(await api.request(None, "GET", f"/courses/{draft['id']}"), 404, "not-found")
+    writes = [
+        await api.request(None, "POST", "/courses", json={"title": "Mine"}),
+        await api.request(
+            None, "PATCH", f"/courses/{course['id']}", json={"title": "x"}, headers=if_match
+        ),
+        await api.request(None, "DELETE", f"/courses/{course['id']}", headers=if_match),
+        await api.request(None, "POST", f"/courses/{course['id']}/rename", json={"title": "x"}),
+    ]
+    for response in writes:
+        assert_problem(response, 401, "unauthenticated")
+    assert await Courses(api.db).count() == 2

@@ -177,6 +177,12 @@ def build_app(
         actor = EventContext.current().actor_id
         return {"user_id": str(principal.user_id), "actor_id": str(actor) if actor else None}
 
+    @app.get("/maybe-whoami")
+    async def maybe_whoami(
+        principal: Principal | None = Depends(auth.optional_principal),
+    ) -> dict[str, str | None]:
+        return {"user_id": str(principal.user_id) if principal else None}
+
     @app.get("/admin/stats", dependencies=[auth.require_scopes("admin")])
     async def admin_stats() -> dict[str, int]:
         return {"accounts": await AccountRepository(db).count()}

@@ -113,6 +113,23 @@ async def test_the_principal_becomes_the_actor_of_the_request(
         assert response.json() == {"user_id": created["id"], "actor_id": created["id"]}
 
 
+async def test_an_optional_principal_is_none_without_credentials_and_checked_with_them(
+    db: Database, client_for: ClientFactory
+) -> None:
+    async with client_for(build_app(db)) as client:
+        created = await register(client, "alice")
+        token = await token_of(client, "alice")
+
+        anonymous = await client.get("/maybe-whoami")
+        known = await client.get("/maybe-whoami", headers=bearer(token))
+        await client.post("/auth/logout", headers=bearer(token))
+        revoked = await client.get("/maybe-whoami", headers=bearer(token))
+
+        assert anonymous.json() == {"user_id": None}
+        assert known.json() == {"user_id": created["id"]}
+        assert_problem(revoked, 401, "unauthenticated")
+
+
 async def test_register_rejects_duplicates_naming_the_field(
     db: Database, client_for: ClientFactory
 ) -> None:
@@ -261,7 +278,8 @@ async def test_missing_or_bad_credentials_get_401(
     db: Database, client_for: ClientFactory, headers: dict[str, str]
 ) -> None:
     async with client_for(build_app(db)) as client:
-        for path in ("/users/me", "/whoami"):
+        paths = ["/users/me", "/whoami"] + (["/maybe-whoami"] if headers else [])
+        for path in paths:
             response = await client.get(path, headers=headers)
             assert_problem(response, 401, "unauthenticated")
             assert response.headers["www-authenticate"] == "Bearer"

@@ -205,6 +205,11 @@ async def user_from_header(header: str | None = Security(_user_header)) -> User:
     return user
 
 
+async def optional_user_from_header(header: str | None = Security(_user_header)) -> User | None:
+    """The caller, or None (an anonymous reader) without ``X-Test-User``."""
+    return None if header is None else await user_from_header(header)
+
+
 ALL_ROUTES = (*DEFAULT_ROUTES, Route.COUNT)
 
 

@@ -51,6 +51,7 @@ class Principal:
 
 
 PrincipalDependency = Callable[..., Awaitable[Principal]]
+OptionalPrincipalDependency = Callable[..., Awaitable[Principal | None]]
 
 
 class Authenticator:
@@ -79,6 +80,13 @@ class Authenticator:
         Used through ``Security(auth.current_principal, scopes=[...])`` it also
         checks scopes (403 when one is missing), as :meth:`require_scopes` does.
         """
+        self.optional_principal: OptionalPrincipalDependency = self._optional_dependency()
+        """Dependency: the caller, or None for a request without ``Authorization`` (an
+        anonymous reader); credentials that are sent must be a valid token (401 otherwise).
+
+        A :class:`~lamina.service.Service` made for None serves reads only (its
+        scope decides what anonymous callers see); its writes answer 401.
+        """
 
     def require_scopes(self, *scopes: str) -> SecurityParam:
         """Dependency: the caller, who must hold every one of ``scopes`` (else 403).
@@ -90,6 +98,20 @@ class Authenticator:
         if unknown:
             raise ValueError(f"scopes {unknown} are not declared on this Authenticator")
         return SecurityParam(dependency=self.current_principal, scopes=list(scopes))
+
+    def _optional_dependency(self) -> OptionalPrincipalDependency:
+        current = self.current_principal
+
+        async def optional_principal(
+            request: Request,
+            security_scopes: SecurityScopes,
+            token: str | None = Depends(self.scheme),
+        ) -> Principal | None:
+            if not token and "authorization" not in request.headers:
+                return None
+            return await current(request, security_scopes, token)
+
+        return optional_principal
 
     def _current_principal_dependency(self) -> PrincipalDependency:
         tokens = self.tokens

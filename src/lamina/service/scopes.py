@@ -61,6 +61,8 @@ class OwnedBy(Scope[P]):
         self.key = key
 
     async def filters(self, principal: P, target: Target) -> Sequence[Filter]:
+        if principal is None:  # an anonymous caller owns nothing
+            return (where(self.field).in_([]),)
         return (where(self.field) == self.key(principal),)
 
 

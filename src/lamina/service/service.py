@@ -16,6 +16,7 @@ from lamina.domain.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    Unauthenticated,
 )
 from lamina.persistence import (
     AuditEntry,
@@ -71,6 +72,10 @@ class Service(Generic[E, P]):
             repository = CourseRepository
             scope = PublishedOrMine()            # reads: published courses, and my own
             write_scope = OwnedBy("owner_id")    # writes: my own
+
+    A service made for no principal (None: an anonymous caller, see
+    ``Authenticator.optional_principal``) reads what its scope shows it, and
+    every write raises :class:`~lamina.domain.Unauthenticated` (401).
 
     Writes run in one unit of work each, with the ``before_*`` hooks (check
     rules, adjust values) and ``after_*`` hooks (publish events) inside it, so
@@ -149,6 +154,11 @@ class Service(Generic[E, P]):
             value = getattr(entity, field.split(".")[0], None)
             raise NotFound(referent_name(field), value)
 
+    def require_principal(self) -> None:
+        """Raise :class:`Unauthenticated` when the service runs for an anonymous caller."""
+        if self.principal is None:
+            raise Unauthenticated(f"sign in to change a {self.entity_name()}")
+
     async def check_writable(
         self, entity: E, action: Action | str, target: Target, *, creating: bool = False
     ) -> tuple[Filter, ...]:
@@ -183,6 +193,7 @@ class Service(Generic[E, P]):
         refuses ``action`` (asked as ``UPDATE`` for a custom action).
         ``for_update`` holds the row until the unit ends (see ``Repository.get``).
         """
+        self.require_principal()
         read = await self.scope_filters(uow)
         repo = cast(Repository[E, Any], self.repository(uow, scope=read))
         current = await repo.get(id, include_deleted=include_deleted, for_update=for_update)
@@ -308,6 +319,7 @@ class Service(Generic[E, P]):
         Raises :class:`NotFound` if it would fall outside the principal's
         scope, :class:`PermissionDenied` if the policy refuses it.
         """
+        self.require_principal()
         owned = self.entity.fields_marked(SERVER_OWNED) & values.keys()
         if owned:
             raise InvalidInput(
