@@ -69,6 +69,7 @@ from lamina.api.schemas import (
     page_schema,
     update_schema,
 )
+from lamina.api.serving import DemoData, serve
 from lamina.api.sse import (
     EventStreamResponse,
     EventStreams,
@@ -87,6 +88,7 @@ __all__ = [
     "AuditEntryPage",
     "Count",
     "DatabaseMetrics",
+    "DemoData",
     "EventStreamResponse",
     "EventStreams",
     "IfMatch",
@@ -129,6 +131,7 @@ __all__ = [
     "register_problem_handlers",
     "required_version",
     "resource_router",
+    "serve",
     "update_request_context",
     "update_schema",
 ]
