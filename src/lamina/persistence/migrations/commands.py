@@ -22,6 +22,7 @@ from lamina.persistence.migrations.config import MigrationConfig, MigrationError
 from lamina.persistence.migrations.connection import on_connection
 from lamina.persistence.migrations.differences import describe_differences
 from lamina.persistence.migrations.environment import app_scope, lamina_scope
+from lamina.persistence.migrations.indexes import AUTOGENERATE_PLUGINS, index_warnings_silenced
 from lamina.persistence.migrations.scripts import (
     LAMINA_BRANCH,
     LAMINA_VERSIONS,
@@ -161,9 +162,15 @@ async def check(url: str, *, app: MigrationConfig | None = None) -> list[str]:
             differences.append(not_at_heads(script, stored))
         for scope in scopes:
             context = MigrationContext.configure(
-                connection, opts={"include_object": scope.include_object, "compare_type": True}
+                connection,
+                opts={
+                    "include_object": scope.include_object,
+                    "compare_type": True,
+                    "autogenerate_plugins": AUTOGENERATE_PLUGINS,
+                },
             )
-            found = compare_metadata(context, scope.metadata)
+            with index_warnings_silenced():
+                found = compare_metadata(context, scope.metadata)
             differences.extend(describe_differences(found, connection.dialect))
         return differences
 

@@ -15,6 +15,8 @@ from sqlalchemy.exc import CompileError
 from sqlalchemy.schema import Constraint
 from sqlalchemy.types import TypeEngine
 
+from lamina.persistence.migrations.index_definitions import definition_text
+
 
 def describe_differences(differences: Iterable[Any], dialect: Dialect) -> list[str]:
     """One line per difference returned by ``alembic.autogenerate.compare_metadata``."""
@@ -36,9 +38,9 @@ def _describe(difference: tuple[Any, ...], dialect: Dialect) -> str:
         return f"{_verb(kind)} column {table_name}.{column.name} ({_type(column, dialect)})"
     if kind in ("add_index", "remove_index"):
         index: Index = difference[1]
-        columns = ", ".join(str(getattr(item, "name", item)) for item in index.expressions)
         unique = "unique " if index.unique else ""
-        return f"{_verb(kind)} {unique}index {index.name} on {_table_of(index)} ({columns})"
+        covered = definition_text(index, dialect)
+        return f"{_verb(kind)} {unique}index {index.name} on {_table_of(index)} {covered}"
     if kind in ("add_constraint", "remove_constraint", "add_fk", "remove_fk"):
         constraint: Constraint = difference[1]
         return f"{_verb(kind)} {_constraint(constraint)}"

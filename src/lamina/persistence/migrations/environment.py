@@ -25,6 +25,7 @@ from sqlalchemy.types import TypeDecorator
 
 from lamina.persistence.migrations.config import MigrationError
 from lamina.persistence.migrations.enum_types import drop_enum_types_after_drops
+from lamina.persistence.migrations.indexes import AUTOGENERATE_PLUGINS, index_warnings_silenced
 from lamina.persistence.tables import lamina_metadata
 
 CONNECTION_KEY = "lamina.connection"
@@ -54,7 +55,10 @@ class Scope:
         reflected: bool,
         compare_to: SchemaItem | None,
     ) -> bool:
-        """Alembic's ``include_object`` hook: tables outside the scope are not compared."""
+        """Alembic's ``include_object`` hook: tables outside the scope are not compared, and
+        indexes are left to lamina's own comparison (:mod:`.indexes`)."""
+        if type_ == "index":
+            return False
         return type_ != "table" or self.includes_table(name)
 
     def process_revision(
@@ -120,6 +124,7 @@ def run_migrations() -> None:
         connection=connection,
         target_metadata=scope.metadata,
         include_object=scope.include_object,
+        autogenerate_plugins=AUTOGENERATE_PLUGINS,
         # Types are compared as the DDL each dialect compiles, so a TypeDecorator such as
         # UTCDateTime matches the column its impl created (timestamptz, DATETIME).
         compare_type=True,
@@ -129,5 +134,5 @@ def run_migrations() -> None:
         render_item=render_item,
         process_revision_directives=scope.process_revision,
     )
-    with context.begin_transaction():
+    with context.begin_transaction(), index_warnings_silenced():
         context.run_migrations()
