@@ -11,13 +11,16 @@ from lamina.persistence.base import (
     NAMING_CONVENTION,
     ActorColumns,
     Base,
+    IndexColumn,
     SoftDeleteColumn,
     StandardColumns,
     TimestampColumns,
     UUIDPrimaryKey,
     VersionColumn,
     live_index,
+    live_unique,
     new_metadata,
+    one_of,
 )
 from lamina.persistence.database import Database, RetryPolicy
 from lamina.persistence.drivers import PoolOptions
@@ -43,6 +46,7 @@ __all__ = [
     "Database",
     "DatabaseStats",
     "Filter",
+    "IndexColumn",
     "MappingError",
     "OffsetPage",
     "Op",
@@ -61,6 +65,8 @@ __all__ = [
     "count_queries",
     "lamina_metadata",
     "live_index",
+    "live_unique",
     "new_metadata",
+    "one_of",
     "where",
 ]
