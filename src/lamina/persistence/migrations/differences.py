@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, Dialect, ForeignKeyConstraint, Index, Table
+from sqlalchemy import CheckConstraint, Column, Dialect, ForeignKeyConstraint, Index, Table
 from sqlalchemy.exc import CompileError
 from sqlalchemy.schema import Constraint
 from sqlalchemy.types import TypeEngine
@@ -64,8 +64,11 @@ def _table_of(item: Index | Constraint) -> str:
 
 
 def _constraint(constraint: Constraint) -> str:
+    name = f"{constraint.name or '(unnamed)'} on {_table_of(constraint)}"
+    if isinstance(constraint, CheckConstraint):
+        return f"check constraint {name}: {constraint.sqltext}"
     columns = ", ".join(column.name for column in getattr(constraint, "columns", ()))
-    described = f"{constraint.name or '(unnamed)'} on {_table_of(constraint)} ({columns})"
+    described = f"{name} ({columns})"
     if isinstance(constraint, ForeignKeyConstraint):
         return f"foreign key {described} -> {constraint.referred_table.name}"
     kind = type(constraint).__name__.removesuffix("Constraint").lower()

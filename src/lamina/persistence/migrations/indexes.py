@@ -30,6 +30,7 @@ from lamina.persistence.migrations.index_definitions import (
     model_statements,
     stored_indexes,
 )
+from lamina.persistence.migrations.sqlite_rebuilds import remember_stored
 
 PLUGIN_NAME = "lamina.indexes"
 
@@ -65,14 +66,17 @@ def compare_indexes(
         if metadata_table is not None and conn_table is not None
         else {}
     )
+    previous = {
+        name: index_from_definition(found, table_name, schema) for name, found in stored.items()
+    }
+    remember_stored(autogen_context.migration_context, (schema, table_name), [*previous.values()])
     changed = {
         name
         for name in model.keys() & stored.keys()
         if wanted.get(name) != comparable(connection, stored[name].statement)
     }
     for name in sorted((stored.keys() - model.keys()) | changed):
-        old = index_from_definition(stored[name], table_name, schema)
-        modify_ops.ops.append(DropIndexOp.from_index(old))
+        modify_ops.ops.append(DropIndexOp.from_index(previous[name]))
     for name in sorted((model.keys() - stored.keys()) | changed):
         modify_ops.ops.append(CreateIndexOp.from_index(model[name]))
     return PriorityDispatchResult.CONTINUE
