@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -26,6 +25,7 @@ from lamina.persistence import (
     StandardColumns,
     live_index,
     new_metadata,
+    one_of,
 )
 
 
@@ -34,12 +34,6 @@ class ChatBase(DeclarativeBase):
 
     metadata = new_metadata()
     type_annotation_map = Base.type_annotation_map
-
-
-def _one_of(column: str, values: type[StrEnum]) -> CheckConstraint:
-    """CHECK that ``column`` holds one of the enum's values (constants of our own, not input)."""
-    allowed = ", ".join(f"'{v.value}'" for v in values)
-    return CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_allowed")
 
 
 class UserRow(ChatBase, StandardColumns):
@@ -63,7 +57,7 @@ class MembershipRow(ChatBase, StandardColumns):
     __tablename__ = "chat_memberships"
     __table_args__ = (
         UniqueConstraint("user_id", "workspace_id"),
-        _one_of("role", Role),
+        one_of("role", Role),
     )
 
     workspace_id: Mapped[UUID] = mapped_column(ForeignKey("chat_workspaces.id"), index=True)
@@ -75,7 +69,7 @@ class ConversationRow(ChatBase, StandardColumns, SoftDeleteColumn):
     __tablename__ = "chat_conversations"
     __table_args__ = (
         UniqueConstraint("workspace_id", "slug"),
-        _one_of("modality", Modality),
+        one_of("modality", Modality),
         live_index("ix_chat_conversations_workspace_activity", "workspace_id", "last_activity_at"),
     )
 
@@ -91,7 +85,7 @@ class ParticipantRow(ChatBase, StandardColumns):
     __tablename__ = "chat_participants"
     __table_args__ = (
         UniqueConstraint("user_id", "conversation_id"),
-        _one_of("status", ParticipantStatus),
+        one_of("status", ParticipantStatus),
     )
 
     conversation_id: Mapped[UUID] = mapped_column(ForeignKey("chat_conversations.id"), index=True)
@@ -106,7 +100,7 @@ class ParticipantRow(ChatBase, StandardColumns):
 class MessageRow(ChatBase, StandardColumns, SoftDeleteColumn):
     __tablename__ = "chat_messages"
     __table_args__ = (
-        _one_of("role", MessageRole),
+        one_of("role", MessageRole),
         live_index("ix_chat_messages_conversation_created", "conversation_id", "created_at", "id"),
     )
 
@@ -120,7 +114,7 @@ class MessageRow(ChatBase, StandardColumns, SoftDeleteColumn):
 class RecordingRow(ChatBase, StandardColumns):
     __tablename__ = "chat_recordings"
     __table_args__ = (
-        _one_of("status", RecordingStatus),
+        one_of("status", RecordingStatus),
         CheckConstraint("sample_rate BETWEEN 8000 AND 192000", name="sample_rate_range"),
         CheckConstraint("duration_ms IS NULL OR duration_ms >= 0", name="duration_not_negative"),
         # At most one recording in progress per conversation, however many start at once.

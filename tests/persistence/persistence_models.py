@@ -4,7 +4,8 @@ A small shop: categories, products (a ``Price`` value object in two columns,
 enums, a CHECK, a JSON column, a sensitive field, soft delete), product
 details (one-to-one), reviews (one-to-many, composite unique, CHECK on the
 rating), tags (many-to-many), counters (concurrency), items (keyset pages),
-topics with posts (a hot parent under concurrent child inserts) and a job
+topics with posts (a hot parent under concurrent child inserts), courses
+(unique among live rows, an enum CHECK, a descending index) and a job
 registry whose row is a SQLModel table. Everything lives in a private
 ``MetaData`` so no other test's tables are touched.
 """
@@ -28,6 +29,9 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    column,
+    desc,
+    func,
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -50,7 +54,9 @@ from lamina.persistence import (
     StandardColumns,
     UTCDateTime,
     live_index,
+    live_unique,
     new_metadata,
+    one_of,
 )
 
 
@@ -182,6 +188,29 @@ class PostRow(StandardColumns, TestBase):
     body: Mapped[str] = mapped_column(String(200))
 
 
+class Level(enum.StrEnum):
+    BEGINNER = "beginner"
+    EXPERT = "expert"
+
+
+class CourseRow(StandardColumns, SoftDeleteColumn, TestBase):
+    """A slug unique per workspace among live courses; a deleted course frees its slug."""
+
+    __tablename__ = "t_courses"
+    __table_args__ = (
+        live_unique("uq_t_courses_live_slug", "workspace", "slug"),
+        live_unique("uq_t_courses_live_title", "workspace", func.lower(column("title"))),
+        one_of("level", Level),
+        live_index("ix_t_courses_rating", desc("rating"), desc("created_at")),
+    )
+
+    workspace: Mapped[str] = mapped_column(String(50))
+    slug: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str | None] = mapped_column(String(200), default=None)
+    level: Mapped[str] = mapped_column(String(10))
+    rating: Mapped[int] = mapped_column(default=0)
+
+
 class JobRow(sqlmodel.SQLModel, table=True):
     """An ETL job registry row declared as a SQLModel table."""
 
@@ -273,6 +302,14 @@ class Posted(DomainEvent, type="test.posted", stream="topic_id"):
     post_id: UUID
 
 
+class Course(Entity, Timestamped, SoftDeletable, Versioned, ActorTracked):
+    workspace: str
+    slug: str
+    title: str | None = None
+    level: Level = Level.BEGINNER
+    rating: int = 0
+
+
 class Job(Entity, Timestamped, Versioned):
     name: str
     schedule: str
@@ -350,6 +387,11 @@ class Topics(Repository[Topic, TopicRow]):
 
 class Posts(Repository[Post, PostRow]):
     filterable = ("topic_id",)
+
+
+class Courses(Repository[Course, CourseRow]):
+    filterable = ("workspace", "slug", "level")
+    sortable = ("rating", "created_at")
 
 
 class Jobs(Repository[Job, JobRow]):

@@ -378,6 +378,41 @@ async def test_cli_upgrade_check_current_downgrade(database_url: str, tmp_path: 
     assert await schema_objects(database_url) == (set(), set())
 
 
+async def test_cli_revision_takes_a_readable_id(database_url: str, tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    env = {"LAMINA_DATABASE_URL": database_url, "LAMINA_APP_METADATA": "drifted:metadata"}
+    code, output = await run_cli("upgrade", cwd=project, env=env)
+    assert code == 0, output
+
+    add_estimate = ("revision", "-m", "add estimate", "--autogenerate", "--rev-id", "app_0002")
+    code, output = await run_cli(*add_estimate, cwd=project, env=env)
+    assert code == 0, output
+    written = project / "migration_app" / "versions" / "app_0002_add_estimate.py"
+    assert f"wrote {written}" in output
+    source = written.read_text()
+    assert "revision: str = 'app_0002'" in source
+    assert "down_revision: str | Sequence[str] | None = 'app_0001'" in source
+
+    code, output = await run_cli("upgrade", cwd=project, env=env)
+    assert code == 0, output
+    assert "Running upgrade app_0001 -> app_0002" in output
+    code, output = await run_cli("check", cwd=project, env=env)
+    assert (code, output.strip()) == (0, "no drift: the database matches the models")
+
+    for rev_id, message in [
+        ("app_0002", "revision 'app_0002' already exists"),
+        ("app 3", "revision id 'app 3' must be 1 to 32 letters, digits or underscores"),
+    ]:
+        again = ("revision", "-m", "again", "--rev-id", rev_id)
+        code, output = await run_cli(*again, cwd=project, env=env)
+        assert code == 1, output
+        assert output.startswith(f"error: {message}"), output
+    assert sorted(path.name for path in written.parent.glob("*.py")) == [
+        "0001_projects_and_tasks.py",
+        "app_0002_add_estimate.py",
+    ]
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

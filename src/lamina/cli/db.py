@@ -91,6 +91,14 @@ def revision(
     autogenerate: Annotated[
         bool, typer.Option("--autogenerate", help="Derive it from the models and the database.")
     ] = False,
+    rev_id: Annotated[
+        str | None,
+        typer.Option(
+            "--rev-id",
+            help="The revision's id, e.g. 'chat_0002' (file chat_0002_<message>.py); "
+            "else a random one.",
+        ),
+    ] = None,
     url: Url = None,
     metadata: Metadata = None,
     migrations_folder: Migrations = None,
@@ -109,6 +117,7 @@ def revision(
                 app=config,
                 url=existing_database(url),
                 autogenerate=autogenerate,
+                rev_id=rev_id,
             )
         )
     if path is None:

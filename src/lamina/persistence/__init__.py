@@ -14,13 +14,16 @@ from lamina.persistence.base import (
     NAMING_CONVENTION,
     ActorColumns,
     Base,
+    IndexColumn,
     SoftDeleteColumn,
     StandardColumns,
     TimestampColumns,
     UUIDPrimaryKey,
     VersionColumn,
     live_index,
+    live_unique,
     new_metadata,
+    one_of,
 )
 from lamina.persistence.database import Database, RetryPolicy, normalize_url
 from lamina.persistence.drivers import PoolOptions
@@ -47,6 +50,7 @@ __all__ = [
     "Database",
     "DatabaseStats",
     "Filter",
+    "IndexColumn",
     "MappingError",
     "MigrationConfig",
     "MigrationError",
@@ -70,8 +74,10 @@ __all__ = [
     "history_page",
     "lamina_metadata",
     "live_index",
+    "live_unique",
     "new_metadata",
     "normalize_url",
+    "one_of",
     "upgrade",
     "where",
 ]

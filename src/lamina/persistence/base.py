@@ -8,12 +8,15 @@ and ``version``.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeAlias
 from uuid import UUID
 
-from sqlalchemy import JSON, Index, MetaData, Uuid
+from sqlalchemy import JSON, CheckConstraint, Index, MetaData, Table, Uuid, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from lamina.domain.entity import utcnow
 from lamina.domain.ids import uuid7
@@ -73,22 +76,84 @@ class SoftDeleteColumn:
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
-def live_index(name: str, *columns: str, **options: Any) -> Index:
+IndexColumn: TypeAlias = str | ColumnElement[Any] | TextClause
+"""What an index covers, one key at a time: a column name (``"rating"``), a descending
+column (``desc("rating")``) or an expression (``func.lower(column("email"))``)."""
+
+LIVE = "deleted_at IS NULL"
+"""The predicate of live-unique indexes: the row is not soft-deleted."""
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def live_index(name: str, *columns: IndexColumn, **options: Any) -> Index:
     """An index on ``columns`` of a soft-deletable table, with ``deleted_at`` as its last column.
 
     Every read of a soft-deletable table filters ``deleted_at IS NULL`` (G1). With
     ``deleted_at`` in the index that test is answered from the index entry, so rows a
     query passes over (an offset page skips ``offset`` of them; a filter on a later
     column rejects some) are never read from the table; SQLite reads a row only when
-    it returns it. Order or filter by the leading ``columns`` as with a plain index::
+    it returns it. Order or filter by the leading ``columns`` as with a plain index;
+    a column may be descending or an expression, for the order lists are read in::
 
-        __table_args__ = (live_index("ix_items_created_at_id", "created_at", "id"),)
+        __table_args__ = (
+            live_index("ix_items_created_at_id", "created_at", "id"),
+            live_index("ix_items_rating", desc("rating"), desc("created_at")),
+        )
 
     ``options`` go to :class:`sqlalchemy.Index`. Not for uniqueness: every live
     row has ``deleted_at`` NULL and NULLs are distinct, so ``unique=True`` here
-    would not stop two live rows from sharing the leading columns.
+    would not stop two live rows from sharing the leading columns; use
+    :func:`live_unique`.
     """
     return Index(name, *columns, "deleted_at", **options)
+
+
+def live_unique(name: str, *columns: IndexColumn) -> Index:
+    """Uniqueness of ``columns`` among the rows that are not soft-deleted (G18).
+
+    A partial unique index ``WHERE deleted_at IS NULL`` (PostgreSQL and SQLite):
+    a soft-deleted row never blocks a new live one with the same key, and two live
+    rows never share it. A write that would break it, a restore included, raises
+    :class:`~lamina.domain.AlreadyExists` naming the fields and changes nothing::
+
+        __table_args__ = (live_unique("uq_courses_live_slug", "workspace_id", "slug"),)
+
+    The table must have ``deleted_at`` (:class:`SoftDeleteColumn`). Migrations
+    autogenerate the index and ``lamina db check`` compares its predicate too.
+    """
+    if not columns:
+        raise ValueError(f"live_unique {name!r} needs at least one column")
+    index = Index(name, *columns, unique=True, sqlite_where=text(LIVE), postgresql_where=text(LIVE))
+    event.listen(index, "after_parent_attach", _require_soft_delete)
+    return index
+
+
+def _require_soft_delete(index: Index, table: Table) -> None:
+    if "deleted_at" not in table.c:
+        raise ValueError(
+            f"live_unique {index.name!r}: table {table.name} has no deleted_at column "
+            "(add SoftDeleteColumn); without soft delete use UniqueConstraint"
+        )
+
+
+def one_of(column: str, values: type[StrEnum], *, name: str | None = None) -> CheckConstraint:
+    """A CHECK that ``column`` holds one of the values of the ``StrEnum`` ``values``.
+
+    Named ``<column>_allowed`` unless ``name`` says otherwise; the naming convention
+    makes it ``ck_<table>_<column>_allowed``. Migrations autogenerate it, with the
+    table or added to an existing one, and a value outside the enum is refused by
+    the database whoever writes it::
+
+        __table_args__ = (one_of("status", RecordingStatus),)
+    """
+    if not _IDENTIFIER.fullmatch(column):
+        raise ValueError(f"one_of: {column!r} is not a column name")
+    allowed = [member.value for member in values]
+    if not allowed:
+        raise ValueError(f"one_of: {values.__name__} has no members")
+    listed = ", ".join("'" + value.replace("'", "''") + "'" for value in allowed)
+    return CheckConstraint(f"{column} IN ({listed})", name=name or f"{column}_allowed")
 
 
 class ActorColumns:

@@ -20,6 +20,7 @@ from lamina.domain.errors import (
 from lamina.persistence.types import NaiveDatetimeError
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+_SQLITE_UNIQUE_INDEX = re.compile(r"index '(.+)'")
 _SQLITE_NOT_NULL = re.compile(r"NOT NULL constraint failed: (.+)")
 _SQLITE_CHECK = re.compile(r"CHECK constraint failed: (.+)")
 
@@ -89,6 +90,14 @@ def _constraint_columns(table: Table, name: str | None) -> list[str]:
     return []
 
 
+def _sqlite_unique_columns(table: Table, failed: str) -> list[str]:
+    """The columns SQLite names in "UNIQUE constraint failed: ...": ``t.a, t.b``, or
+    ``index 'name'`` for an index on expressions (a live-unique one, say)."""
+    if m := _SQLITE_UNIQUE_INDEX.fullmatch(failed.strip()):
+        return _constraint_columns(table, m.group(1))
+    return [part.strip().split(".")[-1] for part in failed.split(",")]
+
+
 def _check_name(table: Table, name: str) -> str:
     for constraint in table.constraints:
         if isinstance(constraint, CheckConstraint) and constraint.name in (
@@ -113,7 +122,7 @@ def translate(
     if isinstance(exc, sqlite3.IntegrityError):
         text = str(exc)
         if m := _SQLITE_UNIQUE.search(text):
-            cols = [part.strip().split(".")[-1] for part in m.group(1).split(",")]
+            cols = _sqlite_unique_columns(table, m.group(1))
             return AlreadyExists(entity, _fields_of(table, cols, field_name) or cols)
         if "FOREIGN KEY" in text:
             fks = [c.name for fk in table.foreign_key_constraints for c in fk.columns]

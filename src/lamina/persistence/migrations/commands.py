@@ -8,6 +8,7 @@ act on.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from lamina.persistence.migrations.config import MigrationConfig, MigrationError
 from lamina.persistence.migrations.connection import on_connection
 from lamina.persistence.migrations.differences import describe_differences
 from lamina.persistence.migrations.environment import app_scope, lamina_scope
+from lamina.persistence.migrations.indexes import AUTOGENERATE_PLUGINS, index_warnings_silenced
 from lamina.persistence.migrations.scripts import (
     LAMINA_BRANCH,
     LAMINA_VERSIONS,
@@ -160,9 +162,15 @@ async def check(url: str, *, app: MigrationConfig | None = None) -> list[str]:
             differences.append(not_at_heads(script, stored))
         for scope in scopes:
             context = MigrationContext.configure(
-                connection, opts={"include_object": scope.include_object, "compare_type": True}
+                connection,
+                opts={
+                    "include_object": scope.include_object,
+                    "compare_type": True,
+                    "autogenerate_plugins": AUTOGENERATE_PLUGINS,
+                },
             )
-            found = compare_metadata(context, scope.metadata)
+            with index_warnings_silenced():
+                found = compare_metadata(context, scope.metadata)
             differences.extend(describe_differences(found, connection.dialect))
         return differences
 
@@ -175,6 +183,7 @@ async def revision(
     app: MigrationConfig,
     url: str | None = None,
     autogenerate: bool = False,
+    rev_id: str | None = None,
 ) -> Path | None:
     """Write a new revision into the application's folder (created if missing); its path.
 
@@ -182,10 +191,16 @@ async def revision(
     depending on lamina's branch. With ``autogenerate`` the operations come from
     comparing the app's metadata with the database at ``url``, which must be at
     the heads; when they already agree nothing is written and ``None`` returned.
+    ``rev_id`` names the revision (for example ``chat_0002``; the file is
+    ``chat_0002_<message>.py``) instead of a random hash; it must be new.
     """
+    if rev_id is not None:
+        check_revision_id(rev_id)
     app.versions.mkdir(parents=True, exist_ok=True)
     config = alembic_config(app)
     script = script_directory(config, app)
+    if rev_id is not None and find_script(script, rev_id) is not None:
+        raise MigrationError(f"revision {rev_id!r} already exists: choose another --rev-id")
     placement: dict[str, Any] = (
         {"head": f"{app.branch}@head"}
         if has_branch(script, app.branch)
@@ -199,6 +214,7 @@ async def revision(
                 message,
                 autogenerate=autogenerate,
                 version_path=str(app.versions.resolve()),
+                rev_id=rev_id,
                 **placement,
             )
         )
@@ -216,6 +232,19 @@ async def revision(
         return in_environment(config, connection, scope, lambda: write(True))
 
     return await on_connection(url, generate, app_configured=True)
+
+
+REVISION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,31}$")
+"""What a revision id may be: it names a file and fits Alembic's 32-character version column."""
+
+
+def check_revision_id(rev_id: str) -> None:
+    """Raise :class:`MigrationError` unless ``rev_id`` can name a revision."""
+    if not REVISION_ID.match(rev_id):
+        raise MigrationError(
+            f"revision id {rev_id!r} must be 1 to 32 letters, digits or underscores "
+            "(for example chat_0002)"
+        )
 
 
 async def lamina_revision(message: str, url: str, *, rev_id: str) -> Path | None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, Dialect, ForeignKeyConstraint, Index, Table
+from sqlalchemy import CheckConstraint, Column, Dialect, ForeignKeyConstraint, Index, Table
 from sqlalchemy.exc import CompileError
 from sqlalchemy.schema import Constraint
 from sqlalchemy.types import TypeEngine
+
+from lamina.persistence.migrations.index_definitions import definition_text
 
 
 def describe_differences(differences: Iterable[Any], dialect: Dialect) -> list[str]:
@@ -36,9 +38,9 @@ def _describe(difference: tuple[Any, ...], dialect: Dialect) -> str:
         return f"{_verb(kind)} column {table_name}.{column.name} ({_type(column, dialect)})"
     if kind in ("add_index", "remove_index"):
         index: Index = difference[1]
-        columns = ", ".join(str(getattr(item, "name", item)) for item in index.expressions)
         unique = "unique " if index.unique else ""
-        return f"{_verb(kind)} {unique}index {index.name} on {_table_of(index)} ({columns})"
+        covered = definition_text(index, dialect)
+        return f"{_verb(kind)} {unique}index {index.name} on {_table_of(index)} {covered}"
     if kind in ("add_constraint", "remove_constraint", "add_fk", "remove_fk"):
         constraint: Constraint = difference[1]
         return f"{_verb(kind)} {_constraint(constraint)}"
@@ -62,8 +64,11 @@ def _table_of(item: Index | Constraint) -> str:
 
 
 def _constraint(constraint: Constraint) -> str:
+    name = f"{constraint.name or '(unnamed)'} on {_table_of(constraint)}"
+    if isinstance(constraint, CheckConstraint):
+        return f"check constraint {name}: {constraint.sqltext}"
     columns = ", ".join(column.name for column in getattr(constraint, "columns", ()))
-    described = f"{constraint.name or '(unnamed)'} on {_table_of(constraint)} ({columns})"
+    described = f"{name} ({columns})"
     if isinstance(constraint, ForeignKeyConstraint):
         return f"foreign key {described} -> {constraint.referred_table.name}"
     kind = type(constraint).__name__.removesuffix("Constraint").lower()
