@@ -68,7 +68,7 @@ HANDLED_ERROR_SCOPE_KEY = "lamina.handled_error"
 """Scope key under which a handler leaves the exception it answered (read by metrics)."""
 
 DEFAULT_RETRY_AFTER_SECONDS = 1
-"""``Retry-After`` of a 503 caused by a driver error (an :class:`Unavailable` carries its own)."""
+"""``Retry-After`` of a 503 from a readiness check that failed without saying when to retry."""
 MAX_REPORTED_FIELD_ERRORS = 50
 _MAX_FIELD_CHARS = 200
 _MAX_LOCATION_PART_CHARS = 64

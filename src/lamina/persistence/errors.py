@@ -4,19 +4,14 @@ The drivers' own modules read their exceptions (:mod:`lamina.persistence.sqlite_
 :mod:`lamina.persistence.postgres_errors`); this module maps what they find onto the
 table's metadata, so the same input gets the same error on SQLite and PostgreSQL:
 
-========================  =====================================================  ======
-database says             domain error                                           HTTP
-========================  =====================================================  ======
-unique                    :class:`AlreadyExists`, naming the fields              409
-foreign key (write)       :class:`ReferenceMissing`, naming the fields           422
-foreign key (hard delete  :class:`Conflict` (other rows still refer to it)       409
-of a referenced row)
-CHECK                     :class:`ConstraintViolated`, naming the constraint     422
-                          and, if it covers one column, that field
-NOT NULL                  :class:`InvalidInput` for the field                    400
-value does not fit        :class:`InvalidInput`                                  400
-statement timeout         :class:`Unavailable`                                   503
-========================  =====================================================  ======
+* unique: :class:`AlreadyExists`, naming the fields (409 over HTTP);
+* foreign key, on a write: :class:`ReferenceMissing`, naming the fields (422);
+  on a hard delete of a row others still refer to, the repository raises
+  :class:`~lamina.domain.Conflict` (409);
+* CHECK: :class:`ConstraintViolated`, naming the constraint and, if it covers one
+  column, that field (422, as a Pydantic rule on the field);
+* NOT NULL, or a value that does not fit its column: :class:`InvalidInput` (400);
+* a statement past its timeout: :class:`Unavailable` (503).
 
 The asyncpg module is looked at only once asyncpg is loaded: an application on
 SQLite runs without it.
