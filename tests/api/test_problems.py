@@ -26,6 +26,7 @@ from lamina.api import (
 from lamina.domain import (
     AlreadyExists,
     Conflict,
+    ConstraintViolated,
     DomainError,
     FieldError,
     InvalidInput,
@@ -90,6 +91,17 @@ DOMAIN_CASES: list[tuple[DomainError, int, str, dict[str, Any]]] = [
         400,
         "invalid-input",
         {"errors": [{"field": "quantity", "message": "must be positive"}]},
+    ),
+    (
+        ConstraintViolated("Order", "ck_orders_quantity_positive", ["quantity"]),
+        422,
+        "invalid-input",
+        {
+            "constraint": "ck_orders_quantity_positive",
+            "errors": [
+                {"field": "quantity", "message": "breaks the rule ck_orders_quantity_positive"}
+            ],
+        },
     ),
     (PermissionDenied("only owners may do this"), 403, "permission-denied", {}),
     (Unauthenticated("the token has expired"), 401, "unauthenticated", {}),

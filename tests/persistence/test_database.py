@@ -34,6 +34,24 @@ async def test_ping_answers_on_a_running_database(db: Database) -> None:
     assert db.dialect_name in ("sqlite", "postgresql")
 
 
+async def test_a_borrowed_connection_is_lent_again_unless_it_was_lost(db: Database) -> None:
+    conn = await db.acquire()
+    in_use = db.pool_usage()
+    await db.release(conn)
+    assert db.pool_usage().in_use == in_use.in_use - 1
+
+    again = await db.acquire()
+    assert again is conn
+    assert [tuple(row) for row in await again.fetch("SELECT 1", [])] == [(1,)]
+    await db.release(again, failed=ConnectionResetError("the server went away"))
+
+    after = db.pool_usage()
+    assert (after.open, after.in_use) == (in_use.open - 1, in_use.in_use - 1)
+    fresh = await db.acquire()
+    assert fresh is not conn
+    await db.release(fresh)
+
+
 async def test_ping_of_an_unreachable_database_raises_unavailable_quickly() -> None:
     db = Database(CLOSED_PORT_URL, pool=PoolOptions(acquire_timeout=2))
     started = time.monotonic()

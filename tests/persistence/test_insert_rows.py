@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from lamina.persistence import Database
-from lamina.persistence.drivers import Connection, InsertRows
+from lamina.persistence.connection import Connection, InsertRows
 
 TABLE = "t_insert_rows"
 

@@ -39,7 +39,9 @@ from sqlalchemy import insert, select
 from lamina.domain import (
     ActorTracked,
     AlreadyExists,
+    ConstraintViolated,
     Entity,
+    FieldError,
     InvalidInput,
     SoftDeletable,
     Timestamped,
@@ -108,24 +110,31 @@ async def test_json_columns_round_trip_nested_values(db: Database) -> None:
 # --------------------------------------------------------------------------- constraints
 
 
-async def test_check_constraints_raise_invalid_input(db: Database) -> None:
+async def test_a_broken_check_names_the_constraint_and_the_field_it_covers(db: Database) -> None:
     products = Products(db)
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(ConstraintViolated) as caught:
         await products.add(new_product(rating=7))
-    assert "rating_range" in caught.value.message
-    with pytest.raises(InvalidInput) as caught:
+    assert caught.value.constraint == "ck_t_products_rating_range"
+    assert caught.value.errors == (
+        FieldError("rating", "breaks the rule ck_t_products_rating_range"),
+    )
+    assert caught.value.details()["constraint"] == "ck_t_products_rating_range"
+    with pytest.raises(ConstraintViolated) as caught:
         await products.add(new_product(price=Price(amount=Decimal("-0.01"), currency="EUR")))
-    assert "price_not_negative" in caught.value.message
+    assert caught.value.constraint == "ck_t_products_price_not_negative"
+    assert [e.field for e in caught.value.errors] == ["price.amount"]
     stored = await products.add(new_product(rating=5))
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ConstraintViolated) as caught:
         await products.update(stored.id, {"rating": -1})
-    with pytest.raises(InvalidInput):
+    assert [e.field for e in caught.value.errors] == ["rating"]
+    with pytest.raises(ConstraintViolated):
         await products.add_many([new_product("OK"), new_product("BAD", rating=6)])
     assert await products.count() == 1
     assert (await products.get(stored.id)).rating == 5
     reviews = Reviews(db)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ConstraintViolated) as caught:
         await reviews.add(Review(product_id=stored.id, author="ann", rating=6))
+    assert caught.value.constraint == "ck_t_reviews_rating_range"
     await reviews.add(Review(product_id=stored.id, author="ann", rating=0))
 
 

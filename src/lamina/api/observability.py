@@ -22,10 +22,10 @@ from lamina.api.metrics import METRICS_CONTENT_TYPE, UNMATCHED_ROUTE, ApiMetrics
 from lamina.api.problems import (
     DEFAULT_RETRY_AFTER_SECONDS,
     HANDLED_ERROR_SCOPE_KEY,
-    is_outage,
     problem_response,
 )
 from lamina.domain.errors import InvalidInput, Unavailable, VersionConflict
+from lamina.persistence.errors import is_outage
 from lamina.persistence.instrumentation import count_queries
 
 ReadinessCheck = Callable[[], Awaitable[object]]

@@ -12,6 +12,19 @@ members. Nothing else ever reaches the client: an unexpected exception gives a
 500 with a generic detail (the exception is logged with the correlation id),
 and a database outage gives 503 with ``Retry-After``.
 
+This module maps domain errors only: the persistence layer turns database
+errors into them (:mod:`lamina.persistence.errors`), so a broken database rule
+has one status whatever the database:
+
+* unique → ``already-exists``, 409, ``fields`` names the fields;
+* foreign key → ``reference-missing``, 422, when a write refers to a row that
+  does not exist; ``conflict``, 409, when a hard delete hits a row others
+  still refer to;
+* CHECK → ``invalid-input``, 422, with ``constraint`` naming the rule and
+  ``errors`` the field it covers (when it covers one), as a rule checked by
+  Pydantic on that field gives;
+* an outage (connection refused or lost, a database that stays locked) → 503.
+
 :func:`register_problem_handlers` installs all of this on a FastAPI app;
 :func:`map_error_status` maps an application's own error classes.
 """
@@ -20,17 +33,14 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -39,6 +49,7 @@ from lamina.api.request_context import peek_context
 from lamina.domain.errors import (
     AlreadyExists,
     Conflict,
+    ConstraintViolated,
     DomainError,
     InvalidInput,
     NotFound,
@@ -49,7 +60,7 @@ from lamina.domain.errors import (
     Unavailable,
     VersionConflict,
 )
-from lamina.persistence.errors import is_transient
+from lamina.persistence.errors import database_error_types, outage_error
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://lamina.dev/problems/"
@@ -57,7 +68,7 @@ HANDLED_ERROR_SCOPE_KEY = "lamina.handled_error"
 """Scope key under which a handler leaves the exception it answered (read by metrics)."""
 
 DEFAULT_RETRY_AFTER_SECONDS = 1
-"""``Retry-After`` of a 503 caused by a driver error (an :class:`Unavailable` carries its own)."""
+"""``Retry-After`` of a 503 from a readiness check that failed without saying when to retry."""
 MAX_REPORTED_FIELD_ERRORS = 50
 _MAX_FIELD_CHARS = 200
 _MAX_LOCATION_PART_CHARS = 64
@@ -124,6 +135,8 @@ _STATUS_BY_ERROR: dict[type[DomainError], int] = {
     # unprocessable as sent (422), not in conflict with the target resource (409).
     ReferenceMissing: 422,
     InvalidInput: 400,
+    # A broken CHECK is a rule on the input, as a Pydantic rule is: 422 like theirs.
+    ConstraintViolated: 422,
     PermissionDenied: 403,
     Unauthenticated: 401,
     RateLimited: 429,
@@ -276,8 +289,12 @@ def register_problem_handlers(app: FastAPI) -> None:
     Covers :class:`~lamina.domain.DomainError` and subclasses, HTTP exceptions
     (unknown route, method not allowed…), request validation (422), database
     outages (503 with ``Retry-After``) and anything else (500, logged).
+    Handlers for database errors are registered for the drivers loaded at the
+    time of the call; :func:`~lamina.api.install` also answers errors of any
+    driver loaded later, from its error boundary.
     """
-    for exc_class in (DomainError, HTTPException, RequestValidationError, *OUTAGE_ERROR_TYPES):
+    handled = (DomainError, HTTPException, RequestValidationError, *database_error_types())
+    for exc_class in handled:
         app.add_exception_handler(exc_class, _handle)
     app.add_exception_handler(Exception, _handle)
 
@@ -349,18 +366,12 @@ def _clip(text: str, limit: int) -> str:
 
 def _unexpected_error_response(request: Request, exc: BaseException) -> Response:
     log_extra = {"method": request.method, "path": request.url.path}
-    if is_outage(exc):
+    outage = outage_error(exc)
+    if outage is not None:
         logger.warning(
             "a dependency is unavailable: %s", type(exc).__name__, exc_info=exc, extra=log_extra
         )
-        return problem_response(
-            503,
-            Unavailable.code,
-            detail="a dependency of this service is unavailable; try again later",
-            instance=request.url.path,
-            headers={"Retry-After": str(DEFAULT_RETRY_AFTER_SECONDS)},
-            extensions={"retry_after": DEFAULT_RETRY_AFTER_SECONDS},
-        )
+        return domain_error_response(request, outage)
     logger.error("unhandled %s", type(exc).__name__, exc_info=exc, extra=log_extra)
     context = peek_context()
     return problem_response(
@@ -370,64 +381,3 @@ def _unexpected_error_response(request: Request, exc: BaseException) -> Response
         instance=request.url.path,
         extensions={"correlation_id": context.correlation_id} if context else None,
     )
-
-
-# Database outages. The persistence layer raises Unavailable for most of them;
-# these are the driver errors that can still escape and mean "cannot reach the database".
-
-OUTAGE_ERROR_TYPES: tuple[type[Exception], ...] = (
-    OSError,
-    sa_exc.SQLAlchemyError,
-    sqlite3.Error,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
-"""Exception classes whose instances may be outages; :func:`is_outage` decides."""
-
-_ASYNCPG_OUTAGES = (
-    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, ConnectionDoesNotExistError
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
-_SQLITE_BUSY_MESSAGES = ("database is locked", "database table is locked")
-_MAX_CAUSES = 16
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Whether ``exc`` (or an exception it was raised from) means the database is unreachable.
-
-    Connection refused or lost, too many connections, server shutting down,
-    pool exhausted, a SQLite file locked by another writer: safe to retry
-    later. A bug (bad SQL, a missing table) is not an outage.
-    """
-    return any(_is_outage_itself(cause) for cause in _causes(exc))
-
-
-def _is_outage_itself(exc: BaseException) -> bool:
-    if isinstance(exc, OSError | sa_exc.DisconnectionError | sa_exc.TimeoutError):
-        return True
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, _ASYNCPG_OUTAGES) or is_transient(exc):
-        return True  # transient: a deadlock or lock wait that outlasted the retries
-    if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and str(exc) in _SQLITE_BUSY_MESSAGES
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc``, what it was raised from, and the members of exception groups (bounded)."""
-    pending: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while pending and len(seen) < _MAX_CAUSES:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        if isinstance(current, BaseExceptionGroup):
-            pending.extend(current.exceptions)
-        if current.__cause__ is not None:
-            pending.append(current.__cause__)

@@ -21,6 +21,7 @@ from lamina.domain.entity import (
 from lamina.domain.errors import (
     AlreadyExists,
     Conflict,
+    ConstraintViolated,
     DomainError,
     FieldError,
     InvalidInput,
@@ -43,6 +44,7 @@ __all__ = [
     "ActorTracked",
     "AlreadyExists",
     "Conflict",
+    "ConstraintViolated",
     "DomainError",
     "DomainEvent",
     "EmailAddress",

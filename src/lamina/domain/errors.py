@@ -135,6 +135,28 @@ class InvalidInput(DomainError):
         return {"errors": [{"field": e.field, "message": e.message} for e in self.errors]}
 
 
+class ConstraintViolated(InvalidInput):
+    """The data breaks a rule declared on its table (a database CHECK constraint).
+
+    ``constraint`` names the rule; ``errors`` has one entry for the field it
+    covers when it covers one field (else none). Over HTTP it is a 422, as a
+    rule Pydantic checks on that field would be.
+    """
+
+    def __init__(
+        self, entity: str, constraint: str, fields: Sequence[str] = (), message: str | None = None
+    ) -> None:
+        self.entity = entity
+        self.constraint = constraint
+        broken = f"breaks the rule {constraint}"
+        super().__init__(
+            message or f"{entity}: the data {broken}", [FieldError(f, broken) for f in fields]
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "entity": self.entity, "constraint": self.constraint}
+
+
 class PermissionDenied(DomainError):
     """The actor may not do this."""
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
-
-import asyncpg
+from typing import TYPE_CHECKING, Any
 
 from lamina.events.tasks import cancel_and_wait
 from lamina.persistence.database import Database
 from lamina.persistence.unit_of_work import EVENTS_CHANNEL
+
+if TYPE_CHECKING:
+    import asyncpg
 
 logger = logging.getLogger("lamina.events")
 
@@ -146,6 +147,8 @@ class EventNotifier:
         self.notify()
 
     async def _listen_forever(self) -> None:
+        import asyncpg  # only here, on PostgreSQL: an application on SQLite runs without it
+
         delay = self.reconnect_delay
         dsn = self.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
         while self._running:

@@ -26,13 +26,13 @@ from lamina.persistence.base import (
     one_of,
 )
 from lamina.persistence.database import Database, RetryPolicy, normalize_url
-from lamina.persistence.drivers import PoolOptions
 from lamina.persistence.errors import ConnectionLost
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
 from lamina.persistence.mapping import MappingError
 from lamina.persistence.migrations import MigrationConfig, MigrationError, downgrade, upgrade
 from lamina.persistence.pages import CursorPage, OffsetPage
+from lamina.persistence.pool import PoolOptions
 from lamina.persistence.read_repository import ReadOnlyRepository
 from lamina.persistence.repository import Repository
 from lamina.persistence.tables import lamina_metadata

@@ -20,16 +20,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from lamina.domain.errors import Unavailable
-from lamina.persistence.drivers import (
-    Connection,
-    Pool,
-    PoolOptions,
-    PoolUsage,
-    PostgresPool,
-    SQLitePool,
-)
+from lamina.persistence.connection import Connection
 from lamina.persistence.errors import ConnectionLost, is_connection_error, is_transient
 from lamina.persistence.instrumentation import DatabaseStats
+from lamina.persistence.pool import Pool, PoolOptions, PoolUsage
 from lamina.persistence.statements import StatementCache, dialect_for
 from lamina.persistence.tables import lamina_metadata
 from lamina.persistence.unit_of_work import UnitOfWork
@@ -116,9 +110,14 @@ class Database:
         self._commit_listeners: list[Callable[[int], None]] = []
 
     def _make_pool(self) -> Pool[Any]:
+        # Each driver is imported only when used: an application on SQLite runs without asyncpg.
         if self.dialect_name == "postgresql":
+            from lamina.persistence.postgres_driver import PostgresPool
+
             dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
             return PostgresPool(dsn, self.pool_options, self.stats)
+        from lamina.persistence.sqlite_driver import SQLitePool
+
         path = str(self.url.database)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return SQLitePool(path, self.pool_options, self.stats)
@@ -210,8 +209,12 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """A connection outside any transaction, for a single read."""
-        conn = await self._acquire()
+        """A connection outside any transaction, for a single read.
+
+        ``async with db.connection() as conn:`` is :meth:`acquire` and :meth:`release`
+        around the block, with a lost connection raised as :class:`ConnectionLost`.
+        """
+        conn = await self.acquire()
         failure: BaseException | None = None
         try:
             yield conn
@@ -221,7 +224,7 @@ class Database:
                 raise ConnectionLost("the database connection was lost") from exc
             raise
         finally:
-            await self._release(conn, failed=failure)
+            await self.release(conn, failed=failure)
 
     def pool_usage(self) -> PoolUsage:
         """The connection pool's size, open connections and connections in use."""
@@ -232,7 +235,14 @@ class Database:
         async with self.connection() as conn:
             await conn.fetch("SELECT 1", [])
 
-    async def _acquire(self) -> Connection:
+    async def acquire(self) -> Connection:
+        """Borrow a connection from the pool; give it back with :meth:`release`.
+
+        Waits up to ``PoolOptions.acquire_timeout`` when every connection is in
+        use. Raises :class:`ConnectionLost` when the database cannot be reached
+        or no connection became free in time. Most code wants :meth:`connection`
+        or a unit of work instead, which release for you.
+        """
         try:
             conn: Connection = await self._pool.acquire()
             return conn
@@ -243,7 +253,13 @@ class Database:
                 raise ConnectionLost("the database cannot be reached") from exc
             raise
 
-    async def _release(self, conn: Connection, *, failed: BaseException | None) -> None:
+    async def release(self, conn: Connection, *, failed: BaseException | None = None) -> None:
+        """Give back a connection taken with :meth:`acquire`; never raises.
+
+        ``failed`` is the exception that ended its use, if any: a connection
+        that was lost (or closed) is discarded rather than lent out again. End
+        any transaction begun on it (commit or rollback) before releasing it.
+        """
         discard = conn.is_closed() or (failed is not None and is_connection_error(failed))
         try:
             await self._pool.release(conn, discard=discard)

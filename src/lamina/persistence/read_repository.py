@@ -15,8 +15,8 @@ from lamina.domain.entity import Entity
 from lamina.domain.errors import InvalidInput, NotFound
 from lamina.persistence import audit
 from lamina.persistence.audit import AuditEntry
+from lamina.persistence.connection import Connection
 from lamina.persistence.database import Database
-from lamina.persistence.drivers import Connection
 from lamina.persistence.errors import translate
 from lamina.persistence.filters import Filter, Op, Subquery
 from lamina.persistence.keyset import cursor_after, position_of

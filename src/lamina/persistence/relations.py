@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, FromClause, bindparam, inspect, select
 from sqlalchemy.orm import RelationshipProperty
 
 from lamina.domain.entity import Entity
-from lamina.persistence.drivers import Connection
+from lamina.persistence.connection import Connection
 from lamina.persistence.mapping import MappingError
 
 if TYPE_CHECKING:

@@ -32,8 +32,8 @@ from lamina.domain.errors import (
     VersionConflict,
 )
 from lamina.persistence.audit import AuditAction, audit_row, audit_rows, changes_between
+from lamina.persistence.connection import Connection, InsertRows
 from lamina.persistence.creation_changes import CreationChanges
-from lamina.persistence.drivers import Connection, InsertRows
 from lamina.persistence.errors import is_foreign_key_violation
 from lamina.persistence.mapping import storable
 from lamina.persistence.queries import invalid_from_validation

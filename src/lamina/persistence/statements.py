@@ -23,7 +23,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import TypeEngine
 
 from lamina.domain.ids import uuid_from_hex, uuid_hex
-from lamina.persistence.drivers import Connection, InsertRows
+from lamina.persistence.connection import Connection, InsertRows
 
 Processor = Callable[[Any], Any] | None
 

@@ -15,7 +15,7 @@ from lamina.domain.errors import Unavailable
 from lamina.domain.events import DomainEvent, EventPriority
 from lamina.domain.ids import uuid7
 from lamina.persistence import audit
-from lamina.persistence.drivers import COPY_THRESHOLD, Batch, Connection
+from lamina.persistence.connection import COPY_THRESHOLD, Batch, Connection
 from lamina.persistence.errors import ConnectionLost, is_connection_error
 from lamina.persistence.statements import StatementCache
 from lamina.persistence.tables import audit_log, events
@@ -104,11 +104,11 @@ class UnitOfWork:
         if self._conn is not None:
             raise RuntimeError("a unit of work cannot be entered twice")
         self.context = EventContext.current()
-        self._conn = await self.db._acquire()
+        self._conn = await self.db.acquire()
         try:
             await self._conn.begin(write=not self.read_only)
         except BaseException as exc:
-            await self.db._release(self._conn, failed=exc)
+            await self.db.release(self._conn, failed=exc)
             self._conn = None
             if is_connection_error(exc):
                 raise ConnectionLost("could not start a transaction") from exc
@@ -144,7 +144,7 @@ class UnitOfWork:
             self._conn = None
             self._audit_rows.clear()
             self._events.clear()
-            await self.db._release(conn, failed=failure)
+            await self.db.release(conn, failed=failure)
 
     async def _commit(self, conn: Connection) -> None:
         batches: list[Batch] = []

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from lamina.domain.entity import utcnow
 from lamina.domain.errors import Unauthenticated
 from lamina.persistence import Database, UnitOfWork
-from lamina.persistence.drivers import Connection
+from lamina.persistence.connection import Connection
 from lamina.persistence.tables import access_tokens
 from lamina.persistence.types import UTCDateTime
 

@@ -75,7 +75,8 @@ class Service(Generic[E, P]):
 
     A service made for no principal (None: an anonymous caller, see
     ``Authenticator.optional_principal``) reads what its scope shows it, and
-    every write raises :class:`~lamina.domain.Unauthenticated` (401).
+    every write raises :class:`~lamina.domain.Unauthenticated` (401) unless
+    ``anonymous_writes`` says anonymous callers may write (a public form).
 
     Writes run in one unit of work each, with the ``before_*`` hooks (check
     rules, adjust values) and ``after_*`` hooks (publish events) inside it, so
@@ -89,6 +90,8 @@ class Service(Generic[E, P]):
     scope: ClassVar[Scope[Any]] = Unscoped()
     write_scope: ClassVar[Scope[Any] | None] = None
     """The rows the principal may change, among those it sees; None: all it sees."""
+    anonymous_writes: ClassVar[bool] = False
+    """Whether a service made for no principal (None) may write; else its writes are 401."""
     policy: ClassVar[Policy[Any, Any]] = Policy()
     entity: ClassVar[type[Entity]]
 
@@ -155,8 +158,9 @@ class Service(Generic[E, P]):
             raise NotFound(referent_name(field), value)
 
     def require_principal(self) -> None:
-        """Raise :class:`Unauthenticated` when the service runs for an anonymous caller."""
-        if self.principal is None:
+        """Raise :class:`Unauthenticated` when the service runs for an anonymous caller
+        (unless ``anonymous_writes``)."""
+        if self.principal is None and not self.anonymous_writes:
             raise Unauthenticated(f"sign in to change a {self.entity_name()}")
 
     async def check_writable(

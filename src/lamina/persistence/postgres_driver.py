@@ -1,0 +1,156 @@
+"""The PostgreSQL driver: asyncpg connections, statements prepared and cached per connection.
+
+Imported only when a :class:`~lamina.persistence.Database` is opened on a PostgreSQL
+URL, so applications on SQLite run without asyncpg installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from lamina.persistence.connection import COPY_THRESHOLD, Batch, Connection, InsertRows, Row
+from lamina.persistence.instrumentation import DatabaseStats, record_query
+from lamina.persistence.pool import Pool, PoolOptions
+
+
+async def _setup_pg_connection(conn: asyncpg.Connection) -> None:
+    # Same JSON codecs as SQLAlchemy's asyncpg dialect, so values written by
+    # either are read alike: the statement layer passes JSON already serialized.
+    await conn.set_type_codec(
+        "json",
+        encoder=str.encode,
+        decoder=lambda b: json.loads(b.decode()),
+        schema="pg_catalog",
+        format="binary",
+    )
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda s: b"\x01" + s.encode(),
+        decoder=lambda b: json.loads(b[1:].decode()),
+        schema="pg_catalog",
+        format="binary",
+    )
+
+
+class PostgresConnection(Connection):
+    """An asyncpg connection; statements are prepared and cached per connection."""
+
+    def __init__(self, raw: asyncpg.Connection, stats: DatabaseStats) -> None:
+        super().__init__(stats)
+        self.raw = raw
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
+        start = time.perf_counter()
+        try:
+            return await self.raw.fetch(sql, *args)  # type: ignore[no-any-return]
+        finally:
+            record_query(self._stats, time.perf_counter() - start)
+
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        start = time.perf_counter()
+        try:
+            status: str = await self.raw.execute(sql, *args)
+        finally:
+            record_query(self._stats, time.perf_counter() - start)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        start = time.perf_counter()
+        try:
+            await self.raw.executemany(sql, rows)
+        finally:
+            record_query(self._stats, time.perf_counter() - start)
+
+    async def copy_records(
+        self,
+        table: str,
+        columns: Sequence[str],
+        records: Sequence[Sequence[Any]],
+        *,
+        schema: str | None = None,
+    ) -> None:
+        """Bulk-load rows with ``COPY`` (PostgreSQL's fastest insert path)."""
+        start = time.perf_counter()
+        try:
+            await self.raw.copy_records_to_table(
+                table, records=records, columns=list(columns), schema_name=schema
+            )
+        finally:
+            record_query(self._stats, time.perf_counter() - start)
+
+    async def insert_rows(self, insert: InsertRows) -> None:
+        if len(insert.rows) >= COPY_THRESHOLD:
+            await self.copy_records(insert.table, insert.columns, insert.rows, schema=insert.schema)
+        elif len(insert.rows) == 1:
+            await self.execute(insert.sql, insert.rows[0])
+        else:
+            await self.execute_many(insert.sql, insert.rows)
+
+    async def _simple(self, sql: str) -> None:
+        start = time.perf_counter()
+        try:
+            await self.raw.execute(sql)
+        finally:
+            record_query(self._stats, time.perf_counter() - start)
+
+    async def begin(self, *, write: bool = True) -> None:
+        await self._simple("BEGIN")
+
+    async def commit(self, batches: Sequence[Batch] = ()) -> None:
+        for batch in batches:
+            if isinstance(batch, InsertRows):
+                await self.insert_rows(batch)
+            else:
+                await self.execute_many(*batch)
+        await self._simple("COMMIT")
+
+    async def rollback(self) -> None:
+        if self.raw.is_closed():
+            return
+        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            await self._simple("ROLLBACK")
+
+    def is_closed(self) -> bool:
+        return bool(self.raw.is_closed())
+
+
+class PostgresPool(Pool[PostgresConnection]):
+    """asyncpg connections in lamina's pool."""
+
+    dialect_name = "postgresql"
+
+    def __init__(self, dsn: str, options: PoolOptions, stats: DatabaseStats) -> None:
+        super().__init__(options, stats)
+        self._dsn = dsn
+        self._settings = {"timezone": "UTC"}
+        if options.statement_timeout:
+            self._settings["statement_timeout"] = str(int(options.statement_timeout * 1000))
+        if options.lock_timeout:
+            self._settings["lock_timeout"] = str(int(options.lock_timeout * 1000))
+
+    async def _open(self) -> PostgresConnection:
+        raw = await asyncpg.connect(
+            self._dsn,
+            statement_cache_size=512,
+            server_settings=self._settings,
+            timeout=self._options.acquire_timeout,
+        )
+        try:
+            await _setup_pg_connection(raw)
+        except BaseException:
+            raw.terminate()
+            raise
+        return PostgresConnection(raw, self._stats)
+
+    async def _close(self, conn: PostgresConnection) -> None:
+        if not conn.raw.is_closed():
+            conn.raw.terminate()

@@ -1,0 +1,315 @@
+"""The SQLite driver: ``sqlite3`` connections to one file in WAL mode, each in a thread of its own.
+
+Each call is one hop to the connection's thread; ``BEGIN`` travels with the
+first statement of a transaction, and ``COMMIT`` with the last writes, so a
+small unit of work costs two hops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import queue
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from lamina.persistence.connection import Batch, Connection, InsertRows, Row
+from lamina.persistence.instrumentation import DatabaseStats, record_query
+from lamina.persistence.pool import Pool, PoolOptions
+from lamina.persistence.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
+from lamina.persistence.sqlite_inserts import insert_values
+
+T = TypeVar("T")
+
+
+_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the waiting task was cancelled
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+class _Worker:
+    """The thread of one SQLite connection: runs its calls one after another, in order.
+
+    A thread of its own per connection (rather than a shared executor) keeps every
+    call of a connection on one thread and costs about a third less per hop: a
+    queue put to wake it, one ``call_soon_threadsafe`` to hand the result back.
+    """
+
+    _numbers = itertools.count(1)
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._stopped = False
+        name = f"lamina-sqlite-{next(self._numbers)}"
+        threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def call(self, work: Callable[[], T]) -> asyncio.Future[T]:
+        """Run ``work`` in the thread; the future has its result (or its exception).
+
+        Raises ``sqlite3.ProgrammingError`` once the worker is stopped (its
+        connection is closed), as ``sqlite3`` does for a closed connection.
+        """
+        if self._stopped:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((loop, future, work))
+        return future
+
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called: no new calls are taken."""
+        return self._stopped
+
+    def stop(self) -> None:
+        """End the thread once the calls already queued have run."""
+        if not self._stopped:
+            self._stopped = True
+            self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, work = job
+            if future.cancelled():  # nobody waits: do not run it
+                continue
+            result, error = None, None
+            try:
+                result = work()
+            except BaseException as raised:  # handed to the waiting task
+                error = raised
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            del job, future, work, result, error
+
+
+class SQLiteConnection(Connection):
+    """A ``sqlite3`` connection driven from a thread of its own, one hop per call."""
+
+    def __init__(
+        self,
+        raw: sqlite3.Connection,
+        worker: _Worker,
+        stats: DatabaseStats,
+        checkpointer: Checkpointer,
+        writers: WriterQueue,
+    ) -> None:
+        super().__init__(stats)
+        self.raw = raw
+        self._worker = worker
+        self._checkpointer = checkpointer
+        self._writers = writers
+        weakref.finalize(self, worker.stop)  # a connection dropped unclosed ends its thread
+        self._pending_begin: str | None = None
+        self._in_transaction = False
+        self._writing = False
+
+    async def _hop(
+        self,
+        work: Callable[[], T],
+        statements: int = 1,
+        *,
+        on_cancel: Callable[[], None] | None = None,
+    ) -> T:
+        pending = self._pending_begin
+        self._pending_begin = None
+
+        def run() -> T:
+            if pending is not None:
+                self.raw.execute(pending)
+            return work()
+
+        start = time.perf_counter()
+        try:
+            done = self._worker.call(run)
+            if pending is None and not self._in_transaction:
+                return await done  # no transaction whose state a cancellation could blur
+            try:
+                return await asyncio.shield(done)
+            except asyncio.CancelledError:
+                if on_cancel is not None:
+                    on_cancel()
+                # The call may already be running in the thread: wait for its end, so
+                # whether the connection is in a transaction is known when it is
+                # rolled back and returned to the pool.
+                await asyncio.wait([done])
+                if not done.cancelled():
+                    done.exception()  # retrieved: the cancellation is what propagates
+                raise
+        except BaseException:
+            if pending is not None and not self.raw.in_transaction:
+                self._in_transaction = False
+            raise
+        finally:
+            record_query(self._stats, time.perf_counter() - start, statements)
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
+        return await self._hop(lambda: self.raw.execute(sql, args).fetchall())
+
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        return await self._hop(lambda: self.raw.execute(sql, args).rowcount)
+
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            await self._hop(lambda: self.raw.executemany(sql, rows))
+
+    async def insert_rows(self, insert: InsertRows) -> None:
+        if insert.rows:
+            await self._hop(lambda: insert_values(self.raw, insert))
+
+    async def begin(self, *, write: bool = True) -> None:
+        if write:
+            await self._writers.enter()
+            self._writing = True
+        self._pending_begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+        self._in_transaction = True
+
+    def _end_writing(self, *, discarded: bool = False) -> None:
+        """Let the next writer in once this connection's write transaction is over."""
+        if self._writing and (discarded or not self.raw.in_transaction):
+            self._writing = False
+            self._writers.leave()
+
+    async def commit(self, batches: Sequence[Batch] = ()) -> None:
+        if self._pending_begin is not None and not batches:
+            self._pending_begin = None  # nothing was sent: nothing to commit
+            self._in_transaction = False
+            self._end_writing()
+            return
+
+        # Set when the caller is cancelled while the batches run: the transaction is
+        # then left open, to be rolled back, instead of committed after all. Only a
+        # cancellation that arrives during the COMMIT statement itself finds it done.
+        abandoned = threading.Event()
+
+        def run() -> None:
+            for batch in batches:
+                if isinstance(batch, InsertRows):
+                    insert_values(self.raw, batch)
+                elif batch[1]:
+                    self.raw.executemany(*batch)
+            if abandoned.is_set():
+                return
+            self.raw.execute("COMMIT")
+            self._checkpointer.after_commit()
+
+        try:
+            await self._hop(run, statements=1 + len(batches), on_cancel=abandoned.set)
+        finally:
+            self._in_transaction = self.raw.in_transaction
+            self._end_writing()
+
+    async def rollback(self) -> None:
+        self._pending_begin = None
+        self._in_transaction = False
+        try:
+            if self.is_closed() or not self.raw.in_transaction:
+                return
+
+            def run() -> None:
+                if self.raw.in_transaction:
+                    self.raw.execute("ROLLBACK")
+
+            with contextlib.suppress(sqlite3.Error):
+                await self._hop(run)
+        finally:
+            self._end_writing()
+
+    def is_closed(self) -> bool:
+        return self._worker.stopped
+
+
+class WriterQueue:
+    """The writers of one pool (one ``Database`` on an SQLite file), let in one at a time,
+    first come first served.
+
+    SQLite lets one transaction write at a time; a second ``BEGIN IMMEDIATE``
+    gets SQLITE_BUSY and its busy handler polls, sleeping up to 100 ms between
+    tries, so under contention writers wait far longer than the writes take
+    (measured: p99 of a chat post 0.6 s at 32 concurrent posters). Queueing
+    them here hands the lock over as soon as it is free; the busy handler is
+    left for writers in other processes (or other pools). Waiting longer than
+    the busy timeout raises the same "database is locked" error SQLite would
+    (transient: the unit of work is retried).
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._lock = asyncio.Lock()
+
+    async def enter(self) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+
+    def leave(self) -> None:
+        self._lock.release()
+
+
+class SQLitePool(Pool[SQLiteConnection]):
+    """A small pool of ``sqlite3`` connections to one file, in WAL mode."""
+
+    dialect_name = "sqlite"
+
+    def __init__(self, path: str, options: PoolOptions, stats: DatabaseStats) -> None:
+        super().__init__(options, stats)
+        self._path = path
+        self.checkpointer = Checkpointer(path)
+        """Checkpoints this file's WAL in the background (see :mod:`.sqlite_checkpoints`)."""
+        self._writers = WriterQueue(options.busy_timeout_ms / 1000)
+
+    def _connect(self) -> sqlite3.Connection:
+        raw = sqlite3.connect(
+            self._path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=self._options.busy_timeout_ms / 1000,
+            cached_statements=512,
+        )
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("PRAGMA synchronous=NORMAL")
+        raw.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")  # see .sqlite_checkpoints
+        raw.execute("PRAGMA foreign_keys=ON")
+        raw.execute("PRAGMA case_sensitive_like=ON")  # LIKE as on PostgreSQL
+        raw.execute(f"PRAGMA busy_timeout={int(self._options.busy_timeout_ms)}")
+        return raw
+
+    async def _open(self) -> SQLiteConnection:
+        worker = _Worker()
+        try:
+            raw = await worker.call(self._connect)
+        except BaseException:
+            worker.stop()
+            raise
+        return SQLiteConnection(raw, worker, self._stats, self.checkpointer, self._writers)
+
+    async def _close(self, conn: SQLiteConnection) -> None:
+        if conn.is_closed():
+            return
+        closed = conn._worker.call(conn.raw.close)  # in its thread, after any call still running
+        conn._worker.stop()
+        with contextlib.suppress(Exception):
+            await closed
+
+    async def release(self, conn: SQLiteConnection, *, discard: bool = False) -> None:
+        if not discard and (conn.raw.in_transaction or conn._pending_begin is not None):
+            await conn.rollback()
+        conn._end_writing(discarded=discard)
+        await super().release(conn, discard=discard)
+
+    async def close(self) -> None:
+        await super().close()
+        await asyncio.to_thread(self.checkpointer.stop)
