@@ -51,7 +51,8 @@ import sys
 
 sys.modules["asyncpg"] = None  # from here on, "import asyncpg" raises ImportError
 
-import lamina.api, lamina.domain, lamina.events, lamina.persistence, lamina.security, lamina.service
+import lamina.api, lamina.cli, lamina.domain, lamina.events
+import lamina.persistence, lamina.security, lamina.service
 from sqlalchemy import CheckConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped
 

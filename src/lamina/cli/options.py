@@ -9,18 +9,17 @@ stderr and exit status 1, never a traceback.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
-import asyncpg
 import typer
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError
 
 from lamina.domain.errors import Unavailable
+from lamina.persistence.errors import database_error_types
 from lamina.project import ProjectSettingsError, database_url
 
 Url = Annotated[
@@ -68,7 +67,9 @@ def reported_errors(*known: type[Exception]) -> Iterator[None]:
     except expected as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
-    except (Unavailable, OSError, sqlite3.Error, asyncpg.PostgresError, SQLAlchemyError) as error:
+    except Exception as error:
+        if not isinstance(error, (Unavailable, *database_error_types())):  # drivers loaded now
+            raise
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         typer.echo(f"error: the database failed: {reason}", err=True)
         raise typer.Exit(1) from None
