@@ -21,6 +21,7 @@ on downgrade.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,49 +217,40 @@ def index_from_definition(stored: StoredIndex, table: str, schema: str | None) -
     return index
 
 
-def _up_to_closing(statement: str, start: int) -> tuple[str, str]:
-    """The text from ``start`` up to the parenthesis that closes the one before it, and the
-    rest after that parenthesis."""
-    depth = 1
+def _depths(text: str, start: int = 0) -> Iterator[tuple[int, str, int | None]]:
+    """``(position, character, parenthesis depth after it)`` of ``text`` from ``start``;
+    characters inside quotes report no depth (their parentheses do not count)."""
+    depth = 0
     quote: str | None = None
-    for position in range(start, len(statement)):
-        char = statement[position]
+    for position in range(start, len(text)):
+        char = text[position]
         if quote is not None:
             quote = None if char == quote else quote
-        elif char in "'\"":
+            yield position, char, None
+            continue
+        if char in "'\"":
             quote = char
         elif char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
-            if depth == 0:
-                return statement[start:position], statement[position + 1 :]
+        yield position, char, depth
+
+
+def _up_to_closing(statement: str, start: int) -> tuple[str, str]:
+    """The text from ``start`` up to the parenthesis that closes the one before it, and the
+    rest after that parenthesis."""
+    for position, char, depth in _depths(statement, start):
+        if char == ")" and depth == -1:
+            return statement[start:position], statement[position + 1 :]
     raise ValueError(f"unbalanced parentheses in {statement!r}")
 
 
 def _top_level(part: str, separator: str) -> list[str]:
     """``part`` split at ``separator`` outside parentheses and quotes, each piece stripped."""
-    pieces: list[str] = []
-    depth = 0
-    quote: str | None = None
-    current = ""
-    for char in part:
-        if quote is not None:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == separator and depth == 0:
-            pieces.append(current.strip())
-            current = ""
-            continue
-        current += char
-    if current.strip():
-        pieces.append(current.strip())
-    return pieces
+    cuts = [p for p, char, depth in _depths(part) if char == separator and depth == 0]
+    bounds = zip([-1, *cuts], [*cuts, len(part)], strict=True)
+    return [piece for a, b in bounds if (piece := part[a + 1 : b].strip())]
 
 
 def _unquoted(identifier: str) -> str:
