@@ -216,7 +216,7 @@ def build_app(db: Database) -> FastAPI:
             provide=courses,
             path="/courses",
             schemas=COURSE_SCHEMAS,
-            routes={*Route, Route.HISTORY},
+            routes=set(Route),
             responses=unauthenticated,
             actions=[
                 ResourceAction("publish", CourseService.publish),

@@ -311,3 +311,27 @@ async def test_anonymous_callers_read_the_catalogue_and_write_nothing(api: Cours
     for response in writes:
         assert_problem(response, 401, "unauthenticated")
     assert await Courses(api.db).count() == 2
+
+
+async def test_the_erase_route_removes_the_course_and_its_values_for_good(api: CoursesApi) -> None:
+    owner, reader, stranger = uuid7(), uuid7(), uuid7()
+    course = await api.published_course(owner, "Personal notes of Ada")
+    draft = await api.new_course(owner, "Draft")
+    url = f"/courses/{course['id']}/erase"
+
+    assert_problem(await api.request(owner, "POST", url), 428, "precondition-required")
+    refused = await api.request(reader, "POST", url, headers={"If-Match": '"2"'})
+    assert_problem(refused, 403, "permission-denied")
+    hidden = await api.request(
+        stranger, "POST", f"/courses/{draft['id']}/erase", headers={"If-Match": '"1"'}
+    )
+    assert_problem(hidden, 404, "not-found")
+    erased = await api.request(owner, "POST", url, headers={"If-Match": '"2"'})
+
+    assert erased.status_code == 204, erased.text
+    assert_problem(
+        await api.request(owner, "GET", f"/courses/{course['id']}/history"), 404, "not-found"
+    )
+    entries = await Courses(api.db).history(UUID(course["id"]))
+    assert [e.action for e in entries] == ["create", "update", "erase"]
+    assert "Personal notes of Ada" not in str([e.changes for e in entries])

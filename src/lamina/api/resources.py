@@ -72,15 +72,19 @@ class Route(enum.StrEnum):
     RESTORE = "restore"
     HISTORY = "history"
     """``GET {item_path}/history``: the audit entries, oldest first, a page at a time."""
+    ERASE = "erase"
+    """``POST {item_path}/erase``: the entity's data erased for good (``Service.erase``)."""
 
 
 DEFAULT_ROUTES = frozenset(
     {Route.LIST, Route.GET, Route.CREATE, Route.UPDATE, Route.DELETE, Route.RESTORE}
 )
-"""Mounted unless ``routes=`` says otherwise (``count`` and ``history`` are opt-in; restore
-needs soft delete)."""
+"""Mounted unless ``routes=`` says otherwise (``count``, ``history`` and ``erase`` are opt-in;
+restore needs soft delete)."""
 
-ITEM_ROUTES = frozenset({Route.GET, Route.UPDATE, Route.DELETE, Route.RESTORE, Route.HISTORY})
+ITEM_ROUTES = frozenset(
+    {Route.GET, Route.UPDATE, Route.DELETE, Route.RESTORE, Route.HISTORY, Route.ERASE}
+)
 """The routes on ``item_path`` (a router without them needs none)."""
 
 AuditEntryPage = page_schema(AuditEntry, name="AuditEntryPage")
@@ -395,6 +399,28 @@ def resource_router(
             operation_id=f"restore_{resource}",
             responses=documented(*restore_statuses, success=ok_with_etag),
             openapi_extra={"parameters": [if_match_parameter_doc(False)] if versioned else []},
+        )
+
+    if Route.ERASE in wanted:
+
+        async def erase_item(
+            id: UUID = item_id,
+            version: int | None = Depends(if_match_required),
+            service: Any = Depends(provide),
+        ) -> Response:
+            await service.erase(id, expected_version=version)
+            return Response(status_code=204)
+
+        router.add_api_route(
+            f"{item_path.rstrip('/')}/erase",
+            erase_item,
+            methods=["POST"],
+            status_code=204,
+            response_class=Response,
+            summary=f"Erase a {entity.__name__} for good: its row, and the values in its history",
+            operation_id=f"erase_{resource}",
+            responses=documented(*write_statuses),
+            openapi_extra={"parameters": if_match},
         )
 
     if Route.HISTORY in wanted:

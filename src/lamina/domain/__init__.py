@@ -33,7 +33,7 @@ from lamina.domain.errors import (
     Unavailable,
     VersionConflict,
 )
-from lamina.domain.events import DomainEvent, EventPriority
+from lamina.domain.events import DomainEvent, EntityErased, EventPriority
 from lamina.domain.ids import uuid7, uuid7_batch
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "DomainEvent",
     "EmailAddress",
     "Entity",
+    "EntityErased",
     "EventContext",
     "EventPriority",
     "FieldError",

@@ -93,3 +93,11 @@ class DomainEvent(BaseModel):
     def from_msgpack(cls, data: bytes) -> Self:
         """The event of this class whose payload :meth:`to_msgpack` produced (validated)."""
         return cls.model_validate(msgpack.unpackb(data, raw=False))
+
+
+class EntityErased(DomainEvent, type="lamina.entity_erased", stream="entity_id"):
+    """An entity's personal data was erased (``Repository.erase``): its row is gone and its
+    audit entries no longer hold its values. Projections that copied the data remove it."""
+
+    entity_type: str
+    entity_id: str

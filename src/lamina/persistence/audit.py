@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import to_json
-from sqlalchemy import JSON, Dialect, bindparam, insert, select
+from sqlalchemy import JSON, Dialect, bindparam, insert, select, update
 from sqlalchemy.types import TypeDecorator
 
 from lamina.domain.context import EventContext
@@ -19,6 +20,7 @@ from lamina.domain.ids import uuid7_batch, uuid_text
 from lamina.persistence.tables import audit_log
 
 if TYPE_CHECKING:
+    from lamina.persistence.connection import Connection
     from lamina.persistence.database import Database
     from lamina.persistence.unit_of_work import UnitOfWork
 
@@ -31,6 +33,7 @@ class AuditAction(enum.StrEnum):
     DELETE = "delete"
     RESTORE = "restore"
     HARD_DELETE = "hard_delete"
+    ERASE = "erase"
 
 
 class AuditEntry(BaseModel):
@@ -154,3 +157,43 @@ async def history(
     async with target.connection() as conn:
         rows = await stmt.fetch(conn, {"entity_type": entity_type, "entity_id": str(entity_id)})
     return [AuditEntry.model_validate(r) for r in rows]
+
+
+def redacted(changes: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """``changes`` with every value masked: which fields changed, not what they held."""
+    return {name: [MASK, MASK] for name in changes}
+
+
+async def redact_history(
+    conn: Connection, target: UnitOfWork, entity_type: str, entity_id: object
+) -> int:
+    """Mask the values of every stored audit entry of one entity (action, actor, time and
+    the names of the fields stay); the number of entries redacted."""
+    key = str(entity_id)
+    select_stmt = target.statements.get(
+        ("lamina", "audit", "changes_of"),
+        lambda: (
+            select(audit_log.c.id, audit_log.c.changes)
+            .where(audit_log.c.entity_type == bindparam("entity_type"))
+            .where(audit_log.c.entity_id == bindparam("entity_id"))
+        ),
+    )
+    rows = await select_stmt.fetch(conn, {"entity_type": entity_type, "entity_id": key})
+    if not rows:
+        return 0
+    update_stmt = target.statements.get(
+        ("lamina", "audit", "redact"),
+        lambda: (
+            update(audit_log)
+            .where(audit_log.c.id == bindparam("entry_id", type_=audit_log.c.id.type))
+            .values(changes=bindparam("redacted", type_=SerializedJSON()))
+        ),
+    )
+    for row in rows:
+        changes = row["changes"]
+        if isinstance(changes, str):
+            changes = json.loads(changes)
+        await update_stmt.execute(
+            conn, {"entry_id": row["id"], "redacted": to_json(redacted(changes)).decode()}
+        )
+    return len(rows)

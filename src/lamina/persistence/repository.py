@@ -31,6 +31,8 @@ from lamina.domain.errors import (
     NotFound,
     VersionConflict,
 )
+from lamina.domain.events import EntityErased
+from lamina.persistence import audit
 from lamina.persistence.audit import AuditAction, audit_row, audit_rows, changes_between
 from lamina.persistence.connection import Connection, InsertRows
 from lamina.persistence.creation_changes import CreationChanges
@@ -379,31 +381,59 @@ class Repository(ReadOnlyRepository[E, R]):
     async def hard_delete(self, id: UUID, *, expected_version: int | None = None) -> None:
         """Remove one entity's row for good (soft-deleted ones included)."""
         async with self._write() as (uow, conn):
-            current = await self._locked(conn, id, "all", deleting=True)
-            if current is None:
-                raise NotFound(self.entity_name(), id)
-            self.check_version(current, expected_version)
-            stmt = self.statements.get(
-                self._key("hard_delete"),
-                lambda: delete(self.table()).where(
-                    self._pk == bindparam("id", type_=self._pk.type), *self._where(None, "all")
-                ),
-            )
-            try:
-                await stmt.execute(conn, self._params(None, id=id))
-            except Exception as exc:
-                if is_foreign_key_violation(exc):  # other rows still refer to this one
-                    raise Conflict(
-                        f"{self.entity_name()} {id} is still referred to and cannot be deleted"
-                    ) from exc
-                raise
-            uow.db.stats.hard_deletes += 1
+            current = await self._delete_row(uow, conn, id, expected_version)
             self._audit(
                 uow,
                 id,
                 AuditAction.HARD_DELETE,
                 {k: [v, None] for k, v in self._snapshot(current).items()},
             )
+
+    async def erase(self, id: UUID, *, expected_version: int | None = None) -> None:
+        """Erase one entity's data for good: the right to erasure of personal data.
+
+        In one unit of work: the row is deleted (soft-deleted ones included);
+        every audit entry of the entity keeps its action, actor, time and the
+        names of the fields it changed, but no values (entries queued earlier in
+        the same unit too); an ``erase`` entry is added (field names only); and
+        an :class:`~lamina.domain.EntityErased` event is published so that
+        projections holding copies can drop them. Not reached: backups, logs
+        kept elsewhere, and event payloads that copied the values (publish
+        identifiers, not personal data, in events).
+        """
+        async with self._write() as (uow, conn):
+            current = await self._delete_row(uow, conn, id, expected_version)
+            if self.audited:
+                entity_type = self.entity_name()
+                await audit.redact_history(conn, uow, entity_type, id)
+                uow.redact_queued_audit(entity_type, id)
+                self._audit(uow, id, AuditAction.ERASE, audit.redacted(self._snapshot(current)))
+            uow.publish(EntityErased(entity_type=self.entity_name(), entity_id=str(id)))
+
+    async def _delete_row(
+        self, uow: UnitOfWork, conn: Connection, id: UUID, expected_version: int | None
+    ) -> E:
+        """Delete the row of ``id`` (live or soft-deleted); the entity it held."""
+        current = await self._locked(conn, id, "all", deleting=True)
+        if current is None:
+            raise NotFound(self.entity_name(), id)
+        self.check_version(current, expected_version)
+        stmt = self.statements.get(
+            self._key("hard_delete"),
+            lambda: delete(self.table()).where(
+                self._pk == bindparam("id", type_=self._pk.type), *self._where(None, "all")
+            ),
+        )
+        try:
+            await stmt.execute(conn, self._params(None, id=id))
+        except Exception as exc:
+            if is_foreign_key_violation(exc):  # other rows still refer to this one
+                raise Conflict(
+                    f"{self.entity_name()} {id} is still referred to and cannot be deleted"
+                ) from exc
+            raise
+        uow.db.stats.hard_deletes += 1
+        return current
 
     async def touch(self, id: UUID, field: str, value: Any) -> bool:
         """Move the activity marker ``field`` of a live row forward to ``value``.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_json
 from sqlalchemy import BigInteger, String, bindparam, func, insert, select
 
 from lamina.domain.context import EventContext
@@ -208,6 +210,16 @@ class UnitOfWork:
     def record_audit(self, *rows: list[Any]) -> None:
         """Queue audit entries (built by :mod:`lamina.persistence.audit`'s ``audit_row(s)``)."""
         self._audit_rows.extend(rows)
+
+    def redact_queued_audit(self, entity_type: str, entity_id: object) -> None:
+        """Mask the values of the audit entries of one entity queued in this unit (an
+        erasure in the unit that also changed it)."""
+        key = str(entity_id)
+        at = audit.AUDIT_COLUMNS.index("changes")
+        for row in self._audit_rows:
+            if row[1] == entity_type and row[2] == key:
+                changes = json.loads(row[at]) if isinstance(row[at], str) else row[at]
+                row[at] = to_json(audit.redacted(changes)).decode()
 
     def publish(
         self,

@@ -28,6 +28,7 @@ class Action(enum.StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     RESTORE = "restore"
+    ERASE = "erase"
 
 
 class Policy(Generic[P, E]):

@@ -399,6 +399,18 @@ class Service(Generic[E, P]):
 
         return await self.run(use_case)
 
+    async def erase(self, id: UUID, *, expected_version: int | None = None) -> None:
+        """Erase a visible (possibly soft-deleted) entity's data for good: the row, and the
+        values in its audit entries (see ``Repository.erase``). The policy is asked for
+        ``ERASE``; the ``write_scope`` applies."""
+
+        async def use_case(uow: UnitOfWork) -> None:
+            include_deleted = self.repository.has("deleted_at")
+            repo, _ = await self.for_write(uow, id, Action.ERASE, include_deleted=include_deleted)
+            await repo.erase(id, expected_version=expected_version)
+
+        await self.run(use_case)
+
     async def act(
         self,
         id: UUID,
