@@ -9,7 +9,8 @@ From one :class:`~lamina.domain.Entity` come three Pydantic models:
   silently ignored.
 * ``<Entity>Update``: the same fields, all optional, for a partial update (only
   the fields sent change; ``null`` is accepted only where the entity allows it).
-* ``<Entity>Out``: every field except the sensitive ones.
+* ``<Entity>Out``: every field except the sensitive ones (those also marked
+  :class:`~lamina.domain.ShowLast` are returned masked: ``****1234``).
 
 Input fields are tightened to what every database stores: datetimes must be
 timezone-aware (and are converted to UTC), integers fit in 64 bits and floats
@@ -28,10 +29,19 @@ from functools import cache
 from typing import Annotated, Any
 
 from annotated_types import Interval
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    create_model,
+)
 from pydantic.fields import FieldInfo
 
 from lamina.domain.entity import READ_ONLY, SENSITIVE, SERVER_OWNED, Entity
+from lamina.domain.masking import ShowLast
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -167,13 +177,25 @@ def update_schema(
 def output_schema(
     entity: type[Entity], *, exclude: Collection[str] = (), name: str | None = None
 ) -> type[BaseModel]:
-    """``<Entity>Out``: every field of ``entity`` but the sensitive and excluded ones."""
-    hidden = entity.fields_marked(SENSITIVE) | set(exclude)
+    """``<Entity>Out``: every field of ``entity`` but the sensitive and excluded ones; a
+    sensitive field marked :class:`~lamina.domain.ShowLast` is returned masked."""
+    shown_masked = {
+        field: marker
+        for field, info in entity.model_fields.items()
+        for marker in info.metadata
+        if isinstance(marker, ShowLast)
+    }
+    hidden = (entity.fields_marked(SENSITIVE) - shown_masked.keys()) | set(exclude)
     fields = {
         field: _rebuilt(info, info.annotation)
         for field, info in entity.model_fields.items()
         if field not in hidden
     }
+    for field, marker in shown_masked.items():
+        if field in fields:
+            annotation, info = fields[field]
+            masked = PlainSerializer(marker.mask, return_type=str | None)
+            fields[field] = (Annotated[annotation, masked], info)
     return create_model(  # type: ignore[no-any-return,call-overload]
         name or f"{entity.__name__}Out",
         __config__=ConfigDict(

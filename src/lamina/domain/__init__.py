@@ -35,6 +35,7 @@ from lamina.domain.errors import (
 )
 from lamina.domain.events import DomainEvent, EntityErased, EventPriority
 from lamina.domain.ids import uuid7, uuid7_batch
+from lamina.domain.masking import ShowLast
 
 __all__ = [
     "MASK",
@@ -58,6 +59,7 @@ __all__ = [
     "PermissionDenied",
     "RateLimited",
     "ReferenceMissing",
+    "ShowLast",
     "SoftDeletable",
     "Timestamped",
     "Unauthenticated",

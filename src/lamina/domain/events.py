@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, ClassVar, Self
+import json
+from typing import Any, ClassVar, Self, cast
 
 import msgpack
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from lamina.domain.entity import MASK, SENSITIVE
 
 
 class EventPriority(enum.IntEnum):
@@ -30,7 +33,9 @@ class DomainEvent(BaseModel):
             conversation_id: UUID
 
     Events raised in a unit of work are stored when it commits, and never if it
-    rolls back (G9).
+    rolls back (G9). A field marked ``SENSITIVE`` is stored, streamed and
+    relayed as ``"***"`` (so it must accept a string), unless the class is
+    declared with ``carries_sensitive=True`` for consumers that need the value.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -39,6 +44,9 @@ class DomainEvent(BaseModel):
     schema_version: ClassVar[int] = 1
     default_priority: ClassVar[EventPriority] = EventPriority.NORMAL
     stream_field: ClassVar[str | None] = None
+    carries_sensitive: ClassVar[bool] = False
+    sensitive_fields: ClassVar[frozenset[str]] = frozenset()
+    """The fields marked ``SENSITIVE``: masked in :meth:`payload` unless ``carries_sensitive``."""
 
     def __init_subclass__(
         cls,
@@ -47,9 +55,12 @@ class DomainEvent(BaseModel):
         version: int | None = None,
         priority: EventPriority | None = None,
         stream: str | None = None,
+        carries_sensitive: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
+        if carries_sensitive is not None:
+            cls.carries_sensitive = carries_sensitive
         if type is not None:
             cls.event_type = type
         elif "event_type" not in cls.__dict__:
@@ -63,6 +74,24 @@ class DomainEvent(BaseModel):
         if stream is not None:
             cls.stream_field = stream
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.sensitive_fields = frozenset(
+            name for name, f in cls.model_fields.items() if SENSITIVE in f.metadata
+        )
+        if cls.carries_sensitive:
+            return
+        for name in cls.sensitive_fields:
+            field = cls.model_fields[name]
+            try:
+                TypeAdapter[Any](cast(Any, field.annotation)).validate_python(MASK)
+            except ValidationError:
+                raise TypeError(
+                    f"{cls.__name__}.{name} is SENSITIVE, so it is stored as {MASK!r}: type it "
+                    "to accept a string, or declare the event with carries_sensitive=True"
+                ) from None
+
     @property
     def stream_id(self) -> str:
         """The stream (usually one aggregate) this event belongs to."""
@@ -72,11 +101,17 @@ class DomainEvent(BaseModel):
         return str(getattr(self, field))
 
     def payload(self) -> dict[str, Any]:
-        """The payload as JSON-compatible data."""
-        return self.model_dump(mode="json")
+        """The payload as JSON-compatible data (sensitive fields masked, see the class)."""
+        data = self.model_dump(mode="json")
+        if self.sensitive_fields and not self.carries_sensitive:
+            for name in self.sensitive_fields:
+                data[name] = MASK
+        return data
 
     def to_json(self) -> bytes:
-        """The payload as UTF-8 JSON."""
+        """The payload as UTF-8 JSON (as :meth:`payload`)."""
+        if self.sensitive_fields and not self.carries_sensitive:
+            return json.dumps(self.payload(), separators=(",", ":")).encode()
         return self.model_dump_json().encode()
 
     @classmethod
