@@ -129,7 +129,7 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
         participant_router(resources),
         message_router(resources),
         recording_router(resources),
-        event_router(resources, streams),
+        event_router(resources, streams, authenticator),
     ):
         app.include_router(router)
     app.state.database = db

@@ -152,12 +152,13 @@ def build_app(
     clock: Callable[[], datetime] | None = None,
     ttl: timedelta = timedelta(minutes=30),
     tokens: TokenStore | None = None,
+    access_log: bool = False,
 ) -> FastAPI:
     """The test service: lamina's API install, the auth routes and two protected routes."""
     tokens = tokens or TokenStore(db, ttl=ttl, clock=clock or MutableClock())
     auth = Authenticator(tokens, scopes={"admin": "administer the service"})
     app = FastAPI(title="security test app")
-    install(app, ApiSettings(access_log=False))
+    install(app, ApiSettings(access_log=access_log))
     app.include_router(
         auth_router(
             Accounts(db),
@@ -176,6 +177,14 @@ def build_app(
     ) -> dict[str, str | None]:
         actor = EventContext.current().actor_id
         return {"user_id": str(principal.user_id), "actor_id": str(actor) if actor else None}
+
+    app.include_router(auth.ticket_router())
+
+    @app.get("/stream-whoami")
+    async def stream_whoami(
+        principal: Principal = Depends(auth.stream_principal),
+    ) -> dict[str, str]:
+        return {"user_id": str(principal.user_id)}
 
     @app.get("/maybe-whoami")
     async def maybe_whoami(

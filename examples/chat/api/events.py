@@ -20,7 +20,7 @@ from lamina.api import (
     parse_last_event_id,
 )
 from lamina.events import StoredEvent
-from lamina.security import Principal
+from lamina.security import Authenticator, Principal
 
 
 def chat_event_data(event: StoredEvent) -> dict[str, Any]:
@@ -54,6 +54,9 @@ class StreamStats(BaseModel):
 
 STREAM_DESCRIPTION = """Server-Sent Events: every change the caller may see, as it happens.
 
+Authenticate with the bearer token, or from a browser (whose `EventSource` sends no
+header) with `?ticket=` from `POST /events/ticket`: good for one stream, for seconds.
+
 Each event is `id: <position>`, `event: <type>` and `data: <json>` (type, stream,
 payload, actor_id...). Reconnect with `Last-Event-ID` (or `?last_event_id=`) to get
 what was missed first. A client that cannot keep up gets `event: resume` and is
@@ -62,9 +65,12 @@ revoked (logout) or expires, the stream ends with `event: unauthorized` within s
 A user holds at most a few streams at once per server process (429 beyond)."""
 
 
-def event_router(resources: Resources, streams: EventStreams) -> APIRouter:
-    """The stream and its statistics."""
+def event_router(
+    resources: Resources, streams: EventStreams, authenticator: Authenticator
+) -> APIRouter:
+    """The stream, its browser tickets and its statistics."""
     router = APIRouter(tags=["events"])
+    router.include_router(authenticator.ticket_router(responses=problems()))
     members = resources.service(MemberService)
 
     @router.get(
@@ -80,7 +86,7 @@ def event_router(resources: Resources, streams: EventStreams) -> APIRouter:
         },
     )
     async def stream(
-        principal: Principal = Depends(resources.principal),
+        principal: Principal = Depends(authenticator.stream_principal),
         last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
         last_event_id: Annotated[str | None, Query(max_length=20)] = None,
     ) -> Response:

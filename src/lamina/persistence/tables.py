@@ -106,6 +106,17 @@ access_tokens = Table(
 )
 """Issued access tokens (only a SHA-256 of each is stored), so they can expire and be revoked."""
 
+stream_tickets = Table(
+    "lamina_stream_tickets",
+    lamina_metadata,
+    Column("ticket_hash", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("used_at", UTCDateTime(), nullable=True),
+)
+"""Single-use tickets that open a live stream from a browser (``EventSource`` sends no
+header): only a SHA-256 of each is kept, with the access token it stands for."""
+
 rate_events = Table(
     "lamina_rate_events",
     lamina_metadata,

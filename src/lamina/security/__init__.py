@@ -34,10 +34,11 @@ from lamina.security.auth_router import (
     UserAccounts,
     auth_router,
 )
-from lamina.security.dependencies import Authenticator, Principal
+from lamina.security.dependencies import Authenticator, Principal, Ticket
 from lamina.security.passwords import Argon2Parameters, PasswordHasher
 from lamina.security.rate_limits import RateLimit, RateLimits, Window
 from lamina.security.throttle import LoginAttempt, LoginThrottle, RegistrationThrottle, Slowdown
+from lamina.security.tickets import IssuedTicket, StreamTickets
 from lamina.security.tokens import AccessToken, IssuedToken, TokenStore, token_digest
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "Argon2Parameters",
     "Authenticator",
     "Credentials",
+    "IssuedTicket",
     "IssuedToken",
     "LoginAttempt",
     "LoginThrottle",
@@ -58,6 +60,8 @@ __all__ = [
     "RateLimits",
     "RegistrationThrottle",
     "Slowdown",
+    "StreamTickets",
+    "Ticket",
     "TokenResponse",
     "TokenStore",
     "UserAccounts",

@@ -123,7 +123,10 @@ class TokenStore:
         """What ``token`` grants; raises :class:`Unauthenticated` if unknown, expired or revoked."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise Unauthenticated("the access token is not valid")
-        digest = token_digest(token)
+        return await self.resolve_digest(token_digest(token))
+
+    async def resolve_digest(self, digest: str) -> AccessToken:
+        """What the token whose SHA-256 is ``digest`` grants (as :meth:`resolve`)."""
         stmt = self.db.statements.get(("lamina", "tokens", "resolve"), _build_resolve)
         async with self.db.connection() as conn:
             rows = await stmt.fetch(conn, {"token_hash": digest})

@@ -214,6 +214,8 @@ class EventReader:
     base: str
     token: str
     last_event_id: int | None = None
+    ticket: str | None = None
+    """Open the stream as a browser does: ``?ticket=`` and no header."""
     events: list[Received] = field(default_factory=list)
     notices: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """Messages without an id: the server's last word (``resume``, ``unauthorized``)."""
@@ -228,13 +230,14 @@ class EventReader:
         return self
 
     async def _read(self, connected: asyncio.Future[None]) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"}
+        headers = {"Authorization": f"Bearer {self.token}"} if self.ticket is None else {}
+        params = {"ticket": self.ticket} if self.ticket is not None else {}
         if self.last_event_id is not None:
             headers["Last-Event-ID"] = str(self.last_event_id)
         try:
             async with (
                 httpx.AsyncClient(base_url=self.base, timeout=None) as client,
-                client.stream("GET", "/events", headers=headers) as response,
+                client.stream("GET", "/events", headers=headers, params=params) as response,
             ):
                 assert response.status_code == 200, await response.aread()
                 connected.set_result(None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 from chat_testkit import reading, serving, user_on
 
 
@@ -44,3 +45,24 @@ async def test_a_user_holds_at_most_the_configured_number_of_streams(chat_url: s
         assert third.status_code == 429
         assert third.headers["content-type"] == "application/problem+json"
         assert "Retry-After" in third.headers
+
+
+async def test_g16_a_browser_stream_opened_with_a_ticket_is_live_and_ends_at_logout(
+    chat_url: str,
+) -> None:
+    async with (
+        serving(chat_url) as base,
+        user_on(base, "alice") as alice,
+        httpx.AsyncClient(base_url=base) as browser,
+    ):
+        ticket = (await alice.ok("POST", "/events/ticket"))["ticket"]
+        async with reading(base, alice, ticket=ticket) as stream:
+            reused = await browser.get("/events", params={"ticket": ticket})
+            await alice.ok("POST", "/workspaces", 201, json={"name": "by ticket"})
+            await stream.wait_for(lambda e: e.type == "workspace.created")
+            await alice.ok("POST", "/auth/logout", 204)
+            await stream.ended()
+
+        assert reused.status_code == 401
+        last = stream.events[-1].id
+        assert stream.notices == [("unauthorized", {"reason": "revoked", "last_event_id": last})]
