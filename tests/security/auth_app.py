@@ -153,12 +153,13 @@ def build_app(
     ttl: timedelta = timedelta(minutes=30),
     tokens: TokenStore | None = None,
     access_log: bool = False,
+    cors_origins: tuple[str, ...] = (),
 ) -> FastAPI:
     """The test service: lamina's API install, the auth routes and two protected routes."""
     tokens = tokens or TokenStore(db, ttl=ttl, clock=clock or MutableClock())
     auth = Authenticator(tokens, scopes={"admin": "administer the service"})
     app = FastAPI(title="security test app")
-    install(app, ApiSettings(access_log=access_log))
+    install(app, ApiSettings(access_log=access_log, cors_origins=cors_origins))
     app.include_router(
         auth_router(
             Accounts(db),

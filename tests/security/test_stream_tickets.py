@@ -92,3 +92,37 @@ async def test_no_ticket_or_token_reaches_the_access_log(
     ]
     assert any(STREAM in line for line in service_lines)
     assert not [line for line in service_lines if ticket in line or token in line]
+
+
+async def test_a_page_of_a_configured_origin_gets_tickets_and_streams_across_origins(
+    db: Database, client_for: ClientFactory
+) -> None:
+    origin = {"Origin": "https://chat.example"}
+    async with client_for(build_app(db, cors_origins=("https://chat.example",))) as client:
+        await register(client, "alice")
+        token = await token_of(client, "alice")
+
+        preflight = await client.options(
+            "/events/ticket",
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        issued = await client.post("/events/ticket", headers={**origin, **bearer(token)})
+        opened = await client.get(
+            STREAM, params={"ticket": issued.json()["ticket"]}, headers=origin
+        )
+        elsewhere = await client.options(
+            "/events/ticket",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://chat.example"
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    assert issued.headers["access-control-allow-origin"] == "https://chat.example"
+    assert opened.status_code == 200
+    assert opened.headers["access-control-allow-origin"] == "https://chat.example"
+    assert "access-control-allow-origin" not in elsewhere.headers
