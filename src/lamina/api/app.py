@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.middleware.cors import CORSMiddleware
 
+from lamina.api.docs import serve_docs_offline
 from lamina.api.json_input import JsonInputMiddleware
 from lamina.api.metrics import ApiMetrics
 from lamina.api.middleware import (
@@ -132,6 +133,7 @@ def install(app: FastAPI, settings: ApiSettings | None = None) -> ApiMetrics:
             expose_headers=settings.cors_expose_headers,
             max_age=settings.cors_max_age_seconds,
         )
+    serve_docs_offline(app)
     if settings.security_headers:
         app.add_middleware(SecurityHeadersMiddleware, docs_paths=_docs_paths(app))
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)

@@ -11,6 +11,7 @@ from collections.abc import Collection
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lamina.api.docs import DOCS_CONTENT_SECURITY_POLICY
 from lamina.api.problems import PayloadTooLarge, error_response
 from lamina.api.request_context import adding_missing_headers
 
@@ -19,16 +20,6 @@ API_CONTENT_SECURITY_POLICY = (
 )
 """For API responses: they are data, never documents that load anything."""
 
-DOCS_CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "font-src 'self' https://fonts.gstatic.com; "
-    "worker-src 'self' blob:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
-)
-"""For FastAPI's /docs and /redoc pages: their CDN assets and inline start-up script."""
 
 
 class SecurityHeadersMiddleware:
