@@ -34,6 +34,7 @@ def main() -> None:
         name="chat",
         migrations=MigrationConfig(versions=MIGRATIONS, metadata=ChatBase.metadata),
         demo=DemoData(demo, logins=[(u.username, u.password) for u in DEMO_USERS]),
+        web_client="/",
     )
 
 

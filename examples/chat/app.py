@@ -23,6 +23,7 @@ from examples.chat.api.events import chat_event_data, event_router
 from examples.chat.api.messages import message_router
 from examples.chat.api.participants import participant_router
 from examples.chat.api.recordings import recording_router
+from examples.chat.api.web import mount_web_client
 from examples.chat.api.wiring import UNAUTHENTICATED
 from examples.chat.api.workspaces import workspace_router
 from lamina.api import ApiSettings, DatabaseMetrics, EventStreams, Resources, install
@@ -132,6 +133,7 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
         event_router(resources, streams, authenticator),
     ):
         app.include_router(router)
+    mount_web_client(app)
     app.state.database = db
     app.state.streams = streams
     return app

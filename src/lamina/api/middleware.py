@@ -21,7 +21,6 @@ API_CONTENT_SECURITY_POLICY = (
 """For API responses: they are data, never documents that load anything."""
 
 
-
 class SecurityHeadersMiddleware:
     """Adds security headers to every response that does not set them itself.
 

@@ -107,9 +107,11 @@ def serve(
     migrations: MigrationConfig,
     demo: DemoData | None = None,
     port: int = 8000,
+    web_client: str | None = None,
 ) -> None:
     """Migrate the database, load ``demo`` and serve the app ``factory`` builds
-    (``"package.module:function"``, called in each worker) until interrupted."""
+    (``"package.module:function"``, called in each worker) until interrupted.
+    ``web_client`` is the path of the app's page for people (printed first)."""
     default_db = Path.cwd() / "var" / f"{name}.db"
     url = normalize_url(database_url(default=f"sqlite+aiosqlite:///{default_db}"))
     resolved = url.render_as_string(hide_password=False)
@@ -128,7 +130,10 @@ def serve(
     if workers > 1:  # every worker's metrics in one /metrics, whichever worker answers
         os.environ[MULTIPROCESS_DIR_VAR] = str(_fresh_folder(state / "metrics"))
     shown = url.render_as_string(hide_password=True)
-    lines = [f"lamina {name}: database {shown}", f"  API docs: http://{host}:{port}/docs"]
+    lines = [f"lamina {name}: database {shown}"]
+    if web_client is not None:
+        lines.append(f"  web client: http://{host}:{port}{web_client}")
+    lines.append(f"  API docs: http://{host}:{port}/docs")
     if wanted is not None:
         lines.append(
             f"  demo data {'loaded' if loaded else 'already there'}; log in via Authorize:"

@@ -1,0 +1,133 @@
+"""The web client in a real browser (Debian's Chromium through Playwright): two people chat
+live, one goes offline and comes back to every message it missed exactly once, an outsider
+sees nothing, and /docs renders with the outside network blocked. Screenshots of the main
+screens are kept in ``var/screenshots``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from chat_testkit import PASSWORD, serving, user_on
+
+CHROMIUM = "/usr/bin/chromium"
+HEADLESS_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(os.environ.get("LAMINA_SCREENSHOTS", "var/screenshots"))
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"browser tests need Chromium at {CHROMIUM}"
+)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=HEADLESS_FLAGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def offline_outside(page: object, base: str) -> None:
+    """Refuse every request that leaves the loopback server (no CDN, no internet)."""
+
+    async def route(route: object) -> None:
+        if route.request.url.startswith(base):  # type: ignore[attr-defined]
+            await route.continue_()  # type: ignore[attr-defined]
+        else:
+            await route.abort()  # type: ignore[attr-defined]
+
+    await page.route("**/*", route)  # type: ignore[attr-defined]
+
+
+async def signed_in(browser: object, base: str, username: str) -> object:
+    context = await browser.new_context(viewport={"width": 1000, "height": 720})  # type: ignore[attr-defined]
+    page = await context.new_page()
+    await offline_outside(page, base)
+    await page.goto(f"{base}/")
+    await page.get_by_label("Username").first.fill(username)
+    await page.get_by_label("Password").first.fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await page.get_by_text("Signed in as").wait_for()
+    return page
+
+
+async def shot(page: object, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+async def test_two_people_chat_live_and_one_catches_up_after_going_offline(
+    chat_url: str, browser: object
+) -> None:
+    async with (
+        serving(chat_url) as base,
+        user_on(base, "alice") as alice,
+        user_on(base, "bob") as bob,
+        user_on(base, "mallory"),
+    ):
+        workspace = await alice.ok("POST", "/workspaces", 201, json={"name": "Team"})
+        await alice.ok("POST", f"/workspaces/{workspace['id']}/members", 201, json={"username": "bob"})
+        room = await alice.ok(
+            "POST", f"/workspaces/{workspace['id']}/conversations", 201, json={"title": "Lunch"}
+        )
+        await alice.ok("POST", f"/conversations/{room['id']}/participants", 201, json={"username": "bob"})
+        await bob.ok("POST", f"/conversations/{room['id']}/participants/me/accept")
+
+        alice_page = await signed_in(browser, base, "alice")
+        bob_page = await signed_in(browser, base, "bob")
+        for page in (alice_page, bob_page):
+            await page.get_by_role("button", name="Lunch (text)").click()  # type: ignore[attr-defined]
+            await page.get_by_text("Live.").wait_for()  # type: ignore[attr-defined]
+
+        await alice_page.get_by_label("Message").fill("Pizza at noon?")  # type: ignore[attr-defined]
+        await alice_page.get_by_role("button", name="Send").click()  # type: ignore[attr-defined]
+        await bob_page.locator("#messages").get_by_text("Pizza at noon?").wait_for()  # type: ignore[attr-defined]
+        await shot(alice_page, "conversation")
+
+        # Bob goes offline; alice goes on; bob comes back and sees each message once.
+        await bob_page.context.set_offline(True)  # type: ignore[attr-defined]
+        await bob_page.route(f"{base}/events**", lambda route: route.abort())  # type: ignore[attr-defined]
+        for text in ("Or sushi?", "Say something, Bob"):
+            await alice.ok("POST", f"/conversations/{room['id']}/messages", 201, json={"content": text})
+        await bob_page.context.set_offline(False)  # type: ignore[attr-defined]
+        await bob_page.unroute(f"{base}/events**")  # type: ignore[attr-defined]
+        messages = bob_page.locator("#messages")  # type: ignore[attr-defined]
+        await messages.get_by_text("Say something, Bob").wait_for(timeout=15_000)
+        texts = await messages.locator(".content").all_inner_texts()
+        assert texts == ["Pizza at noon?", "Or sushi?", "Say something, Bob"]
+        await shot(bob_page, "caught-up")
+
+        outsider = await signed_in(browser, base, "mallory")
+        await shot(outsider, "outsider")
+        assert await outsider.locator("#workspaces li").count() == 0  # type: ignore[attr-defined]
+        assert await outsider.get_by_text("Lunch").count() == 0  # type: ignore[attr-defined]
+
+
+async def test_the_docs_render_with_the_outside_network_blocked(
+    chat_url: str, browser: object
+) -> None:
+    async with serving(chat_url) as base:
+        context = await browser.new_context()  # type: ignore[attr-defined]
+        page = await context.new_page()
+        await offline_outside(page, base)
+        await page.goto(f"{base}/docs")
+        await page.locator(".swagger-ui .info .title").get_by_text("lamina chat").wait_for()
+        await page.locator(".opblock-summary-path", has_text="/events/ticket").wait_for()
+        await shot(page, "docs")
