@@ -35,6 +35,7 @@ from lamina.domain.errors import (
 )
 from lamina.domain.events import DomainEvent, EventPriority
 from lamina.domain.ids import uuid7, uuid7_batch
+from lamina.domain.text import slugify
 
 __all__ = [
     "MASK",
@@ -65,6 +66,7 @@ __all__ = [
     "VersionConflict",
     "Versioned",
     "replace_context",
+    "slugify",
     "use_context",
     "utcnow",
     "uuid7",

@@ -29,6 +29,7 @@ from lamina.persistence.database import Database, RetryPolicy, normalize_url
 from lamina.persistence.errors import ConnectionLost
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
+from lamina.persistence.json_values import JSONValue
 from lamina.persistence.mapping import MappingError
 from lamina.persistence.migrations import MigrationConfig, MigrationError, downgrade, upgrade
 from lamina.persistence.pages import CursorPage, OffsetPage
@@ -51,6 +52,7 @@ __all__ = [
     "DatabaseStats",
     "Filter",
     "IndexColumn",
+    "JSONValue",
     "MappingError",
     "MigrationConfig",
     "MigrationError",
