@@ -24,7 +24,7 @@ from examples.learning.repositories import (
     Reviews,
     Videos,
 )
-from lamina.domain import Conflict, InvalidInput, NotFound, PermissionDenied, slugify
+from lamina.domain import Conflict, ConstraintViolated, NotFound, PermissionDenied, slugify
 from lamina.persistence import Filter, UnitOfWork, any_of, where
 from lamina.security import Principal
 from lamina.service import MemberOf, OwnedBy, Scope, Service, Target
@@ -219,7 +219,8 @@ class AttemptService(Mine):
         quiz = await Quizzes(uow).get(entity.quiz_id)
         await require_enrolled(uow, self.principal, quiz.course_id)
         if len(entity.answers) != len(quiz.questions):
-            raise InvalidInput.for_field("answers", f"give {len(quiz.questions)} answers")
+            rule, wanted = "one_answer_per_question", f"give {len(quiz.questions)} answers"
+            raise ConstraintViolated("QuizAttempt", rule, ["answers"], wanted)
         right = sum(a == q.answer for a, q in zip(entity.answers, quiz.questions, strict=True))
         score = round(100 * right / len(quiz.questions))
         uow.publish(

@@ -77,11 +77,14 @@ def _input_model(model: type[BaseModel]) -> type[BaseModel]:
     if all(tightened[n] == info.annotation for n, info in model.model_fields.items()):
         return model
     fields = {n: _rebuilt(info, tightened[n]) for n, info in model.model_fields.items()}
-    return create_model(  # type: ignore[no-any-return,call-overload]
+    # A subclass, so the model's own validators (one field checked against another) still run.
+    strict = type(model)(
         f"{model.__name__}Input",
-        __config__=ConfigDict(extra="forbid", frozen=True),
-        __doc__=model.__doc__,
-        **fields,
+        (model,),
+        {"model_config": ConfigDict(extra="forbid", frozen=True), "__module__": model.__module__},
+    )
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        f"{model.__name__}Input", __base__=strict, __doc__=model.__doc__, **fields
     )
 
 
