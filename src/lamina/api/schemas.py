@@ -78,7 +78,7 @@ def _input_model(model: type[BaseModel]) -> type[BaseModel]:
         return model
     fields = {n: _rebuilt(info, tightened[n]) for n, info in model.model_fields.items()}
     # A subclass, so the model's own validators (one field checked against another) still run.
-    strict = type(model)(
+    strict = type(model)(  # type: ignore[misc]
         f"{model.__name__}Input",
         (model,),
         {"model_config": ConfigDict(extra="forbid", frozen=True), "__module__": model.__module__},
