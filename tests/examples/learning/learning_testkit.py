@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+from examples.learning.api import UserOut, UserRegistration
 from examples.learning.app import LearningSettings, create_app
+from examples.learning.repositories import Users
 from examples.learning.rows import LearningBase
 from sqlalchemy import text
 
 from lamina.persistence import Database
-from lamina.security import Argon2Parameters
+from lamina.security import Argon2Parameters, PasswordHasher, RepositoryAccounts
 from server_kit import serve_in_process
 
 SECRET = "learning-tests-secret"
@@ -105,6 +107,20 @@ async def grant(url: str, username: str, scopes: str) -> None:
                 text("UPDATE learning_users SET scopes = :s WHERE username = :u"),
                 {"s": scopes, "u": username},
             )
+    finally:
+        await db.close()
+
+
+async def create_users(url: str, names: list[str]) -> None:
+    """Store users ``names`` (password :data:`PASSWORD`) directly: past the registration limit."""
+    db = Database(url)
+    try:
+        accounts, hasher = RepositoryAccounts(db, Users, UserOut), PasswordHasher(FAST_PASSWORDS)
+        digest = await hasher.hash(PASSWORD)
+        for name in names:
+            form = {"username": name, "email": f"{name}@example.com", "display_name": name}
+            registration = UserRegistration.model_validate({**form, "password": PASSWORD})
+            await accounts.create_user(registration, digest)
     finally:
         await db.close()
 
