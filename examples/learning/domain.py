@@ -68,7 +68,7 @@ class User(Audited):
 
 class Price(ValueObject):
     amount: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$", max_length=3)] = "USD"
 
 
 class Course(Audited, SoftDeletable):
@@ -78,7 +78,9 @@ class Course(Audited, SoftDeletable):
     difficulty: Difficulty = Difficulty.BEGINNER
     price: Price = Price(amount=Decimal(0))
     status: Annotated[CourseStatus, READ_ONLY] = CourseStatus.DRAFT
-    rating: Annotated[Decimal, SERVER_OWNED, Field(ge=0, le=5, decimal_places=2)] = Decimal(0)
+    rating: Annotated[Decimal, SERVER_OWNED, Field(ge=0, le=5, max_digits=3, decimal_places=2)] = (
+        Decimal(0)
+    )
     enrollment_count: Annotated[int, SERVER_OWNED, Field(ge=0)] = 0
     instructor_id: Annotated[UUID, READ_ONLY]
 

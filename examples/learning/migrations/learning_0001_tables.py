@@ -3,7 +3,7 @@ attempts and tutor chats, with the seed's constraints and indexes.
 
 Revision ID: learning_0001
 Revises:
-Create Date: 2026-12-04 15:12:43.920889
+Create Date: 2026-12-04 15:24:59.784095
 """
 
 from collections.abc import Sequence
@@ -22,9 +22,9 @@ def upgrade() -> None:
         "learning_users",
         sa.Column("username", sa.String(length=32), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("display_name", sa.String(length=200), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
-        sa.Column("scopes", sa.String(length=200), nullable=False),
+        sa.Column("display_name", sa.String(length=200), nullable=False),
+        sa.Column("scopes", sa.Text(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -37,16 +37,16 @@ def upgrade() -> None:
     )
     op.create_table(
         "learning_courses",
+        sa.Column("instructor_id", sa.Uuid(), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("slug", sa.String(length=80), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("description", sa.String(length=5000), nullable=False),
         sa.Column("difficulty", sa.String(length=12), nullable=False),
-        sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("price_amount", sa.Numeric(precision=10, scale=2), nullable=False),
         sa.Column("price_currency", sa.String(length=3), nullable=False),
+        sa.Column("status", sa.String(length=9), nullable=False),
         sa.Column("rating", sa.Numeric(precision=3, scale=2), nullable=False),
         sa.Column("enrollment_count", sa.Integer(), nullable=False),
-        sa.Column("instructor_id", sa.Uuid(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -63,10 +63,10 @@ def upgrade() -> None:
             name=op.f("ck_learning_courses_status_allowed"),
         ),
         sa.CheckConstraint(
-            "enrollment_count >= 0", name=op.f("ck_learning_courses_enrollment_count_not_negative")
+            "enrollment_count >= 0", name=op.f("ck_learning_courses_enrollment_count_range")
         ),
         sa.CheckConstraint(
-            "price_amount >= 0", name=op.f("ck_learning_courses_price_amount_not_negative")
+            "price_amount >= 0", name=op.f("ck_learning_courses_price_amount_range")
         ),
         sa.CheckConstraint(
             "rating >= 0 AND rating <= 5", name=op.f("ck_learning_courses_rating_range")
@@ -172,14 +172,16 @@ def upgrade() -> None:
         sa.Column("course_id", sa.Uuid(), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("rating", sa.Integer(), nullable=False),
-        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("comment", sa.String(length=5000), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
         sa.Column("updated_by_id", sa.Uuid(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.CheckConstraint("rating BETWEEN 1 AND 5", name=op.f("ck_learning_reviews_rating_range")),
+        sa.CheckConstraint(
+            "rating >= 1 AND rating <= 5", name=op.f("ck_learning_reviews_rating_range")
+        ),
         sa.ForeignKeyConstraint(
             ["course_id"],
             ["learning_courses.id"],
@@ -244,8 +246,8 @@ def upgrade() -> None:
         sa.Column("updated_by_id", sa.Uuid(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint("duration_s > 0", name=op.f("ck_learning_videos_duration_s_positive")),
-        sa.CheckConstraint("position >= 1", name=op.f("ck_learning_videos_position_positive")),
+        sa.CheckConstraint("duration_s > 0", name=op.f("ck_learning_videos_duration_s_range")),
+        sa.CheckConstraint("position >= 1", name=op.f("ck_learning_videos_position_range")),
         sa.ForeignKeyConstraint(
             ["course_id"],
             ["learning_courses.id"],
@@ -265,8 +267,8 @@ def upgrade() -> None:
     op.create_table(
         "learning_chat_messages",
         sa.Column("chat_id", sa.Uuid(), nullable=False),
-        sa.Column("role", sa.String(length=10), nullable=False),
-        sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("role", sa.String(length=9), nullable=False),
+        sa.Column("content", sa.String(length=10000), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -284,7 +286,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_learning_chat_messages")),
     )
     with op.batch_alter_table("learning_chat_messages", schema=None) as batch_op:
-        batch_op.create_index("ix_learning_chat_messages_chat", ["chat_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_learning_chat_messages_chat_id"), ["chat_id"], unique=False
+        )
 
     op.create_table(
         "learning_quiz_attempts",
@@ -299,7 +303,7 @@ def upgrade() -> None:
         sa.Column("updated_by_id", sa.Uuid(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.CheckConstraint(
-            "score BETWEEN 0 AND 100", name=op.f("ck_learning_quiz_attempts_score_range")
+            "score >= 0 AND score <= 100", name=op.f("ck_learning_quiz_attempts_score_range")
         ),
         sa.ForeignKeyConstraint(
             ["quiz_id"],
@@ -332,7 +336,7 @@ def upgrade() -> None:
         sa.Column("updated_by_id", sa.Uuid(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.CheckConstraint(
-            "watched_s >= 0", name=op.f("ck_learning_video_progress_watched_s_not_negative")
+            "watched_s >= 0", name=op.f("ck_learning_video_progress_watched_s_range")
         ),
         sa.ForeignKeyConstraint(
             ["course_id"],
@@ -374,7 +378,7 @@ def downgrade() -> None:
 
     op.drop_table("learning_quiz_attempts")
     with op.batch_alter_table("learning_chat_messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_learning_chat_messages_chat", if_exists=True)
+        batch_op.drop_index(batch_op.f("ix_learning_chat_messages_chat_id"), if_exists=True)
 
     op.drop_table("learning_chat_messages")
     with op.batch_alter_table("learning_videos", schema=None) as batch_op:

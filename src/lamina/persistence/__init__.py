@@ -26,6 +26,7 @@ from lamina.persistence.base import (
     one_of,
 )
 from lamina.persistence.database import Database, RetryPolicy, normalize_url
+from lamina.persistence.entity_columns import EntityColumns
 from lamina.persistence.errors import ConnectionLost
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
@@ -50,6 +51,7 @@ __all__ = [
     "CursorPage",
     "Database",
     "DatabaseStats",
+    "EntityColumns",
     "Filter",
     "IndexColumn",
     "JSONValue",
