@@ -5,8 +5,6 @@ The database must be migrated first (``python -m examples.learning`` does it).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
@@ -14,8 +12,7 @@ from fastapi import FastAPI
 from examples.learning.api import UserOut, UserRegistration, routers
 from examples.learning.repositories import Users
 from examples.learning.stats import course_stats
-from lamina.api import ApiSettings, DatabaseMetrics, Resources, install, problem_responses
-from lamina.events import EventMetrics, EventNotifier, EventRunner
+from lamina.api import ApiSettings, Resources, problem_responses, service_app
 from lamina.persistence import Database
 from lamina.security import (
     Argon2Parameters,
@@ -29,8 +26,7 @@ from lamina.security import (
 
 @dataclass(frozen=True)
 class LearningSettings:
-    """``database_url`` and ``secret_key`` default to ``LAMINA_DATABASE_URL`` and
-    ``LAMINA_SECRET_KEY``."""
+    """Defaults: ``LAMINA_DATABASE_URL``, ``LAMINA_SECRET_KEY``, ``LAMINA_API_*``."""
 
     database_url: str | None = None
     secret_key: str | None = None
@@ -42,35 +38,18 @@ def create_app(settings: LearningSettings | None = None) -> FastAPI:
     """The service on the (already migrated) database of ``settings``."""
     settings = settings or LearningSettings()
     db = Database(settings.database_url, secret_key=settings.secret_key)
-    notifier = EventNotifier(db)
-    projections = EventRunner(db, [course_stats(db)], notifier=notifier)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await projections.start()
-        try:
-            yield
-        finally:
-            await projections.stop()
-            await notifier.stop()
-            await db.close()
-
-    app = FastAPI(title="lamina learning", version="0.1.0", lifespan=lifespan)
-    settings_ = ApiSettings.from_env(
-        access_log=settings.access_log, readiness_checks={"database": db.ping}
-    )
-    metrics = install(app, settings_)
-    metrics.add_collector(EventMetrics(db=db, runners=[projections]))
-    metrics.add_collector(DatabaseMetrics(db))
+    api = ApiSettings.from_env(access_log=settings.access_log)
+    app = service_app(db, title="lamina learning", subscriptions=[course_stats(db)], settings=api)
     auth = Authenticator(TokenStore(db), scopes={"tutor": "Post the tutor's replies in chats"})
     accounts = RepositoryAccounts(db, Users, UserOut, scopes_field="scopes")
+    passwords = PasswordHasher(settings.password_cost)
     app.include_router(
         auth_router(
             accounts,
             authenticator=auth,
             registration_model=UserRegistration,
             user_model=UserOut,
-            passwords=PasswordHasher(settings.password_cost),
+            passwords=passwords,
         )
     )
     resources = Resources(db, auth.optional_principal, responses=problem_responses(401))

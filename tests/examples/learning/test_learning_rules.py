@@ -153,3 +153,16 @@ async def test_every_write_route_needs_the_current_version(learning_url: str) ->
         await ines.problem(
             "PATCH", f"/courses/{course['id']}", 412, json={"title": "x"}, headers=etag_of(course)
         )
+
+
+async def test_metrics_show_the_seeds_monitoring_list(learning_url: str) -> None:
+    async with serving(learning_url) as base, user_on(base, "ines") as ines:
+        course = await ines.ok("POST", "/courses", 201, json={"title": "Watched"})
+        await ines.problem("PATCH", f"/courses/{course['id']}", 412, json={"title": "x"},
+                           headers={"If-Match": '"7"'})  # fmt: skip
+        await ines.ok("DELETE", f"/courses/{course['id']}", 204, headers=etag_of(course))
+        assert (await ines.call("GET", "/readyz")).status_code == 200
+        metrics = (await ines.call("GET", "/metrics")).text
+        for name in ("version_conflicts", "soft_deletes", "hard_deletes", "audit_entries"):
+            line = next(x for x in metrics.splitlines() if x.startswith(f"lamina_db_{name}_total"))
+            assert float(line.split()[-1]) >= (0 if name == "hard_deletes" else 1), line
