@@ -34,17 +34,6 @@ class UserRegistration(BaseModel):
 UserOut = output_schema(d.User, exclude={"scopes"}, name="UserOut")
 
 
-class CourseCreate(BaseModel):
-    """A new course (a draft); the slug is derived from the title when not given."""
-
-    model_config = ConfigDict(extra="forbid")
-    title: d.Text
-    slug: d.Slug | None = None
-    description: str = ""
-    difficulty: d.Difficulty = d.Difficulty.BEGINNER
-    price: d.Price = d.Price(amount=0)
-
-
 class QuestionOut(BaseModel):
     prompt: str
     choices: list[str]
@@ -95,7 +84,7 @@ def routers(resources: Resources) -> list[APIRouter]:
         resources.router(
             s.CourseService,
             path="/courses",
-            schemas=one(d.Course, create=CourseCreate),
+            schemas=one(d.Course, optional_input={"slug"}),  # derived from the title
             routes={*DEFAULT_ROUTES, Route.HISTORY},
             query_aliases={"q": "title__icontains"},
             actions=[

@@ -8,7 +8,7 @@ Learning needs an enrollment. Each write is one unit of work with its event.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -27,7 +27,7 @@ from examples.learning.repositories import (
 from lamina.domain import Conflict, ConstraintViolated, NotFound, PermissionDenied, slugify
 from lamina.persistence import Filter, UnitOfWork, any_of, where
 from lamina.security import Principal
-from lamina.service import MemberOf, OwnedBy, Scope, Service, Target
+from lamina.service import Filtered, MemberOf, OwnedBy, Service
 
 Actor = Principal | None
 PUBLISHED = where("status") == d.CourseStatus.PUBLISHED
@@ -45,16 +45,6 @@ def tutor(p: Actor) -> bool:
     return p is not None and "tutor" in p.scopes
 
 
-class Filtered(Scope[Actor]):
-    """The rows matching what ``make(principal)`` gives."""
-
-    def __init__(self, make: Callable[[Actor], Sequence[Filter]]) -> None:
-        self.make = make
-
-    async def filters(self, principal: Actor, target: Target) -> Sequence[Filter]:
-        return self.make(principal)
-
-
 def of_courses(make: Callable[[Actor], Filter], field: str = "course_id") -> MemberOf[Actor]:
     return MemberOf(field, lambda p, _: Courses.subquery("id", make(p)))
 
@@ -66,20 +56,20 @@ async def require_enrolled(uow: UnitOfWork, p: Actor, course_id: UUID) -> None:
 
 
 class Mine(Service[Any, Actor]):
-    """Entities made for the caller: ``user_id`` is the caller's."""
+    """Entities of the caller (``user_id``)."""
 
-    def new_entity(self, values: Mapping[str, Any]) -> Any:
-        return super().new_entity({**values, "user_id": self.principal.user_id})  # type: ignore[union-attr]
+    owner_field = "user_id"
 
 
 class CourseService(Service[d.Course, Actor]):
     repository = Courses
     scope = Filtered(lambda p: (visible(p),))
     write_scope = OwnedBy("instructor_id")
+    owner_field = "instructor_id"
 
     def new_entity(self, values: Mapping[str, Any]) -> d.Course:
         slug = values.get("slug") or slugify(values.get("title", ""), fallback="course")
-        return super().new_entity({**values, "slug": slug, "instructor_id": self.principal.user_id})  # type: ignore[union-attr]
+        return super().new_entity({**values, "slug": slug})
 
     async def history_page(self, id: UUID, **page: Any) -> Any:
         """The audit trail of a course: its instructor's to read."""
@@ -235,9 +225,7 @@ class ChatService(Mine):
     """Tutor chats: the caller's own; all of them for the tutor."""
 
     repository = Chats
-    scope = Filtered(
-        lambda p: () if tutor(p) else (where("user_id").in_([p.user_id] if p else []),)
-    )
+    scope = Filtered(lambda p: [] if tutor(p) else [where("user_id").in_([p.user_id] if p else [])])
 
     async def start(self, course_id: UUID) -> d.TutorChat:
         """Start a tutor chat about a course the caller is enrolled in."""
@@ -250,7 +238,7 @@ class ChatService(Mine):
 
 class MessageService(Service[d.ChatMessage, Actor]):
     repository = Messages
-    scope = MemberOf("chat_id", lambda p, t: Chats.subquery("id", *ChatService.scope.make(p)))
+    scope = MemberOf("chat_id", lambda p, t: Chats.subquery("id", *ChatService.scope.make(p)))  # type: ignore[attr-defined]
 
     def new_entity(self, values: Mapping[str, Any]) -> d.ChatMessage:
         role = d.Role.ASSISTANT if tutor(self.principal) else d.Role.USER

@@ -231,3 +231,16 @@ def test_a_nested_value_objects_own_validators_run_in_the_input_schema() -> None
         schema.model_validate({"questions": [{"prompt": "p", "choices": ["a"], "answer": 1}]})
     with pytest.raises(ValidationError, match="Extra inputs"):
         schema.model_validate({"questions": [{"prompt": "p", "choices": [], "answer": 0, "x": 1}]})
+
+
+def test_optional_input_fields_may_be_left_out_on_create_only() -> None:
+    from tests.service.projects_app import Task
+
+    schemas = ResourceSchemas.from_entity(
+        Task, exclude_input={"project_id"}, optional_input={"title"}
+    )
+    assert schemas.create.model_validate({}).title is None  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError):
+        schemas.create.model_validate({"title": ""})  # still checked when given
+    with pytest.raises(ValueError, match="client-settable"):
+        create_schema(Task, optional={"project_id"})
