@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BENCH_POSTGRES_URL ?= $(or $(LAMINA_BENCH_POSTGRES_URL),postgresql+asyncpg://postgres@127.0.0.1:5432/test)
 
-.PHONY: install run quickstart test lint bench load
+.PHONY: install run learning quickstart test lint bench load
 
 install: $(VENV)/.installed
 
@@ -15,6 +15,10 @@ $(VENV)/.installed: pyproject.toml
 
 run: install
 	$(BIN)/python -m examples.chat
+
+# The e-learning reference service on port 8001 (examples/learning).
+learning: install
+	$(BIN)/python -m examples.learning
 
 quickstart: install
 	$(BIN)/python examples/quickstart.py

@@ -202,3 +202,45 @@ def test_a_router_refuses_unsafe_or_ambiguous_configurations() -> None:
         resource_router(ProjectService, provide=_provide, path="/projects", item_path="/projects")
     router = resource_router(ProjectService, provide=_provide, path="/projects", routes=["get"])
     assert [route.path for route in router.routes] == ["/projects/{id}"]  # type: ignore[attr-defined]
+
+
+def test_a_nested_value_objects_own_validators_run_in_the_input_schema() -> None:
+    from typing import Self
+
+    from pydantic import StringConstraints, model_validator
+
+    from lamina.domain import ValueObject
+
+    class Question(ValueObject):
+        prompt: Annotated[str, StringConstraints(min_length=1)]
+        choices: list[str]
+        answer: int
+
+        @model_validator(mode="after")
+        def _answer_is_a_choice(self) -> Self:
+            if self.answer >= len(self.choices):
+                raise ValueError("answer must be the index of a choice")
+            return self
+
+    class Quiz(Entity):
+        questions: list[Question]
+
+    schema = create_schema(Quiz)
+    schema.model_validate({"questions": [{"prompt": "p", "choices": ["a", "b"], "answer": 1}]})
+    with pytest.raises(ValidationError, match="index of a choice"):
+        schema.model_validate({"questions": [{"prompt": "p", "choices": ["a"], "answer": 1}]})
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        schema.model_validate({"questions": [{"prompt": "p", "choices": [], "answer": 0, "x": 1}]})
+
+
+def test_optional_input_fields_may_be_left_out_on_create_only() -> None:
+    from tests.service.projects_app import Task
+
+    schemas = ResourceSchemas.from_entity(
+        Task, exclude_input={"project_id"}, optional_input={"title"}
+    )
+    assert schemas.create.model_validate({}).title is None  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError):
+        schemas.create.model_validate({"title": ""})  # still checked when given
+    with pytest.raises(ValueError, match="client-settable"):
+        create_schema(Task, optional={"project_id"})

@@ -383,6 +383,7 @@ class Items(Repository[Item, ItemRow]):
 class Topics(Repository[Topic, TopicRow]):
     filterable = ("title",)
     touchable = ("last_post_at",)
+    derived = ("posts",)
 
 
 class Posts(Repository[Post, PostRow]):

@@ -272,3 +272,12 @@ def test_uuid_text_conversions_agree_with_the_uuid_module(text: str) -> None:
     assert parsed.is_safe == expected.is_safe
     assert uuid_hex(parsed) == parsed.hex
     assert uuid_text(parsed) == str(parsed)
+
+
+def test_slugify_makes_url_safe_slugs() -> None:
+    from lamina.domain import slugify
+
+    assert slugify("Weekly Sync #3") == "weekly-sync-3"
+    assert slugify("Café  au lait!") == "cafe-au-lait"
+    assert slugify("日本", fallback="course") == "course"
+    assert slugify("a b " * 50, max_length=10) == "a-b-a-b-a"

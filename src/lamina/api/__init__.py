@@ -69,6 +69,7 @@ from lamina.api.schemas import (
     page_schema,
     update_schema,
 )
+from lamina.api.service_app import service_app
 from lamina.api.serving import DemoData, serve
 from lamina.api.sse import (
     EventStreamResponse,
@@ -132,6 +133,7 @@ __all__ = [
     "required_version",
     "resource_router",
     "serve",
+    "service_app",
     "update_request_context",
     "update_schema",
 ]

@@ -219,7 +219,10 @@ class DatabaseMetrics(Collector):
     ``lamina_db_pool_size``, ``lamina_db_connections_open``,
     ``lamina_db_connections_in_use``, ``lamina_db_queries_total``,
     ``lamina_db_query_seconds_total``, ``lamina_db_transactions_total``,
-    ``lamina_db_rollbacks_total`` and ``lamina_db_retries_total``.
+    ``lamina_db_rollbacks_total`` and ``lamina_db_retries_total``; and what the data
+    went through: ``lamina_db_version_conflicts_total`` (stale writes refused),
+    ``lamina_db_soft_deletes_total``, ``lamina_db_hard_deletes_total`` and
+    ``lamina_db_audit_entries_total`` (audit entries written).
     """
 
     def __init__(self, db: Database) -> None:
@@ -242,3 +245,10 @@ class DatabaseMetrics(Collector):
         yield CounterMetricFamily(
             "lamina_db_retries", "Units of work re-run after transient failures.", stats.retries
         )
+        for name, help_text, value in (
+            ("version_conflicts", "Writes refused: stale version.", stats.version_conflicts),
+            ("soft_deletes", "Rows soft-deleted.", stats.soft_deletes),
+            ("hard_deletes", "Rows deleted for good.", stats.hard_deletes),
+            ("audit_entries", "Audit entries written.", stats.audit_entries),
+        ):
+            yield CounterMetricFamily(f"lamina_db_{name}", help_text, value=value)

@@ -87,11 +87,14 @@ def _input_model(model: type[BaseModel]) -> type[BaseModel]:
     if all(tightened[n] == info.annotation for n, info in model.model_fields.items()):
         return model
     fields = {n: _rebuilt(info, tightened[n]) for n, info in model.model_fields.items()}
-    return create_model(  # type: ignore[no-any-return,call-overload]
+    # A subclass, so the model's own validators (one field checked against another) still run.
+    strict = type(model)(  # type: ignore[misc]
         f"{model.__name__}Input",
-        __config__=ConfigDict(extra="forbid", frozen=True),
-        __doc__=model.__doc__,
-        **fields,
+        (model,),
+        {"model_config": ConfigDict(extra="forbid", frozen=True), "__module__": model.__module__},
+    )
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        f"{model.__name__}Input", __base__=strict, __doc__=model.__doc__, **fields
     )
 
 
@@ -135,11 +138,22 @@ def client_settable(entity: type[Entity], exclude: Iterable[str] = ()) -> list[s
 
 
 def create_schema(
-    entity: type[Entity], *, exclude: Collection[str] = (), name: str | None = None
+    entity: type[Entity],
+    *,
+    exclude: Collection[str] = (),
+    optional: Collection[str] = (),
+    name: str | None = None,
 ) -> type[BaseModel]:
-    """``<Entity>Create``: the client-settable fields, required as the entity requires them."""
+    """``<Entity>Create``: the client-settable fields, required as the entity requires them,
+    but those in ``optional``: null by default, for the service to derive (a slug from the
+    title, in its ``new_entity``)."""
+    unknown = set(optional) - set(client_settable(entity, exclude))
+    if unknown:
+        raise ValueError(f"optional names no client-settable field of {entity.__name__}: {unknown}")
     fields = {
         field: _rebuilt(info, input_type(info.annotation))
+        if field not in optional
+        else _rebuilt(info, input_type(info.annotation) | None, default=None, default_factory=None)
         for field in client_settable(entity, exclude)
         for info in [entity.model_fields[field]]
     }
@@ -256,6 +270,7 @@ class ResourceSchemas:
         *,
         exclude_input: Collection[str] = (),
         exclude_output: Collection[str] = (),
+        optional_input: Collection[str] = (),
         create: type[BaseModel] | None = None,
         update: type[BaseModel] | None = None,
         out: type[BaseModel] | None = None,
@@ -264,11 +279,12 @@ class ResourceSchemas:
 
         ``exclude_input`` leaves further fields out of create and update (a
         parent id taken from the path, a field a use case sets);
-        ``exclude_output`` out of the output. Hand-written input schemas are
+        ``exclude_output`` out of the output; ``optional_input`` makes fields optional on
+        create (the service derives them when not given). Hand-written input schemas are
         checked with :func:`check_input_schema`.
         """
         schemas = cls(
-            create=create or create_schema(entity, exclude=exclude_input),
+            create=create or create_schema(entity, exclude=exclude_input, optional=optional_input),
             update=update or update_schema(entity, exclude=exclude_input),
             out=out or output_schema(entity, exclude=exclude_output),
         )

@@ -36,6 +36,7 @@ from lamina.domain.errors import (
 from lamina.domain.events import DomainEvent, EntityErased, EventPriority
 from lamina.domain.ids import uuid7, uuid7_batch
 from lamina.domain.masking import ShowLast
+from lamina.domain.text import slugify
 
 __all__ = [
     "MASK",
@@ -68,6 +69,7 @@ __all__ = [
     "VersionConflict",
     "Versioned",
     "replace_context",
+    "slugify",
     "use_context",
     "utcnow",
     "uuid7",

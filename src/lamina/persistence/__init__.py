@@ -26,9 +26,11 @@ from lamina.persistence.base import (
     one_of,
 )
 from lamina.persistence.database import Database, RetryPolicy, normalize_url
+from lamina.persistence.entity_columns import EntityColumns
 from lamina.persistence.errors import ConnectionLost
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
+from lamina.persistence.json_values import JSONValue
 from lamina.persistence.mapping import MappingError
 from lamina.persistence.migrations import MigrationConfig, MigrationError, downgrade, upgrade
 from lamina.persistence.pages import CursorPage, OffsetPage
@@ -49,8 +51,10 @@ __all__ = [
     "CursorPage",
     "Database",
     "DatabaseStats",
+    "EntityColumns",
     "Filter",
     "IndexColumn",
+    "JSONValue",
     "MappingError",
     "MigrationConfig",
     "MigrationError",

@@ -107,6 +107,8 @@ class Repository(ReadOnlyRepository[E, R]):
     """
 
     touchable: ClassVar[Sequence[str]] = ()
+    derived: ClassVar[Sequence[str]] = ()
+    """Fields a projection keeps (a course's ``rating``), set by :meth:`set_derived` alone."""
 
     # ------------------------------------------------------------------ helpers
 
@@ -475,6 +477,52 @@ class Repository(ReadOnlyRepository[E, R]):
         except ValidationError as exc:
             raise invalid_from_validation(field, exc) from None
         params = self._params(None, id=id, value=storable(value, column))
+        async with self._write() as (_, conn):
+            return await stmt.execute(conn, params) == 1
+
+    async def set_derived(self, id: UUID, values: Mapping[str, Any]) -> bool:
+        """Set derived fields of a live row: values a projection computes from other rows
+        (a course's ``rating`` from its reviews, ``enrollment_count`` from its enrollments).
+
+        One ``UPDATE`` of just those columns: no new version (a client's ``If-Match``
+        stays valid), no audit entry (the writes it is derived from are audited),
+        ``updated_at`` left alone. Each field must be declared in ``derived`` and is
+        validated like any value of it (:class:`~lamina.domain.InvalidInput`). Being
+        a plain overwrite, it suits values recomputed whole, so a replay or a batch
+        handled twice leaves them right. Returns whether the row was found (False if
+        it is missing, deleted or out of scope).
+        """
+        unknown = sorted(set(values) - set(self.derived))
+        if unknown or not values:
+            raise ValueError(f"{type(self).__name__}.derived does not name {unknown or 'any'}")
+        mapper = self.mapper()
+        columns: dict[str, Any] = {}
+        for field, value in values.items():
+            column = mapper.column_for(field)
+            if column is None or column.primary_key or column.name == "version":
+                raise ValueError(f"{field!r} is not a plain column and cannot be derived")
+            try:
+                checked = mapper.adapter(field).validate_python(value)
+            except ValidationError as exc:
+                raise invalid_from_validation(field, exc) from None
+            columns[column.name] = storable(checked, column)
+        table = self.table()
+        names = tuple(sorted(columns))
+
+        def build() -> Any:
+            return (
+                update(table)
+                .where(self._pk == bindparam("id", type_=self._pk.type), *self._where(None, "live"))
+                .values(
+                    {
+                        **{c.name: c for c in table.c if c.onupdate},  # kept as they are
+                        **{n: bindparam(f"v_{n}", type_=table.c[n].type) for n in names},
+                    }
+                )
+            )
+
+        stmt = self.statements.get(self._key("derived", names), build)
+        params = self._params(None, id=id, **{f"v_{n}": columns[n] for n in names})
         async with self._write() as (_, conn):
             return await stmt.execute(conn, params) == 1
 

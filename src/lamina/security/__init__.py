@@ -24,6 +24,7 @@ repository)::
   :func:`lamina.api.install`.
 """
 
+from lamina.security.accounts import RepositoryAccounts
 from lamina.security.auth_router import (
     BAD_CREDENTIALS,
     Credentials,
@@ -59,6 +60,7 @@ __all__ = [
     "RateLimit",
     "RateLimits",
     "RegistrationThrottle",
+    "RepositoryAccounts",
     "Slowdown",
     "StreamTickets",
     "Ticket",

@@ -7,6 +7,7 @@ repository query carries); its :class:`Policy` decides what it may do with them.
 
 from lamina.service.policy import Action, Policy
 from lamina.service.scopes import (
+    Filtered,
     MemberOf,
     OwnedBy,
     Scope,
@@ -22,6 +23,7 @@ from lamina.service.service import Service, referent_name
 
 __all__ = [
     "Action",
+    "Filtered",
     "MemberOf",
     "OwnedBy",
     "Policy",

@@ -53,6 +53,21 @@ class Unscoped(Scope[Any]):
         return ()
 
 
+class Filtered(Scope[P]):
+    """The rows matching the filters ``make(principal)`` gives (the principal may be None)::
+
+    PUBLISHED = where("status") == "published"
+    scope = Filtered(lambda p: [any_of(PUBLISHED, where("owner_id") == p.user_id)]
+                               if p else [PUBLISHED])
+    """
+
+    def __init__(self, make: Callable[[P], Sequence[Filter]]) -> None:
+        self.make = make
+
+    async def filters(self, principal: P, target: Target) -> Sequence[Filter]:
+        return tuple(self.make(principal))
+
+
 class OwnedBy(Scope[P]):
     """Rows whose ``field`` holds the principal's id (or ``key(principal)``)."""
 

@@ -28,7 +28,7 @@ from lamina.persistence import (
     history_page,
 )
 from lamina.service.policy import Action, Policy
-from lamina.service.scopes import Scope, Target, Unscoped, unmet_scope
+from lamina.service.scopes import Scope, Target, Unscoped, principal_id, unmet_scope
 
 E = TypeVar("E", bound=Entity)
 P = TypeVar("P")
@@ -92,6 +92,9 @@ class Service(Generic[E, P]):
     """The rows the principal may change, among those it sees; None: all it sees."""
     anonymous_writes: ClassVar[bool] = False
     """Whether a service made for no principal (None) may write; else its writes are 401."""
+    owner_field: ClassVar[str | None] = None
+    """The field a created entity gets the principal's id in (``principal_id``): its owner,
+    author or instructor. Mark it ``READ_ONLY`` so no client sets it."""
     policy: ClassVar[Policy[Any, Any]] = Policy()
     entity: ClassVar[type[Entity]]
 
@@ -219,7 +222,10 @@ class Service(Generic[E, P]):
             await self.check_writable(changed, Action.UPDATE, uow)
 
     def new_entity(self, values: Mapping[str, Any]) -> E:
-        """The entity a create makes from ``values``; override to derive fields (a slug…)."""
+        """The entity a create makes from ``values`` (and the principal's id in ``owner_field``);
+        override to derive fields (a slug…)."""
+        if self.owner_field is not None and self.principal is not None:
+            values = {**values, self.owner_field: principal_id(self.principal)}
         try:
             return cast(E, self.entity.model_validate(dict(values)))
         except ValidationError as exc:

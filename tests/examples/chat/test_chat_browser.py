@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from chat_testkit import PASSWORD, serving, user_on
+from playwright.async_api import Browser, Page, Route, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 HEADLESS_FLAGS = [
@@ -31,9 +32,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[object]:
-    from playwright.async_api import async_playwright
-
+async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=HEADLESS_FLAGS
@@ -44,20 +43,20 @@ async def browser() -> AsyncIterator[object]:
             await launched.close()
 
 
-async def offline_outside(page: object, base: str) -> None:
+async def offline_outside(page: Page, base: str) -> None:
     """Refuse every request that leaves the loopback server (no CDN, no internet)."""
 
-    async def route(route: object) -> None:
-        if route.request.url.startswith(base):  # type: ignore[attr-defined]
-            await route.continue_()  # type: ignore[attr-defined]
+    async def route(route: Route) -> None:
+        if route.request.url.startswith(base):
+            await route.continue_()
         else:
-            await route.abort()  # type: ignore[attr-defined]
+            await route.abort()
 
-    await page.route("**/*", route)  # type: ignore[attr-defined]
+    await page.route("**/*", route)
 
 
-async def signed_in(browser: object, base: str, username: str) -> object:
-    context = await browser.new_context(viewport={"width": 1000, "height": 720})  # type: ignore[attr-defined]
+async def signed_in(browser: Browser, base: str, username: str) -> Page:
+    context = await browser.new_context(viewport={"width": 1000, "height": 720})
     page = await context.new_page()
     await offline_outside(page, base)
     await page.goto(f"{base}/")
@@ -68,13 +67,12 @@ async def signed_in(browser: object, base: str, username: str) -> object:
     return page
 
 
-async def shot(page: object, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+async def shot(page: Page, name: str) -> None:
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 async def test_two_people_chat_live_and_one_catches_up_after_going_offline(
-    chat_url: str, browser: object
+    chat_url: str, browser: Browser
 ) -> None:
     async with (
         serving(chat_url) as base,
@@ -82,33 +80,32 @@ async def test_two_people_chat_live_and_one_catches_up_after_going_offline(
         user_on(base, "bob") as bob,
         user_on(base, "mallory"),
     ):
-        workspace = await alice.ok("POST", "/workspaces", 201, json={"name": "Team"})
-        await alice.ok("POST", f"/workspaces/{workspace['id']}/members", 201, json={"username": "bob"})
-        room = await alice.ok(
-            "POST", f"/workspaces/{workspace['id']}/conversations", 201, json={"title": "Lunch"}
-        )
-        await alice.ok("POST", f"/conversations/{room['id']}/participants", 201, json={"username": "bob"})
-        await bob.ok("POST", f"/conversations/{room['id']}/participants/me/accept")
+        team = (await alice.ok("POST", "/workspaces", 201, json={"name": "Team"}))["id"]
+        await alice.ok("POST", f"/workspaces/{team}/members", 201, json={"username": "bob"})
+        lunch = {"title": "Lunch"}
+        room = (await alice.ok("POST", f"/workspaces/{team}/conversations", 201, json=lunch))["id"]
+        await alice.ok("POST", f"/conversations/{room}/participants", 201, json={"username": "bob"})
+        await bob.ok("POST", f"/conversations/{room}/participants/me/accept")
 
         alice_page = await signed_in(browser, base, "alice")
         bob_page = await signed_in(browser, base, "bob")
         for page in (alice_page, bob_page):
-            await page.get_by_role("button", name="Lunch (text)").click()  # type: ignore[attr-defined]
-            await page.get_by_text("Live.").wait_for()  # type: ignore[attr-defined]
+            await page.get_by_role("button", name="Lunch (text)").click()
+            await page.get_by_text("Live.").wait_for()
 
-        await alice_page.get_by_label("Message").fill("Pizza at noon?")  # type: ignore[attr-defined]
-        await alice_page.get_by_role("button", name="Send").click()  # type: ignore[attr-defined]
-        await bob_page.locator("#messages").get_by_text("Pizza at noon?").wait_for()  # type: ignore[attr-defined]
+        await alice_page.get_by_label("Message").fill("Pizza at noon?")
+        await alice_page.get_by_role("button", name="Send").click()
+        await bob_page.locator("#messages").get_by_text("Pizza at noon?").wait_for()
         await shot(alice_page, "conversation")
 
         # Bob goes offline; alice goes on; bob comes back and sees each message once.
-        await bob_page.context.set_offline(True)  # type: ignore[attr-defined]
-        await bob_page.route(f"{base}/events**", lambda route: route.abort())  # type: ignore[attr-defined]
+        await bob_page.context.set_offline(True)
+        await bob_page.route(f"{base}/events**", lambda route: route.abort())
         for text in ("Or sushi?", "Say something, Bob"):
-            await alice.ok("POST", f"/conversations/{room['id']}/messages", 201, json={"content": text})
-        await bob_page.context.set_offline(False)  # type: ignore[attr-defined]
-        await bob_page.unroute(f"{base}/events**")  # type: ignore[attr-defined]
-        messages = bob_page.locator("#messages")  # type: ignore[attr-defined]
+            await alice.ok("POST", f"/conversations/{room}/messages", 201, json={"content": text})
+        await bob_page.context.set_offline(False)
+        await bob_page.unroute(f"{base}/events**")
+        messages = bob_page.locator("#messages")
         await messages.get_by_text("Say something, Bob").wait_for(timeout=15_000)
         texts = await messages.locator(".content").all_inner_texts()
         assert texts == ["Pizza at noon?", "Or sushi?", "Say something, Bob"]
@@ -116,15 +113,15 @@ async def test_two_people_chat_live_and_one_catches_up_after_going_offline(
 
         outsider = await signed_in(browser, base, "mallory")
         await shot(outsider, "outsider")
-        assert await outsider.locator("#workspaces li").count() == 0  # type: ignore[attr-defined]
-        assert await outsider.get_by_text("Lunch").count() == 0  # type: ignore[attr-defined]
+        assert await outsider.locator("#workspaces li").count() == 0
+        assert await outsider.get_by_text("Lunch").count() == 0
 
 
 async def test_the_docs_render_with_the_outside_network_blocked(
-    chat_url: str, browser: object
+    chat_url: str, browser: Browser
 ) -> None:
     async with serving(chat_url) as base:
-        context = await browser.new_context()  # type: ignore[attr-defined]
+        context = await browser.new_context()
         page = await context.new_page()
         await offline_outside(page, base)
         await page.goto(f"{base}/docs")

@@ -1,0 +1,18 @@
+"""``python -m examples.learning``: migrate, load the demo data, serve on port 8001 (lamina's
+``serve`` reads ``LAMINA_DATABASE_URL``, ``HOST``, ``PORT``, ``WORKERS``, ``LAMINA_DEMO=0``…)."""
+
+from pathlib import Path
+
+from examples.learning.demo import LOGINS, load_demo
+from examples.learning.rows import LearningBase
+from lamina.api import DemoData, serve
+from lamina.persistence import MigrationConfig
+
+if __name__ == "__main__":
+    serve(
+        "examples.learning.app:app_from_env",
+        name="learning",
+        migrations=MigrationConfig(Path(__file__).parent / "migrations", LearningBase.metadata),
+        demo=DemoData(load_demo, logins=LOGINS),
+        port=8001,
+    )

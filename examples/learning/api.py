@@ -1,0 +1,175 @@
+"""The routes: lamina's resource routers over the services, and one hand-written read."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from examples.learning import domain as d
+from examples.learning import services as s
+from lamina.api import (
+    DEFAULT_ROUTES,
+    IfMatch,
+    ResourceAction,
+    Resources,
+    ResourceSchemas,
+    Route,
+    output_schema,
+)
+from lamina.domain import EmailAddress
+from lamina.security import Password
+
+
+class UserRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: Annotated[str, Field(pattern=r"^[a-z0-9_]{3,32}$", examples=["ada"])]
+    email: EmailAddress
+    display_name: d.Text
+    password: Password
+
+
+UserOut = output_schema(d.User, exclude={"scopes"}, name="UserOut")
+
+
+class QuestionOut(BaseModel):
+    prompt: str
+    choices: list[str]
+    answer: int | None = Field(None, description="The right choice; for the instructor only.")
+
+
+class ProgressIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    watched_s: Annotated[int, Field(ge=0)]
+    completed: bool = False
+
+
+class Progress(BaseModel):
+    video_id: UUID
+    watched_s: int
+    completed: bool
+
+
+class CourseProgress(BaseModel):
+    videos: list[Progress]
+    completed_share: float
+
+
+QuizOut = create_model(
+    "QuizOut", __base__=output_schema(d.Quiz), questions=(list[QuestionOut], ...)
+)
+
+
+def routers(resources: Resources) -> list[APIRouter]:
+    """Every route of the service but the accounts'."""
+    course = resources.parent("course_id", s.CourseService)
+    nested = {Route.LIST, Route.CREATE}
+    one = ResourceSchemas.from_entity
+    progress = APIRouter(tags=["progress"])
+
+    @progress.get("/courses/{course_id}/progress", response_model=CourseProgress)
+    async def course_progress(
+        course_id: UUID,
+        courses: s.CourseService = Depends(resources.service(s.CourseService)),
+        mine: s.ProgressService = Depends(resources.service(s.ProgressService)),
+    ) -> Any:
+        """The caller's progress through a course's videos."""
+        await courses.get(course_id)
+        return await mine.of_course(course_id)
+
+    return [
+        progress,
+        resources.router(
+            s.CourseService,
+            path="/courses",
+            schemas=one(d.Course, optional_input={"slug"}),  # derived from the title
+            routes={*DEFAULT_ROUTES, Route.HISTORY},
+            query_aliases={"q": "title__icontains"},
+            actions=[
+                ResourceAction("publish", s.CourseService.publish),
+                ResourceAction("archive", s.CourseService.archive),
+            ],
+        ),
+        resources.router(
+            s.VideoService,
+            path="/courses/{course_id}/videos",
+            item_path="/videos/{id}",
+            parent=course,
+            routes={*DEFAULT_ROUTES, Route.HISTORY},
+        ),
+        resources.router(
+            s.ProgressService,
+            path="/videos",
+            item_path="/videos/{id}",
+            routes=(),
+            actions=[
+                ResourceAction(
+                    "progress",
+                    s.ProgressService.record,
+                    body=ProgressIn,
+                    method="PUT",
+                    if_match=IfMatch.NONE,
+                    errors=(),
+                )
+            ],
+        ),
+        resources.router(
+            s.EnrollmentService,
+            path="/courses/{course_id}/enrollments",
+            parent=course,
+            routes=(),
+            actions=[
+                ResourceAction(
+                    "enroll", s.EnrollmentService.enroll, on="collection", path="", status_code=201
+                ),
+                ResourceAction(
+                    "unenroll",
+                    s.EnrollmentService.unenroll,
+                    on="collection",
+                    path="me",
+                    method="DELETE",
+                    status_code=204,
+                    if_match=IfMatch.NONE,
+                    errors=(),
+                ),
+            ],
+        ),
+        resources.router(s.EnrollmentService, path="/users/me/enrollments", routes={Route.LIST}),
+        resources.router(
+            s.ReviewService, path="/courses/{course_id}/reviews", parent=course, routes=nested
+        ),
+        resources.router(
+            s.QuizService,
+            path="/courses/{course_id}/quizzes",
+            item_path="/quizzes/{id}",
+            parent=course,
+            schemas=one(d.Quiz, exclude_input={"course_id"}, out=QuizOut),
+            routes={*nested, Route.GET},
+        ),
+        resources.router(
+            s.AttemptService,
+            path="/quizzes/{quiz_id}/attempts",
+            parent=resources.parent("quiz_id", s.QuizService),
+            routes=nested,
+        ),
+        resources.router(
+            s.ChatService,
+            path="/courses/{course_id}/chats",
+            item_path="/chats/{id}",
+            parent=course,
+            routes={Route.LIST, Route.GET},
+            actions=[
+                ResourceAction(
+                    "start", s.ChatService.start, on="collection", path="", status_code=201
+                )
+            ],
+        ),
+        resources.router(
+            s.MessageService,
+            path="/chats/{chat_id}/messages",
+            parent=resources.parent("chat_id", s.ChatService),
+            routes=nested,
+        ),
+    ]

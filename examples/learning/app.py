@@ -1,0 +1,63 @@
+"""The e-learning service as a FastAPI app (``create_app``; ``app_from_env`` for uvicorn).
+
+The database must be migrated first (``python -m examples.learning`` does it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from examples.learning.api import UserOut, UserRegistration, routers
+from examples.learning.repositories import Users
+from examples.learning.stats import course_stats
+from lamina.api import ApiSettings, Resources, problem_responses, service_app
+from lamina.persistence import Database
+from lamina.security import (
+    Argon2Parameters,
+    Authenticator,
+    PasswordHasher,
+    RepositoryAccounts,
+    TokenStore,
+    auth_router,
+)
+
+
+@dataclass(frozen=True)
+class LearningSettings:
+    """Defaults: ``LAMINA_DATABASE_URL``, ``LAMINA_SECRET_KEY``, ``LAMINA_API_*``."""
+
+    database_url: str | None = None
+    secret_key: str | None = None
+    password_cost: Argon2Parameters = field(default_factory=Argon2Parameters)
+    access_log: bool = True
+
+
+def create_app(settings: LearningSettings | None = None) -> FastAPI:
+    """The service on the (already migrated) database of ``settings``."""
+    settings = settings or LearningSettings()
+    db = Database(settings.database_url, secret_key=settings.secret_key)
+    api = ApiSettings.from_env(access_log=settings.access_log)
+    app = service_app(db, title="lamina learning", subscriptions=[course_stats(db)], settings=api)
+    auth = Authenticator(TokenStore(db), scopes={"tutor": "Post the tutor's replies in chats"})
+    accounts = RepositoryAccounts(db, Users, UserOut, scopes_field="scopes")
+    passwords = PasswordHasher(settings.password_cost)
+    app.include_router(
+        auth_router(
+            accounts,
+            authenticator=auth,
+            registration_model=UserRegistration,
+            user_model=UserOut,
+            passwords=passwords,
+        )
+    )
+    resources = Resources(db, auth.optional_principal, responses=problem_responses(401))
+    for router in routers(resources):
+        app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app configured from the environment (the factory each uvicorn worker calls)."""
+    return create_app()

@@ -1,0 +1,245 @@
+"""Use cases, one service per entity, each for the caller (None: an anonymous reader).
+
+Reads see published courses and the caller's own (``visible``), and what hangs
+off them; writes of a course and its videos and quizzes are its instructor's
+(``taught``: 403 on a visible course of someone else, 404 on an invisible one).
+Learning needs an enrollment. Each write is one unit of work with its event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from uuid import UUID
+
+from examples.learning import domain as d
+from examples.learning.repositories import (
+    Attempts,
+    Chats,
+    Courses,
+    Enrollments,
+    Messages,
+    Progress,
+    Quizzes,
+    Reviews,
+    Videos,
+)
+from lamina.domain import Conflict, ConstraintViolated, NotFound, PermissionDenied, slugify
+from lamina.persistence import Filter, UnitOfWork, any_of, where
+from lamina.security import Principal
+from lamina.service import Filtered, MemberOf, OwnedBy, Service
+
+Actor = Principal | None
+PUBLISHED = where("status") == d.CourseStatus.PUBLISHED
+
+
+def visible(p: Actor) -> Filter:
+    return any_of(PUBLISHED, where("instructor_id") == p.user_id) if p else PUBLISHED
+
+
+def taught(p: Actor) -> Filter:
+    return where("instructor_id").in_([p.user_id] if p else [])
+
+
+def tutor(p: Actor) -> bool:
+    return p is not None and "tutor" in p.scopes
+
+
+def of_courses(make: Callable[[Actor], Filter], field: str = "course_id") -> MemberOf[Actor]:
+    return MemberOf(field, lambda p, _: Courses.subquery("id", make(p)))
+
+
+async def require_enrolled(uow: UnitOfWork, p: Actor, course_id: UUID) -> None:
+    mine = (where("user_id") == p.user_id, where("course_id") == course_id) if p else ()
+    if not p or not await Enrollments(uow).exists(*mine):
+        raise PermissionDenied("enroll in the course first")
+
+
+class Mine(Service[Any, Actor]):
+    """Entities of the caller (``user_id``)."""
+
+    owner_field = "user_id"
+
+
+class CourseService(Service[d.Course, Actor]):
+    repository = Courses
+    scope = Filtered(lambda p: (visible(p),))
+    write_scope = OwnedBy("instructor_id")
+    owner_field = "instructor_id"
+
+    def new_entity(self, values: Mapping[str, Any]) -> d.Course:
+        slug = values.get("slug") or slugify(values.get("title", ""), fallback="course")
+        return super().new_entity({**values, "slug": slug})
+
+    async def history_page(self, id: UUID, **page: Any) -> Any:
+        """The audit trail of a course: its instructor's to read."""
+        self.require_principal()
+        course = await (await self.scoped()).get(id, include_deleted=True)
+        await self.check_writable(course, "read the history of", self.db)
+        return await super().history_page(id, **page)
+
+    async def publish(self, id: UUID, *, expected_version: int | None = None) -> d.Course:
+        """Publish a draft course that has a video."""
+
+        async def decide(uow: UnitOfWork, course: d.Course) -> dict[str, Any]:
+            if course.status is not d.CourseStatus.DRAFT:
+                raise Conflict(f"a {course.status} course cannot be published")
+            if not await Videos(uow).exists(where("course_id") == id):
+                raise Conflict("add a video before publishing the course")
+            return {"status": d.CourseStatus.PUBLISHED}
+
+        return await self.act(id, "publish", decide, expected_version=expected_version)
+
+    async def archive(self, id: UUID, *, expected_version: int | None = None) -> d.Course:
+        """Archive a published course."""
+
+        async def decide(uow: UnitOfWork, course: d.Course) -> dict[str, Any]:
+            if course.status is not d.CourseStatus.PUBLISHED:
+                raise Conflict(f"a {course.status} course cannot be archived")
+            return {"status": d.CourseStatus.ARCHIVED}
+
+        return await self.act(id, "archive", decide, expected_version=expected_version)
+
+    async def after_action(
+        self, uow: UnitOfWork, action: str, before: d.Course, after: d.Course
+    ) -> None:
+        if action == "publish":
+            uow.publish(d.CoursePublished(course_id=after.id, instructor_id=after.instructor_id))
+        else:
+            uow.publish(d.CourseArchived(course_id=after.id))
+
+
+class VideoService(Service[d.Video, Actor]):
+    repository = Videos
+    scope = of_courses(visible)
+    write_scope = of_courses(taught)
+
+
+class QuizService(Service[d.Quiz, Actor]):
+    repository = Quizzes
+    scope = of_courses(visible)
+    write_scope = of_courses(taught)
+
+    async def get(self, id: UUID) -> d.Quiz:
+        """The quiz; the right answers only for its course's instructor."""
+        quiz = await super().get(id)
+        if await Courses(self.db, scope=[taught(self.principal)]).exists(
+            where("id") == quiz.course_id
+        ):
+            return quiz
+        hidden = [q.model_copy(update={"answer": None}) for q in quiz.questions]
+        return quiz.model_copy(update={"questions": hidden})
+
+
+class EnrollmentService(Mine):
+    repository = Enrollments
+    scope = OwnedBy("user_id")
+
+    async def enroll(self, course_id: UUID) -> d.Enrollment:
+        """Enroll the caller in a published course."""
+        return await self.create({"course_id": course_id})
+
+    async def unenroll(self, course_id: UUID) -> None:
+        """End the caller's enrollment in a course."""
+        mine = await (await self.scoped()).list(where("course_id") == course_id, limit=1)
+        if not mine:
+            raise NotFound("Enrollment", course_id)
+        await self.delete(mine[0].id)
+
+    async def before_create(self, uow: UnitOfWork, entity: d.Enrollment) -> d.Enrollment:
+        if (await Courses(uow).get(entity.course_id)).status is not d.CourseStatus.PUBLISHED:
+            raise Conflict("only a published course is open for enrollment")
+        return entity
+
+    async def after_create(self, uow: UnitOfWork, entity: d.Enrollment) -> None:
+        uow.publish(d.StudentEnrolled(course_id=entity.course_id, user_id=entity.user_id))
+
+    async def after_delete(self, uow: UnitOfWork, entity: d.Enrollment) -> None:
+        uow.publish(d.StudentUnenrolled(course_id=entity.course_id, user_id=entity.user_id))
+
+
+class ProgressService(Mine):
+    repository = Progress
+    scope = OwnedBy("user_id")
+
+    async def record(self, video_id: UUID, watched_s: int, completed: bool) -> d.VideoProgress:
+        """Record how much of a video of an enrolled course the caller watched."""
+        self.require_principal()
+
+        async def use_case(uow: UnitOfWork) -> d.VideoProgress:
+            enrolled = Enrollments.subquery("course_id", where("user_id") == self.principal.user_id)  # type: ignore[union-attr]
+            video = await Videos(uow, scope=[where("course_id").in_(enrolled)]).get(video_id)
+            values = {"video_id": video_id, "course_id": video.course_id, "watched_s": watched_s}
+            progress = self.new_entity({**values, "completed": completed})
+            return await Progress(uow).upsert(progress, on=("user_id", "video_id"))
+
+        return await self.run(use_case)
+
+    async def of_course(self, course_id: UUID) -> dict[str, Any]:
+        """The caller's progress through the videos of a course, and the share completed."""
+        videos = await Videos(self.db).list(where("course_id") == course_id, order_by=["position"])
+        mine = await (await self.scoped()).list(where("course_id") == course_id)
+        done = {p.video_id: p for p in mine}
+        rows = [
+            done.get(v.id) or {"video_id": v.id, "watched_s": 0, "completed": False} for v in videos
+        ]
+        completed = sum(p.completed for p in mine if p.video_id in {v.id for v in videos})
+        return {"videos": rows, "completed_share": completed / len(videos) if videos else 0.0}
+
+
+class ReviewService(Mine):
+    repository = Reviews
+    scope = of_courses(visible)
+
+    async def before_create(self, uow: UnitOfWork, entity: d.Review) -> d.Review:
+        await require_enrolled(uow, self.principal, entity.course_id)
+        return entity
+
+    async def after_create(self, uow: UnitOfWork, entity: d.Review) -> None:
+        uow.publish(
+            d.ReviewPosted(course_id=entity.course_id, user_id=entity.user_id, rating=entity.rating)
+        )
+
+
+class AttemptService(Mine):
+    repository = Attempts
+    scope = OwnedBy("user_id")
+
+    async def before_create(self, uow: UnitOfWork, entity: d.QuizAttempt) -> d.QuizAttempt:
+        quiz = await Quizzes(uow).get(entity.quiz_id)
+        await require_enrolled(uow, self.principal, quiz.course_id)
+        if len(entity.answers) != len(quiz.questions):
+            rule, wanted = "one_answer_per_question", f"give {len(quiz.questions)} answers"
+            raise ConstraintViolated("QuizAttempt", rule, ["answers"], wanted)
+        right = sum(a == q.answer for a, q in zip(entity.answers, quiz.questions, strict=True))
+        score = round(100 * right / len(quiz.questions))
+        uow.publish(
+            d.QuizAttempted(
+                course_id=quiz.course_id, quiz_id=quiz.id, user_id=entity.user_id, score=score
+            )
+        )
+        return entity.evolve(score=score)
+
+
+class ChatService(Mine):
+    """Tutor chats: the caller's own; all of them for the tutor."""
+
+    repository = Chats
+    scope = Filtered(lambda p: [] if tutor(p) else [where("user_id").in_([p.user_id] if p else [])])
+
+    async def start(self, course_id: UUID) -> d.TutorChat:
+        """Start a tutor chat about a course the caller is enrolled in."""
+        return await self.create({"course_id": course_id})
+
+    async def before_create(self, uow: UnitOfWork, entity: d.TutorChat) -> d.TutorChat:
+        await require_enrolled(uow, self.principal, entity.course_id)
+        return entity
+
+
+class MessageService(Service[d.ChatMessage, Actor]):
+    repository = Messages
+    scope = MemberOf("chat_id", lambda p, t: Chats.subquery("id", *ChatService.scope.make(p)))  # type: ignore[attr-defined]
+
+    def new_entity(self, values: Mapping[str, Any]) -> d.ChatMessage:
+        role = d.Role.ASSISTANT if tutor(self.principal) else d.Role.USER
+        return super().new_entity({**values, "role": role})

@@ -1,0 +1,157 @@
+"""``EntityColumns``: a row's columns and CHECK constraints derived from its entity's fields.
+
+An entity already says what each field holds (``Annotated[int, Field(gt=0)]``,
+``Annotated[str, StringConstraints(max_length=200)]``, a ``StrEnum``, a
+``ValueObject``); writing the same again as columns is the duplication the seed's
+"no database constraints" comes from. Put :class:`EntityColumns` first in the
+declarative base, and name the entity on each row::
+
+    class AppBase(EntityColumns, DeclarativeBase):
+        metadata = new_metadata()
+        type_annotation_map = Base.type_annotation_map
+
+    class VideoRow(AppBase, StandardColumns, SoftDeleteColumn, entity=Video):
+        __tablename__ = "videos"
+        __table_args__ = (live_unique("uq_videos_live_position", "course_id", "position"),)
+        course_id: Mapped[UUID] = mapped_column(ForeignKey("courses.id"))  # declared: kept
+
+Every field the row (or a mixin) does not declare gets a column: ``str`` a
+``String(max_length)`` (``Text`` without one), ``int``, ``bool``, ``float``,
+``Decimal`` a ``Numeric(max_digits, decimal_places)``, ``UUID``, ``datetime``
+(:class:`UTCDateTime`), a ``StrEnum`` a ``String`` with a :func:`one_of` CHECK,
+lists, dicts and models :class:`JSONValue`, a :class:`ValueObject` one column per
+part (``price_amount``, ``price_currency``); ``X | None`` is nullable. Numeric
+bounds (``ge``, ``gt``, ``le``, ``lt``) become a CHECK named ``<column>_range``, so
+the database refuses what the entity refuses, and a broken one is a 422 naming
+the field like the Pydantic rule. A field of another type must be declared on the
+row (:class:`MappingError` says which).
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import typing
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from annotated_types import Ge, Gt, Le, Lt, MaxLen
+from pydantic import BaseModel, StringConstraints
+from pydantic.fields import FieldInfo
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.types import TypeEngine
+
+from lamina.domain.entity import Entity
+from lamina.persistence.base import one_of
+from lamina.persistence.json_values import JSONValue
+from lamina.persistence.mapping import MappingError, _optional_of, _value_object_type
+from lamina.persistence.types import UTCDateTime
+
+_BOUNDS = ((Ge, "ge", ">="), (Gt, "gt", ">"), (Le, "le", "<="), (Lt, "lt", "<"))
+
+
+class EntityColumns:
+    """Mixin of a declarative base: ``class Row(AppBase, entity=Entity)`` gets the columns and
+    CHECKs of the entity's fields it does not declare itself (see the module)."""
+
+    def __init_subclass__(cls, entity: type[Entity] | None = None, **kwargs: Any) -> None:
+        if entity is not None:
+            _add_columns(cls, entity)
+        super().__init_subclass__(**kwargs)
+
+
+def _declared(cls: type, column: str) -> bool:
+    return hasattr(cls, column) or column in inspect.get_annotations(cls)
+
+
+def _add_columns(cls: type, entity: type[Entity]) -> None:
+    checks: list[CheckConstraint] = []
+    for name, info in entity.model_fields.items():
+        value_object, optional = _value_object_type(info.annotation)
+        if value_object is None:
+            parts = [(name, info, False)]
+        else:
+            parts = [(f"{name}_{s}", i, optional) for s, i in value_object.model_fields.items()]
+        for column, part, nullable in parts:
+            if not _declared(cls, column):
+                checks += _add_column(cls, entity, column, part, nullable)
+    if checks:
+        args: Any = cls.__dict__.get("__table_args__", ())
+        if isinstance(args, dict):
+            args = (args,)
+        keywords = args[-1:] if args and isinstance(args[-1], dict) else ()
+        positional = args[: len(args) - len(keywords)]
+        cls.__table_args__ = (*positional, *checks, *keywords)  # type: ignore[attr-defined]
+
+
+def _add_column(
+    cls: type, entity: type[Entity], column: str, info: FieldInfo, nullable: bool
+) -> list[CheckConstraint]:
+    annotation, optional = _optional_of(info.annotation)
+    sql_type = _column_type(annotation, info.metadata)
+    if sql_type is None:
+        raise MappingError(
+            f"{cls.__name__}: no column type for {entity.__name__}.{column} "
+            f"({annotation!r}); declare the column on the row"
+        )
+    setattr(cls, column, mapped_column(sql_type, nullable=nullable or optional))
+    checks: list[CheckConstraint] = []
+    if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
+        checks.append(one_of(column, annotation))
+    bounds = [
+        f"{column} {sign} {getattr(m, attribute)}"
+        for m in info.metadata
+        for kind, attribute, sign in _BOUNDS
+        if isinstance(m, kind)
+    ]
+    if bounds:
+        checks.append(CheckConstraint(" AND ".join(bounds), name=f"{column}_range"))
+    return checks
+
+
+def _metadata_value(metadata: list[Any], attribute: str) -> Any:
+    for m in metadata:
+        value = getattr(m, attribute, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _column_type(annotation: Any, metadata: list[Any]) -> TypeEngine[Any] | None:
+    origin = typing.get_origin(annotation) or annotation
+    if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
+        return String(max(len(member.value) for member in annotation))
+    if annotation is bool:
+        return Boolean()
+    if annotation is int:
+        return Integer()
+    if annotation is float:
+        return Float()
+    if annotation is Decimal:
+        digits, places = (_metadata_value(metadata, a) for a in ("max_digits", "decimal_places"))
+        return Numeric(digits or 18, places or 0) if digits or places else Numeric()
+    if annotation is str:
+        lengths = [m.max_length for m in metadata if isinstance(m, StringConstraints | MaxLen)]
+        known = [n for n in lengths if n is not None]
+        return String(min(known)) if known else Text()
+    simple: dict[Any, TypeEngine[Any]] = {UUID: Uuid(), datetime: UTCDateTime(), date: Date()}
+    if annotation in simple:
+        return simple[annotation]
+    if origin in (list, dict, tuple, set, frozenset) or (
+        isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    ):
+        return JSONValue()
+    return None
