@@ -6,6 +6,7 @@ Pure Python and Pydantic: nothing here imports SQLAlchemy or FastAPI.
 from lamina.domain.context import EventContext, replace_context, use_context
 from lamina.domain.email import EmailAddress
 from lamina.domain.entity import (
+    ENCRYPTED,
     MASK,
     READ_ONLY,
     SENSITIVE,
@@ -22,7 +23,9 @@ from lamina.domain.errors import (
     AlreadyExists,
     Conflict,
     ConstraintViolated,
+    DecryptionFailed,
     DomainError,
+    EncryptionKeyMissing,
     FieldError,
     InvalidInput,
     NotFound,
@@ -37,6 +40,7 @@ from lamina.domain.events import DomainEvent, EntityErased, EventPriority
 from lamina.domain.ids import uuid7, uuid7_batch
 
 __all__ = [
+    "ENCRYPTED",
     "MASK",
     "READ_ONLY",
     "SENSITIVE",
@@ -45,9 +49,11 @@ __all__ = [
     "AlreadyExists",
     "Conflict",
     "ConstraintViolated",
+    "DecryptionFailed",
     "DomainError",
     "DomainEvent",
     "EmailAddress",
+    "EncryptionKeyMissing",
     "Entity",
     "EntityErased",
     "EventContext",

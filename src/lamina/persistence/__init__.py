@@ -25,10 +25,13 @@ from lamina.persistence.base import (
     new_metadata,
     one_of,
 )
+from lamina.persistence.blind_index import blind_index_column
 from lamina.persistence.database import Database, RetryPolicy, normalize_url
+from lamina.persistence.encryption import encrypted_column, key_id_of, reencrypt
 from lamina.persistence.errors import ConnectionLost
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
+from lamina.persistence.keyring import Keyring, KeyringError, new_key
 from lamina.persistence.mapping import MappingError
 from lamina.persistence.migrations import MigrationConfig, MigrationError, downgrade, upgrade
 from lamina.persistence.pages import CursorPage, OffsetPage
@@ -51,6 +54,8 @@ __all__ = [
     "DatabaseStats",
     "Filter",
     "IndexColumn",
+    "Keyring",
+    "KeyringError",
     "MappingError",
     "MigrationConfig",
     "MigrationError",
@@ -69,15 +74,20 @@ __all__ = [
     "UnitOfWork",
     "VersionColumn",
     "any_of",
+    "blind_index_column",
     "count_queries",
     "downgrade",
+    "encrypted_column",
     "history_page",
+    "key_id_of",
     "lamina_metadata",
     "live_index",
     "live_unique",
+    "new_key",
     "new_metadata",
     "normalize_url",
     "one_of",
+    "reencrypt",
     "upgrade",
     "where",
 ]
