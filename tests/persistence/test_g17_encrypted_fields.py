@@ -4,6 +4,7 @@ allows equality lookups and unique rules without the plaintext."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -12,7 +13,9 @@ import pytest
 from pydantic import Field
 from sqlalchemy import String, select, text, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from typer.testing import CliRunner, Result
 
+from lamina.cli import app
 from lamina.domain import (
     ENCRYPTED,
     MASK,
@@ -322,3 +325,54 @@ def test_keyring_configuration(tmp_path: Any) -> None:
     assert empty.active_id is None
     with pytest.raises(EncryptionKeyMissing, match="LAMINA_INDEX_KEY"):
         _ = empty.index_key
+
+
+async def lamina(*args: str, env: dict[str, str] | None = None) -> Result:
+    """Run ``lamina ARGS`` in a thread (the commands start their own event loop)."""
+    return await asyncio.to_thread(
+        CliRunner().invoke, app, list(args), env=env, catch_exceptions=False
+    )
+
+
+async def test_keys_status_counts_the_values_each_key_protects(db: Database, db_url: str) -> None:
+    await Patients(db).add(patient("Ada", "a@x.org", notes=NOTES))
+    rotated_keys = f"b={KEY_B},a={KEY_A}"
+    async with Database(db_url, keyring=keyring(rotated_keys)) as rotated:
+        await Patients(rotated).add(patient("Bob", "b@x.org"))
+    env = {"LAMINA_KEYS": rotated_keys, "LAMINA_INDEX_KEY": INDEX_KEY}
+
+    shown = await lamina(
+        "keys", "status", "--url", db_url, "--metadata", f"{__name__}:Rows", env=env
+    )
+
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert "g17_patients.email  a  1" in lines
+    assert "g17_patients.email  b  1" in lines
+    assert "g17_patients.notes  a  1" in lines
+    assert "g17_patients.record  b  1" in lines
+    assert "key a: 3 values (still needed: re-encrypt these values before removing it)" in lines
+    assert "key b: 2 values (active)" in lines
+    assert KEY_A not in shown.output
+
+    only_b = await lamina(
+        "keys", "status", "--url", db_url, "--metadata", f"{__name__}:Rows",
+        env={"LAMINA_KEYS": f"b={KEY_B},c={KEY_A}"},
+    )  # fmt: skip
+    assert "key a: 3 values (MISSING from the keyring: these values cannot be read)" in (
+        only_b.output.splitlines()
+    )
+    assert "key c: 0 values (protects nothing: can be removed)" in only_b.output.splitlines()
+
+
+async def test_keys_new_prints_an_entry_the_keyring_reads() -> None:
+    made = await lamina("keys", "new", "--id", "k2")
+    index = await lamina("keys", "new", "--index")
+    default = await lamina("keys", "new")
+
+    ring = Keyring.parse(made.output.strip(), index_key=index.output.strip().split("=", 1)[1])
+    assert ring.active_id == "k2"
+    assert len(ring.index_key) == 32
+    assert Keyring.parse(default.output).active_id is not None
+    refused = await lamina("keys", "new", "--id", "bad:id")
+    assert refused.exit_code == 1

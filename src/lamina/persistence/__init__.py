@@ -31,6 +31,7 @@ from lamina.persistence.encryption import encrypted_column, key_id_of, reencrypt
 from lamina.persistence.errors import ConnectionLost
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
+from lamina.persistence.key_usage import KeyUsage, encrypted_columns, key_usage
 from lamina.persistence.keyring import Keyring, KeyringError, new_key
 from lamina.persistence.mapping import MappingError
 from lamina.persistence.migrations import MigrationConfig, MigrationError, downgrade, upgrade
@@ -54,6 +55,7 @@ __all__ = [
     "DatabaseStats",
     "Filter",
     "IndexColumn",
+    "KeyUsage",
     "Keyring",
     "KeyringError",
     "MappingError",
@@ -78,8 +80,10 @@ __all__ = [
     "count_queries",
     "downgrade",
     "encrypted_column",
+    "encrypted_columns",
     "history_page",
     "key_id_of",
+    "key_usage",
     "lamina_metadata",
     "live_index",
     "live_unique",
