@@ -23,6 +23,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from pydantic_core import to_json
@@ -38,6 +39,7 @@ ENCRYPTED_INFO = "lamina_encrypted"
 """The ``Column.info`` flag :func:`encrypted_column` sets (how tools find encrypted columns)."""
 
 NONCE_BYTES = 12
+_PREFIX = f"{FORMAT_VERSION}\x00".encode()
 
 
 def encrypted_column(*, nullable: bool = False) -> MappedColumn[Any]:
@@ -63,9 +65,14 @@ def _split(stored: str) -> tuple[str, str, str]:
     return (parts[0], parts[1], parts[2]) if len(parts) == 3 else ("", "", "")
 
 
+def _pk_bytes(pk: Any) -> bytes:
+    """A primary key as bound into the associated data: a UUID's 16 bytes, else its text."""
+    return pk.bytes if isinstance(pk, UUID) else str(pk).encode()
+
+
 def _bound(key_id: str, table: str, column: str, pk: Any) -> bytes:
     """The associated data: format, key id and the row's place (table, column, primary key)."""
-    return f"{FORMAT_VERSION}\x00{key_id}\x00{table}\x00{column}\x00{pk}".encode()
+    return f"{FORMAT_VERSION}\x00{key_id}\x00{table}\x00{column}\x00".encode() + _pk_bytes(pk)
 
 
 def encrypt_value(plaintext: bytes, keyring: Keyring, table: str, column: str, pk: Any) -> str:
@@ -132,6 +139,11 @@ class FieldEncryption:
         self.blind_index_columns: tuple[str, ...] = tuple(
             f.blind_index for f in self.indexed if f.blind_index is not None
         )
+        # Per field, what reads need: its position and the associated data after the key id.
+        self._reads = tuple(
+            (f.position, f"\x00{table}\x00{f.column}\x00".encode(), f.as_json, f)
+            for f in self.fields
+        )
 
     @staticmethod
     def plaintext(field: EncryptedField, value: Any) -> bytes:
@@ -191,13 +203,36 @@ class FieldEncryption:
         return json.loads(data) if f.as_json else data.decode()
 
     def open_rows(self, rows: Sequence[list[Any]], keyring: Keyring) -> None:
-        """Decrypt the fields of rows given in mapper column order, in place."""
-        pk_at, fields, open_one = self.pk_position, self.fields, self._open
+        """Decrypt the fields of rows given in mapper column order, in place.
+
+        :func:`decrypt_value` inlined: a page of rows opens many values.
+        """
+        pk_at, reads, ciphers, prefix = self.pk_position, self._reads, keyring.ciphers, _PREFIX
+        a2b, loads = binascii.a2b_base64, json.loads
         for row in rows:
-            for f in fields:
-                stored = row[f.position]
-                if stored is not None:
-                    row[f.position] = open_one(f, stored, row[pk_at], keyring)
+            pk = None
+            for position, place, as_json, f in reads:
+                stored = row[position]
+                if stored is None:
+                    continue
+                if pk is None:
+                    pk = _pk_bytes(row[pk_at])
+                head, _, rest = stored.partition(":")
+                key_id, _, body = rest.partition(":")
+                cipher = ciphers.get(key_id)
+                if head != FORMAT_VERSION or cipher is None:
+                    row[position] = self._open(f, stored, row[pk_at], keyring)  # raises
+                    continue
+                try:
+                    raw = a2b(body)
+                    data = cipher.decrypt(
+                        raw[:NONCE_BYTES],
+                        raw[NONCE_BYTES:],
+                        prefix + key_id.encode() + place + pk,
+                    )
+                except (InvalidTag, binascii.Error, ValueError):
+                    raise DecryptionFailed(key_id, f.field) from None
+                row[position] = loads(data) if as_json else data.decode()
 
     def open_columns(self, row: dict[str, Any], keyring: Keyring) -> None:
         """Decrypt the encrypted columns of a row given by column name, in place."""

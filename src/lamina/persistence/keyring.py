@@ -150,6 +150,11 @@ class Keyring:
         rest = tuple(k for k in self._ciphers if k != self.active_id)
         return (self.active_id, *rest) if self.active_id is not None else rest
 
+    @property
+    def ciphers(self) -> Mapping[str, AESGCM]:
+        """The AES-GCM cipher of every key, by key id."""
+        return self._ciphers
+
     def cipher(self, key_id: str) -> AESGCM:
         """The AES-GCM cipher of key ``key_id``; :class:`EncryptionKeyMissing` if absent."""
         found = self._ciphers.get(key_id)
