@@ -376,3 +376,25 @@ async def test_keys_new_prints_an_entry_the_keyring_reads() -> None:
     assert Keyring.parse(default.output).active_id is not None
     refused = await lamina("keys", "new", "--id", "bad:id")
     assert refused.exit_code == 1
+
+
+async def test_g17_bulk_inserts_pages_and_saves_encrypt_too(db: Database) -> None:
+    patients = Patients(db)
+    added = await patients.add_many(
+        [patient(f"P{i:03}", f"p{i}@x.org", notes=f"note {i}") for i in range(300)]
+    )
+    raw = json.dumps(await raw_rows(db), default=str)
+    assert "p7@x.org" not in raw
+    assert "note 7" not in raw
+
+    first = await patients.keyset_page(order_by=["name"], limit=200)
+    rest = await patients.keyset_page(order_by=["name"], limit=200, cursor=first.next_cursor)
+    assert [p.notes for p in [*first.items, *rest.items]] == [f"note {i}" for i in range(300)]
+    many = await patients.get_many([added[5].id, added[9].id])
+    assert [p.email for p in many] == ["p5@x.org", "p9@x.org"]
+
+    saved = await patients.save(many[0].evolve(notes="rewritten", record={"k": [1]}))
+    assert (await patients.get(saved.id)).record == {"k": [1]}
+    assert [p.id for p in await patients.list(where("email") == "p5@x.org")] == [saved.id]
+    with pytest.raises(InvalidInput, match="upsert"):
+        await patients.upsert(patient("Q", "q@x.org"), on=["email"])
