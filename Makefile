@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python -m benchmarks.events_bench
 	$(BIN)/python -m benchmarks.http_bench
 	$(BIN)/python -m benchmarks.http_bench --database-url "$(BENCH_POSTGRES_URL)"
+	$(BIN)/python -m benchmarks.encryption_bench --database-url "$(BENCH_POSTGRES_URL)"
 
 # The chat service under sustained concurrent load: PostgreSQL (WORKERS=2, a database of its own
 # on BENCH_POSTGRES_URL's server), then SQLite; exits 1 if an integrity check fails.

@@ -17,6 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lamina.api import ApiSettings, install, provide_service, resource_router
 from lamina.domain import (
+    ENCRYPTED,
     MASK,
     SENSITIVE,
     DomainEvent,
@@ -153,6 +154,13 @@ def test_sensitive_event_fields_are_masked_unless_the_event_carries_them() -> No
     assert CARD not in added.to_json().decode()
     assert added.number == CARD  # the object the use case raised still holds it
     assert Kept(number=CARD).payload() == {"number": CARD}
+
+
+def test_g17_encrypted_event_fields_are_masked_like_sensitive_ones() -> None:
+    class Emailed(DomainEvent, type="test.emailed"):
+        email: Annotated[str, ENCRYPTED]
+
+    assert Emailed(email="ada@example.com").payload() == {"email": MASK}
 
 
 def test_a_sensitive_event_field_that_cannot_hold_the_mask_is_refused_at_declaration() -> None:

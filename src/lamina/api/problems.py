@@ -50,7 +50,9 @@ from lamina.domain.errors import (
     AlreadyExists,
     Conflict,
     ConstraintViolated,
+    DecryptionFailed,
     DomainError,
+    EncryptionKeyMissing,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -141,6 +143,9 @@ _STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Unauthenticated: 401,
     RateLimited: 429,
     Unavailable: 503,
+    # A value the keyring cannot open: the service's configuration, not the request, is at fault.
+    EncryptionKeyMissing: 503,
+    DecryptionFailed: 503,
     PreconditionRequired: 428,
 }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from lamina.cli import db, events
+from lamina.cli import db, events, keys
 
 app = typer.Typer(
     name="lamina",
@@ -18,5 +18,6 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(events.app, name="events")
+app.add_typer(keys.app, name="keys")
 
 __all__ = ["app"]

@@ -6,6 +6,7 @@ Pure Python and Pydantic: nothing here imports SQLAlchemy or FastAPI.
 from lamina.domain.context import EventContext, replace_context, use_context
 from lamina.domain.email import EmailAddress
 from lamina.domain.entity import (
+    ENCRYPTED,
     MASK,
     READ_ONLY,
     SENSITIVE,
@@ -22,7 +23,9 @@ from lamina.domain.errors import (
     AlreadyExists,
     Conflict,
     ConstraintViolated,
+    DecryptionFailed,
     DomainError,
+    EncryptionKeyMissing,
     FieldError,
     InvalidInput,
     NotFound,
@@ -39,6 +42,7 @@ from lamina.domain.masking import ShowLast
 from lamina.domain.text import slugify
 
 __all__ = [
+    "ENCRYPTED",
     "MASK",
     "READ_ONLY",
     "SENSITIVE",
@@ -47,9 +51,11 @@ __all__ = [
     "AlreadyExists",
     "Conflict",
     "ConstraintViolated",
+    "DecryptionFailed",
     "DomainError",
     "DomainEvent",
     "EmailAddress",
+    "EncryptionKeyMissing",
     "Entity",
     "EntityErased",
     "EventContext",

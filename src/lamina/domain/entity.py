@@ -36,7 +36,16 @@ READ_ONLY = _Marker("READ_ONLY")
 SENSITIVE = _Marker("SENSITIVE")
 """Marks a field whose value is masked in audit entries and logs and never returned."""
 
-FIELD_MARKERS = (SERVER_OWNED, READ_ONLY, SENSITIVE)
+ENCRYPTED = _Marker("ENCRYPTED")
+"""Marks a field stored encrypted (AES-256-GCM under the database's keyring), e.g.
+``Annotated[str, ENCRYPTED]`` or ``Annotated[dict[str, Any], ENCRYPTED]``.
+
+Entities, services and the API see the plaintext; the table holds only
+ciphertext; audit entries mask it like a ``SENSITIVE`` value (G17). Its row
+column is declared with ``lamina.persistence.encrypted_column()``.
+"""
+
+FIELD_MARKERS = (SERVER_OWNED, READ_ONLY, SENSITIVE, ENCRYPTED)
 """lamina's markers: they tell persistence and schemas about a field, validation ignores them."""
 
 _E = TypeVar("_E", bound="Entity")

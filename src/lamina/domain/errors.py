@@ -195,3 +195,44 @@ class Unavailable(DomainError):
 
     def details(self) -> dict[str, Any]:
         return {"retry_after": self.retry_after}
+
+
+class EncryptionKeyMissing(DomainError):
+    """A value is stored under key ``key_id`` and the keyring holds no such key (or
+    there is no active key to encrypt with: ``key_id`` is None). Never answered with
+    garbage: restore the key in the configuration (G17)."""
+
+    code = "encryption-key-missing"
+
+    def __init__(self, key_id: str | None, message: str | None = None) -> None:
+        self.key_id = key_id
+        super().__init__(
+            message
+            or (
+                f"encryption key {key_id!r} is not in the keyring"
+                if key_id is not None
+                else "no active encryption key: configure LAMINA_KEYS"
+            )
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {"key_id": self.key_id}
+
+
+class DecryptionFailed(DomainError):
+    """A stored encrypted value does not decrypt under its key ``key_id``: it was
+    tampered with, or copied from another row or column (G17)."""
+
+    code = "decryption-failed"
+
+    def __init__(self, key_id: str | None, field: str, message: str | None = None) -> None:
+        self.key_id = key_id
+        self.field = field
+        super().__init__(
+            message
+            or f"the stored value of {field} does not decrypt under key {key_id!r}: "
+            "it was altered or moved from another row"
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {"key_id": self.key_id, "field": self.field}

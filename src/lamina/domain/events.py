@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Self, cast
 import msgpack
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from lamina.domain.entity import MASK, SENSITIVE
+from lamina.domain.entity import ENCRYPTED, MASK, SENSITIVE
 
 
 class EventPriority(enum.IntEnum):
@@ -33,9 +33,9 @@ class DomainEvent(BaseModel):
             conversation_id: UUID
 
     Events raised in a unit of work are stored when it commits, and never if it
-    rolls back (G9). A field marked ``SENSITIVE`` is stored, streamed and
-    relayed as ``"***"`` (so it must accept a string), unless the class is
-    declared with ``carries_sensitive=True`` for consumers that need the value.
+    rolls back (G9). A field marked ``SENSITIVE`` (or ``ENCRYPTED``) is stored,
+    streamed and relayed as ``"***"`` (so it must accept a string), unless the
+    class is declared with ``carries_sensitive=True`` for consumers that need it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -46,7 +46,8 @@ class DomainEvent(BaseModel):
     stream_field: ClassVar[str | None] = None
     carries_sensitive: ClassVar[bool] = False
     sensitive_fields: ClassVar[frozenset[str]] = frozenset()
-    """The fields marked ``SENSITIVE``: masked in :meth:`payload` unless ``carries_sensitive``."""
+    """The fields marked ``SENSITIVE`` or ``ENCRYPTED``: masked in :meth:`payload` unless
+    ``carries_sensitive``."""
 
     def __init_subclass__(
         cls,
@@ -78,7 +79,9 @@ class DomainEvent(BaseModel):
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls.sensitive_fields = frozenset(
-            name for name, f in cls.model_fields.items() if SENSITIVE in f.metadata
+            name
+            for name, f in cls.model_fields.items()
+            if SENSITIVE in f.metadata or ENCRYPTED in f.metadata
         )
         if cls.carries_sensitive:
             return

@@ -25,12 +25,16 @@ from lamina.persistence.base import (
     new_metadata,
     one_of,
 )
+from lamina.persistence.blind_index import blind_index_column
 from lamina.persistence.database import Database, RetryPolicy, normalize_url
+from lamina.persistence.encryption import encrypted_column, key_id_of, reencrypt
 from lamina.persistence.entity_columns import EntityColumns
 from lamina.persistence.errors import ConnectionLost
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
 from lamina.persistence.json_values import JSONValue
+from lamina.persistence.key_usage import KeyUsage, encrypted_columns, key_usage
+from lamina.persistence.keyring import Keyring, KeyringError, new_key
 from lamina.persistence.mapping import MappingError
 from lamina.persistence.migrations import MigrationConfig, MigrationError, downgrade, upgrade
 from lamina.persistence.pages import CursorPage, OffsetPage
@@ -55,6 +59,9 @@ __all__ = [
     "Filter",
     "IndexColumn",
     "JSONValue",
+    "KeyUsage",
+    "Keyring",
+    "KeyringError",
     "MappingError",
     "MigrationConfig",
     "MigrationError",
@@ -73,15 +80,22 @@ __all__ = [
     "UnitOfWork",
     "VersionColumn",
     "any_of",
+    "blind_index_column",
     "count_queries",
     "downgrade",
+    "encrypted_column",
+    "encrypted_columns",
     "history_page",
+    "key_id_of",
+    "key_usage",
     "lamina_metadata",
     "live_index",
     "live_unique",
+    "new_key",
     "new_metadata",
     "normalize_url",
     "one_of",
+    "reencrypt",
     "upgrade",
     "where",
 ]

@@ -23,6 +23,7 @@ from lamina.domain.errors import Unavailable
 from lamina.persistence.connection import Connection
 from lamina.persistence.errors import ConnectionLost, is_connection_error, is_transient
 from lamina.persistence.instrumentation import DatabaseStats
+from lamina.persistence.keyring import Keyring
 from lamina.persistence.pool import Pool, PoolOptions, PoolUsage
 from lamina.persistence.statements import StatementCache, dialect_for
 from lamina.persistence.tables import lamina_metadata
@@ -85,6 +86,10 @@ class Database:
     ``secret_key`` signs pagination cursors; it defaults to
     ``$LAMINA_SECRET_KEY``, else a random key for this process (cursors then
     do not survive a restart or cross processes).
+
+    ``keyring`` holds the keys of encrypted fields and blind indexes; it
+    defaults to :meth:`Keyring.from_env` (``$LAMINA_KEYS``…). Keys never live
+    in the database.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class Database:
         pool: PoolOptions | None = None,
         retry: RetryPolicy | None = None,
         secret_key: str | bytes | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self.url: URL = normalize_url(url or os.environ.get(DATABASE_URL_VAR) or DEFAULT_URL)
         self.dialect_name: str = self.url.get_backend_name()
@@ -103,6 +109,7 @@ class Database:
         if key is None:
             key = secrets.token_bytes(32)
         self.secret_key: bytes = key.encode() if isinstance(key, str) else key
+        self.keyring: Keyring = keyring if keyring is not None else Keyring.from_env()
         self.stats = DatabaseStats()
         self.statements = StatementCache(dialect_for(self.dialect_name))
         self._pool: Pool[Any] = self._make_pool()

@@ -36,6 +36,8 @@ class Op(enum.StrEnum):
 
 TEXT_OPS = frozenset({Op.CONTAINS, Op.ICONTAINS, Op.STARTSWITH})
 LIST_OPS = frozenset({Op.IN, Op.NOT_IN})
+EQUALITY_OPS = frozenset({Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.IS_NULL})
+"""What a blind-indexed encrypted field can be filtered with."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,10 @@ from pydantic import TypeAdapter
 from sqlalchemy import BigInteger, Column, Integer, SmallInteger, Table
 from sqlalchemy import Enum as SAEnum
 
-from lamina.domain.entity import FIELD_MARKERS, SENSITIVE, Entity, ValueObject
+from lamina.domain.entity import ENCRYPTED, FIELD_MARKERS, SENSITIVE, Entity, ValueObject
 from lamina.domain.errors import InvalidInput
+from lamina.persistence.blind_index import BLIND_INDEX_SUFFIX
+from lamina.persistence.encryption import ENCRYPTED_INFO, EncryptedField, FieldEncryption
 
 E = TypeVar("E", bound=Entity)
 
@@ -205,7 +207,13 @@ class EntityMapper(Generic[E]):
                 (p.column.name for ps in self._parts.values() for p in ps), key=position.__getitem__
             )
         )
-        self.sensitive: frozenset[str] = entity.fields_marked(SENSITIVE)
+        encrypted = entity.fields_marked(ENCRYPTED) - set(skip)
+        self.sensitive: frozenset[str] = entity.fields_marked(SENSITIVE) | encrypted
+        """Fields masked in audit entries: the ``SENSITIVE`` and the ``ENCRYPTED`` ones."""
+        self.encryption: FieldEncryption | None = (
+            self._encryption(sorted(encrypted)) if encrypted else None
+        )
+        """How encrypted fields are sealed and opened; None when there are none."""
         # Fast path of values(): no value objects, so one column per field.
         flat = not self._value_objects
         by_column = {ps[0].column.name: name for name, ps in self._parts.items()}
@@ -238,6 +246,44 @@ class EntityMapper(Generic[E]):
             by_field = dict(zip(self._flat, self._flat_columns, strict=True))
             if stored_values_are_valid(entity, by_field):
                 self._trusted = self._flat
+
+    def _encryption(self, names: Sequence[str]) -> FieldEncryption:
+        """The plan of the encrypted fields ``names``: their columns, positions, blind indexes."""
+        table = self.table
+        fields = []
+        for name in names:
+            if name in self._value_objects:
+                raise MappingError(
+                    f"{self.entity.__name__}.{name}: a value object cannot be encrypted"
+                )
+            column = self._parts[name][0].column
+            if not column.info.get(ENCRYPTED_INFO):
+                raise MappingError(
+                    f"{table.name}.{column.name} stores the encrypted field {name!r}: "
+                    "declare it with encrypted_column()"
+                )
+            index = f"{column.name}{BLIND_INDEX_SUFFIX}"
+            blind_index = index if index in table.c else None
+            if blind_index is not None:
+                self._column_to_field[blind_index] = name
+            annotation, _ = _optional_of(self.entity.model_fields[name].annotation)
+            fields.append(
+                EncryptedField(
+                    name,
+                    column.name,
+                    self.columns.index(column.name),
+                    annotation is not str,
+                    blind_index,
+                )
+            )
+        (pk,) = table.primary_key.columns
+        if pk.name not in self.columns:
+            raise MappingError(f"{table.name}: encrypted fields need the primary key mapped")
+        return FieldEncryption(table.name, fields, pk.name, self.columns.index(pk.name))
+
+    def encrypted(self, column: str) -> EncryptedField | None:
+        """The encrypted field stored in ``column``, if it is one."""
+        return None if self.encryption is None else self.encryption.by_column.get(column)
 
     @staticmethod
     def _part(table: Table, column: str, sub: str | None) -> _Part:

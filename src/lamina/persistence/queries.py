@@ -28,7 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from lamina.domain.errors import InvalidInput
-from lamina.persistence.filters import LIST_OPS, TEXT_OPS, Filter, Op, Subquery
+from lamina.persistence.encryption import EncryptedField
+from lamina.persistence.filters import EQUALITY_OPS, LIST_OPS, TEXT_OPS, Filter, Op, Subquery
+from lamina.persistence.keyring import Keyring
 from lamina.persistence.mapping import EntityMapper, integer_range, storable
 
 MAX_LIST_VALUES = 1000
@@ -79,16 +81,22 @@ def prepare_filters(
     mapper: EntityMapper[Any],
     allowed: Mapping[str, frozenset[Op]] | None,
     prefix: str,
+    keyring: Keyring | None = None,
 ) -> FilterSet:
     """Check filters against the declared fields (``allowed``; None trusts the caller) and
-    coerce their values to the fields' types. Raises :class:`InvalidInput`."""
+    coerce their values to the fields' types. Raises :class:`InvalidInput`.
+
+    An encrypted field can be compared for equality only, through its blind
+    index (its values become digests under ``keyring``'s blind-index key)."""
     shape: list[tuple[str, Op, int | SubqueryShape | FilterShape]] = []
     params: dict[str, Any] = {}
     for f in filters:
         if not isinstance(f, Filter):
             raise TypeError(f"expected a Filter, got {type(f).__name__}")
         if f.op is Op.ANY:
-            alternatives = prepare_filters(f.value, mapper, allowed, f"{prefix}{len(shape)}o")
+            alternatives = prepare_filters(
+                f.value, mapper, allowed, f"{prefix}{len(shape)}o", keyring
+            )
             params.update(alternatives.params)
             shape.append(("", f.op, alternatives.shape))
             continue
@@ -96,6 +104,7 @@ def prepare_filters(
             ops = allowed.get(f.field)
             if ops is None:
                 raise InvalidInput.for_field(f.field, "filtering on this field is not allowed")
+            _check_encrypted(f, mapper)
             if f.op not in ops:
                 raise InvalidInput.for_field(
                     f.field, f"operator {f.op.value!r} is not allowed here"
@@ -104,6 +113,14 @@ def prepare_filters(
         if column is None:
             raise InvalidInput.for_field(f.field, "unknown field")
         base = f"{prefix}{len(shape)}"
+        encrypted = _check_encrypted(f, mapper)
+        if encrypted is not None and f.op is not Op.IS_NULL:
+            digests = _blind_index_values(f, mapper, encrypted, keyring, column)
+            for i, digest in enumerate(digests):
+                params[f"{base}_{i}" if f.op in LIST_OPS else base] = digest
+            count = len(digests) if f.op in LIST_OPS else 1
+            shape.append((str(encrypted.blind_index), f.op, count))
+            continue
         if f.op is Op.IS_NULL:
             if not isinstance(f.value, bool | str):
                 raise InvalidInput.for_field(f.field, "is_null takes true or false")
@@ -120,7 +137,7 @@ def prepare_filters(
             shape.append((column.name, f.op, 1))
             continue
         if f.op in LIST_OPS and isinstance(f.value, Subquery):
-            sub, sub_params = _prepare_subquery(f.value, f"{base}q")
+            sub, sub_params = _prepare_subquery(f.value, f"{base}q", keyring)
             params.update(sub_params)
             shape.append((column.name, f.op, sub))
             continue
@@ -140,12 +157,55 @@ def prepare_filters(
     return FilterSet(tuple(shape), params)
 
 
-def _prepare_subquery(sub: Subquery, prefix: str) -> tuple[SubqueryShape, dict[str, Any]]:
+def _check_encrypted(f: Filter, mapper: EntityMapper[Any]) -> EncryptedField | None:
+    """The encrypted field ``f`` filters on, if any, once checked that ``f`` can
+    (equality on a blind index, or ``is_null``); else :class:`InvalidInput`."""
+    column = mapper.column_for(f.field)
+    encrypted = None if column is None else mapper.encrypted(column.name)
+    if encrypted is None or f.op is Op.IS_NULL:
+        return encrypted
+    if encrypted.blind_index is None:
+        raise InvalidInput.for_field(
+            f.field, "an encrypted field cannot be filtered on (it has no blind index)"
+        )
+    if f.op not in EQUALITY_OPS or isinstance(f.value, Subquery):
+        raise InvalidInput.for_field(
+            f.field, "an encrypted field can only be compared for equality with values"
+        )
+    return encrypted
+
+
+def _blind_index_values(
+    f: Filter,
+    mapper: EntityMapper[Any],
+    encrypted: EncryptedField,
+    keyring: Keyring | None,
+    column: Column[Any],
+) -> list[str]:
+    """The blind-index digests of the filter's value (or values, for ``in``/``not_in``)."""
+    if f.op in LIST_OPS:
+        if not isinstance(f.value, list | tuple | set | frozenset):
+            raise InvalidInput.for_field(f.field, "a list of values is required")
+        values = list(f.value)
+        if len(values) > MAX_LIST_VALUES:
+            raise InvalidInput.for_field(f.field, f"at most {MAX_LIST_VALUES} values")
+    else:
+        values = [f.value]
+    if keyring is None or mapper.encryption is None:
+        raise TypeError("filters on an encrypted field need the database's keyring")
+    adapter = mapper.adapter(f.field)
+    index = mapper.encryption.index_value
+    return [index(encrypted, _coerce(adapter, f.field, v, column), keyring) for v in values]
+
+
+def _prepare_subquery(
+    sub: Subquery, prefix: str, keyring: Keyring | None
+) -> tuple[SubqueryShape, dict[str, Any]]:
     mapper = sub.repository.mapper()
     column = mapper.column_for(sub.field)
     if column is None:
         raise ValueError(f"{sub.repository.__name__} has no column for {sub.field!r}")
-    nested = prepare_filters(sub.filters, mapper, None, prefix)
+    nested = prepare_filters(sub.filters, mapper, None, prefix, keyring)
     return SubqueryShape(sub.repository, column.name, sub.include_deleted, nested.shape), (
         nested.params
     )
@@ -258,6 +318,8 @@ def parse_order(
         desc = item.startswith("-")
         field = item.lstrip("+-").strip()
         column = mapper.column_for(field)
+        if column is not None and mapper.encrypted(column.name) is not None:
+            raise InvalidInput.for_field("sort", f"{field!r} is encrypted and cannot be sorted by")
         if (field not in allowed and field != pk) or column is None:
             raise InvalidInput.for_field("sort", f"sorting by {field!r} is not allowed")
         if column.name in seen:

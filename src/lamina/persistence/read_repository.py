@@ -18,7 +18,8 @@ from lamina.persistence.audit import AuditEntry
 from lamina.persistence.connection import Connection
 from lamina.persistence.database import Database
 from lamina.persistence.errors import translate
-from lamina.persistence.filters import Filter, Op, Subquery
+from lamina.persistence.filters import EQUALITY_OPS, Filter, Op, Subquery
+from lamina.persistence.keyring import Keyring
 from lamina.persistence.keyset import cursor_after, position_of
 from lamina.persistence.mapping import EntityMapper, MappingError, storable
 from lamina.persistence.pages import CursorPage, OffsetPage
@@ -90,7 +91,9 @@ class ReadOnlyRepository(Generic[E, R]):
     def __init__(self, target: Target, *, scope: Sequence[Filter] = ()) -> None:
         self.target = target
         self.scope = tuple(scope)
-        self._scope = prepare_filters(self.scope, self.mapper(), None, "s")
+        self.keyring: Keyring = self._database().keyring
+        """The keys of encrypted fields and blind indexes (the database's)."""
+        self._scope = prepare_filters(self.scope, self.mapper(), None, "s", self.keyring)
 
     # ------------------------------------------------------------------ class set-up
 
@@ -109,8 +112,13 @@ class ReadOnlyRepository(Generic[E, R]):
             else:
                 allowed = dict.fromkeys(cls.filterable, all_ops)
             for field in allowed:
-                if cls._mapper.column_for(field) is None:
+                column = cls._mapper.column_for(field)
+                if column is None:
                     raise MappingError(f"{cls.__name__}.filterable: no column for {field!r}")
+                encrypted = cls._mapper.encrypted(column.name)
+                if encrypted is not None:  # equality through a blind index at most
+                    ops = EQUALITY_OPS if encrypted.blind_index else frozenset({Op.IS_NULL})
+                    allowed[field] = allowed[field] & ops
             cls._allowed_filters = allowed
         return cls._mapper
 
@@ -166,7 +174,11 @@ class ReadOnlyRepository(Generic[E, R]):
     async def _holds(self, subquery: Subquery, value: Any) -> bool:
         """Whether ``subquery`` (of this repository) selects ``value``: ``Subquery.contains``."""
         filters = prepare_filters(
-            (Filter(subquery.field, Op.EQ, value), *subquery.filters), self.mapper(), None, "f"
+            (Filter(subquery.field, Op.EQ, value), *subquery.filters),
+            self.mapper(),
+            None,
+            "f",
+            self.keyring,
         )
         return await self._exists(filters, "all" if subquery.include_deleted else "live")
 
@@ -217,7 +229,7 @@ class ReadOnlyRepository(Generic[E, R]):
         return params
 
     def _filters(self, filters: Sequence[Filter]) -> FilterSet:
-        return prepare_filters(filters, self.mapper(), self.allowed_filters(), "f")
+        return prepare_filters(filters, self.mapper(), self.allowed_filters(), "f", self.keyring)
 
     @staticmethod
     def _visibility(include_deleted: bool, only_deleted: bool) -> Visibility:
@@ -230,7 +242,10 @@ class ReadOnlyRepository(Generic[E, R]):
 
     def _entities(self, rows: builtins.list[builtins.list[Any]]) -> builtins.list[E]:
         """Entities from rows selected with :meth:`_columns` (converted, in column order)."""
-        return self.mapper().from_rows(rows)
+        mapper = self.mapper()
+        if mapper.encryption is not None:
+            mapper.encryption.open_rows(rows, self.keyring)
+        return mapper.from_rows(rows)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[Connection]:
@@ -446,10 +461,12 @@ class ReadOnlyRepository(Generic[E, R]):
 
     # ------------------------------------------------------------------ read internals
 
+    def _database(self) -> Database:
+        return self.target if isinstance(self.target, Database) else self.target.db
+
     def target_secret(self) -> bytes:
         """The key signing cursors."""
-        db = self.target if isinstance(self.target, Database) else self.target.db
-        return db.secret_key
+        return self._database().secret_key
 
     @staticmethod
     def _check_page(limit: int, offset: int) -> None:

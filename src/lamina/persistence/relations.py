@@ -143,6 +143,8 @@ async def _fetch_related(
         seen: set[tuple[Any, Any]] = set()
         for row in rows:
             owner_key = row.pop("__owner")
+            if mapper.encryption is not None:
+                mapper.encryption.open_columns(row, owner.keyring)
             entity = mapper.from_columns(row)
             marker = (owner_key, entity.id)
             if marker in seen:

@@ -150,6 +150,14 @@ class Repository(ReadOnlyRepository[E, R]):
                 raise TypeError(f"expected {self.entity.__name__}, got {type(entity).__name__}")
         stored = Entity._with_trusted(entities, fields) if fields else list(entities)
         values = mapper.values
+        encryption = mapper.encryption
+        if encryption is not None:
+            rows = [values(new) for new in stored]
+            encryption.seal_rows(rows, self.keyring)
+            for row in rows:
+                row += extra
+            names = mapper.columns + encryption.blind_index_columns + tuple(columns)
+            return stored, names, rows
         rows = [values(new) + extra for new in stored] if extra else [values(new) for new in stored]
         return stored, mapper.columns + tuple(columns), rows
 
@@ -227,7 +235,7 @@ class Repository(ReadOnlyRepository[E, R]):
             ),
         )
         rows = await stmt.fetch_values(conn, self._params(None, id=id))
-        return self.mapper().from_values(rows[0]) if rows else None
+        return self._entities(rows)[0] if rows else None
 
     def check_version(self, current: E, expected: int | None) -> None:
         """Raise :class:`VersionConflict` unless ``current`` is at version ``expected``
@@ -298,6 +306,8 @@ class Repository(ReadOnlyRepository[E, R]):
             column = mapper.column_for(field)
             if column is None:
                 raise InvalidInput.for_field(field, "unknown field")
+            if mapper.encrypted(column.name) is not None:
+                raise InvalidInput.for_field(field, "an encrypted field cannot be an upsert key")
             on_columns.append(column)
         table = self.table()
         async with self._write() as (uow, conn):
@@ -453,6 +463,8 @@ class Repository(ReadOnlyRepository[E, R]):
         if field not in self.touchable:
             raise ValueError(f"{type(self).__name__}.touchable does not name {field!r}")
         column = self.mapper().column_for(field)
+        if column is not None and self.mapper().encrypted(column.name) is not None:
+            raise ValueError(f"{field!r} is encrypted and cannot be touched")
         if column is None or column.primary_key or column.name == "version":
             raise ValueError(f"{field!r} is not a plain column and cannot be touched")
         table = self.table()
@@ -571,6 +583,8 @@ class Repository(ReadOnlyRepository[E, R]):
         if not raw and not (set(changed) - _UPDATE_NOISE):
             return current  # nothing to store
         values = {**mapper.to_columns(updated, changed), **raw, **server_raw}
+        if mapper.encryption is not None:
+            mapper.encryption.seal_columns(values, current.id, self.keyring)
         versioned = self.has("version")
         check_version = versioned and self._entity_has("version")
         set_columns = tuple(c for c in values if c != "version")

@@ -1,0 +1,243 @@
+"""Encrypted fields: how a value is sealed into its column and opened again.
+
+A value of an ``ENCRYPTED`` field is stored as **text**::
+
+    v1:<key id>:<base64 of nonce (12 bytes) + AES-256-GCM ciphertext + tag (16 bytes)>
+
+``v1`` is the format version and ``<key id>`` names the keyring key that
+sealed it (:func:`key_id_of` reads it, so a rotation can find values under an
+old key and :func:`reencrypt` them under the active one). The nonce is random
+for each value, so equal plaintexts give different ciphertexts. The header and
+the row's table, column and primary key are authenticated as associated data:
+a value altered, or copied to another row or column, fails to open with
+:class:`~lamina.domain.DecryptionFailed`, never a wrong value. The plaintext
+is the UTF-8 of a ``str`` field, the JSON of any other type. NULL stays NULL
+(whether a value is present is not hidden).
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from pydantic_core import to_json
+from sqlalchemy import Text
+from sqlalchemy.orm import MappedColumn, mapped_column
+
+from lamina.domain.errors import DecryptionFailed
+from lamina.persistence.blind_index import blind_index_of
+from lamina.persistence.keyring import Keyring
+
+FORMAT_VERSION = "v1"
+ENCRYPTED_INFO = "lamina_encrypted"
+"""The ``Column.info`` flag :func:`encrypted_column` sets (how tools find encrypted columns)."""
+
+NONCE_BYTES = 12
+_PREFIX = f"{FORMAT_VERSION}\x00".encode()
+
+
+def encrypted_column(*, nullable: bool = False) -> MappedColumn[Any]:
+    """The column of an ``ENCRYPTED`` field: ``email: Mapped[str] = encrypted_column()``.
+
+    A ``TEXT`` column holding the sealed value (never the plaintext), flagged
+    so that ``lamina keys status`` finds it. Not indexable: see
+    :func:`~lamina.persistence.blind_index_column` for lookups.
+    """
+    return mapped_column(Text, nullable=nullable, info={ENCRYPTED_INFO: True})
+
+
+def key_id_of(stored: str) -> str:
+    """The id of the key that sealed ``stored``; ``ValueError`` if it is not a sealed value."""
+    version, key_id, _ = _split(stored)
+    if version != FORMAT_VERSION or not key_id:
+        raise ValueError("not a lamina encrypted value")
+    return key_id
+
+
+def _split(stored: str) -> tuple[str, str, str]:
+    parts = stored.split(":", 2)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else ("", "", "")
+
+
+def _pk_bytes(pk: Any) -> bytes:
+    """A primary key as bound into the associated data: a UUID's 16 bytes, else its text."""
+    return pk.bytes if isinstance(pk, UUID) else str(pk).encode()
+
+
+def _bound(key_id: str, table: str, column: str, pk: Any) -> bytes:
+    """The associated data: format, key id and the row's place (table, column, primary key)."""
+    return f"{FORMAT_VERSION}\x00{key_id}\x00{table}\x00{column}\x00".encode() + _pk_bytes(pk)
+
+
+def encrypt_value(plaintext: bytes, keyring: Keyring, table: str, column: str, pk: Any) -> str:
+    """``plaintext`` sealed under the active key for ``table.column`` of the row ``pk``."""
+    key_id, cipher = keyring.active()
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = cipher.encrypt(nonce, plaintext, _bound(key_id, table, column, pk))
+    body = binascii.b2a_base64(nonce + sealed, newline=False).decode("ascii")
+    return f"{FORMAT_VERSION}:{key_id}:{body}"
+
+
+def decrypt_value(stored: str, keyring: Keyring, table: str, column: str, pk: Any) -> bytes:
+    """The plaintext of ``stored``, read from ``table.column`` of the row ``pk``.
+
+    :class:`~lamina.domain.EncryptionKeyMissing` if its key is not in the
+    keyring; :class:`~lamina.domain.DecryptionFailed` if it was altered or moved.
+    """
+    version, key_id, body = _split(stored)
+    if version != FORMAT_VERSION:
+        raise DecryptionFailed(None, column, f"the stored value of {column} is not encrypted")
+    cipher = keyring.cipher(key_id)
+    try:
+        raw = binascii.a2b_base64(body)
+        return cipher.decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], _bound(key_id, table, column, pk)
+        )
+    except (InvalidTag, binascii.Error, ValueError):
+        raise DecryptionFailed(key_id, column) from None
+
+
+def reencrypt(stored: str, keyring: Keyring, table: str, column: str, pk: Any) -> str:
+    """``stored`` opened and sealed again under the keyring's active key (for key rotation)."""
+    return encrypt_value(
+        decrypt_value(stored, keyring, table, column, pk), keyring, table, column, pk
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptedField:
+    """One encrypted field of an entity and where its row keeps it."""
+
+    field: str
+    column: str
+    position: int
+    """Its index among the mapper's columns."""
+    as_json: bool
+    """True unless the field is a ``str`` (stored as UTF-8)."""
+    blind_index: str | None
+    """The column of its blind index, if it has one."""
+
+
+class FieldEncryption:
+    """Seals and opens the encrypted fields of one entity's rows (built by its mapper)."""
+
+    def __init__(
+        self, table: str, fields: Sequence[EncryptedField], pk_column: str, pk_position: int
+    ) -> None:
+        self.table = table
+        self.fields = tuple(fields)
+        self.by_column = {f.column: f for f in self.fields}
+        self.pk_column = pk_column
+        self.pk_position = pk_position
+        self.indexed = tuple(f for f in self.fields if f.blind_index is not None)
+        self.blind_index_columns: tuple[str, ...] = tuple(
+            f.blind_index for f in self.indexed if f.blind_index is not None
+        )
+        # Per field, what reads need: its position and the associated data after the key id.
+        self._reads = tuple(
+            (f.position, f"\x00{table}\x00{f.column}\x00".encode(), f.as_json, f)
+            for f in self.fields
+        )
+
+    @staticmethod
+    def plaintext(field: EncryptedField, value: Any) -> bytes:
+        """The bytes a value of ``field`` is encrypted (and blind-indexed) as."""
+        return to_json(value) if field.as_json else str(value).encode()
+
+    def index_value(self, field: EncryptedField, value: Any, keyring: Keyring) -> str:
+        """The blind-index digest of ``value`` of ``field`` (for writes and lookups)."""
+        assert field.blind_index is not None
+        return blind_index_of(
+            keyring.index_key, self.table, field.column, self.plaintext(field, value)
+        )
+
+    def seal_rows(self, rows: Sequence[list[Any]], keyring: Keyring) -> None:
+        """Encrypt the fields of rows given in mapper column order, in place, and append
+        their blind-index digests (in the order of :attr:`blind_index_columns`)."""
+        table, pk_at, plaintext = self.table, self.pk_position, self.plaintext
+        index_key = keyring.index_key if self.indexed else b""
+        for row in rows:
+            pk = row[pk_at]
+            digests: list[str | None] = []
+            for f in self.fields:
+                value = row[f.position]
+                if value is None:
+                    if f.blind_index is not None:
+                        digests.append(None)
+                    continue
+                data = plaintext(f, value)
+                if f.blind_index is not None:
+                    digests.append(blind_index_of(index_key, table, f.column, data))
+                row[f.position] = encrypt_value(data, keyring, table, f.column, pk)
+            row.extend(digests)
+
+    def seal_columns(self, values: dict[str, Any], pk: Any, keyring: Keyring) -> None:
+        """Encrypt the encrypted columns among ``values`` (by column name) in place, with
+        their blind-index digests added."""
+        for f in self.fields:
+            if f.column not in values:
+                continue
+            value = values[f.column]
+            if value is None:
+                if f.blind_index is not None:
+                    values[f.blind_index] = None
+                continue
+            data = self.plaintext(f, value)
+            if f.blind_index is not None:
+                values[f.blind_index] = blind_index_of(
+                    keyring.index_key, self.table, f.column, data
+                )
+            values[f.column] = encrypt_value(data, keyring, self.table, f.column, pk)
+
+    def _open(self, f: EncryptedField, stored: str, pk: Any, keyring: Keyring) -> Any:
+        try:
+            data = decrypt_value(stored, keyring, self.table, f.column, pk)
+        except DecryptionFailed as error:
+            raise DecryptionFailed(error.key_id, f.field) from None
+        return json.loads(data) if f.as_json else data.decode()
+
+    def open_rows(self, rows: Sequence[list[Any]], keyring: Keyring) -> None:
+        """Decrypt the fields of rows given in mapper column order, in place.
+
+        :func:`decrypt_value` inlined: a page of rows opens many values.
+        """
+        pk_at, reads, ciphers, prefix = self.pk_position, self._reads, keyring.ciphers, _PREFIX
+        a2b, loads = binascii.a2b_base64, json.loads
+        for row in rows:
+            pk = None
+            for position, place, as_json, f in reads:
+                stored = row[position]
+                if stored is None:
+                    continue
+                if pk is None:
+                    pk = _pk_bytes(row[pk_at])
+                head, _, rest = stored.partition(":")
+                key_id, _, body = rest.partition(":")
+                cipher = ciphers.get(key_id)
+                if head != FORMAT_VERSION or cipher is None:
+                    row[position] = self._open(f, stored, row[pk_at], keyring)  # raises
+                    continue
+                try:
+                    raw = a2b(body)
+                    data = cipher.decrypt(
+                        raw[:NONCE_BYTES],
+                        raw[NONCE_BYTES:],
+                        prefix + key_id.encode() + place + pk,
+                    )
+                except (InvalidTag, binascii.Error, ValueError):
+                    raise DecryptionFailed(key_id, f.field) from None
+                row[position] = loads(data) if as_json else data.decode()
+
+    def open_columns(self, row: dict[str, Any], keyring: Keyring) -> None:
+        """Decrypt the encrypted columns of a row given by column name, in place."""
+        pk = row[self.pk_column]
+        for f in self.fields:
+            stored = row.get(f.column)
+            if stored is not None:
+                row[f.column] = self._open(f, stored, pk, keyring)
