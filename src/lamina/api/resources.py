@@ -173,6 +173,14 @@ def resource_router(
         wanted.discard(Route.RESTORE)
     if Route.HISTORY in wanted and not repository.audited:
         raise ValueError(f"{repository.__name__} keeps no audit trail: no history route")
+    if Route.ERASE in wanted:  # a built-in action: POST {item_path}/erase
+        erase = ResourceAction(
+            "erase",
+            service.erase,
+            status_code=204,
+            summary=f"Erase a {entity.__name__} for good: its row, and the values in its history",
+        )
+        actions = (*actions, erase)
     check_actions(actions)
     collection_params = _PATH_PARAM.findall(path)
     if parent is not None:
@@ -399,28 +407,6 @@ def resource_router(
             operation_id=f"restore_{resource}",
             responses=documented(*restore_statuses, success=ok_with_etag),
             openapi_extra={"parameters": [if_match_parameter_doc(False)] if versioned else []},
-        )
-
-    if Route.ERASE in wanted:
-
-        async def erase_item(
-            id: UUID = item_id,
-            version: int | None = Depends(if_match_required),
-            service: Any = Depends(provide),
-        ) -> Response:
-            await service.erase(id, expected_version=version)
-            return Response(status_code=204)
-
-        router.add_api_route(
-            f"{item_path.rstrip('/')}/erase",
-            erase_item,
-            methods=["POST"],
-            status_code=204,
-            response_class=Response,
-            summary=f"Erase a {entity.__name__} for good: its row, and the values in its history",
-            operation_id=f"erase_{resource}",
-            responses=documented(*write_statuses),
-            openapi_extra={"parameters": if_match},
         )
 
     if Route.HISTORY in wanted:
