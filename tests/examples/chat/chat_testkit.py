@@ -127,6 +127,26 @@ def interrupt(process: subprocess.Popen[str]) -> str:
 
 
 @contextlib.contextmanager
+def two_workers(url: str, folder: Path) -> Iterator[str]:
+    """``python -m examples.chat`` with ``WORKERS=2`` on ``url``, run in ``folder``; its URL."""
+    port = free_port()
+    env = main_env(
+        port,
+        LAMINA_DATABASE_URL=url,
+        LAMINA_SECRET_KEY="two-workers-test",
+        LAMINA_DEMO="0",
+        LAMINA_ACCESS_LOG="0",
+        WORKERS="2",
+    )
+    process = start_main(folder, env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", process, seconds=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        interrupt(process)
+
+
+@contextlib.contextmanager
 def server_process(url: str) -> Iterator[str]:
     """The chat app in a uvicorn subprocess (``app_from_env``) on ``url``; its base URL."""
     port = free_port()

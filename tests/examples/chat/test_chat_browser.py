@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from chat_testkit import PASSWORD, serving, user_on
+from chat_testkit import PASSWORD, ChatUser, serving, two_workers, user_on
 from playwright.async_api import Browser, Page, Route, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -71,6 +71,24 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+async def shared_conversation(alice: ChatUser, bob: ChatUser) -> str:
+    """A workspace of alice's with bob in it, and the conversation "Lunch" they both take part
+    in; its id."""
+    team = (await alice.ok("POST", "/workspaces", 201, json={"name": "Team"}))["id"]
+    await alice.ok("POST", f"/workspaces/{team}/members", 201, json={"username": "bob"})
+    lunch = {"title": "Lunch"}
+    room: str = (await alice.ok("POST", f"/workspaces/{team}/conversations", 201, json=lunch))["id"]
+    await alice.ok("POST", f"/conversations/{room}/participants", 201, json={"username": "bob"})
+    await bob.ok("POST", f"/conversations/{room}/participants/me/accept")
+    return room
+
+
+async def open_lunch(*pages: Page) -> None:
+    for page in pages:
+        await page.get_by_role("button", name="Lunch (text)").click()
+        await page.get_by_text("Live.").wait_for()
+
+
 async def test_two_people_chat_live_and_one_catches_up_after_going_offline(
     chat_url: str, browser: Browser
 ) -> None:
@@ -80,19 +98,10 @@ async def test_two_people_chat_live_and_one_catches_up_after_going_offline(
         user_on(base, "bob") as bob,
         user_on(base, "mallory"),
     ):
-        team = (await alice.ok("POST", "/workspaces", 201, json={"name": "Team"}))["id"]
-        await alice.ok("POST", f"/workspaces/{team}/members", 201, json={"username": "bob"})
-        lunch = {"title": "Lunch"}
-        room = (await alice.ok("POST", f"/workspaces/{team}/conversations", 201, json=lunch))["id"]
-        await alice.ok("POST", f"/conversations/{room}/participants", 201, json={"username": "bob"})
-        await bob.ok("POST", f"/conversations/{room}/participants/me/accept")
-
+        room = await shared_conversation(alice, bob)
         alice_page = await signed_in(browser, base, "alice")
         bob_page = await signed_in(browser, base, "bob")
-        for page in (alice_page, bob_page):
-            await page.get_by_role("button", name="Lunch (text)").click()
-            await page.get_by_text("Live.").wait_for()
-
+        await open_lunch(alice_page, bob_page)
         await alice_page.get_by_label("Message").fill("Pizza at noon?")
         await alice_page.get_by_role("button", name="Send").click()
         await bob_page.locator("#messages").get_by_text("Pizza at noon?").wait_for()
@@ -128,3 +137,18 @@ async def test_the_docs_render_with_the_outside_network_blocked(
         await page.locator(".swagger-ui .info .title").get_by_text("lamina chat").wait_for()
         await page.locator(".opblock-summary-path", has_text="/events/ticket").wait_for()
         await shot(page, "docs")
+
+
+@pytest.mark.postgres_only
+async def test_people_on_two_worker_processes_chat_live(
+    isolated_db_url: str, browser: Browser, tmp_path: Path
+) -> None:
+    with two_workers(isolated_db_url, tmp_path) as base:
+        async with user_on(base, "alice") as alice, user_on(base, "bob") as bob:
+            await shared_conversation(alice, bob)
+            pages = [await signed_in(browser, base, name) for name in ("alice", "bob")]
+            await open_lunch(*pages)
+            for sender, receiver, text in [(0, 1, "from alice"), (1, 0, "from bob")]:
+                await pages[sender].get_by_label("Message").fill(text)
+                await pages[sender].get_by_role("button", name="Send").click()
+                await pages[receiver].locator("#messages").get_by_text(text).wait_for()

@@ -9,33 +9,13 @@ never makes the owner's correct password fail.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-from chat_testkit import PASSWORD, free_port, interrupt, main_env, start_main, wait_until_up
+from chat_testkit import PASSWORD, two_workers
 
 OWNER, ATTACKER, SPRAYER, REGISTRAR = "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"
-
-
-@contextlib.contextmanager
-def two_workers(url: str, folder: Path) -> Iterator[str]:
-    """``python -m examples.chat`` with ``WORKERS=2`` on ``url``; its base URL."""
-    port = free_port()
-    env = main_env(
-        port,
-        LAMINA_DATABASE_URL=url,
-        LAMINA_SECRET_KEY="throttling-test",
-        LAMINA_DEMO="0",
-        LAMINA_ACCESS_LOG="0",
-        WORKERS="2",
-    )
-    process = start_main(folder, env)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}", process, seconds=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        interrupt(process)
 
 
 @contextlib.asynccontextmanager
