@@ -105,6 +105,8 @@ def test_python_m_examples_chat_serves_the_demo_and_docs_authorize_works(
         printed = interrupt(process)
     credentials = re.findall(r"username '(\w+)'\s+password '([^']+)'", printed)
     assert [user for user, _ in credentials] == ["alice", "bob"], printed
+    assert f"web client: {base}/\n" in printed
+    assert f"API docs: {base}/docs\n" in printed
     assert (tmp_path / "chat.secret").exists()
 
     # Again (migrated, demo there, secret kept); log in as /docs "Authorize" does.
