@@ -279,13 +279,32 @@ class SQLitePool(Pool[SQLiteConnection]):
             timeout=self._options.busy_timeout_ms / 1000,
             cached_statements=512,
         )
-        raw.execute("PRAGMA journal_mode=WAL")
+        self._use_wal(raw)
         raw.execute("PRAGMA synchronous=NORMAL")
         raw.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")  # see .sqlite_checkpoints
         raw.execute("PRAGMA foreign_keys=ON")
         raw.execute("PRAGMA case_sensitive_like=ON")  # LIKE as on PostgreSQL
         raw.execute(f"PRAGMA busy_timeout={int(self._options.busy_timeout_ms)}")
         return raw
+
+    def _use_wal(self, raw: sqlite3.Connection) -> None:
+        """Put the file in WAL mode (it stays so; later connections find it there).
+
+        Changing the journal mode needs the file to itself and SQLite does not
+        wait for it (no busy handler), so while other connections write, the
+        change is retried for up to the busy timeout.
+        """
+        if str(raw.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        deadline = time.monotonic() + self._options.busy_timeout_ms / 1000
+        while True:
+            try:
+                raw.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     async def _open(self) -> SQLiteConnection:
         worker = _Worker()
