@@ -300,6 +300,12 @@ def test_g17_an_encrypted_field_needs_an_encrypted_column() -> None:
         PlainPatients.mapper()
 
 
+def test_g17_an_encrypted_field_cannot_be_a_subquery_selection() -> None:
+    with pytest.raises(MappingError, match="encrypted"):
+        Patients.subquery("email")
+    assert Patients.subquery("id").field == "id"
+
+
 def test_keyring_configuration(tmp_path: Any) -> None:
     ring = Keyring.parse(f"# comment\nb={KEY_B}\na={KEY_A}, index={INDEX_KEY}\n")
     assert ring.active_id == "b"

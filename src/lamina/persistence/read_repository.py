@@ -167,8 +167,11 @@ class ReadOnlyRepository(Generic[E, R]):
         ``filters`` are trusted (any field of this entity, ``filterable`` or
         not); their values are bound as parameters.
         """
-        if cls.mapper().column_for(field) is None:
+        column = cls.mapper().column_for(field)
+        if column is None:
             raise MappingError(f"{cls.__name__}: no column for {field!r}")
+        if cls.mapper().encrypted(column.name) is not None:  # ciphertexts never match
+            raise MappingError(f"{cls.__name__}.{field} is encrypted: it cannot be selected")
         return Subquery(cls, field, filters, include_deleted)
 
     async def _holds(self, subquery: Subquery, value: Any) -> bool:
