@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
+from sqlalchemy import MetaData, text
+
+from lamina.persistence import Database
 
 
 def free_port() -> int:
@@ -38,3 +41,16 @@ async def serve_in_process(app: Any, **config: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+async def reset_app_tables(url: str, metadata: MetaData) -> None:
+    """Empty an app's tables (``metadata``) and lamina's on ``url``, and forget any migration
+    state, so each test starts from a fresh schema."""
+    db = Database(url)
+    try:
+        await db.drop_all(metadata)
+        async with db.engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        await db.create_all(metadata)
+    finally:
+        await db.close()

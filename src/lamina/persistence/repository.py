@@ -17,7 +17,7 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, delete, insert, literal_column, select, update
+from sqlalchemy import Column, bindparam, delete, insert, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -447,6 +447,16 @@ class Repository(ReadOnlyRepository[E, R]):
         uow.db.stats.hard_deletes += 1
         return current
 
+    def _side_column(self, field: str, use: str) -> Column[Any]:
+        """The plain column of ``field`` for a write beside the versioned path (``touch``,
+        ``set_derived``): not the key, not the version, not encrypted."""
+        column = self.mapper().column_for(field)
+        if column is not None and self.mapper().encrypted(column.name) is not None:
+            raise ValueError(f"{field!r} is encrypted and cannot be {use}")
+        if column is None or column.primary_key or column.name == "version":
+            raise ValueError(f"{field!r} is not a plain column and cannot be {use}")
+        return column
+
     async def touch(self, id: UUID, field: str, value: Any) -> bool:
         """Move the activity marker ``field`` of a live row forward to ``value``.
 
@@ -462,11 +472,7 @@ class Repository(ReadOnlyRepository[E, R]):
         """
         if field not in self.touchable:
             raise ValueError(f"{type(self).__name__}.touchable does not name {field!r}")
-        column = self.mapper().column_for(field)
-        if column is not None and self.mapper().encrypted(column.name) is not None:
-            raise ValueError(f"{field!r} is encrypted and cannot be touched")
-        if column is None or column.primary_key or column.name == "version":
-            raise ValueError(f"{field!r} is not a plain column and cannot be touched")
+        column = self._side_column(field, "touched")
         table = self.table()
 
         def build() -> Any:
@@ -510,9 +516,7 @@ class Repository(ReadOnlyRepository[E, R]):
         mapper = self.mapper()
         columns: dict[str, Any] = {}
         for field, value in values.items():
-            column = mapper.column_for(field)
-            if column is None or column.primary_key or column.name == "version":
-                raise ValueError(f"{field!r} is not a plain column and cannot be derived")
+            column = self._side_column(field, "derived")
             try:
                 checked = mapper.adapter(field).validate_python(value)
             except ValidationError as exc:

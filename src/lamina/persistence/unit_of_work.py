@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import to_json
 from sqlalchemy import BigInteger, String, bindparam, func, insert, select
 
 from lamina.domain.context import EventContext
@@ -218,8 +216,7 @@ class UnitOfWork:
         at = audit.AUDIT_COLUMNS.index("changes")
         for row in self._audit_rows:
             if row[1] == entity_type and row[2] == key:
-                changes = json.loads(row[at]) if isinstance(row[at], str) else row[at]
-                row[at] = to_json(audit.redacted(changes)).decode()
+                row[at] = audit.redacted_text(row[at])
 
     def publish(
         self,

@@ -22,11 +22,9 @@ from typing import Any, TypeVar
 import httpx
 from examples.chat.app import ChatSettings, create_app
 from examples.chat.rows import ChatBase
-from sqlalchemy import text
 
-from lamina.persistence import Database
 from lamina.security import Argon2Parameters
-from server_kit import free_port, serve_in_process
+from server_kit import free_port, reset_app_tables, serve_in_process
 
 REPO = Path(__file__).resolve().parents[3]
 SECRET = "chat-tests-secret"
@@ -39,14 +37,7 @@ T = TypeVar("T")
 
 async def reset_database(url: str) -> None:
     """Empty chat and lamina tables on ``url`` (and forget any migration state)."""
-    db = Database(url)
-    try:
-        await db.drop_all(ChatBase.metadata)
-        async with db.engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        await db.create_all(ChatBase.metadata)
-    finally:
-        await db.close()
+    await reset_app_tables(url, ChatBase.metadata)
 
 
 def server_settings(url: str, **changes: Any) -> ChatSettings:

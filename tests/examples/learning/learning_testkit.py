@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from lamina.persistence import Database
 from lamina.security import Argon2Parameters, PasswordHasher, RepositoryAccounts
-from server_kit import serve_in_process
+from server_kit import reset_app_tables, serve_in_process
 
 SECRET = "learning-tests-secret"
 FAST_PASSWORDS = Argon2Parameters(time_cost=1, memory_cost_kib=1024, parallelism=1)
@@ -30,14 +30,7 @@ T = TypeVar("T")
 
 async def reset_database(url: str) -> None:
     """Empty learning and lamina tables on ``url`` (and forget any migration state)."""
-    db = Database(url)
-    try:
-        await db.drop_all(LearningBase.metadata)
-        async with db.engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        await db.create_all(LearningBase.metadata)
-    finally:
-        await db.close()
+    await reset_app_tables(url, LearningBase.metadata)
 
 
 def serving(url: str) -> contextlib.AbstractAsyncContextManager[str]:
