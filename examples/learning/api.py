@@ -12,26 +12,12 @@ from examples.learning import domain as d
 from examples.learning import services as s
 from lamina.api import (
     DEFAULT_ROUTES,
-    IfMatch,
     ResourceAction,
     Resources,
     ResourceSchemas,
     Route,
     output_schema,
 )
-from lamina.domain import EmailAddress
-from lamina.security import Password
-
-
-class UserRegistration(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    username: Annotated[str, Field(pattern=r"^[a-z0-9_]{3,32}$", examples=["ada"])]
-    email: EmailAddress
-    display_name: d.Text
-    password: Password
-
-
-UserOut = output_schema(d.User, exclude={"scopes"}, name="UserOut")
 
 
 class QuestionOut(BaseModel):
@@ -106,12 +92,7 @@ def routers(resources: Resources) -> list[APIRouter]:
             routes=(),
             actions=[
                 ResourceAction(
-                    "progress",
-                    s.ProgressService.record,
-                    body=ProgressIn,
-                    method="PUT",
-                    if_match=IfMatch.NONE,
-                    errors=(),
+                    "progress", s.ProgressService.record, body=ProgressIn, method="PUT", errors=()
                 )
             ],
         ),
@@ -121,17 +102,13 @@ def routers(resources: Resources) -> list[APIRouter]:
             parent=course,
             routes=(),
             actions=[
-                ResourceAction(
-                    "enroll", s.EnrollmentService.enroll, on="collection", path="", status_code=201
-                ),
+                ResourceAction("enroll", s.EnrollmentService.enroll, on="collection", path=""),
                 ResourceAction(
                     "unenroll",
                     s.EnrollmentService.unenroll,
                     on="collection",
                     path="me",
                     method="DELETE",
-                    status_code=204,
-                    if_match=IfMatch.NONE,
                     errors=(),
                 ),
             ],
@@ -160,11 +137,7 @@ def routers(resources: Resources) -> list[APIRouter]:
             item_path="/chats/{id}",
             parent=course,
             routes={Route.LIST, Route.GET},
-            actions=[
-                ResourceAction(
-                    "start", s.ChatService.start, on="collection", path="", status_code=201
-                )
-            ],
+            actions=[ResourceAction("start", s.ChatService.start, on="collection", path="")],
         ),
         resources.router(
             s.MessageService,

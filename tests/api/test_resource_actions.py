@@ -11,6 +11,7 @@ import pytest
 from tests.api.courses_app import Courses, CoursesApi, Enrollments, courses_api
 from tests.api.test_resources_writes import assert_problem
 
+from lamina.api import IfMatch, ResourceAction
 from lamina.domain import uuid7
 from lamina.events import EventStore
 from lamina.persistence import where
@@ -335,3 +336,27 @@ async def test_the_erase_route_removes_the_course_and_its_values_for_good(api: C
     entries = await Courses(api.db).history(UUID(course["id"]))
     assert [e.action for e in entries] == ["create", "update", "erase"]
     assert "Personal notes of Ada" not in str([e.changes for e in entries])
+
+
+def test_an_actions_precondition_and_status_follow_from_its_method_and_route() -> None:
+    class Memberships:
+        async def join(self, parent_id: UUID) -> None: ...
+        async def leave(self, parent_id: UUID) -> None: ...
+        async def rename(self, id: UUID, *, expected_version: int | None = None) -> None: ...
+        async def ping(self, id: UUID) -> None: ...
+
+    join = ResourceAction("join", Memberships.join, on="collection", path="")
+    leave = ResourceAction("leave", Memberships.leave, on="collection", path="me", method="DELETE")
+    rename = ResourceAction("rename", Memberships.rename)
+    ping = ResourceAction("ping", Memberships.ping)
+    assert [a.success_status for a in (join, leave, rename, ping)] == [201, 204, 200, 200]
+    # If-Match only where the method can take the version it names.
+    assert rename.precondition(versioned=True) is IfMatch.REQUIRED
+    assert ping.precondition(versioned=True) is IfMatch.NONE
+    assert rename.precondition(versioned=False) is IfMatch.NONE
+    # What is said outright wins.
+    explicit = ResourceAction("ping", Memberships.ping, status_code=202, if_match=IfMatch.OPTIONAL)
+    assert (explicit.success_status, explicit.precondition(versioned=True)) == (
+        202,
+        IfMatch.OPTIONAL,
+    )

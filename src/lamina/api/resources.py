@@ -440,11 +440,11 @@ def resource_router(
         if action.body is not None:
             statuses.append(422)
         headers_doc: dict[str, Any] = dict(etag_header_doc(versioned))
-        if action.status_code == 201 and Route.GET in wanted:
+        if action.success_status == 201 and Route.GET in wanted:
             headers_doc["Location"] = {"schema": {"type": "string"}, "required": False}
         success = None
-        if action.status_code != 204:
-            success = (action.status_code, {"description": "OK", "headers": headers_doc})
+        if action.success_status != 204:
+            success = (action.success_status, {"description": "OK", "headers": headers_doc})
         out = action.out or schemas.out
         router.add_api_route(
             action.route_path(path, item_path),
@@ -454,11 +454,11 @@ def resource_router(
                 provide=provide,
                 target=item_id if action.on == "item" else Depends(visible_parent),
                 render=render if action.out is None else _Renderer(out, page_model, versioned),
-                location=location if action.status_code == 201 and Route.GET in wanted else None,
+                location=location if action.success_status == 201 and Route.GET in wanted else None,
             ),
             methods=[action.method],
-            status_code=action.status_code,
-            response_model=None if action.status_code == 204 else out,
+            status_code=action.success_status,
+            response_model=None if action.success_status == 204 else out,
             response_class=Response,
             summary=action.summary_text(entity.__name__),
             operation_id=f"{action.name}_{resource}",
@@ -502,10 +502,10 @@ def _action_endpoint(
         if rule is not IfMatch.NONE:
             kwargs["expected_version"] = version
         result = await action.call(service, *ids, **kwargs)
-        if action.status_code == 204:
+        if action.success_status == 204:
             return Response(status_code=204)
         headers = {"Location": location(request, result)} if location is not None else {}
-        return render.one(result, action.status_code, **headers)
+        return render.one(result, action.success_status, **headers)
 
     keyword = inspect.Parameter.KEYWORD_ONLY
     parameters = [
