@@ -100,9 +100,8 @@ def routers(resources: Resources) -> list[APIRouter]:
             s.EnrollmentService,
             path="/courses/{course_id}/enrollments",
             parent=course,
-            routes=(),
+            routes={Route.CREATE},
             actions=[
-                ResourceAction("enroll", s.EnrollmentService.enroll, on="collection", path=""),
                 ResourceAction(
                     "unenroll",
                     s.EnrollmentService.unenroll,
@@ -136,8 +135,7 @@ def routers(resources: Resources) -> list[APIRouter]:
             path="/courses/{course_id}/chats",
             item_path="/chats/{id}",
             parent=course,
-            routes={Route.LIST, Route.GET},
-            actions=[ResourceAction("start", s.ChatService.start, on="collection", path="")],
+            routes={Route.LIST, Route.GET, Route.CREATE},
         ),
         resources.router(
             s.MessageService,

@@ -37,5 +37,5 @@ async def load_demo(db: Database) -> bool:
         await QuizService(db, ines).create({**quiz, "course_id": sql.id})
         await courses.publish(sql.id)
     with use_context(actor_id=sam.user_id):
-        await EnrollmentService(db, sam).enroll(sql.id)
+        await EnrollmentService(db, sam).create({"course_id": sql.id})
     return True

@@ -135,10 +135,6 @@ class EnrollmentService(Mine):
     repository = Enrollments
     scope = OwnedBy("user_id")
 
-    async def enroll(self, course_id: UUID) -> d.Enrollment:
-        """Enroll the caller in a published course."""
-        return await self.create({"course_id": course_id})
-
     async def unenroll(self, course_id: UUID) -> None:
         """End the caller's enrollment in a course."""
         mine = await (await self.scoped()).list(where("course_id") == course_id, limit=1)
@@ -226,10 +222,6 @@ class ChatService(Mine):
 
     repository = Chats
     scope = Filtered(lambda p: [] if tutor(p) else [where("user_id").in_([p.user_id] if p else [])])
-
-    async def start(self, course_id: UUID) -> d.TutorChat:
-        """Start a tutor chat about a course the caller is enrolled in."""
-        return await self.create({"course_id": course_id})
 
     async def before_create(self, uow: UnitOfWork, entity: d.TutorChat) -> d.TutorChat:
         await require_enrolled(uow, self.principal, entity.course_id)

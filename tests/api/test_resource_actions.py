@@ -360,3 +360,17 @@ def test_an_actions_precondition_and_status_follow_from_its_method_and_route() -
         202,
         IfMatch.OPTIONAL,
     )
+
+
+async def test_a_resource_whose_fields_all_come_from_the_path_is_created_without_a_body(
+    api: CoursesApi,
+) -> None:
+    course = await api.published_course(uuid7(), "Rust in practice")
+    path = f"/courses/{course['id']}/enrollments"
+
+    enrolled = await api.request(uuid7(), "POST", path)
+    stray = await api.request(uuid7(), "POST", path, json={"user_id": str(uuid7())})
+
+    assert enrolled.status_code == 201, enrolled.text
+    assert_problem(stray, 422, "invalid-input")
+    assert await Enrollments(api.db).count() == 1

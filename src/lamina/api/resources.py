@@ -292,14 +292,29 @@ def resource_router(
             service: Any = Depends(provide),
             parent_id: UUID | None = Depends(visible_parent),
         ) -> Response:
-            values = body.model_dump()
+            values = (body or create_body()).model_dump()
             if parent_field is not None:
                 values[parent_field] = parent_id
             created = await service.create(values)
             headers = {"Location": location(request, created)} if Route.GET in wanted else {}
             return render.one(created, 201, **headers)
 
-        create_item.__annotations__["body"] = create_body
+        # A resource whose fields all come from the path, the caller or defaults (an enrollment:
+        # ``POST /courses/{id}/enrollments``) is created without a body.
+        body_required = any(field.is_required() for field in create_body.model_fields.values())
+        signature = inspect.signature(create_item)
+        body = inspect.Parameter(
+            "body",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=create_body if body_required else create_body | None,
+            default=inspect.Parameter.empty if body_required else None,
+        )
+        create_item.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[
+                body if p.name == "body" else p.replace(kind=p.KEYWORD_ONLY)
+                for p in signature.parameters.values()
+            ]
+        )
         router.add_api_route(
             path,
             create_item,
