@@ -164,6 +164,10 @@ async def test_read_and_write_scopes_a_reader_sees_but_may_not_change(api: Cours
     )
     renamed = await api.request(reader, "POST", f"{item}/rename", json={"title": "x"})
     assert_problem(renamed, 403, "permission-denied")
+    # Its audit trail is its writers' (history_needs_write), not every reader's.
+    history = await api.request(reader, "GET", f"{item}/history")
+    assert_problem(history, 403, "permission-denied")
+    assert (await api.request(owner, "GET", f"{item}/history")).status_code == 200
     stored = await Courses(api.db).get(UUID(course["id"]))
     assert (stored.title, stored.version, stored.deleted_at) == ("Python basics", 2, None)
 
@@ -241,7 +245,7 @@ async def test_before_create_refuses_an_enrollment_in_a_draft(api: CoursesApi) -
 
 
 async def test_g4_the_history_route_pages_the_audit_trail_oldest_first(api: CoursesApi) -> None:
-    owner, reader = uuid7(), uuid7()
+    owner = uuid7()
     course = await api.published_course(owner)
     for n in range(3):
         renamed = await api.request(
@@ -250,22 +254,22 @@ async def test_g4_the_history_route_pages_the_audit_trail_oldest_first(api: Cour
         assert renamed.status_code == 200
     url = f"/courses/{course['id']}/history"
 
-    first = await api.request(reader, "GET", url, params={"limit": 3})
+    first = await api.request(owner, "GET", url, params={"limit": 3})
     assert first.status_code == 200, first.text
     page = first.json()
-    second = (await api.request(reader, "GET", url, params={"cursor": page["next_cursor"]})).json()
+    second = (await api.request(owner, "GET", url, params={"cursor": page["next_cursor"]})).json()
 
     actions = [e["action"] for e in page["items"] + second["items"]]
     assert actions == ["create", "update", "update", "update", "update"]
     assert second["next_cursor"] is None
     assert page["items"][1]["changes"]["status"] == ["draft", "published"]
     assert_problem(
-        await api.request(reader, "GET", url, params={"cursor": "x" * 30}), 400, "invalid-input"
+        await api.request(owner, "GET", url, params={"cursor": "x" * 30}), 400, "invalid-input"
     )
     assert_problem(
-        await api.request(reader, "GET", url, params={"sort": "id"}), 400, "invalid-input"
+        await api.request(owner, "GET", url, params={"sort": "id"}), 400, "invalid-input"
     )
-    assert_problem(await api.request(reader, "GET", url, params={"limit": 0}), 422, "invalid-input")
+    assert_problem(await api.request(owner, "GET", url, params={"limit": 0}), 422, "invalid-input")
 
 
 async def test_the_history_of_a_deleted_resource_stays_readable(api: CoursesApi) -> None:

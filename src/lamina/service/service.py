@@ -92,6 +92,9 @@ class Service(Generic[E, P]):
     """The rows the principal may change, among those it sees; None: all it sees."""
     anonymous_writes: ClassVar[bool] = False
     """Whether a service made for no principal (None) may write; else its writes are 401."""
+    history_needs_write: ClassVar[bool] = False
+    """Whether an entity's audit trail (:meth:`history_page`) is for those who may change it
+    (its ``write_scope``: 403 for others who see it) rather than for all who see it."""
     owner_field: ClassVar[str | None] = None
     """The field a created entity gets the principal's id in (``principal_id``): its owner,
     author or instructor. Mark it ``READ_ONLY`` so no client sets it."""
@@ -314,9 +317,14 @@ class Service(Generic[E, P]):
         self, id: UUID, *, limit: int = 50, cursor: str | None = None
     ) -> CursorPage[AuditEntry]:
         """A page of the audit entries of a visible (possibly soft-deleted) entity, oldest
-        first, and the cursor of the next page."""
+        first, and the cursor of the next page (for its writers only when
+        ``history_needs_write``)."""
+        if self.history_needs_write:
+            self.require_principal()
         repo = await self.scoped()
-        await repo.get(id, include_deleted=self.repository.has("deleted_at"))
+        entity = await repo.get(id, include_deleted=self.repository.has("deleted_at"))
+        if self.history_needs_write:
+            await self.check_writable(entity, "read the history of", self.db)
         return await history_page(
             self.db, self.repository.entity_name(), id, limit=limit, cursor=cursor
         )
