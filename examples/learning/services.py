@@ -67,6 +67,7 @@ class CourseService(Service[d.Course, Actor]):
     write_scope = OwnedBy("instructor_id")
     owner_field = "instructor_id"
     history_needs_write = True  # the audit trail is the instructor's to read
+    publishes = {"publish": d.CoursePublished, "archive": d.CourseArchived}
 
     def new_entity(self, values: Mapping[str, Any]) -> d.Course:
         slug = values.get("slug") or slugify(values.get("title", ""), fallback="course")
@@ -94,14 +95,6 @@ class CourseService(Service[d.Course, Actor]):
 
         return await self.act(id, "archive", decide, expected_version=expected_version)
 
-    async def after_action(
-        self, uow: UnitOfWork, action: str, before: d.Course, after: d.Course
-    ) -> None:
-        if action == "publish":
-            uow.publish(d.CoursePublished(course_id=after.id, instructor_id=after.instructor_id))
-        else:
-            uow.publish(d.CourseArchived(course_id=after.id))
-
 
 class VideoService(Service[d.Video, Actor]):
     repository = Videos
@@ -128,6 +121,7 @@ class QuizService(Service[d.Quiz, Actor]):
 class EnrollmentService(Mine):
     repository = Enrollments
     scope = OwnedBy("user_id")
+    publishes = {"create": d.StudentEnrolled, "delete": d.StudentUnenrolled}
 
     async def unenroll(self, course_id: UUID) -> None:
         """End the caller's enrollment in a course."""
@@ -140,12 +134,6 @@ class EnrollmentService(Mine):
         if (await Courses(uow).get(entity.course_id)).status is not d.CourseStatus.PUBLISHED:
             raise Conflict("only a published course is open for enrollment")
         return entity
-
-    async def after_create(self, uow: UnitOfWork, entity: d.Enrollment) -> None:
-        uow.publish(d.StudentEnrolled(course_id=entity.course_id, user_id=entity.user_id))
-
-    async def after_delete(self, uow: UnitOfWork, entity: d.Enrollment) -> None:
-        uow.publish(d.StudentUnenrolled(course_id=entity.course_id, user_id=entity.user_id))
 
 
 class ProgressService(Mine):
@@ -180,15 +168,11 @@ class ProgressService(Mine):
 class ReviewService(Mine):
     repository = Reviews
     scope = of_courses(visible)
+    publishes = {"create": d.ReviewPosted}
 
     async def before_create(self, uow: UnitOfWork, entity: d.Review) -> d.Review:
         await require_enrolled(uow, self.principal, entity.course_id)
         return entity
-
-    async def after_create(self, uow: UnitOfWork, entity: d.Review) -> None:
-        uow.publish(
-            d.ReviewPosted(course_id=entity.course_id, user_id=entity.user_id, rating=entity.rating)
-        )
 
 
 class AttemptService(Mine):
