@@ -1,12 +1,11 @@
-"""The routes: lamina's resource routers over the services, and one hand-written read."""
+"""The routes: lamina's resource routers over the services."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, create_model
 
 from examples.learning import domain as d
 from examples.learning import services as s
@@ -16,6 +15,7 @@ from lamina.api import (
     Resources,
     ResourceSchemas,
     Route,
+    create_schema,
     output_schema,
 )
 
@@ -24,12 +24,6 @@ class QuestionOut(BaseModel):
     prompt: str
     choices: list[str]
     answer: int | None = Field(None, description="The right choice; for the instructor only.")
-
-
-class ProgressIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    watched_s: Annotated[int, Field(ge=0)]
-    completed: bool = False
 
 
 class Progress(BaseModel):
@@ -53,20 +47,7 @@ def routers(resources: Resources) -> list[APIRouter]:
     course = resources.parent("course_id", s.CourseService)
     nested = {Route.LIST, Route.CREATE}
     one = ResourceSchemas.from_entity
-    progress = APIRouter(tags=["progress"])
-
-    @progress.get("/courses/{course_id}/progress", response_model=CourseProgress)
-    async def course_progress(
-        course_id: UUID,
-        courses: s.CourseService = Depends(resources.service(s.CourseService)),
-        mine: s.ProgressService = Depends(resources.service(s.ProgressService)),
-    ) -> Any:
-        """The caller's progress through a course's videos."""
-        await courses.get(course_id)
-        return await mine.of_course(course_id)
-
     return [
-        progress,
         resources.router(
             s.CourseService,
             path="/courses",
@@ -76,6 +57,9 @@ def routers(resources: Resources) -> list[APIRouter]:
             actions=[
                 ResourceAction("publish", s.CourseService.publish),
                 ResourceAction("archive", s.CourseService.archive),
+                ResourceAction(
+                    "progress", s.CourseService.progress, method="GET", out=CourseProgress
+                ),
             ],
         ),
         resources.router(
@@ -92,7 +76,11 @@ def routers(resources: Resources) -> list[APIRouter]:
             routes=(),
             actions=[
                 ResourceAction(
-                    "progress", s.ProgressService.record, body=ProgressIn, method="PUT", errors=()
+                    "progress",
+                    s.ProgressService.record,
+                    body=create_schema(d.VideoProgress),
+                    method="PUT",
+                    errors=(),
                 )
             ],
         ),

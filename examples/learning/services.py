@@ -95,6 +95,11 @@ class CourseService(Service[d.Course, Actor]):
 
         return await self.act(id, "archive", decide, expected_version=expected_version)
 
+    async def progress(self, id: UUID) -> dict[str, Any]:
+        """The caller's progress through the videos of a course."""
+        await self.get(id)
+        return await ProgressService(self.db, self.principal).of_course(id)
+
 
 class VideoService(Service[d.Video, Actor]):
     repository = Videos

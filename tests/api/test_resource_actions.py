@@ -11,7 +11,8 @@ import pytest
 from tests.api.courses_app import Courses, CoursesApi, Enrollments, courses_api
 from tests.api.test_resources_writes import assert_problem
 
-from lamina.api import IfMatch, ResourceAction
+from lamina.api import Count, IfMatch, ResourceAction
+from lamina.api.actions import check_actions
 from lamina.domain import uuid7
 from lamina.events import EventStore
 from lamina.persistence import where
@@ -358,6 +359,11 @@ def test_an_actions_precondition_and_status_follow_from_its_method_and_route() -
     assert rename.precondition(versioned=True) is IfMatch.REQUIRED
     assert ping.precondition(versioned=True) is IfMatch.NONE
     assert rename.precondition(versioned=False) is IfMatch.NONE
+    # A GET is a read: no precondition, no conflict to document, no body.
+    summary = ResourceAction("summary", Memberships.rename, method="GET")
+    assert (summary.precondition(versioned=True), summary.error_statuses) == (IfMatch.NONE, ())
+    with pytest.raises(ValueError, match="a GET takes no body"):
+        check_actions([ResourceAction("summary", Memberships.ping, method="GET", body=Count)])
     # What is said outright wins.
     explicit = ResourceAction("ping", Memberships.ping, status_code=202, if_match=IfMatch.OPTIONAL)
     assert (explicit.success_status, explicit.precondition(versioned=True)) == (

@@ -71,7 +71,9 @@ class ResourceAction:
     a ``POST`` to the collection path itself, 200 otherwise): 201 adds
     ``Location`` (when the GET route is mounted), 204 answers no body.
     ``errors`` are the further statuses the use case can answer (documented;
-    409 by default). ``out`` replaces the resource's output schema for this
+    409 by default, none for a ``GET``: a read of the resource that is not
+    one of its CRUD routes, answering ``out``). ``out`` replaces the resource's
+    output schema for this
     action.
     """
 
@@ -80,10 +82,10 @@ class ResourceAction:
     body: type[BaseModel] | None = None
     on: Literal["item", "collection"] = "item"
     path: str | None = None
-    method: Literal["POST", "PUT", "PATCH", "DELETE"] = "POST"
+    method: Literal["POST", "PUT", "PATCH", "DELETE", "GET"] = "POST"
     if_match: IfMatch | None = None
     status_code: int | None = None
-    errors: Sequence[int] = (409,)
+    errors: Sequence[int] | None = None
     summary: str | None = None
     out: type[BaseModel] | None = None
 
@@ -91,10 +93,19 @@ class ResourceAction:
         """The ``If-Match`` rule of this action on a resource (``versioned`` or not)."""
         if self.if_match is not None:
             return self.if_match
+        if self.method == "GET":
+            return IfMatch.NONE
         takes_version = "expected_version" in inspect.signature(self.call).parameters
         return (
             IfMatch.REQUIRED if versioned and takes_version and self.on == "item" else IfMatch.NONE
         )
+
+    @property
+    def error_statuses(self) -> Sequence[int]:
+        """The further statuses it can answer: ``errors``, or 409 for a change (none for a read)."""
+        if self.errors is not None:
+            return self.errors
+        return () if self.method == "GET" else (409,)
 
     @property
     def success_status(self) -> int:
@@ -143,5 +154,9 @@ def check_actions(actions: Sequence[ResourceAction]) -> None:
         if key in seen:
             raise ValueError(f"two actions at {action.method} {action.on} {key[2]!r}")
         seen.add(key)
+        if action.method == "GET" and (
+            action.body is not None or action.if_match not in (None, IfMatch.NONE)
+        ):
+            raise ValueError(f"action {action.name!r}: a GET takes no body and no If-Match")
         if action.success_status == 204 and action.out is not None:
             raise ValueError(f"action {action.name!r}: a 204 answer has no output schema")

@@ -118,9 +118,8 @@ class _Renderer:
         self._page = TypeAdapter(page)
 
     def headers(self, entity: Entity) -> dict[str, str]:
-        if not self.versioned:
-            return {}
-        return {"ETag": etag(entity.version)}  # type: ignore[attr-defined]
+        version = getattr(entity, "version", None) if self.versioned else None
+        return {} if version is None else {"ETag": etag(version)}
 
     def one(self, entity: Entity, status: int = 200, **headers: str) -> Response:
         body = self._one.dump_json(self.out.model_validate(entity, from_attributes=True))
@@ -449,7 +448,7 @@ def resource_router(
 
     for action in actions:
         rule = action.precondition(versioned)
-        statuses = [400, 403, 404, *action.errors]
+        statuses = [400, 403, 404, *action.error_statuses]
         if rule is not IfMatch.NONE:
             statuses += [412, 428] if rule is IfMatch.REQUIRED else [412]
         if action.body is not None:
