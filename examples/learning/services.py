@@ -27,7 +27,7 @@ from examples.learning.repositories import (
 from lamina.domain import Conflict, ConstraintViolated, NotFound, PermissionDenied, slugify
 from lamina.persistence import Filter, UnitOfWork, any_of, where
 from lamina.security import Principal
-from lamina.service import Filtered, MemberOf, OwnedBy, Service
+from lamina.service import Filtered, MemberOf, OwnedBy, Service, Transition
 
 Actor = Principal | None
 PUBLISHED = where("status") == d.CourseStatus.PUBLISHED
@@ -55,6 +55,11 @@ async def require_enrolled(uow: UnitOfWork, p: Actor, course_id: UUID) -> None:
         raise PermissionDenied("enroll in the course first")
 
 
+async def has_video(uow: UnitOfWork, course: d.Course) -> None:
+    if not await Videos(uow).exists(where("course_id") == course.id):
+        raise Conflict("add a video before publishing the course")
+
+
 class Mine(Service[Any, Actor]):
     """Entities of the caller (``user_id``)."""
 
@@ -73,27 +78,10 @@ class CourseService(Service[d.Course, Actor]):
         slug = values.get("slug") or slugify(values.get("title", ""), fallback="course")
         return super().new_entity({**values, "slug": slug})
 
-    async def publish(self, id: UUID, *, expected_version: int | None = None) -> d.Course:
-        """Publish a draft course that has a video."""
-
-        async def decide(uow: UnitOfWork, course: d.Course) -> dict[str, Any]:
-            if course.status is not d.CourseStatus.DRAFT:
-                raise Conflict(f"a {course.status} course cannot be published")
-            if not await Videos(uow).exists(where("course_id") == id):
-                raise Conflict("add a video before publishing the course")
-            return {"status": d.CourseStatus.PUBLISHED}
-
-        return await self.act(id, "publish", decide, expected_version=expected_version)
-
-    async def archive(self, id: UUID, *, expected_version: int | None = None) -> d.Course:
-        """Archive a published course."""
-
-        async def decide(uow: UnitOfWork, course: d.Course) -> dict[str, Any]:
-            if course.status is not d.CourseStatus.PUBLISHED:
-                raise Conflict(f"a {course.status} course cannot be archived")
-            return {"status": d.CourseStatus.ARCHIVED}
-
-        return await self.act(id, "archive", decide, expected_version=expected_version)
+    publish = Transition(
+        "status", {d.CourseStatus.DRAFT}, d.CourseStatus.PUBLISHED, guard=has_video
+    )
+    archive = Transition("status", {d.CourseStatus.PUBLISHED}, d.CourseStatus.ARCHIVED)
 
     async def progress(self, id: UUID) -> dict[str, Any]:
         """The caller's progress through the videos of a course."""
