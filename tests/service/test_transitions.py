@@ -36,7 +36,9 @@ async def has_a_description(uow: UnitOfWork, project: Project) -> None:
 
 class Lifecycle(ProjectService):
     close = Transition("status", {Status.OPEN}, Status.CLOSED, guard=has_a_description)
-    reopen = Transition("status", {Status.CLOSED}, Status.OPEN, also=lambda p: {"priority": 0})
+    reopen = Transition(
+        "status", {Status.CLOSED}, Status.OPEN, also=lambda p, priority=0: {"priority": priority}
+    )
     publishes = {"close": ProjectClosed}
 
 
@@ -53,11 +55,14 @@ async def test_a_transition_moves_the_entity_and_publishes_its_event(db: Databas
 
     closed = await service.close(project.id, expected_version=project.version)
     reopened = await service.reopen(closed.id)
+    await service.close(project.id)
+    urgent = await service.reopen(project.id, priority=9)  # the call's values reach ``also``
 
     assert (closed.status, closed.version) == (Status.CLOSED, project.version + 1)
     assert (reopened.status, reopened.priority) == (Status.OPEN, 0)
+    assert (urgent.status, urgent.priority) == (Status.OPEN, 9)
     events = [stored.decode() for stored in await EventStore(db).read()]
-    assert events == [ProjectClosed(project_id=project.id, name="Docs")]
+    assert events == [ProjectClosed(project_id=project.id, name="Docs")] * 2
 
 
 async def test_a_transition_from_another_state_or_refused_by_its_guard_writes_nothing(

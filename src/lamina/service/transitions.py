@@ -36,8 +36,15 @@ Guard = Callable[[UnitOfWork, Any], Awaitable[None]]
 
 
 class Transition(Generic[E]):
-    """A use case setting ``field`` from one of ``sources`` to ``target`` (see the module);
-    ``guard`` may refuse it (raise a domain error) and ``also`` gives further changes."""
+    """A use case setting ``field`` from one of ``sources`` to ``target`` (see the module).
+
+    ``guard`` may refuse it (raise a domain error). ``also(entity, **values)`` gives further
+    changes, from the entity and the keyword arguments of the call (an action's body fields)::
+
+        fail = Transition("status", {RUNNING}, FAILED,
+                          also=lambda run, error: {"error": error, "finished_at": utcnow()})
+        ResourceAction("fail", RunService.fail, body=Failure)   # Failure(error: str)
+    """
 
     def __init__(
         self,
@@ -46,7 +53,7 @@ class Transition(Generic[E]):
         target: Any,
         *,
         guard: Guard | None = None,
-        also: Callable[[E], Mapping[str, Any]] | None = None,
+        also: Callable[..., Mapping[str, Any]] | None = None,
         doc: str | None = None,
     ) -> None:
         self.field = field
@@ -63,7 +70,9 @@ class Transition(Generic[E]):
     def __get__(self, service: object | None, owner: type) -> Callable[..., Awaitable[E]]:
         transition = self
 
-        async def run(service: Any, id: UUID, *, expected_version: int | None = None) -> E:
+        async def run(
+            service: Any, id: UUID, *, expected_version: int | None = None, **values: Any
+        ) -> E:
             async def decide(uow: UnitOfWork, entity: E) -> Mapping[str, Any]:
                 current = getattr(entity, transition.field)
                 if current not in transition.sources:
@@ -74,7 +83,7 @@ class Transition(Generic[E]):
                     )
                 if transition.guard is not None:
                     await transition.guard(uow, entity)
-                extra = transition.also(entity) if transition.also is not None else {}
+                extra = transition.also(entity, **values) if transition.also is not None else {}
                 return {**extra, transition.field: transition.target}
 
             result: E = await service.act(
