@@ -5,7 +5,14 @@ window and with the keyboard alone, and every control has a label."""
 
 from __future__ import annotations
 
-from browser_kit import needs_chromium, open_lunch, shared_conversation, shot, signed_in
+from browser_kit import (
+    needs_chromium,
+    open_lunch,
+    shared_conversation,
+    shot,
+    signed_in,
+    team_with,
+)
 from chat_testkit import serving, user_on
 from playwright.async_api import Browser, Page
 
@@ -29,9 +36,7 @@ async def test_an_invitation_arrives_live_and_is_accepted_or_rejected(
         user_on(base, "alice") as alice,
         user_on(base, "bob") as bob,
     ):
-        team = (await alice.ok("POST", "/workspaces", 201, json={"name": "Team"}))["id"]
-        await alice.ok("POST", f"/workspaces/{team}/members", 201, json={"username": "bob"})
-        path = f"/workspaces/{team}/conversations"
+        path = f"/workspaces/{await team_with(alice, 'bob')}/conversations"
         await alice.ok("POST", path, 201, json={"title": "Plans"})
         gossip = (await alice.ok("POST", path, 201, json={"title": "Gossip"}))["id"]
         alice_page = await signed_in(browser, base, "alice")
@@ -112,12 +117,7 @@ async def test_a_recording_on_a_voice_conversation_shows_live_to_the_other_parti
         user_on(base, "alice") as alice,
         user_on(base, "bob") as bob,
     ):
-        team = (await alice.ok("POST", "/workspaces", 201, json={"name": "Team"}))["id"]
-        await alice.ok("POST", f"/workspaces/{team}/members", 201, json={"username": "bob"})
-        call = {"title": "Standup", "modality": "voice"}
-        room = (await alice.ok("POST", f"/workspaces/{team}/conversations", 201, json=call))["id"]
-        await alice.ok("POST", f"/conversations/{room}/participants", 201, json={"username": "bob"})
-        await bob.ok("POST", f"/conversations/{room}/participants/me/accept")
+        room = await shared_conversation(alice, bob, "Standup", modality="voice")
         pages = [await signed_in(browser, base, name) for name in ("alice", "bob")]
         for page in pages:
             await page.get_by_role("button", name="Standup (voice)").click()
