@@ -94,8 +94,9 @@ async def test_a_concurrent_rename_is_a_412_and_the_page_shows_the_other_edit(
             json={"title": "Lunch at one"},
             headers={"If-Match": '"1"'},
         )
+        await page.get_by_text("Rename conversation").click()
         await page.get_by_label("Title").fill("Dinner")
-        await page.get_by_role("button", name="Rename").click()
+        await page.get_by_role("button", name="Rename", exact=True).click()
         await problem_shown(page, "412", "Someone changed it meanwhile")
         await page.locator("#conversation-title").get_by_text("Lunch at one").wait_for()
         assert await page.get_by_label("Title").input_value() == "Lunch at one"
@@ -103,7 +104,7 @@ async def test_a_concurrent_rename_is_a_412_and_the_page_shows_the_other_edit(
 
         # Trying again on what is now shown succeeds.
         await page.get_by_label("Title").fill("Dinner")
-        await page.get_by_role("button", name="Rename").click()
+        await page.get_by_role("button", name="Rename", exact=True).click()
         await page.locator("#conversation-title").get_by_text("Dinner").wait_for()
         assert (await bob.ok("GET", f"/conversations/{room}"))["title"] == "Dinner"
         assert await page.locator("#problem").is_hidden()
