@@ -9,8 +9,6 @@ The database must be migrated first (``python -m examples.chat`` does it, or
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -26,8 +24,7 @@ from examples.chat.api.recordings import recording_router
 from examples.chat.api.web import mount_web_client
 from examples.chat.api.wiring import UNAUTHENTICATED
 from examples.chat.api.workspaces import workspace_router
-from lamina.api import ApiSettings, DatabaseMetrics, EventStreams, Resources, install
-from lamina.events import EventFeed, EventMetrics, EventNotifier, EventRunner
+from lamina.api import ApiSettings, EventStreams, Resources, service_app
 from lamina.persistence import Database
 from lamina.security import (
     Argon2Parameters,
@@ -69,43 +66,23 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
     """The chat service on the (already migrated) database of ``settings``."""
     settings = settings or ChatSettings()
     db = Database(settings.database_url, secret_key=settings.secret_key)
-    notifier = EventNotifier(db)
-    feed = EventFeed(db, notifier=notifier)
     tokens = TokenStore(db, ttl=settings.token_ttl)
     streams = EventStreams(
         db,
-        feed=feed,
         data=chat_event_data,
         heartbeat=settings.sse_heartbeat,
         credentials=tokens.invalid_among,
         max_per_user=settings.max_streams_per_user,
     )
-    projections = EventRunner(db, [conversation_activity(db)], notifier=notifier)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await feed.start()
-        await projections.start()
-        restore_signals = streams.end_on_signals()  # SIGTERM: every stream gets "resume"
-        try:
-            yield
-        finally:
-            restore_signals()
-            await projections.stop()
-            await streams.close()
-            await feed.stop()
-            await notifier.stop()
-            await db.close()
-
-    app = FastAPI(title="lamina chat", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    metrics = install(
-        app,
-        ApiSettings.from_env(
-            access_log=settings.access_log, readiness_checks={"database": db.ping}
-        ),
+    api_settings = ApiSettings.from_env(access_log=settings.access_log)
+    app = service_app(
+        db,
+        title="lamina chat",
+        description=DESCRIPTION,
+        subscriptions=[conversation_activity(db)],
+        streams=streams,
+        settings=api_settings,
     )
-    metrics.add_collector(EventMetrics(db=db, runners=[projections], live=[streams], feed=feed))
-    metrics.add_collector(DatabaseMetrics(db))
     authenticator = Authenticator(tokens)
     app.include_router(
         auth_router(
@@ -132,8 +109,6 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     mount_web_client(app)
-    app.state.database = db
-    app.state.streams = streams
     return app
 
 

@@ -12,6 +12,15 @@ and everything closed at shutdown::
 ``app.state.database`` is ``db`` and ``app.state.events`` the
 :class:`~lamina.events.EventRunner` of ``subscriptions`` (started with the app,
 stopped before the database closes).
+
+An app with live streams gives its :class:`~lamina.api.EventStreams` too: its
+feed starts with the app (sharing the runner's notifier: one ``LISTEN``
+connection), SIGTERM ends every stream with ``resume`` so clients move to
+another worker at once, the streams close before the database, and
+``/metrics`` counts their connections; ``app.state.streams`` is it::
+
+    streams = EventStreams(db, credentials=tokens.invalid_among)
+    app = service_app(db, title="chat", subscriptions=[activity(db)], streams=streams)
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from fastapi import FastAPI
 
 from lamina.api.app import ApiSettings, install
 from lamina.api.metrics import DatabaseMetrics
+from lamina.api.sse import EventStreams
 from lamina.events import EventMetrics, EventNotifier, EventRunner, Subscription
 from lamina.persistence import Database
 
@@ -32,24 +42,36 @@ def service_app(
     *,
     title: str,
     subscriptions: Sequence[Subscription] = (),
+    streams: EventStreams | None = None,
     settings: ApiSettings | None = None,
     description: str = "",
     version: str = "0.1.0",
 ) -> FastAPI:
     """A FastAPI app serving on ``db``: :func:`install` with ``settings`` (default: from the
     environment) plus a ``database`` readiness check, database and event metrics, and an
-    :class:`~lamina.events.EventRunner` of ``subscriptions`` for the app's lifetime."""
-    notifier = EventNotifier(db)
+    :class:`~lamina.events.EventRunner` of ``subscriptions`` for the app's lifetime, and the
+    lifecycle of ``streams`` (see the module)."""
+    feed = streams.hub.feed if streams is not None else None
+    notifier = feed.notifier if feed is not None else EventNotifier(db)
     runner = EventRunner(db, subscriptions, notifier=notifier)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if feed is not None:
+            await feed.start()
         if subscriptions:
             await runner.start()
+        restore_signals = streams.end_on_signals() if streams is not None else None
         try:
             yield
         finally:
+            if restore_signals is not None:
+                restore_signals()
             await runner.stop()
+            if streams is not None:
+                await streams.close()
+            if feed is not None:
+                await feed.stop()
             await notifier.stop()
             await db.close()
 
@@ -57,8 +79,10 @@ def service_app(
     settings = settings or ApiSettings.from_env()
     checks = {"database": db.ping, **settings.readiness_checks}
     metrics = install(app, settings.model_copy(update={"readiness_checks": checks}))
-    metrics.add_collector(EventMetrics(db=db, runners=[runner]))
+    live = [streams] if streams is not None else []
+    metrics.add_collector(EventMetrics(db=db, runners=[runner], live=live, feed=feed))
     metrics.add_collector(DatabaseMetrics(db))
     app.state.database = db
     app.state.events = runner
+    app.state.streams = streams
     return app
