@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lamina.domain import (
     ENCRYPTED,
+    AlreadyExists,
     Entity,
     Timestamped,
     Unavailable,
@@ -38,6 +39,7 @@ from lamina.persistence import (
     key_usage,
     new_key,
     new_metadata,
+    reindex_blind_indexes,
     rotate_keys,
     where,
 )
@@ -279,3 +281,31 @@ async def test_g17_rotation_reports_values_it_cannot_open_and_rotates_the_rest(
     failed = {(f.row_id, f.key_id) for f in report.failures}
     assert failed == {(str(ada.id), "a"), (str(cid), "c")}
     assert await usage_by_key(db) == {"a": 1, "b": 1, "c": 1}
+
+
+async def test_g17_reindex_moves_blind_indexes_to_a_new_index_key(
+    db: Database, db_url: str
+) -> None:
+    members = Members(db)
+    await members.add_many([Member(name=f"m{i}", email=f"m{i}@x.org") for i in range(30)])
+    new_index = new_key()
+    moved = Keyring.parse(f"a={KEY_A}", index_key=new_index)
+    async with Database(db_url, keyring=moved) as reindexing:
+        assert await Members(reindexing).list(where("email") == "m7@x.org") == []  # old digests
+        env = {**os.environ, "LAMINA_KEYS": f"a={KEY_A}", "LAMINA_INDEX_KEY": new_index}
+        env["PYTHONPATH"] = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
+        command = [LAMINA, "keys", "reindex", "--url", db_url, "--metadata", f"{__name__}:Rows"]
+        done = await asyncio.to_thread(
+            subprocess.run, command, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert "g17_rotation_members.email  reindexed 30" in done.stdout.splitlines()
+        assert "recomputed 30 digests" in done.stdout
+
+        [found] = await Members(reindexing).list(where("email") == "m7@x.org")
+        assert found.name == "m7"
+        with pytest.raises(AlreadyExists):  # the unique rule holds under the new key
+            await Members(reindexing).add(Member(name="again", email="m7@x.org"))
+        again = await reindex_blind_indexes(reindexing, encrypted_columns(Rows.metadata))
+        assert again.total_rotated == 0
+        assert again.to_do == 30

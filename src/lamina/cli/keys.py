@@ -4,7 +4,8 @@
 of ``LAMINA_KEYS_FILE``); ``status`` counts, per table and column, the values
 each key id protects, so a key is removed only once nothing needs it; ``rotate``
 re-encrypts every value not under the active key (online, in batches,
-resumable: see :mod:`lamina.persistence.key_rotation`). The
+resumable: see :mod:`lamina.persistence.key_rotation`); ``reindex`` recomputes
+blind indexes under a new blind-index key. The
 application's tables are found from ``--metadata``, else ``$LAMINA_APP_METADATA``,
 else ``metadata`` under ``[tool.lamina]`` in ``./pyproject.toml``.
 """
@@ -27,7 +28,12 @@ from lamina.cli.options import CommandError, Url, existing_database, reported_er
 from lamina.cli.progress import ProgressBar
 from lamina.domain.errors import EncryptionKeyMissing
 from lamina.persistence import Database, Keyring, KeyringError, new_key
-from lamina.persistence.key_rotation import DEFAULT_BATCH_SIZE, RotationReport, rotate_keys
+from lamina.persistence.key_rotation import (
+    DEFAULT_BATCH_SIZE,
+    RotationReport,
+    reindex_blind_indexes,
+    rotate_keys,
+)
 from lamina.persistence.key_usage import KeyUsage, encrypted_columns, key_usage
 from lamina.persistence.keyring import INDEX_ENTRY, check_key_id
 from lamina.persistence.migrations import MigrationError
@@ -160,6 +166,59 @@ def rotation_lines(report: RotationReport, seconds: float) -> list[str]:
         + (f"; {len(report.failures)} could not be rotated" if report.failures else "")
     )
     return lines
+
+
+@app.command()
+def reindex(
+    url: Url = None,
+    metadata: Metadata = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Rows per transaction.")
+    ] = DEFAULT_BATCH_SIZE,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="A progress bar on stderr.")
+    ] = True,
+) -> None:
+    """Recompute every blind index (<column>_bidx) under the blind-index key now configured.
+
+    How the blind-index key is changed: stop the application's writes, set the new
+    LAMINA_INDEX_KEY, run this, start the application with that key. Until it has
+    finished, lookups compare digests made under two keys. Running it again is safe.
+    """
+    with reported_errors(KeyringError, EncryptionKeyMissing, MigrationError, ProjectSettingsError):
+        tables = _app_metadata(metadata)
+        keyring = Keyring.from_env()
+        bar = ProgressBar("reindexing") if progress else None
+        started = time.monotonic()
+        try:
+            report = asyncio.run(_reindex(existing_database(url), tables, keyring, batch_size, bar))
+        finally:
+            if bar is not None:
+                bar.close()
+    lines = [f"{table}.{column}  reindexed {n}" for (table, column), n in report.rotated.items()]
+    lines += [
+        f"{f.table}.{f.column}  row {f.row_id}: not reindexed ({f.reason})" for f in report.failures
+    ]
+    lines.append(
+        f"recomputed {report.total_rotated} digests in {time.monotonic() - started:.1f} s"
+        + (f"; {len(report.failures)} values could not be read" if report.failures else "")
+    )
+    for line in lines:
+        typer.echo(line)
+    if report.failures:
+        raise typer.Exit(1)
+
+
+async def _reindex(
+    url: str, tables: MetaData, keyring: Keyring, batch_size: int, bar: ProgressBar | None
+) -> RotationReport:
+    async with Database(url, keyring=keyring) as db:
+        return await reindex_blind_indexes(
+            db,
+            encrypted_columns(tables),
+            batch_size=batch_size,
+            progress=None if bar is None else bar.update,
+        )
 
 
 def _app_metadata(path: str | None) -> MetaData:
