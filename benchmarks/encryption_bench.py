@@ -10,7 +10,10 @@ tables of the same shape are created there and dropped afterwards: contacts
 with a name, an email and notes, in one as plain text (the email indexed), in
 the other ``ENCRYPTED`` (the email with a blind index). Rounds of both
 alternate, and the median round of each is reported with the ratio
-encrypted / plain (target: under 15% overhead on PostgreSQL).
+encrypted / plain (target: under 15% overhead on PostgreSQL). Then the
+encrypted table is rotated to a new key and back a few times (``rotate_keys``,
+the work of ``lamina keys rotate``), and the median values re-encrypted per
+second is reported.
 """
 
 from __future__ import annotations
@@ -39,14 +42,17 @@ from lamina.persistence import (
     StandardColumns,
     blind_index_column,
     encrypted_column,
+    encrypted_columns,
     new_key,
     new_metadata,
+    rotate_keys,
 )
 
 POSTGRES_URL_VAR = "LAMINA_BENCH_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 ROWS = 2_000
 PAGE = 50
+BENCH_KEY = new_key()
 
 
 class PlainContact(Timestamped, Versioned, Entity):
@@ -129,9 +135,25 @@ async def rate(operation: Operation, seconds: float) -> float:
     return calls / elapsed
 
 
-async def run(url: str, rounds: int, seconds: float) -> list[tuple[str, float, float]]:
-    """Median calls per second of each operation, plain and encrypted."""
-    keyring = Keyring.parse(f"bench={new_key()},index={new_key()}")
+async def rotation_rate(db: Database, rounds: int) -> float:
+    """Median values per second re-encrypted by ``rotate_keys``, between two keys in turn."""
+    one, other = new_key(), new_key()
+    rates = []
+    for r in range(rounds):
+        to, back = ("one", "other") if r % 2 == 0 else ("other", "one")
+        keys = {"one": one, "other": other}
+        db.keyring = Keyring.parse(f"{to}={keys[to]},{back}={keys[back]},bench={BENCH_KEY}")
+        start = time.perf_counter()
+        report = await rotate_keys(db, encrypted_columns(Rows.metadata))
+        rates.append(report.total_rotated / (time.perf_counter() - start))
+    return median(rates)
+
+
+async def run(
+    url: str, rounds: int, seconds: float
+) -> tuple[list[tuple[str, float, float]], float]:
+    """Median calls per second of each operation, plain and encrypted; values rotated per second."""
+    keyring = Keyring.parse(f"bench={BENCH_KEY},index={new_key()}")
     async with Database(url, keyring=keyring) as db:
         await db.drop_all(Rows.metadata)
         await db.create_all(Rows.metadata)
@@ -159,12 +181,12 @@ async def run(url: str, rounds: int, seconds: float) -> list[tuple[str, float, f
                         samples[kind].append(await rate(ops[kind][name], seconds))
                 results.append((name, median(samples["plain"]), median(samples["encrypted"])))
                 print(f"measured {name}", file=sys.stderr, flush=True)
-            return results
+            return results, await rotation_rate(db, rounds)
         finally:
             await db.drop_all(Rows.metadata)
 
 
-def report(url: str, results: list[tuple[str, float, float]]) -> str:
+def report(url: str, results: list[tuple[str, float, float]], rotation: float) -> str:
     """The markdown table of the results."""
     lines = [
         f"Encrypted fields vs plain ({url.split('://')[0]}), median calls per second",
@@ -175,6 +197,7 @@ def report(url: str, results: list[tuple[str, float, float]]) -> str:
     for name, plain, encrypted in results:
         overhead = plain / encrypted - 1
         lines.append(f"| {name} | {plain:,.0f} | {encrypted:,.0f} | {overhead:+.1%} |")
+    lines += ["", f"Key rotation: {rotation:,.0f} values re-encrypted per second"]
     return "\n".join(lines)
 
 
@@ -189,7 +212,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         if url == "sqlite":
             url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-        print(report(url, asyncio.run(run(url, rounds, seconds))))
+        print(report(url, *asyncio.run(run(url, rounds, seconds))))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,12 @@ from lamina.persistence.errors import ConnectionLost
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
 from lamina.persistence.json_values import JSONValue
+from lamina.persistence.key_rotation import (
+    RotationFailure,
+    RotationReport,
+    reindex_blind_indexes,
+    rotate_keys,
+)
 from lamina.persistence.key_usage import KeyUsage, encrypted_columns, key_usage
 from lamina.persistence.keyring import Keyring, KeyringError, new_key
 from lamina.persistence.mapping import MappingError
@@ -71,6 +77,8 @@ __all__ = [
     "ReadOnlyRepository",
     "Repository",
     "RetryPolicy",
+    "RotationFailure",
+    "RotationReport",
     "SoftDeleteColumn",
     "StandardColumns",
     "Subquery",
@@ -96,6 +104,8 @@ __all__ = [
     "normalize_url",
     "one_of",
     "reencrypt",
+    "reindex_blind_indexes",
+    "rotate_keys",
     "upgrade",
     "where",
 ]

@@ -139,7 +139,7 @@ class FieldEncryption:
         self.blind_index_columns: tuple[str, ...] = tuple(
             f.blind_index for f in self.indexed if f.blind_index is not None
         )
-        # Per field, what reads need: its position and the associated data after the key id.
+        # Per field, what reads need: its position and its place in the associated data.
         self._reads = tuple(
             (f.position, f"\x00{table}\x00{f.column}\x00".encode(), f.as_json, f)
             for f in self.fields
@@ -205,31 +205,31 @@ class FieldEncryption:
     def open_rows(self, rows: Sequence[list[Any]], keyring: Keyring) -> None:
         """Decrypt the fields of rows given in mapper column order, in place.
 
-        :func:`decrypt_value` inlined: a page of rows opens many values.
+        :func:`decrypt_value` inlined, with each key's associated data made once per
+        keyring (:meth:`Keyring.openers`): a page of rows opens many values.
         """
-        pk_at, reads, ciphers, prefix = self.pk_position, self._reads, keyring.ciphers, _PREFIX
-        a2b, loads = binascii.a2b_base64, json.loads
+        pk_at, a2b, loads = self.pk_position, binascii.a2b_base64, json.loads
+        plan = [
+            (position, as_json, f, keyring.openers(place))
+            for position, place, as_json, f in self._reads
+        ]
         for row in rows:
-            pk = None
-            for position, place, as_json, f in reads:
+            pk = _pk_bytes(row[pk_at])
+            for position, as_json, f, openers in plan:
                 stored = row[position]
                 if stored is None:
                     continue
-                if pk is None:
-                    pk = _pk_bytes(row[pk_at])
-                head, _, rest = stored.partition(":")
-                key_id, _, body = rest.partition(":")
-                cipher = ciphers.get(key_id)
-                if head != FORMAT_VERSION or cipher is None:
+                try:
+                    head, key_id, body = stored.split(":", 2)
+                    decrypt, bound = openers[key_id]
+                except (ValueError, KeyError):
+                    head = ""
+                if head != FORMAT_VERSION:
                     row[position] = self._open(f, stored, row[pk_at], keyring)  # raises
                     continue
                 try:
                     raw = a2b(body)
-                    data = cipher.decrypt(
-                        raw[:NONCE_BYTES],
-                        raw[NONCE_BYTES:],
-                        prefix + key_id.encode() + place + pk,
-                    )
+                    data = decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], bound + pk)
                 except (InvalidTag, binascii.Error, ValueError):
                     raise DecryptionFailed(key_id, f.field) from None
                 row[position] = loads(data) if as_json else data.decode()

@@ -19,7 +19,7 @@ import base64
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -33,6 +33,10 @@ INDEX_ENTRY = "index"
 """The entry of a key file holding the blind-index key rather than an encryption key."""
 
 KEY_BYTES = 32
+
+Opener = tuple[Callable[[bytes, bytes, bytes], bytes], bytes]
+"""A key's bound ``AESGCM.decrypt`` and the associated data of one column, up to the
+primary key (see :meth:`Keyring.openers`)."""
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
@@ -99,6 +103,7 @@ class Keyring:
             raise KeyringError(f"the active key {active!r} is not in the keyring")
         if index_key is not None and len(index_key) != KEY_BYTES:
             raise KeyringError(f"the blind-index key must be {KEY_BYTES} bytes")
+        self._openers: dict[bytes, dict[str, Opener]] = {}
         self.active_id: str | None = active
         """The id of the key new values are encrypted with (None: encryption impossible)."""
         self._index_key = index_key
@@ -160,6 +165,18 @@ class Keyring:
         found = self._ciphers.get(key_id)
         if found is None:
             raise EncryptionKeyMissing(key_id)
+        return found
+
+    def openers(self, place: bytes) -> Mapping[str, Opener]:
+        """For each key id, its ``decrypt`` and the associated data ``v1\\0<key id>`` +
+        ``place`` (a column's table and name), made once: reading a page opens many values.
+        """
+        found = self._openers.get(place)
+        if found is None:
+            found = self._openers[place] = {
+                key_id: (cipher.decrypt, b"v1\x00" + key_id.encode() + place)
+                for key_id, cipher in self._ciphers.items()
+            }
         return found
 
     def active(self) -> tuple[str, AESGCM]:
