@@ -27,6 +27,7 @@ from lamina.events.live import (
 )
 from lamina.events.metrics import EventMetrics
 from lamina.events.notifier import EventNotifier
+from lamina.events.relay import EventRelay, RelayStalled, RelayStats
 from lamina.events.registry import EventDecodeError, EventRegistry, default_registry
 from lamina.events.runner import EventRunner, RunnerStats, SubscriptionBusy, work_order
 from lamina.events.store import EventStore
@@ -42,6 +43,7 @@ __all__ = [
     "EventMetrics",
     "EventNotifier",
     "EventRegistry",
+    "EventRelay",
     "EventRunner",
     "EventStore",
     "FeedStats",
@@ -49,6 +51,8 @@ __all__ = [
     "LiveConnection",
     "LiveHub",
     "LiveStats",
+    "RelayStalled",
+    "RelayStats",
     "RunnerStats",
     "StoredEvent",
     "Subscription",
