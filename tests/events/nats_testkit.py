@@ -93,8 +93,22 @@ def relay_process(db_url: str, nats: str, stream: str, *extra: str) -> subproces
     """``lamina events relay`` in a subprocess, with a short lease."""
     env = {**os.environ, "PYTHONPATH": SUBPROCESS_PATH}
     return subprocess.Popen(
-        [LAMINA, "events", "relay", "--url", db_url, "--to", nats, "--stream", stream,
-         "--subject-prefix", stream.lower(), "--lease", "1", *extra],
+        [
+            LAMINA,
+            "events",
+            "relay",
+            "--url",
+            db_url,
+            "--to",
+            nats,
+            "--stream",
+            stream,
+            "--subject-prefix",
+            stream.lower(),
+            "--lease",
+            "1",
+            *extra,
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
