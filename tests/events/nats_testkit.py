@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from uuid import uuid4
 
@@ -17,9 +17,9 @@ import nats
 from events_testkit import SUBPROCESS_PATH
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from server_kit import free_port
 
 from lamina.events.wire import position_of
+from server_kit import free_port
 
 NATS_SERVER = "/usr/sbin/nats-server"
 LAMINA = str(Path(sys.executable).parent / "lamina")
@@ -40,10 +40,8 @@ async def cleaned_up(url: str, *streams: str) -> AsyncIterator[None]:
         js = nc.jetstream()
         for name in streams:
             for candidate in (name, f"{name}_DEAD_LETTERS"):
-                try:
+                with suppress(NotFoundError):
                     await js.delete_stream(candidate)
-                except NotFoundError:
-                    pass
         await nc.close()
 
 
@@ -71,12 +69,12 @@ async def stream_positions(url: str, stream: str, subject: str = ">") -> list[in
         await nc.close()
 
 
-async def wait_for_count(url: str, stream: str, count: int, timeout: float) -> int:
+async def wait_for_count(url: str, stream: str, count: int, within: float) -> int:
     """Wait until ``stream`` holds ``count`` messages; returns how many it holds."""
     nc = await nats.connect(url)
     try:
         js = nc.jetstream()
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             try:
                 held = (await js.stream_info(stream)).state.messages
@@ -125,11 +123,17 @@ class PrivateNats:
         self.process: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
+        self._spawn()
+        await self._wait_until_up()
+
+    def _spawn(self) -> None:
         self.process = subprocess.Popen(
             [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    async def _wait_until_up(self) -> None:
         for _ in range(100):
             try:
                 nc = await nats.connect(self.url, allow_reconnect=False, connect_timeout=0.5)

@@ -1,7 +1,7 @@
 """The ``lamina`` command: one Typer app, one sub-app per area (``lamina db ...``).
 
 Another area adds its commands with one line, for example
-``app.add_typer(events.app, name="events")  # with relay's commands`` for a ``lamina.cli.events`` module.
+``app.add_typer(events.app, name="events")`` for a ``lamina.cli.events`` module.
 """
 
 from __future__ import annotations

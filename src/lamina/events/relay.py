@@ -243,7 +243,7 @@ class EventRelay:
                         headers=wire.headers_for(record, self.encoding),
                     )
                 )
-            done, late = await asyncio.wait(pending, timeout=self.ack_timeout)
+            _, late = await asyncio.wait(pending, timeout=self.ack_timeout)
             if late:
                 raise RelayStalled(f"{len(late)} of {len(batch)} publishes were not acknowledged")
             acks = [future.result() for future in pending]  # raises the broker's error, if any
