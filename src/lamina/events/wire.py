@@ -54,8 +54,12 @@ class WireError(Exception):
 def subject_for(prefix: str, record: StoredEvent) -> str:
     """The subject ``record`` is published on: ``<prefix>.<event type>.<stream id>``."""
     event_type = _UNSAFE_TYPE.sub("_", record.event_type).strip(".") or "_"
-    stream_id = _UNSAFE_TOKEN.sub("_", record.stream_id) or "_"
-    return f"{prefix}.{event_type}.{stream_id}"
+    return f"{prefix}.{event_type}.{token(record.stream_id)}"
+
+
+def token(text: str) -> str:
+    """``text`` as one subject token (unsafe characters, dots included, become ``_``)."""
+    return _UNSAFE_TOKEN.sub("_", text) or "_"
 
 
 def headers_for(record: StoredEvent, encoding: Encoding) -> dict[str, str]:
