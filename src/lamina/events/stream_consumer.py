@@ -11,7 +11,8 @@ Delivery works as in-database subscriptions do: at least once (a message is
 acknowledged only after its handler succeeded, so a consumer that dies
 between handling and acknowledging gets it again after ``ack_wait``; make
 handlers idempotent with ``record.position`` or ``record.event_id`` as the
-key), a failing handler is retried with the subscription's
+key; each acknowledgement waits for the server's confirmation, so an
+acknowledged event is not delivered again), a failing handler is retried with the subscription's
 :class:`~lamina.events.HandlerRetry` backoff, and after its last attempt the
 event goes to the dead letters (a :class:`DeadLetterSink`; by default a
 JetStream stream, see :mod:`lamina.events.stream_dead_letters`) and the
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from lamina.domain.context import use_context
 from lamina.domain.entity import utcnow
@@ -131,6 +133,9 @@ class StreamConsumer:
                 await self._consume()
             except asyncio.CancelledError:
                 raise
+            except NotFoundError:
+                logger.warning("stream consumer %s: no stream %s yet", self.durable, self.stream)
+                await asyncio.sleep(self.error_delay)
             except Exception:
                 logger.warning("stream consumer %s failed; retrying", self.durable, exc_info=True)
                 await asyncio.sleep(self.error_delay)
@@ -177,13 +182,13 @@ class StreamConsumer:
                 records.append(record)
                 by_position[record.position] = message
             else:
-                await message.ack()
+                await message.ack_sync()
         for unit in self.subscription.deliveries(records):
             failure = await self._deliver(unit, [by_position[r.position] for r in unit])
             for record in unit:
                 message = by_position[record.position]
                 if failure is None:
-                    await message.ack()
+                    await message.ack_sync()
                     self.stats.delivered += 1
                 else:
                     attempts = self.subscription.retry.max_attempts
@@ -245,5 +250,5 @@ class StreamConsumer:
             event_type=record.event_type if record is not None else None,
         )
         await self.dead_letters.record(letter)
-        await message.ack()
+        await message.ack_sync()
         self.stats.dead_lettered += 1

@@ -66,7 +66,7 @@ class JetStreamDeadLetters:
 
     def subject(self, letter: StreamDeadLetter) -> str:
         """``<prefix>.<consumer>.<event type>`` of ``letter``."""
-        kind = wire.token(letter.event_type or "unreadable")
+        kind = wire.type_tokens(letter.event_type or "unreadable")
         return f"{self.subject_prefix}.{wire.token(letter.consumer)}.{kind}"
 
     async def record(self, letter: StreamDeadLetter) -> None:

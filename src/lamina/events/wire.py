@@ -53,13 +53,17 @@ class WireError(Exception):
 
 def subject_for(prefix: str, record: StoredEvent) -> str:
     """The subject ``record`` is published on: ``<prefix>.<event type>.<stream id>``."""
-    event_type = _UNSAFE_TYPE.sub("_", record.event_type).strip(".") or "_"
-    return f"{prefix}.{event_type}.{token(record.stream_id)}"
+    return f"{prefix}.{type_tokens(record.event_type)}.{token(record.stream_id)}"
 
 
 def token(text: str) -> str:
     """``text`` as one subject token (unsafe characters, dots included, become ``_``)."""
     return _UNSAFE_TOKEN.sub("_", text) or "_"
+
+
+def type_tokens(event_type: str) -> str:
+    """``event_type`` as subject tokens: its dots kept, other unsafe characters ``_``."""
+    return _UNSAFE_TYPE.sub("_", event_type).strip(".").replace("..", "._.") or "_"
 
 
 def headers_for(record: StoredEvent, encoding: Encoding) -> dict[str, str]:

@@ -31,7 +31,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("lamina_stream_tickets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_lamina_stream_tickets_expires_at"), if_exists=True)
