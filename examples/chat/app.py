@@ -27,7 +27,7 @@ from examples.chat.api.web import mount_web_client
 from examples.chat.api.wiring import UNAUTHENTICATED
 from examples.chat.api.workspaces import workspace_router
 from lamina.api import ApiSettings, DatabaseMetrics, EventStreams, Resources, install
-from lamina.events import EventFeed, EventMetrics, EventNotifier, EventRunner
+from lamina.events import EventFeed, EventMetrics, EventNotifier, EventRelay, EventRunner
 from lamina.persistence import Database
 from lamina.security import (
     Argon2Parameters,
@@ -63,6 +63,14 @@ class ChatSettings:
     registrations_per_hour: int | None = 10
     """Registrations one client address may make in an hour (429 beyond; None: no limit)."""
     access_log: bool = True
+    relay_url: str | None = field(
+        default_factory=lambda: os.environ.get("LAMINA_RELAY_URL") or None
+    )
+    """NATS server(s), comma-separated, to relay the event log to (JetStream stream
+    ``relay_stream``, subjects ``<relay_subject_prefix>.<event type>.<stream id>``); default
+    ``LAMINA_RELAY_URL``, unset: no relay. Every worker runs one; a lease lets one publish."""
+    relay_stream: str = "LAMINA_EVENTS"
+    relay_subject_prefix: str = "lamina"
 
 
 def create_app(settings: ChatSettings | None = None) -> FastAPI:
@@ -81,16 +89,33 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
         max_per_user=settings.max_streams_per_user,
     )
     projections = EventRunner(db, [conversation_activity(db)], notifier=notifier)
+    relays = (
+        [
+            EventRelay(
+                db,
+                settings.relay_url.split(","),
+                stream=settings.relay_stream,
+                subject_prefix=settings.relay_subject_prefix,
+                notifier=notifier,
+            )
+        ]
+        if settings.relay_url
+        else []
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await feed.start()
         await projections.start()
+        for relay in relays:
+            await relay.start()
         restore_signals = streams.end_on_signals()  # SIGTERM: every stream gets "resume"
         try:
             yield
         finally:
             restore_signals()
+            for relay in relays:
+                await relay.stop()
             await projections.stop()
             await streams.close()
             await feed.stop()
@@ -104,7 +129,9 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
             access_log=settings.access_log, readiness_checks={"database": db.ping}
         ),
     )
-    metrics.add_collector(EventMetrics(db=db, runners=[projections], live=[streams], feed=feed))
+    metrics.add_collector(
+        EventMetrics(db=db, runners=[projections], live=[streams], feed=feed, relays=relays)
+    )
     metrics.add_collector(DatabaseMetrics(db))
     authenticator = Authenticator(tokens)
     app.include_router(

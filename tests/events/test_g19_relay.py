@@ -6,11 +6,11 @@ import asyncio
 
 import nats
 from events_testkit import Tick
-from nats_testkit import cleaned_up, stream_positions, unique_stream, wait_for_count
 
 from lamina.events import EventRelay, EventStore
 from lamina.events.wire import CONTENT_TYPE, EVENT_TYPE, MSG_ID, POSITION, decode
 from lamina.persistence import Database
+from nats_kit import cleaned_up, stream_positions, unique_stream, wait_for_count
 
 WRITERS = 8
 EVENTS = 10_000

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 from events_testkit import Tick
-from nats_testkit import (
+
+from lamina.events import EventStore, subscription_states
+from lamina.persistence import Database
+from nats_kit import (
     PrivateNats,
     cleaned_up,
     relay_process,
@@ -19,9 +22,6 @@ from nats_testkit import (
     unique_stream,
     wait_for_count,
 )
-
-from lamina.events import EventStore, subscription_states
-from lamina.persistence import Database
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import json
 
 from events_testkit import Deposited, Tick
-from nats_testkit import cleaned_up, unique_stream, wait_for_count
 from prometheus_client import CollectorRegistry, generate_latest
 from typer.testing import CliRunner
 
@@ -14,6 +13,7 @@ from lamina.cli import app
 from lamina.events import EventMetrics, EventRegistry, EventRelay, EventStore
 from lamina.events.schema import event_schema
 from lamina.persistence import Database
+from nats_kit import cleaned_up, unique_stream, wait_for_count
 
 
 def sample(exposition: str, name: str) -> float:

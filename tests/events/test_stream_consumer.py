@@ -11,7 +11,6 @@ from pathlib import Path
 
 import nats
 from events_testkit import HERE, SUBPROCESS_PATH, Deposited, Tick
-from nats_testkit import cleaned_up, unique_stream, wait_for_count
 
 from lamina.events import (
     EventRelay,
@@ -23,6 +22,7 @@ from lamina.events import (
 )
 from lamina.events.stream_dead_letters import ATTEMPTS, CONSUMER, ERROR
 from lamina.persistence import Database
+from nats_kit import cleaned_up, unique_stream, wait_for_count
 
 
 def consumer_process(

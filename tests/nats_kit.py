@@ -1,4 +1,5 @@
-"""Helpers of the relay tests: unique JetStream streams, reading a stream back, a private server."""
+"""Helpers of the NATS relay tests (framework and chat): unique JetStream streams, reading
+a stream back, a relay subprocess, a private nats-server."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from pathlib import Path
 from uuid import uuid4
 
 import nats
-from events_testkit import SUBPROCESS_PATH
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -23,6 +23,8 @@ from server_kit import free_port
 
 NATS_SERVER = "/usr/sbin/nats-server"
 LAMINA = str(Path(sys.executable).parent / "lamina")
+TESTS = Path(__file__).parent
+SUBPROCESS_PATH = os.pathsep.join([str(TESTS / "events"), str(TESTS), str(TESTS.parent / "src")])
 
 
 def unique_stream() -> str:
