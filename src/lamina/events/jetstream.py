@@ -3,13 +3,17 @@ stream consumers share."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import nats
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -87,3 +91,94 @@ async def ensure_stream(
     except NotFoundError:
         await js.add_stream(settings.config(name, subjects))
         logger.info("created JetStream stream %s for %s", name, ", ".join(subjects))
+
+
+class PublishFailed(Exception):
+    """JetStream refused a message, or did not acknowledge a batch in time."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to publish: subject, body, headers."""
+
+    subject: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Ack:
+    """JetStream's acknowledgement of one message."""
+
+    stream: str
+    seq: int
+    duplicate: bool
+
+
+class BatchPublisher:
+    """Publishes batches to JetStream pipelined (every message sent before any ack is awaited)
+    and waits until each message of the batch is acknowledged.
+
+    Acknowledgements come back on one subscription of a private inbox; an ack
+    of an earlier, abandoned batch is ignored.
+    """
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self._inbox = ""
+        self._sub: NatsSubscription | None = None
+        self._batch = 0
+        self._waiting: set[str] = set()
+        self._acks: dict[str, Any] = {}
+        self._done = asyncio.Event()
+
+    async def _on_reply(self, message: Msg) -> None:
+        key = message.subject.rpartition(".")[2]
+        if key not in self._waiting:
+            return
+        self._waiting.discard(key)
+        try:
+            self._acks[key] = json.loads(message.data) if message.data else None
+        except ValueError:
+            self._acks[key] = None
+        if not self._waiting:
+            self._done.set()
+
+    async def publish(self, messages: Sequence[Outgoing], within: float) -> list[Ack]:
+        """Publish ``messages`` in order; their acks in the same order.
+
+        Raises :class:`PublishFailed` if one is refused or the batch is not
+        acknowledged within ``within`` seconds (some may be stored anyway).
+        """
+        if self._sub is None:
+            self._inbox = self.nc.new_inbox()
+            self._sub = await self.nc.subscribe(f"{self._inbox}.*", cb=self._on_reply)
+        self._batch += 1
+        keys = [f"{self._batch}-{i}" for i in range(len(messages))]
+        self._waiting = set(keys)
+        self._acks = {}
+        self._done = asyncio.Event()
+        for key, message in zip(keys, messages, strict=True):
+            await self.nc.publish(
+                message.subject,
+                message.body,
+                reply=f"{self._inbox}.{key}",
+                headers=message.headers,
+            )
+        try:
+            await asyncio.wait_for(self._done.wait(), within)
+        except TimeoutError:
+            missing = len(self._waiting)
+            self._waiting = set()
+            raise PublishFailed(
+                f"{missing} of {len(messages)} messages were not acknowledged in {within}s"
+            ) from None
+        acks: list[Ack] = []
+        for key in keys:
+            reply = self._acks[key]
+            if not isinstance(reply, dict) or "error" in reply or "stream" not in reply:
+                raise PublishFailed(f"JetStream refused a message: {reply!r}")
+            acks.append(
+                Ack(reply["stream"], int(reply.get("seq", 0)), bool(reply.get("duplicate")))
+            )
+        return acks

@@ -32,12 +32,17 @@ from dataclasses import dataclass, field
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
 
 from lamina.events import wire
 from lamina.events.checkpoints import Checkpoints
-from lamina.events.jetstream import StreamSettings, connect, ensure_stream
+from lamina.events.jetstream import (
+    BatchPublisher,
+    Outgoing,
+    StreamSettings,
+    connect,
+    ensure_stream,
+)
 from lamina.events.notifier import EventNotifier
 from lamina.events.runner import SubscriptionBusy, default_owner
 from lamina.events.store import EventStore
@@ -135,6 +140,7 @@ class EventRelay:
         self._check_tail = False
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self._publisher: BatchPublisher | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> EventRelay:
@@ -216,6 +222,7 @@ class EventRelay:
             await asyncio.sleep(min(self.poll_interval, self.lease / 3))
             return
         js = await self._broker()
+        assert self._publisher is not None
         if self._check_tail:
             await self._skip_published(js)
             self._check_tail = False
@@ -225,32 +232,22 @@ class EventRelay:
             self.stats.head = await self.store.last_position()
             await self.notifier.wait(seen, self.poll_interval)
             return
-        await self._publish(js, batch)
+        await self._publish(self._publisher, batch)
         await self._advance(batch[-1].position)
         self.stats.batches += 1
         if len(batch) == self.batch_size:
             self.stats.head = max(self.stats.head, await self.store.last_position())
 
-    async def _publish(self, js: JetStreamContext, batch: list[StoredEvent]) -> None:
-        pending: list[asyncio.Future[PubAck]] = []
-        try:
-            for record in batch:
-                pending.append(
-                    await js.publish_async(
-                        wire.subject_for(self.subject_prefix, record),
-                        wire.encode(record, self.encoding),
-                        wait_stall=self.ack_timeout,
-                        headers=wire.headers_for(record, self.encoding),
-                    )
-                )
-            _, late = await asyncio.wait(pending, timeout=self.ack_timeout)
-            if late:
-                raise RelayStalled(f"{len(late)} of {len(batch)} publishes were not acknowledged")
-            acks = [future.result() for future in pending]  # raises the broker's error, if any
-        finally:
-            for future in pending:
-                future.cancel()
-        for ack in acks:
+    async def _publish(self, publisher: BatchPublisher, batch: list[StoredEvent]) -> None:
+        messages = [
+            Outgoing(
+                wire.subject_for(self.subject_prefix, record),
+                wire.encode(record, self.encoding),
+                wire.headers_for(record, self.encoding),
+            )
+            for record in batch
+        ]
+        for ack in await publisher.publish(messages, self.ack_timeout):
             if ack.stream != self.stream:
                 raise RelayStalled(f"published into stream {ack.stream!r}, not {self.stream!r}")
             if ack.duplicate:
@@ -298,7 +295,7 @@ class EventRelay:
         except BaseException:
             await nc.close()
             raise
-        self._nc, self._js = nc, js
+        self._nc, self._js, self._publisher = nc, js, BatchPublisher(nc)
         return js
 
     async def _skip_published(self, js: JetStreamContext) -> None:
@@ -324,7 +321,7 @@ class EventRelay:
             await self._advance(published)
 
     async def _disconnect(self) -> None:
-        nc, self._nc, self._js = self._nc, None, None
+        nc, self._nc, self._js, self._publisher = self._nc, None, None, None
         if nc is not None and not nc.is_closed:
             with contextlib.suppress(Exception):
                 await nc.close()
