@@ -11,8 +11,9 @@ Delivery works as in-database subscriptions do: at least once (a message is
 acknowledged only after its handler succeeded, so a consumer that dies
 between handling and acknowledging gets it again after ``ack_wait``; make
 handlers idempotent with ``record.position`` or ``record.event_id`` as the
-key; each acknowledgement waits for the server's confirmation, so an
-acknowledged event is not delivered again), a failing handler is retried with the subscription's
+key; the acknowledgements of a fetched batch are flushed to the server at
+its end, so a crash within a batch may also redeliver the events before it),
+a failing handler is retried with the subscription's
 :class:`~lamina.events.HandlerRetry` backoff, and after its last attempt the
 event goes to the dead letters (a :class:`DeadLetterSink`; by default a
 JetStream stream, see :mod:`lamina.events.stream_dead_letters`) and the
@@ -166,6 +167,7 @@ class StreamConsumer:
             except TimeoutError:
                 continue
             await self._handle_batch(messages)
+            await self._nc.flush()  # the batch's acknowledgements have reached the server
 
     async def _handle_batch(self, messages: list[Msg]) -> None:
         records: list[StoredEvent] = []
@@ -182,13 +184,13 @@ class StreamConsumer:
                 records.append(record)
                 by_position[record.position] = message
             else:
-                await message.ack_sync()
+                await message.ack()
         for unit in self.subscription.deliveries(records):
             failure = await self._deliver(unit, [by_position[r.position] for r in unit])
             for record in unit:
                 message = by_position[record.position]
                 if failure is None:
-                    await message.ack_sync()
+                    await message.ack()
                     self.stats.delivered += 1
                 else:
                     attempts = self.subscription.retry.max_attempts
@@ -250,5 +252,5 @@ class StreamConsumer:
             event_type=record.event_type if record is not None else None,
         )
         await self.dead_letters.record(letter)
-        await message.ack_sync()
+        await message.ack()
         self.stats.dead_lettered += 1
