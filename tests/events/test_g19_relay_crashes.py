@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from events_testkit import Tick
 
-from lamina.events import EventStore, subscription_states
+from lamina.events import EventRelay, EventStore, subscription_states
 from lamina.persistence import Database
 from nats_kit import (
     PrivateNats,
@@ -105,3 +105,38 @@ async def test_g19_two_relays_one_publishes_the_other_takes_over_when_it_dies(
         finally:
             kill(first)
             kill(second)
+
+
+async def test_g19_relay_stalls_while_the_broker_is_down_and_resumes_without_a_gap(
+    db: Database, tmp_path: Path
+) -> None:
+    if not PrivateNats.available():
+        pytest.skip("needs /usr/sbin/nats-server")
+    broker = PrivateNats(tmp_path / "jetstream")
+    stream = unique_stream()
+    await append_slowly(db, commits=3, per_commit=10, pause=0)
+    relay = EventRelay(
+        db,
+        broker.url,
+        stream=stream,
+        subject_prefix=stream.lower(),
+        poll_interval=0.05,
+        error_delay=0.05,
+        max_error_delay=0.2,
+        ack_timeout=1.0,
+    )
+    try:
+        async with relay:
+            for _ in range(100):
+                if relay.stats.failures >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert relay.stats.failures >= 2  # no broker: it retries...
+            assert relay.stats.position == 0  # ...and moves on past nothing
+            await broker.start()
+            assert await wait_for_count(broker.url, stream, 30, 20) == 30
+        expected = [e.position for e in await EventStore(db).read()]
+        assert await stream_positions(broker.url, stream) == expected
+        assert relay.stats.position == expected[-1]
+    finally:
+        broker.kill()

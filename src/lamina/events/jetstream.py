@@ -69,17 +69,19 @@ async def _error(error: Exception) -> None:
 async def connect(servers: str | Sequence[str], *, name: str) -> Client:
     """A NATS connection that reconnects for ever (raises if no server answers at first)."""
     urls = [servers] if isinstance(servers, str) else list(servers)
-    return await nats.connect(
+    nc = await nats.connect(
         servers=urls,
         name=name,
         connect_timeout=2,
         allow_reconnect=True,
-        max_reconnect_attempts=-1,
+        max_reconnect_attempts=1,  # the first connection fails promptly (the caller retries)
         reconnect_time_wait=0.25,
         disconnected_cb=_disconnected,
         reconnected_cb=_reconnected,
         error_cb=_error,
     )
+    nc.options["max_reconnect_attempts"] = -1  # once connected, reconnect for ever
+    return nc
 
 
 async def ensure_stream(

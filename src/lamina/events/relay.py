@@ -230,7 +230,7 @@ class EventRelay:
         self.stats.head = max(self.stats.head, batch[-1].position if batch else 0)
         if not batch:
             self.stats.head = await self.store.last_position()
-            await self.notifier.wait(seen, self.poll_interval)
+            await self.notifier.wait(seen, min(self.poll_interval, self.lease / 3))  # renew in time
             return
         await self._publish(self._publisher, batch)
         await self._advance(batch[-1].position)
