@@ -39,6 +39,7 @@ from lamina.events.checkpoints import Checkpoints
 from lamina.events.jetstream import (
     BatchPublisher,
     Outgoing,
+    PublishFailed,
     StreamSettings,
     connect,
     ensure_stream,
@@ -213,6 +214,8 @@ class EventRelay:
                 )
                 if isinstance(error, SubscriptionBusy):
                     self._renew_at = None
+                if isinstance(error, PublishFailed):  # connect again, and re-check the stream
+                    await self._disconnect()
                 await asyncio.sleep(delay)
 
     async def _cycle(self) -> None:
