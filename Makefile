@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 BENCH_POSTGRES_URL ?= $(or $(LAMINA_BENCH_POSTGRES_URL),postgresql+asyncpg://postgres@127.0.0.1:5432/test)
+BENCH_NATS_URL ?= $(or $(LAMINA_BENCH_NATS_URL),nats://127.0.0.1:4222)
 
-.PHONY: install run learning quickstart test lint bench load
+.PHONY: install run learning quickstart test lint bench relay-bench load
 
 install: $(VENV)/.installed
 
@@ -36,6 +37,11 @@ bench: install
 	$(BIN)/python -m benchmarks.http_bench
 	$(BIN)/python -m benchmarks.http_bench --database-url "$(BENCH_POSTGRES_URL)"
 	$(BIN)/python -m benchmarks.encryption_bench --database-url "$(BENCH_POSTGRES_URL)"
+	$(MAKE) relay-bench
+
+# The relay to NATS JetStream (on $(BENCH_NATS_URL)): throughput, and commit → consumer latency.
+relay-bench: install
+	$(BIN)/python -m benchmarks.relay_bench --database-url "$(BENCH_POSTGRES_URL)" --nats "$(BENCH_NATS_URL)"
 
 # The chat service under sustained concurrent load: PostgreSQL (WORKERS=2, a database of its own
 # on BENCH_POSTGRES_URL's server), then SQLite; exits 1 if an integrity check fails.

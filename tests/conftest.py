@@ -2,7 +2,8 @@
 
 PostgreSQL tests read ``LAMINA_TEST_POSTGRES_URL`` (for example
 ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``) and are skipped, with that
-reason, when it is unset.
+reason, when it is unset. Tests of the NATS relay likewise read ``LAMINA_TEST_NATS_URL``
+(for example ``nats://127.0.0.1:4222``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from sqlalchemy.pool import NullPool
 
 POSTGRES_URL_VAR = "LAMINA_TEST_POSTGRES_URL"
 SKIP_REASON = f"PostgreSQL tests need {POSTGRES_URL_VAR} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
+
+
+NATS_URL_VAR = "LAMINA_TEST_NATS_URL"
+NATS_SKIP_REASON = f"NATS tests need {NATS_URL_VAR} (e.g. nats://127.0.0.1:4222, JetStream enabled)"
 
 
 def postgres_url() -> str | None:
@@ -61,3 +66,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         if url is None:
             pytest.skip(SKIP_REASON)
         yield url
+
+
+@pytest.fixture
+def nats_url() -> str:
+    """The NATS server (JetStream enabled) under test; the test is skipped when it is unset."""
+    url = os.environ.get(NATS_URL_VAR)
+    if not url:
+        pytest.skip(NATS_SKIP_REASON)
+    return url

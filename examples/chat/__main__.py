@@ -4,7 +4,8 @@ lamina's ``serve`` reads the environment (``LAMINA_DATABASE_URL``, default the S
 file ``./var/chat.db``; ``HOST``/``PORT`` default ``127.0.0.1``/``8000``; ``WORKERS``;
 ``LAMINA_DEMO=0``; ``LOG_FORMAT``; ``LAMINA_SECRET_KEY``, else one kept in
 ``chat.secret``: see :mod:`lamina.api.serving`). The chat's own: ``MAX_STREAMS_PER_USER``,
-open ``/events`` streams per user and worker (default 10). On PostgreSQL every worker
+open ``/events`` streams per user and worker (default 10); ``LAMINA_RELAY_URL``, NATS
+server(s) to relay the event log to (JetStream stream ``LAMINA_EVENTS``). On PostgreSQL every worker
 gets every event through LISTEN/NOTIFY; on SQLite other workers' events arrive by
 polling (within a second).
 """

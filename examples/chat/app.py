@@ -25,6 +25,7 @@ from examples.chat.api.web import mount_web_client
 from examples.chat.api.wiring import UNAUTHENTICATED
 from examples.chat.api.workspaces import workspace_router
 from lamina.api import ApiSettings, EventStreams, Resources, service_app
+from lamina.events import EventRelay
 from lamina.persistence import Database
 from lamina.security import (
     Argon2Parameters,
@@ -60,6 +61,14 @@ class ChatSettings:
     registrations_per_hour: int | None = 10
     """Registrations one client address may make in an hour (429 beyond; None: no limit)."""
     access_log: bool = True
+    relay_url: str | None = field(
+        default_factory=lambda: os.environ.get("LAMINA_RELAY_URL") or None
+    )
+    """NATS server(s), comma-separated, to relay the event log to (JetStream stream
+    ``relay_stream``, subjects ``<relay_subject_prefix>.<event type>.<stream id>``); default
+    ``LAMINA_RELAY_URL``, unset: no relay. Every worker runs one; a lease lets one publish."""
+    relay_stream: str = "LAMINA_EVENTS"
+    relay_subject_prefix: str = "lamina"
 
 
 def create_app(settings: ChatSettings | None = None) -> FastAPI:
@@ -74,14 +83,26 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
         credentials=tokens.invalid_among,
         max_per_user=settings.max_streams_per_user,
     )
-    api_settings = ApiSettings.from_env(access_log=settings.access_log)
+    relays = (  # LAMINA_RELAY_URL: the log relayed to NATS JetStream
+        [
+            EventRelay(
+                db,
+                settings.relay_url.split(","),
+                stream=settings.relay_stream,
+                subject_prefix=settings.relay_subject_prefix,
+            )
+        ]
+        if settings.relay_url
+        else []
+    )
     app = service_app(
         db,
         title="lamina chat",
         description=DESCRIPTION,
         subscriptions=[conversation_activity(db)],
         streams=streams,
-        settings=api_settings,
+        relays=relays,
+        settings=ApiSettings.from_env(access_log=settings.access_log),
     )
     authenticator = Authenticator(tokens)
     app.include_router(

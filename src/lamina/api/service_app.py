@@ -33,7 +33,7 @@ from fastapi import FastAPI
 from lamina.api.app import ApiSettings, install
 from lamina.api.metrics import DatabaseMetrics
 from lamina.api.sse import EventStreams
-from lamina.events import EventMetrics, EventNotifier, EventRunner, Subscription
+from lamina.events import EventMetrics, EventNotifier, EventRelay, EventRunner, Subscription
 from lamina.persistence import Database
 
 
@@ -43,6 +43,7 @@ def service_app(
     title: str,
     subscriptions: Sequence[Subscription] = (),
     streams: EventStreams | None = None,
+    relays: Sequence[EventRelay] = (),
     settings: ApiSettings | None = None,
     description: str = "",
     version: str = "0.1.0",
@@ -50,7 +51,8 @@ def service_app(
     """A FastAPI app serving on ``db``: :func:`install` with ``settings`` (default: from the
     environment) plus a ``database`` readiness check, database and event metrics, and an
     :class:`~lamina.events.EventRunner` of ``subscriptions`` for the app's lifetime, and the
-    lifecycle of ``streams`` (see the module)."""
+    lifecycle of ``streams`` (see the module). ``relays`` (each an
+    :class:`~lamina.events.EventRelay` to NATS JetStream) run with the app too."""
     feed = streams.hub.feed if streams is not None else None
     notifier = feed.notifier if feed is not None else EventNotifier(db)
     runner = EventRunner(db, subscriptions, notifier=notifier)
@@ -61,12 +63,16 @@ def service_app(
             await feed.start()
         if subscriptions:
             await runner.start()
+        for relay in relays:
+            await relay.start()
         restore_signals = streams.end_on_signals() if streams is not None else None
         try:
             yield
         finally:
             if restore_signals is not None:
                 restore_signals()
+            for relay in relays:
+                await relay.stop()
             await runner.stop()
             if streams is not None:
                 await streams.close()
@@ -80,7 +86,9 @@ def service_app(
     checks = {"database": db.ping, **settings.readiness_checks}
     metrics = install(app, settings.model_copy(update={"readiness_checks": checks}))
     live = [streams] if streams is not None else []
-    metrics.add_collector(EventMetrics(db=db, runners=[runner], live=live, feed=feed))
+    metrics.add_collector(
+        EventMetrics(db=db, runners=[runner], live=live, feed=feed, relays=relays)
+    )
     metrics.add_collector(DatabaseMetrics(db))
     app.state.database = db
     app.state.events = runner

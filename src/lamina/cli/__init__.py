@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from lamina.cli import db, events, keys
+from lamina.cli import db, events, keys, relay
 
 app = typer.Typer(
     name="lamina",
@@ -17,7 +17,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(db.app, name="db")
-app.add_typer(events.app, name="events")
+app.add_typer(events.app, name="events")  # with relay's commands
 app.add_typer(keys.app, name="keys")
 
-__all__ = ["app"]
+__all__ = ["app", "relay"]

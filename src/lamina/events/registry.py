@@ -92,6 +92,19 @@ class EventRegistry:
                 raise EventDecodeError(f"event type {event_type!r} is declared by {names}")
         raise EventDecodeError(f"no event class is known for type {event_type!r}")
 
+    def event_classes(self) -> dict[str, type[DomainEvent]]:
+        """Every event class this registry knows, by type name: the registered ones and,
+        with ``discover``, every imported subclass of :class:`~lamina.domain.DomainEvent`
+        (a type name two classes declare is left out)."""
+        found: dict[str, type[DomainEvent]] = {}
+        if self.discover:
+            seen: dict[str, set[type[DomainEvent]]] = {}
+            for cls in _all_event_classes():
+                seen.setdefault(cls.event_type, set()).add(cls)
+            found = {name: next(iter(c)) for name, c in seen.items() if len(c) == 1}
+        found.update(self._classes)
+        return dict(sorted(found.items()))
+
     def upcast(self, event_type: str, schema_version: int, payload: Payload) -> Payload:
         """``payload``, written with ``schema_version``, upcast to the current version."""
         target = self.event_class(event_type).schema_version
