@@ -18,7 +18,8 @@ the resource's use cases beyond CRUD (:mod:`lamina.api.actions`). Every route go
 service, so the principal's scope applies to all of them: a row of another
 tenant, or a parent it cannot see, is 404 (G10). Lists take the filters,
 ``sort``, ``limit`` and ``cursor`` of :class:`~lamina.api.list_query.ListQuery`
-and answer ``{items, next_cursor}``. Responses carry ``ETag`` (the version,
+and answer ``{items, next_cursor}``; lists and gets take ``fields=a,b`` to
+return only those fields of each item (sparse fieldsets; an unknown one is a 400). Responses carry ``ETag`` (the version,
 see :mod:`lamina.api.etags`); PATCH and DELETE require ``If-Match``. Turn
 routes off with ``routes=``; to override one, turn it off and add your own
 route to the returned router, or override the service's use case. Errors are
@@ -47,7 +48,13 @@ from lamina.api.etags import (
     optional_version,
     required_version,
 )
-from lamina.api.list_query import CURSOR_PATTERN, ListQuery, only_parameters
+from lamina.api.list_query import (
+    CURSOR_PATTERN,
+    ListQuery,
+    fields_parameter,
+    only_parameters,
+    parse_fields,
+)
 from lamina.api.nesting import Parent, check_parent, parent_dependency
 from lamina.api.problems import problem_responses
 from lamina.api.schemas import Count, ResourceSchemas, page_schema
@@ -122,14 +129,25 @@ class _Renderer:
             return {}
         return {"ETag": etag(entity.version)}  # type: ignore[attr-defined]
 
-    def one(self, entity: Entity, status: int = 200, **headers: str) -> Response:
-        body = self._one.dump_json(self.out.model_validate(entity, from_attributes=True))
+    def one(
+        self,
+        entity: Entity,
+        status: int = 200,
+        *,
+        fields: frozenset[str] | None = None,
+        **headers: str,
+    ) -> Response:
+        """The entity as the output schema has it (only ``fields``, when given)."""
+        out = self.out.model_validate(entity, from_attributes=True)
+        body = self._one.dump_json(out, include=fields)
         return Response(body, status, {**self.headers(entity), **headers}, JSON)
 
-    def page(self, page: CursorPage[Any]) -> Response:
+    def page(self, page: CursorPage[Any], *, fields: frozenset[str] | None = None) -> Response:
+        """A page of items (each with only ``fields``, when given) and the next cursor."""
         data = {"items": page.items, "next_cursor": page.next_cursor}
-        body = self._page.dump_json(self._page.validate_python(data, from_attributes=True))
-        return Response(body, 200, None, JSON)
+        include = None if fields is None else {"items": {"__all__": fields}, "next_cursor": True}
+        validated = self._page.validate_python(data, from_attributes=True)
+        return Response(self._page.dump_json(validated, include=include), 200, None, JSON)
 
 
 def resource_router(
@@ -204,6 +222,7 @@ def resource_router(
         max_limit=max_limit,
         exclude=(parent.field,) if parent else (),
         aliases=query_aliases,
+        selectable=tuple(schemas.out.model_fields),
     )
     page_model = page_schema(schemas.out)
     render = _Renderer(schemas.out, page_model, versioned)
@@ -270,7 +289,7 @@ def resource_router(
             if parent_field is not None:
                 filters = (*filters, where(parent_field) == parent_id)
             page = await service.page(*filters, order_by=q.order_by, limit=q.limit, cursor=q.cursor)
-            return render.page(page)
+            return render.page(page, fields=q.fields)
 
         router.add_api_route(
             path,
@@ -329,8 +348,13 @@ def resource_router(
 
     if Route.GET in wanted:
 
-        async def get_item(id: UUID = item_id, service: Any = Depends(provide)) -> Response:
-            return render.one(await service.get(id))
+        async def get_item(
+            id: UUID = item_id,
+            fields: str | None = Query(None, include_in_schema=False),
+            service: Any = Depends(provide),
+        ) -> Response:
+            selected = None if fields is None else parse_fields(fields, query.selectable)
+            return render.one(await service.get(id), fields=selected)
 
         router.add_api_route(
             item_path,
@@ -340,7 +364,8 @@ def resource_router(
             response_model=schemas.out,
             summary=f"Get one {entity.__name__}",
             operation_id=f"get_{resource}",
-            responses=documented(404, 422, success=ok_with_etag),
+            responses=documented(400, 404, 422, success=ok_with_etag),
+            openapi_extra={"parameters": [fields_parameter(query.selectable)]},
         )
 
     if Route.UPDATE in wanted:

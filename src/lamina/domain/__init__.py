@@ -39,13 +39,16 @@ from lamina.domain.errors import (
 from lamina.domain.events import DomainEvent, EntityErased, EventPriority
 from lamina.domain.ids import uuid7, uuid7_batch
 from lamina.domain.masking import ShowLast
+from lamina.domain.secret_keys import SECRET_PLACEHOLDER, SecretConfiguration, SecretKey
 from lamina.domain.text import slugify
+from lamina.domain.transitions import Transitions
 
 __all__ = [
     "ENCRYPTED",
     "MASK",
     "READ_ONLY",
     "SENSITIVE",
+    "SECRET_PLACEHOLDER",
     "SERVER_OWNED",
     "ActorTracked",
     "AlreadyExists",
@@ -66,9 +69,12 @@ __all__ = [
     "PermissionDenied",
     "RateLimited",
     "ReferenceMissing",
+    "SecretConfiguration",
+    "SecretKey",
     "ShowLast",
     "SoftDeletable",
     "Timestamped",
+    "Transitions",
     "Unauthenticated",
     "Unavailable",
     "ValueObject",

@@ -31,6 +31,7 @@ from lamina.persistence.encryption import encrypted_column, key_id_of, reencrypt
 from lamina.persistence.entity_columns import EntityColumns
 from lamina.persistence.errors import ConnectionLost
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
+from lamina.persistence.graphs import path_between, reachable
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
 from lamina.persistence.json_values import JSONValue
 from lamina.persistence.key_usage import KeyUsage, encrypted_columns, key_usage
@@ -41,6 +42,14 @@ from lamina.persistence.pages import CursorPage, OffsetPage
 from lamina.persistence.pool import PoolOptions
 from lamina.persistence.read_repository import ReadOnlyRepository
 from lamina.persistence.repository import Repository
+from lamina.persistence.sqlmodel_rows import (
+    SoftDeleteField,
+    StandardFields,
+    encrypted_field,
+    enum_field,
+    json_field,
+    new_registry,
+)
 from lamina.persistence.tables import lamina_metadata
 from lamina.persistence.types import UTCDateTime
 from lamina.persistence.unit_of_work import UnitOfWork
@@ -72,7 +81,9 @@ __all__ = [
     "Repository",
     "RetryPolicy",
     "SoftDeleteColumn",
+    "SoftDeleteField",
     "StandardColumns",
+    "StandardFields",
     "Subquery",
     "TimestampColumns",
     "UTCDateTime",
@@ -85,7 +96,10 @@ __all__ = [
     "downgrade",
     "encrypted_column",
     "encrypted_columns",
+    "encrypted_field",
+    "enum_field",
     "history_page",
+    "json_field",
     "key_id_of",
     "key_usage",
     "lamina_metadata",
@@ -93,8 +107,11 @@ __all__ = [
     "live_unique",
     "new_key",
     "new_metadata",
+    "new_registry",
     "normalize_url",
     "one_of",
+    "path_between",
+    "reachable",
     "reencrypt",
     "upgrade",
     "where",
