@@ -249,6 +249,8 @@ class ListQuery:
     filter parameters (``{"q": "title__icontains"}``). ``limit`` defaults to
     ``default_limit`` and may not exceed ``max_limit``. ``selectable`` names the
     fields ``fields=`` may ask for (the output schema's); none, no ``fields``.
+    ``custom`` maps further parameter names to the filter a (text) value makes:
+    filters that are no field of the entity (``tag=`` through a link table).
     """
 
     def __init__(
@@ -260,8 +262,10 @@ class ListQuery:
         exclude: Iterable[str] = (),
         aliases: Mapping[str, str] | None = None,
         selectable: Collection[str] = (),
+        custom: Mapping[str, Callable[[str], Filter]] | None = None,
     ) -> None:
         self.selectable = tuple(selectable)
+        self.custom = dict(custom or {})
         if not 1 <= default_limit <= max_limit:
             raise ValueError("need 1 <= default_limit <= max_limit")
         self.default_limit = default_limit
@@ -342,6 +346,8 @@ class ListQuery:
                 order_by = self._sort(raw)
             elif paging and key == FIELDS and self.selectable:
                 fields = parse_fields(raw, self.selectable)
+            elif key in self.custom:
+                filters.append(self.custom[key](_text_reader(key)(raw)))
             else:
                 parameter = self.parameters.get(key)
                 if parameter is None:
@@ -399,6 +405,9 @@ class ListQuery:
             ]
             if self.selectable:
                 out.append(fields_parameter(self.selectable))
+        for name in self.custom:
+            text = {"type": "string", "maxLength": MAX_TEXT_CHARS}
+            out.append(_query(name, text, f"Only items matching this {name}."))
         for p in self.parameters.values():
             parameter = _query(p.key, p.schema, p.description)
             if p.schema.get("type") == "array":

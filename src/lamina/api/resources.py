@@ -59,7 +59,7 @@ from lamina.api.nesting import Parent, check_parent, parent_dependency
 from lamina.api.problems import problem_responses
 from lamina.api.schemas import Count, ResourceSchemas, page_schema
 from lamina.domain.entity import Entity
-from lamina.persistence import AuditEntry, CursorPage, Database, where
+from lamina.persistence import AuditEntry, CursorPage, Database, Filter, where
 from lamina.service import Service
 
 S = TypeVar("S", bound=Service[Any, Any])
@@ -124,28 +124,29 @@ class _Renderer:
         self._one = TypeAdapter(out)
         self._page = TypeAdapter(page)
 
-    def headers(self, entity: Entity) -> dict[str, str]:
-        if not self.versioned:
-            return {}
-        return {"ETag": etag(entity.version)}  # type: ignore[attr-defined]
+    def headers(self, entity: Any) -> dict[str, str]:
+        version = getattr(entity, "version", None) if self.versioned else None
+        return {} if version is None else {"ETag": etag(version)}
 
     def one(
         self,
-        entity: Entity,
+        entity: Any,
         status: int = 200,
         *,
         fields: frozenset[str] | None = None,
-        **headers: str,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
         """The entity as the output schema has it (only ``fields``, when given)."""
         out = self.out.model_validate(entity, from_attributes=True)
-        body = self._one.dump_json(out, include=fields)
-        return Response(body, status, {**self.headers(entity), **headers}, JSON)
+        body = self._one.dump_json(out, include=set(fields) if fields is not None else None)
+        return Response(body, status, {**self.headers(entity), **(headers or {})}, JSON)
 
     def page(self, page: CursorPage[Any], *, fields: frozenset[str] | None = None) -> Response:
         """A page of items (each with only ``fields``, when given) and the next cursor."""
         data = {"items": page.items, "next_cursor": page.next_cursor}
-        include = None if fields is None else {"items": {"__all__": fields}, "next_cursor": True}
+        include: dict[str, Any] | None = None
+        if fields is not None:
+            include = {"items": {"__all__": set(fields)}, "next_cursor": True}
         validated = self._page.validate_python(data, from_attributes=True)
         return Response(self._page.dump_json(validated, include=include), 200, None, JSON)
 
@@ -166,6 +167,7 @@ def resource_router(
     tags: Sequence[str | enum.Enum] | None = None,
     responses: Mapping[int | str, dict[str, Any]] | None = None,
     actions: Sequence[ResourceAction] = (),
+    query_filters: Mapping[str, Callable[[str], Filter]] | None = None,
 ) -> APIRouter:
     """An ``APIRouter`` with the routes of one resource, each delegating to ``service``.
 
@@ -179,7 +181,8 @@ def resource_router(
     shorter names (``{"q": "title__icontains"}``). ``name`` (default: the entity's
     name in lower case) names the operations: ``list_<name>``, ``get_<name>``…
     ``actions`` mounts the resource's further use cases (see
-    :class:`~lamina.api.ResourceAction`).
+    :class:`~lamina.api.ResourceAction`). ``query_filters`` adds list filters that
+    are no field of the entity: ``{"tag": lambda name: where("id").in_(...)}``.
     """
     entity = service.entity
     repository = service.repository
@@ -223,6 +226,7 @@ def resource_router(
         exclude=(parent.field,) if parent else (),
         aliases=query_aliases,
         selectable=tuple(schemas.out.model_fields),
+        custom=query_filters,
     )
     page_model = page_schema(schemas.out)
     render = _Renderer(schemas.out, page_model, versioned)
@@ -316,7 +320,7 @@ def resource_router(
                 values[parent_field] = parent_id
             created = await service.create(values)
             headers = {"Location": location(request, created)} if Route.GET in wanted else {}
-            return render.one(created, 201, **headers)
+            return render.one(created, 201, headers=headers)
 
         create_item.__annotations__["body"] = create_body
         router.add_api_route(
@@ -465,7 +469,7 @@ def resource_router(
         if action.body is not None:
             statuses.append(422)
         headers_doc: dict[str, Any] = dict(etag_header_doc(versioned))
-        if action.status_code == 201 and Route.GET in wanted:
+        if action.status_code == 201 and Route.GET in wanted and action.out is None:
             headers_doc["Location"] = {"schema": {"type": "string"}, "required": False}
         success = None
         if action.status_code != 204:
@@ -479,7 +483,9 @@ def resource_router(
                 provide=provide,
                 target=item_id if action.on == "item" else Depends(visible_parent),
                 render=render if action.out is None else _Renderer(out, page_model, versioned),
-                location=location if action.status_code == 201 and Route.GET in wanted else None,
+                location=location
+                if action.status_code == 201 and Route.GET in wanted and action.out is None
+                else None,
             ),
             methods=[action.method],
             status_code=action.status_code,
@@ -530,7 +536,7 @@ def _action_endpoint(
         if action.status_code == 204:
             return Response(status_code=204)
         headers = {"Location": location(request, result)} if location is not None else {}
-        return render.one(result, action.status_code, **headers)
+        return render.one(result, action.status_code, headers=headers)
 
     keyword = inspect.Parameter.KEYWORD_ONLY
     parameters = [
