@@ -19,8 +19,8 @@ service, so the principal's scope applies to all of them: a row of another
 tenant, or a parent it cannot see, is 404 (G10). Lists take the filters,
 ``sort``, ``limit`` and ``cursor`` of :class:`~lamina.api.list_query.ListQuery`
 and answer ``{items, next_cursor}``; lists and gets take ``fields=a,b`` to
-return only those fields of each item (sparse fieldsets; an unknown one is a 400). Responses carry ``ETag`` (the version,
-see :mod:`lamina.api.etags`); PATCH and DELETE require ``If-Match``. Turn
+return only those fields of each item (sparse fieldsets; an unknown one is a
+400). Responses carry ``ETag`` (the version, see :mod:`lamina.api.etags`); PATCH and DELETE require ``If-Match``. Turn
 routes off with ``routes=``; to override one, turn it off and add your own
 route to the returned router, or override the service's use case. Errors are
 problem+json (install :func:`lamina.api.install` on the app).
@@ -31,6 +31,7 @@ from __future__ import annotations
 import enum
 import inspect
 import re
+import typing
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -502,6 +503,15 @@ def resource_router(
     return router
 
 
+def _type_hints(call: Callable[..., Any]) -> dict[str, Any]:
+    """The parameter types of an action's method (a path parameter is a UUID unless its
+    parameter says otherwise, e.g. ``tag: str``)."""
+    try:
+        return typing.get_type_hints(call)
+    except (NameError, TypeError):
+        return {}
+
+
 _VERSION_DEPENDENCY = {
     IfMatch.REQUIRED: required_version,
     IfMatch.OPTIONAL: optional_version,
@@ -545,8 +555,10 @@ def _action_endpoint(
     ]
     target_type = UUID if action.on == "item" else Any
     parameters.append(inspect.Parameter("target", keyword, default=target, annotation=target_type))
+    hints = _type_hints(action.call)
     for name in _PATH_PARAM.findall(action.path or ""):
-        parameters.append(inspect.Parameter(name, keyword, default=Path(), annotation=UUID))
+        kind = hints.get(name, UUID)
+        parameters.append(inspect.Parameter(name, keyword, default=Path(), annotation=kind))
     if rule is not IfMatch.NONE:
         parameters.append(
             inspect.Parameter(

@@ -1,0 +1,217 @@
+"""The routes: lamina's resource routers over the services, and one hand-written read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from examples.etl import domain as d
+from examples.etl import services as s
+from lamina.api import (
+    DEFAULT_ROUTES,
+    IfMatch,
+    ResourceAction,
+    Resources,
+    ResourceSchemas,
+    Route,
+    output_schema,
+)
+from lamina.security import Password
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserRegistration(Input):
+    username: Annotated[str, Field(pattern=r"^[a-z0-9_]{3,32}$", examples=["ada"])]
+    email: d.EmailAddress
+    display_name: d.Name
+    password: Password
+
+
+UserOut = output_schema(d.User, name="UserOut")
+ComponentOut = output_schema(d.Component)
+ExecutionOut = output_schema(d.JobExecution)
+
+
+class RoleChange(Input):
+    role: d.Role
+
+
+class Point(Input):
+    name: d.Name
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    unit: Annotated[str, Field(max_length=20)] = ""
+    recorded_at: datetime
+
+
+class Points(Input):
+    points: Annotated[list[Point], Field(min_length=1, max_length=10_000)]
+
+
+class Stored(BaseModel):
+    stored: int
+
+
+class Records(Input):
+    records: Annotated[list[JsonValue], Field(min_length=1, max_length=1_000)]
+
+
+class Broken(BaseModel):
+    path: str
+    rule: str
+    message: str
+
+
+class Result(BaseModel):
+    index: int
+    valid: bool
+    errors: list[Broken]
+
+
+class Report(BaseModel):
+    results: list[Result]
+
+
+class StepsIn(Input):
+    component_ids: Annotated[list[UUID], Field(max_length=100)]
+
+
+class ComponentList(BaseModel):
+    items: list[ComponentOut]  # type: ignore[valid-type]
+
+
+class Outcome(Input):
+    rows_read: Annotated[int, Field(ge=0, le=2**62)] = 0
+    rows_written: Annotated[int, Field(ge=0, le=2**62)] = 0
+
+
+class Failure(Input):
+    error: Annotated[str, Field(max_length=2000)] = ""
+
+
+def action(name: str, call: Any, **options: Any) -> ResourceAction:
+    """An action that needs no ``If-Match`` (its use case decides on the current row)."""
+    return ResourceAction(name, call, if_match=IfMatch.NONE, **options)
+
+
+def routers(resources: Resources) -> list[APIRouter]:
+    """Every route of the service but the accounts'."""
+    project = resources.parent("project_id", s.ProjectService)
+    items = {*DEFAULT_ROUTES, Route.HISTORY}
+    reads = APIRouter(tags=["components"])
+
+    def under(service: type[s.Service[Any, Any]], name: str, **options: Any) -> APIRouter:
+        path, item = f"/projects/{{project_id}}/{name}", f"/{name}/{{id}}"
+        return resources.router(service, path=path, item_path=item, parent=project, **options)
+
+    @reads.get("/components/{id}/dependencies", response_model=ComponentList)
+    async def dependencies(
+        id: UUID,
+        transitive: bool = Query(False, description="Also what they depend on, and so on."),
+        service: s.ComponentService = Depends(resources.service(s.ComponentService)),
+    ) -> Any:
+        """The components a component depends on."""
+        return {"items": await service.dependencies(id, transitive)}
+
+    return [
+        reads,
+        resources.router(s.ProjectService, path="/projects", routes=items),
+        under(
+            s.MemberService,
+            "members",
+            routes={Route.LIST, Route.CREATE, Route.UPDATE, Route.DELETE},
+            schemas=ResourceSchemas.from_entity(
+                d.Membership, exclude_input={"project_id"}, update=RoleChange
+            ),
+        ),
+        under(
+            s.ComponentService,
+            "components",
+            routes=items,
+            actions=[
+                action(
+                    "depend",
+                    s.ComponentService.depend,
+                    path="dependencies/{other_id}",
+                    status_code=204,
+                ),
+                action(
+                    "undepend",
+                    s.ComponentService.undepend,
+                    path="dependencies/{other_id}",
+                    method="DELETE",
+                    status_code=204,
+                    errors=(),
+                ),
+            ],
+        ),
+        resources.router(
+            s.MetricService,
+            path="/components/{component_id}/metrics",
+            routes={Route.LIST},
+            parent=resources.parent("component_id", s.ComponentService),
+            actions=[
+                action(
+                    "ingest",
+                    s.MetricService.ingest,
+                    on="collection",
+                    path="",
+                    body=Points,
+                    out=Stored,
+                    status_code=201,
+                    errors=(),
+                )
+            ],
+        ),
+        under(
+            s.DataclassService,
+            "dataclasses",
+            routes=items,
+            actions=[
+                action("validate", s.DataclassService.validate, body=Records, out=Report, errors=())
+            ],
+        ),
+        under(
+            s.JobService,
+            "jobs",
+            routes=items,
+            query_filters={"tag": s.tagged},
+            actions=[
+                ResourceAction(
+                    "components",
+                    s.JobService.set_components,
+                    body=StepsIn,
+                    method="PUT",
+                    if_match=IfMatch.OPTIONAL,
+                ),
+                action("tag", s.JobService.tag, path="tags/{tag}"),
+                action("executions", s.JobService.run_job, status_code=201, out=ExecutionOut),
+            ],
+        ),
+        resources.router(
+            s.StepService,
+            path="/jobs/{id}/components",
+            routes={Route.LIST},
+            parent=resources.parent("job_id", s.JobService, param="id"),
+        ),
+        resources.router(
+            s.ExecutionService,
+            path="/jobs/{id}/executions",
+            item_path="/executions/{id}",
+            parent=resources.parent("job_id", s.JobService, param="id"),
+            routes={Route.LIST, Route.GET},
+            actions=[
+                action("start", s.ExecutionService.start),
+                action("succeed", s.ExecutionService.succeed, body=Outcome),
+                action("fail", s.ExecutionService.fail, body=Failure),
+                action("cancel", s.ExecutionService.cancel),
+            ],
+        ),
+        under(s.TagService, "tags", routes={Route.LIST, Route.GET, Route.DELETE}),
+    ]
