@@ -21,9 +21,9 @@ tenant, or a parent it cannot see, is 404 (G10). Lists take the filters,
 and answer ``{items, next_cursor}``; lists and gets take ``fields=a,b`` to
 return only those fields of each item (sparse fieldsets; an unknown one is a
 400). Responses carry ``ETag`` (the version, see :mod:`lamina.api.etags`);
-PATCH and DELETE require ``If-Match``. Turn routes off with ``routes=``; to override one, turn it off and add your own
-route to the returned router, or override the service's use case. Errors are
-problem+json (install :func:`lamina.api.install` on the app).
+PATCH and DELETE require ``If-Match``. Turn routes off with ``routes=``; to
+override one, turn it off and add your own route to the returned router, or
+override the service's use case. Errors are problem+json (install :func:`lamina.api.install` on the app).
 """
 
 from __future__ import annotations
