@@ -23,7 +23,8 @@ return only those fields of each item (sparse fieldsets; an unknown one is a
 400). Responses carry ``ETag`` (the version, see :mod:`lamina.api.etags`);
 PATCH and DELETE require ``If-Match``. Turn routes off with ``routes=``; to
 override one, turn it off and add your own route to the returned router, or
-override the service's use case. Errors are problem+json (install :func:`lamina.api.install` on the app).
+override the service's use case. Errors are problem+json (install
+:func:`lamina.api.install` on the app).
 """
 
 from __future__ import annotations
