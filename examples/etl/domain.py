@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Self
 from uuid import UUID
 
 from jsonschema import Draft202012Validator, SchemaError
-from pydantic import Field, JsonValue, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, JsonValue, StringConstraints, model_validator
 
 from lamina.domain import (
     READ_ONLY,
@@ -99,7 +99,7 @@ class Project(Audited, SoftDeletable):
 
 class Membership(Audited):
     project_id: InProject
-    user_id: Annotated[UUID, READ_ONLY]
+    user_id: UUID  # set once: changes take the role only
     role: Role = Role.VIEWER
 
 
@@ -162,22 +162,24 @@ class Rule(ValueObject):
         return self
 
 
+def a_json_schema(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    try:
+        Draft202012Validator.check_schema(value)
+    except SchemaError as exc:
+        raise ValueError(f"not a JSON Schema: {exc.message}") from None
+    return value
+
+
+JsonSchema = Annotated[dict[str, JsonValue], AfterValidator(a_json_schema)]
+
+
 class DataclassDefinition(Audited, SoftDeletable):
     project_id: InProject
     name: Name
     dataclass_type: DataclassType
-    schema_definition: dict[str, JsonValue] = Field(default_factory=lambda: {"type": "object"})
+    schema_definition: JsonSchema = Field(default_factory=lambda: {"type": "object"})
     validation_rules: Annotated[list[Rule], Field(max_length=100)] = Field(default_factory=list)
     component_id: UUID | None = None  # the component that produces it (one each)
-
-    @field_validator("schema_definition")
-    @classmethod
-    def _a_json_schema(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-        try:
-            Draft202012Validator.check_schema(value)
-        except SchemaError as exc:
-            raise ValueError(f"not a JSON Schema: {exc.message}") from None
-        return value
 
 
 class Job(Audited, SoftDeletable):

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
 from examples.etl.domain import DataclassDefinition, Rule
 
@@ -64,11 +64,19 @@ def broken(rule: Rule, record: Any) -> str | None:
     return f"must be {rule.op} {rule.other}"
 
 
+def missing(error: ValidationError) -> list[str]:
+    """The property a ``required`` error is about (the path names its parent)."""
+    if error.validator != "required":
+        return []
+    named = [p for p in error.validator_value if repr(p) in error.message]
+    return named[:1]
+
+
 def broken_rules(definition: DataclassDefinition, record: Any) -> list[dict[str, str]]:
     """The schema errors and broken rules of ``record``, each with its path."""
     schema = Draft202012Validator(definition.schema_definition)
     errors = [
-        {"path": dotted(e.absolute_path), "rule": "schema", "message": e.message}
+        {"path": dotted([*e.absolute_path, *missing(e)]), "rule": "schema", "message": e.message}
         for e in schema.iter_errors(record)
     ]
     for rule in definition.validation_rules:

@@ -185,7 +185,7 @@ class JobService(InProject):
                     for n, c in enumerate(component_ids, 1)
                 ]
             )
-            return {"updated_at": utcnow()}
+            return {}
 
         return await self.act(
             id, "change the components of", steps, expected_version=expected_version
