@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from examples.etl import domain as d
 from examples.etl.rows import EtlTable
 from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
+from examples.etl import domain as d
 from lamina.persistence import (
     SoftDeleteField,
     StandardFields,

@@ -48,8 +48,17 @@ async def test_a_field_added_to_a_sqlmodel_table_migrates_up_down_and_up(
     url = isolated_db_url
     lamina_db("upgrade", url=url, metadata=V1, versions=versions)
 
-    lamina_db("revision", "--autogenerate", "-m", "job timeout", "--rev-id", "etl_0002",
-              url=url, metadata=V2, versions=versions)  # fmt: skip
+    lamina_db(
+        "revision",
+        "--autogenerate",
+        "-m",
+        "job timeout",
+        "--rev-id",
+        "etl_0002",
+        url=url,
+        metadata=V2,
+        versions=versions,
+    )
     written = (versions / "etl_0002_job_timeout.py").read_text()
     assert "add_column" in written
     assert "timeout_s" in written
