@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from examples.etl import domain as d
 from examples.etl import services as s
@@ -47,7 +46,7 @@ class Point(Input):
     name: d.Name
     value: Annotated[float, Field(allow_inf_nan=False)]
     unit: Annotated[str, Field(max_length=20)] = ""
-    recorded_at: datetime
+    recorded_at: AwareDatetime
 
 
 class Points(Input):
