@@ -72,7 +72,7 @@ class Link(Entity):
 
 
 class Plugins(Repository[Plugin, PluginRow]):
-    filterable = ("name", "kind")
+    filterable = ("name", "kind", "weight", "id")
     sortable = ("name", "weight", "created_at")
 
 

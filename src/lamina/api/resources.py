@@ -184,7 +184,8 @@ def resource_router(
     name in lower case) names the operations: ``list_<name>``, ``get_<name>``…
     ``actions`` mounts the resource's further use cases (see
     :class:`~lamina.api.ResourceAction`). ``query_filters`` adds list filters that
-    are no field of the entity: ``{"tag": lambda name: where("id").in_(...)}``.
+    are no field of the entity: ``{"tag": lambda name: where("id").in_(...)}`` (the value is
+    text; the filter made from it is checked by the repository like any other).
     """
     entity = service.entity
     repository = service.repository
