@@ -18,6 +18,7 @@ from lamina.api import (
     ResourceSchemas,
     Route,
     output_schema,
+    problem_responses,
 )
 from lamina.security import Password
 
@@ -109,7 +110,11 @@ def routers(resources: Resources) -> list[APIRouter]:
         path, item = f"/projects/{{project_id}}/{name}", f"/{name}/{{id}}"
         return resources.router(service, path=path, item_path=item, parent=project, **options)
 
-    @reads.get("/components/{id}/dependencies", response_model=ComponentList)
+    @reads.get(
+        "/components/{id}/dependencies",
+        response_model=ComponentList,
+        responses=problem_responses(400, 401, 404, 422, 503),
+    )
     async def dependencies(
         id: UUID,
         transitive: bool = Query(False, description="Also what they depend on, and so on."),

@@ -9,11 +9,11 @@ from __future__ import annotations
 import enum
 import re
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 from uuid import UUID
 
 from jsonschema import Draft202012Validator, SchemaError
-from pydantic import AfterValidator, Field, JsonValue, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, JsonValue, StringConstraints
 
 from lamina.domain import (
     READ_ONLY,
@@ -33,6 +33,8 @@ from lamina.domain import (
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")]
 InProject = Annotated[UUID, READ_ONLY]
 TAG = r"^[a-z0-9][a-z0-9_.-]{0,49}$"
+TagName = Annotated[str, StringConstraints(pattern=TAG.replace("a-z", "A-Za-z"))]
+"""A tag as a path gives it: any case (tags are stored in lower case)."""
 
 
 class Role(enum.StrEnum):
@@ -130,36 +132,53 @@ Path = Annotated[
 ]
 
 
-class Rule(ValueObject):
-    """One validation rule of a dataclass; ``field`` is a dotted path into a record."""
+def compiles(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    return pattern
 
-    kind: Literal["required", "range", "format", "enum", "compare"]
+
+Number = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Required(ValueObject):
+    """``field`` (a dotted path into a record) must be there, and not null."""
+
+    kind: Literal["required"]
     field: Path
-    min: float | None = None
-    max: float | None = None
-    pattern: Annotated[str, StringConstraints(max_length=200)] | None = None
-    values: Annotated[list[JsonValue], Field(max_length=100)] | None = None
-    op: Literal["<", "<=", ">", ">=", "==", "!="] | None = None
-    other: Path | None = None
 
-    @model_validator(mode="after")
-    def _complete(self) -> Self:
-        needs = {
-            "range": self.min is not None or self.max is not None,
-            "format": self.pattern,
-            "enum": self.values,
-            "compare": self.op and self.other,
-        }
-        if not needs.get(self.kind, True):
-            raise ValueError(
-                f"a {self.kind} rule needs its parameters (min/max, pattern, values, op and other)"
-            )
-        if self.pattern is not None:
-            try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern: {exc}") from None
-        return self
+
+class Range(ValueObject):
+    kind: Literal["range"]
+    field: Path
+    min: Number | None = None
+    max: Number | None = None
+
+
+class Format(ValueObject):
+    kind: Literal["format"]
+    field: Path
+    pattern: Annotated[str, StringConstraints(max_length=200), AfterValidator(compiles)]
+
+
+class OneOf(ValueObject):
+    kind: Literal["enum"]
+    field: Path
+    values: Annotated[list[JsonValue], Field(min_length=1, max_length=100)]
+
+
+class Compare(ValueObject):
+    """``field`` ``op`` ``other``, both numbers or both text."""
+
+    kind: Literal["compare"]
+    field: Path
+    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    other: Path
+
+
+Rule = Annotated[Required | Range | Format | OneOf | Compare, Field(discriminator="kind")]
 
 
 def a_json_schema(value: dict[str, JsonValue]) -> dict[str, JsonValue]:

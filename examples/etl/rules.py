@@ -51,15 +51,15 @@ def broken(rule: Rule, record: Any) -> str | None:
         ok = is_number(value) and low <= value <= high
         return None if ok else f"must be a number from {rule.min} to {rule.max}"
     if rule.kind == "format":
-        ok = isinstance(value, str) and re.fullmatch(rule.pattern or "", value) is not None
+        ok = isinstance(value, str) and re.fullmatch(rule.pattern, value) is not None
         return None if ok else f"must match {rule.pattern}"
     if rule.kind == "enum":
-        return None if value in (rule.values or []) else f"must be one of {rule.values}"
-    other = value_at(record, rule.other or "")
+        return None if value in rule.values else f"must be one of {rule.values}"
+    other = value_at(record, rule.other)
     comparable = (is_number(value) and is_number(other)) or (
         isinstance(value, str) and isinstance(other, str)
     )
-    if comparable and COMPARE[rule.op or "=="](value, other):
+    if comparable and COMPARE[rule.op](value, other):
         return None
     return f"must be {rule.op} {rule.other}"
 

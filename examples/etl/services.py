@@ -7,7 +7,6 @@ one unit of work.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -15,7 +14,7 @@ from uuid import UUID
 from examples.etl import domain as d
 from examples.etl import repositories as r
 from examples.etl.rules import broken_rules
-from lamina.domain import Conflict, InvalidInput, NotFound, utcnow
+from lamina.domain import Conflict, NotFound, utcnow
 from lamina.persistence import Subquery, UnitOfWork, path_between, reachable, where
 from lamina.security import Principal
 from lamina.service import MemberOf, Service
@@ -200,11 +199,9 @@ class JobService(InProject):
             id, "change the components of", steps, expected_version=expected_version
         )
 
-    async def tag(self, id: UUID, tag: str) -> d.Job:
+    async def tag(self, id: UUID, tag: d.TagName) -> d.Job:
         """Tag the job (the tag is made when the project has none of that name)."""
         name = tag.lower()
-        if re.fullmatch(d.TAG, name) is None:
-            raise InvalidInput.for_field("tag", "letters, digits, '_', '.' or '-', at most 50")
 
         async def tagging(uow: UnitOfWork, job: d.Job) -> dict[str, Any]:
             tags = r.Tags(uow)

@@ -34,7 +34,7 @@ import inspect
 import re
 import typing
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -59,7 +59,7 @@ from lamina.api.list_query import (
 )
 from lamina.api.nesting import Parent, check_parent, parent_dependency
 from lamina.api.problems import problem_responses
-from lamina.api.schemas import Count, ResourceSchemas, page_schema
+from lamina.api.schemas import Count, ResourceSchemas, page_schema, partial_schema
 from lamina.domain.entity import Entity
 from lamina.persistence import AuditEntry, CursorPage, Database, Filter, where
 from lamina.service import Service
@@ -302,7 +302,7 @@ def resource_router(
             path,
             list_items,
             methods=["GET"],
-            response_model=page_model,
+            response_model=page_schema(schemas.out, partial=True),
             summary=f"List {entity.__name__} items, a page at a time",
             operation_id=f"list_{resource}",
             responses=documented(400, 403, 404, 422),
@@ -368,7 +368,7 @@ def resource_router(
             get_item,
             methods=["GET"],
             name=f"get_{resource}",
-            response_model=schemas.out,
+            response_model=schemas.out | partial_schema(schemas.out),
             summary=f"Get one {entity.__name__}",
             operation_id=f"get_{resource}",
             responses=documented(400, 404, 422, success=ok_with_etag),
@@ -509,7 +509,7 @@ def _type_hints(call: Callable[..., Any]) -> dict[str, Any]:
     """The parameter types of an action's method (a path parameter is a UUID unless its
     parameter says otherwise, e.g. ``tag: str``)."""
     try:
-        return typing.get_type_hints(call)
+        return typing.get_type_hints(call, include_extras=True)
     except (NameError, TypeError):
         return {}
 
@@ -559,8 +559,8 @@ def _action_endpoint(
     parameters.append(inspect.Parameter("target", keyword, default=target, annotation=target_type))
     hints = _type_hints(action.call)
     for name in _PATH_PARAM.findall(action.path or ""):
-        kind = hints.get(name, UUID)
-        parameters.append(inspect.Parameter(name, keyword, default=Path(), annotation=kind))
+        kind = hints.get(name, UUID)  # its constraints (Annotated) apply too
+        parameters.append(inspect.Parameter(name, keyword, annotation=Annotated[kind, Path()]))
     if rule is not IfMatch.NONE:
         parameters.append(
             inspect.Parameter(
