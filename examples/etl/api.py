@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from examples.etl import domain as d
 from examples.etl import services as s
@@ -43,15 +43,11 @@ class RoleChange(Input):
     role: d.Role
 
 
-class Point(Input):
-    name: d.Name
-    value: Annotated[float, Field(allow_inf_nan=False)]
-    unit: Annotated[str, Field(max_length=20)] = ""
-    recorded_at: AwareDatetime
+Point = ResourceSchemas.from_entity(d.Metric, exclude_input={"component_id"}).create
 
 
 class Points(Input):
-    points: Annotated[list[Point], Field(min_length=1, max_length=10_000)]
+    points: Annotated[list[Point], Field(min_length=1, max_length=10_000)]  # type: ignore[valid-type]
 
 
 class Stored(BaseModel):

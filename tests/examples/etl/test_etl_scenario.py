@@ -269,6 +269,8 @@ async def test_the_etl_scenario(
         stored = await olga.ok("POST", metrics, 201, json={"points": points})
         assert stored == {"stored": 10_000}
         await olga.problem("POST", metrics, 422, json={"points": [*points, points[0]]})
+        naive = {**points[0], "recorded_at": "2026-01-01T00:00:00"}
+        await olga.problem("POST", metrics, 422, json={"points": [naive]})
         page = await victor.ok("GET", f"{metrics}?limit=100")
         assert [p["value"] for p in page["items"]] == list(range(100))
         page = await victor.ok("GET", metrics, params={"limit": 100, "cursor": page["next_cursor"]})
