@@ -17,7 +17,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from examples.chat.activity import conversation_activity
-from examples.chat.api.accounts import ChatAccounts, UserOut, UserRegistration
+from examples.chat.api.accounts import chat_accounts
 from examples.chat.api.conversations import conversation_router
 from examples.chat.api.events import chat_event_data, event_router
 from examples.chat.api.messages import message_router
@@ -109,10 +109,8 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
     authenticator = Authenticator(tokens)
     app.include_router(
         auth_router(
-            ChatAccounts(db),
+            chat_accounts(db),
             authenticator=authenticator,
-            registration_model=UserRegistration,
-            user_model=UserOut,
             passwords=PasswordHasher(settings.password_cost),
             throttle=LoginThrottle(db),
             registrations=RegistrationThrottle(

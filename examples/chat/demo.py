@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from pydantic import SecretStr
-
-from examples.chat.api.accounts import ChatAccounts, UserRegistration
+from examples.chat.api.accounts import chat_accounts
 from examples.chat.domain import Modality, Role
 from examples.chat.services import (
     ConversationService,
@@ -49,19 +47,19 @@ class DemoActor:
 
 async def load_demo(db: Database, passwords: PasswordHasher) -> bool:
     """Create the demo data set unless it exists; True if it was created now."""
-    accounts = ChatAccounts(db)
+    accounts = chat_accounts(db)
     if await accounts.find_credentials(DEMO_USERS[0].username) is not None:
         return False
     ids: dict[str, UUID] = {}
     try:
         for user in DEMO_USERS:
-            registration = UserRegistration(
-                username=user.username,
-                email=f"{user.username}@example.com",
-                display_name=user.display_name,
-                password=SecretStr(user.password),
-            )
-            created = await accounts.create_user(registration, await passwords.hash(user.password))
+            registration = {
+                "username": user.username,
+                "email": f"{user.username}@example.com",
+                "display_name": user.display_name,
+                "password": user.password,
+            }
+            created = await accounts.register(registration, passwords)
             ids[user.username] = created.id
     except AlreadyExists:  # another process is loading it at the same moment
         return False

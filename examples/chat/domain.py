@@ -88,7 +88,7 @@ class RecordingStatus(enum.StrEnum):
 
 class User(Entity, Timestamped, Versioned):
     username: Annotated[Username, READ_ONLY]
-    email: EmailAddress
+    email: Annotated[EmailAddress, AfterValidator(str.lower)]  # unique whatever the case
     display_name: Name
     password_hash: Annotated[str, SENSITIVE]
 

@@ -20,21 +20,12 @@ from lamina.api import (
     output_schema,
     problem_responses,
 )
-from lamina.security import Password
 
 
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class UserRegistration(Input):
-    username: Annotated[str, Field(pattern=r"^[a-z0-9_]{3,32}$", examples=["ada"])]
-    email: d.EmailAddress
-    display_name: d.Name
-    password: Password
-
-
-UserOut = output_schema(d.User, name="UserOut")
 ComponentOut = output_schema(d.Component)
 ExecutionOut = output_schema(d.JobExecution)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
-from examples.etl.api import UserOut, UserRegistration, routers
+from examples.etl.api import routers
 from examples.etl.repositories import Users
 from lamina.api import ApiSettings, Resources, problem_responses, service_app
 from lamina.persistence import Database, Keyring
@@ -41,15 +41,9 @@ def create_app(settings: EtlSettings | None = None) -> FastAPI:
     api = ApiSettings.from_env(access_log=settings.access_log)
     app = service_app(db, title="lamina etl", settings=api)
     auth = Authenticator(TokenStore(db))
-    app.include_router(
-        auth_router(
-            RepositoryAccounts(db, Users, UserOut),
-            authenticator=auth,
-            registration_model=UserRegistration,
-            user_model=UserOut,
-            passwords=PasswordHasher(settings.password_cost),
-        )
-    )
+    accounts = RepositoryAccounts(db, Users)
+    passwords = PasswordHasher(settings.password_cost)
+    app.include_router(auth_router(accounts, authenticator=auth, passwords=passwords))
     resources = Resources(db, auth.current_principal, responses=problem_responses(401))
     for router in routers(resources):
         app.include_router(router)

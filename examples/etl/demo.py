@@ -2,7 +2,6 @@
 components (one with a secret), a dataclass definition and a tagged job."""
 
 from examples.etl import services as s
-from examples.etl.api import UserOut, UserRegistration
 from examples.etl.repositories import Users
 from lamina.domain import AlreadyExists, use_context, utcnow
 from lamina.persistence import Database
@@ -13,13 +12,12 @@ LOGINS = [("olga", "olga-demo-password"), ("victor", "victor-demo-password")]
 
 async def load_demo(db: Database) -> bool:
     """Create the demo data unless it is there; True if it was created now."""
-    accounts, hasher, ids = RepositoryAccounts(db, Users, UserOut), PasswordHasher(), []
+    accounts, ids = RepositoryAccounts(db, Users), []
     try:
         for name, password in LOGINS:
             form = {"username": name, "email": f"{name}@example.com", "display_name": name.title()}
-            registration = UserRegistration.model_validate({**form, "password": password})
-            user = await accounts.create_user(registration, await hasher.hash(password))
-            ids.append(user.id)  # type: ignore[attr-defined]
+            user = await accounts.register({**form, "password": password}, PasswordHasher())
+            ids.append(user.id)
     except AlreadyExists:
         return False
     olga = Principal(ids[0], frozenset(), utcnow(), "demo")

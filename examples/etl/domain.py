@@ -25,7 +25,6 @@ from lamina.domain import (
     SecretConfiguration,
     SoftDeletable,
     Timestamped,
-    Transitions,
     ValueObject,
     Versioned,
 )
@@ -74,14 +73,6 @@ class ExecutionStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
-
-
-S = ExecutionStatus
-RUN = Transitions(
-    {S.QUEUED: {S.RUNNING, S.CANCELLED}, S.RUNNING: {S.SUCCEEDED, S.FAILED, S.CANCELLED}},
-    what="execution",
-)
-"""Executions only move forward."""
 
 
 class Audited(Entity, Timestamped, Versioned, ActorTracked):
@@ -240,7 +231,7 @@ class JobExecution(Audited):
 
 
 class ExecutionEvent(DomainEvent):
-    execution_id: UUID
+    job_execution_id: UUID
     job_id: UUID
 
 

@@ -17,7 +17,7 @@ from examples.etl.rules import broken_rules
 from lamina.domain import Conflict, NotFound, utcnow
 from lamina.persistence import Subquery, UnitOfWork, path_between, reachable, where
 from lamina.security import Principal
-from lamina.service import MemberOf, Service
+from lamina.service import MemberOf, Service, Transition
 
 EDITORS = (d.Role.OWNER, d.Role.EDITOR)
 
@@ -242,48 +242,23 @@ class TagService(InProject):
     repository = r.Tags
 
 
-class ExecutionService(InProject):
-    repository = r.Executions
-
-    async def move(self, id: UUID, verb: str, **values: Any) -> d.JobExecution:
-        to = MOVES[verb]
-
-        async def moving(uow: UnitOfWork, run: d.JobExecution) -> dict[str, Any]:
-            d.RUN.check(run.status, to)
-            at = "started_at" if to is d.ExecutionStatus.RUNNING else "finished_at"
-            return {"status": to, at: utcnow(), **values}
-
-        return await self.act(id, verb, moving)
-
-    async def start(self, id: UUID) -> d.JobExecution:
-        """queued → running."""
-        return await self.move(id, "start")
-
-    async def succeed(self, id: UUID, rows_read: int = 0, rows_written: int = 0) -> Any:
-        """running → succeeded, with the row counts."""
-        return await self.move(id, "succeed", rows_read=rows_read, rows_written=rows_written)
-
-    async def fail(self, id: UUID, error: str = "") -> d.JobExecution:
-        """running → failed, with the error."""
-        return await self.move(id, "fail", error=error)
-
-    async def cancel(self, id: UUID) -> d.JobExecution:
-        """queued or running → cancelled."""
-        return await self.move(id, "cancel")
-
-    async def after_action(self, uow: UnitOfWork, action: str, before: Any, after: Any) -> None:
-        ids = {"execution_id": after.id, "job_id": after.job_id}
-        if action == "start":
-            uow.publish(d.ExecutionStarted(**ids, attempt=after.attempt))
-        elif action == "succeed":
-            uow.publish(
-                d.ExecutionSucceeded(
-                    **ids, rows_read=after.rows_read, rows_written=after.rows_written
-                )
-            )
-        elif action == "fail":
-            uow.publish(d.ExecutionFailed(**ids, error=after.error))
-
-
 S = d.ExecutionStatus
-MOVES = {"start": S.RUNNING, "succeed": S.SUCCEEDED, "fail": S.FAILED, "cancel": S.CANCELLED}
+
+
+def finished(run: d.JobExecution, **values: Any) -> dict[str, Any]:
+    return {"finished_at": utcnow(), **values}
+
+
+class ExecutionService(InProject):
+    """Executions move forward only: queued → running → succeeded | failed, or cancelled."""
+
+    repository = r.Executions
+    publishes = {
+        "start": d.ExecutionStarted,
+        "succeed": d.ExecutionSucceeded,
+        "fail": d.ExecutionFailed,
+    }
+    start = Transition("status", {S.QUEUED}, S.RUNNING, also=lambda run: {"started_at": utcnow()})
+    succeed = Transition("status", {S.RUNNING}, S.SUCCEEDED, also=finished)
+    fail = Transition("status", {S.RUNNING}, S.FAILED, also=finished)
+    cancel = Transition("status", {S.QUEUED, S.RUNNING}, S.CANCELLED, also=finished)

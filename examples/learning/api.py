@@ -1,49 +1,29 @@
-"""The routes: lamina's resource routers over the services, and one hand-written read."""
+"""The routes: lamina's resource routers over the services."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, create_model
 
 from examples.learning import domain as d
 from examples.learning import services as s
 from lamina.api import (
     DEFAULT_ROUTES,
-    IfMatch,
     ResourceAction,
     Resources,
     ResourceSchemas,
     Route,
+    create_schema,
     output_schema,
 )
-from lamina.domain import EmailAddress
-from lamina.security import Password
-
-
-class UserRegistration(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    username: Annotated[str, Field(pattern=r"^[a-z0-9_]{3,32}$", examples=["ada"])]
-    email: EmailAddress
-    display_name: d.Text
-    password: Password
-
-
-UserOut = output_schema(d.User, exclude={"scopes"}, name="UserOut")
 
 
 class QuestionOut(BaseModel):
     prompt: str
     choices: list[str]
     answer: int | None = Field(None, description="The right choice; for the instructor only.")
-
-
-class ProgressIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    watched_s: Annotated[int, Field(ge=0)]
-    completed: bool = False
 
 
 class Progress(BaseModel):
@@ -67,20 +47,7 @@ def routers(resources: Resources) -> list[APIRouter]:
     course = resources.parent("course_id", s.CourseService)
     nested = {Route.LIST, Route.CREATE}
     one = ResourceSchemas.from_entity
-    progress = APIRouter(tags=["progress"])
-
-    @progress.get("/courses/{course_id}/progress", response_model=CourseProgress)
-    async def course_progress(
-        course_id: UUID,
-        courses: s.CourseService = Depends(resources.service(s.CourseService)),
-        mine: s.ProgressService = Depends(resources.service(s.ProgressService)),
-    ) -> Any:
-        """The caller's progress through a course's videos."""
-        await courses.get(course_id)
-        return await mine.of_course(course_id)
-
     return [
-        progress,
         resources.router(
             s.CourseService,
             path="/courses",
@@ -90,6 +57,9 @@ def routers(resources: Resources) -> list[APIRouter]:
             actions=[
                 ResourceAction("publish", s.CourseService.publish),
                 ResourceAction("archive", s.CourseService.archive),
+                ResourceAction(
+                    "progress", s.CourseService.progress, method="GET", out=CourseProgress
+                ),
             ],
         ),
         resources.router(
@@ -108,9 +78,8 @@ def routers(resources: Resources) -> list[APIRouter]:
                 ResourceAction(
                     "progress",
                     s.ProgressService.record,
-                    body=ProgressIn,
+                    body=create_schema(d.VideoProgress),
                     method="PUT",
-                    if_match=IfMatch.NONE,
                     errors=(),
                 )
             ],
@@ -119,19 +88,14 @@ def routers(resources: Resources) -> list[APIRouter]:
             s.EnrollmentService,
             path="/courses/{course_id}/enrollments",
             parent=course,
-            routes=(),
+            routes={Route.CREATE},
             actions=[
-                ResourceAction(
-                    "enroll", s.EnrollmentService.enroll, on="collection", path="", status_code=201
-                ),
                 ResourceAction(
                     "unenroll",
                     s.EnrollmentService.unenroll,
                     on="collection",
                     path="me",
                     method="DELETE",
-                    status_code=204,
-                    if_match=IfMatch.NONE,
                     errors=(),
                 ),
             ],
@@ -159,12 +123,7 @@ def routers(resources: Resources) -> list[APIRouter]:
             path="/courses/{course_id}/chats",
             item_path="/chats/{id}",
             parent=course,
-            routes={Route.LIST, Route.GET},
-            actions=[
-                ResourceAction(
-                    "start", s.ChatService.start, on="collection", path="", status_code=201
-                )
-            ],
+            routes={Route.LIST, Route.GET, Route.CREATE},
         ),
         resources.router(
             s.MessageService,

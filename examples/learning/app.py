@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
-from examples.learning.api import UserOut, UserRegistration, routers
+from examples.learning.api import routers
 from examples.learning.repositories import Users
 from examples.learning.stats import course_stats
 from lamina.api import ApiSettings, Resources, problem_responses, service_app
@@ -41,17 +41,9 @@ def create_app(settings: LearningSettings | None = None) -> FastAPI:
     api = ApiSettings.from_env(access_log=settings.access_log)
     app = service_app(db, title="lamina learning", subscriptions=[course_stats(db)], settings=api)
     auth = Authenticator(TokenStore(db), scopes={"tutor": "Post the tutor's replies in chats"})
-    accounts = RepositoryAccounts(db, Users, UserOut, scopes_field="scopes")
+    accounts = RepositoryAccounts(db, Users, scopes_field="scopes")
     passwords = PasswordHasher(settings.password_cost)
-    app.include_router(
-        auth_router(
-            accounts,
-            authenticator=auth,
-            registration_model=UserRegistration,
-            user_model=UserOut,
-            passwords=passwords,
-        )
-    )
+    app.include_router(auth_router(accounts, authenticator=auth, passwords=passwords))
     resources = Resources(db, auth.optional_principal, responses=problem_responses(401))
     for router in routers(resources):
         app.include_router(router)

@@ -3,7 +3,6 @@ with videos and a quiz), and the student enrolled in it."""
 
 from decimal import Decimal
 
-from examples.learning.api import UserOut, UserRegistration
 from examples.learning.repositories import Users
 from examples.learning.services import CourseService, EnrollmentService, QuizService, VideoService
 from lamina.domain import AlreadyExists, use_context, utcnow
@@ -15,13 +14,12 @@ LOGINS = [("ines", "ines-demo-password"), ("sam", "sam-demo-password")]
 
 async def load_demo(db: Database) -> bool:
     """Create the demo data unless it is there; True if it was created now."""
-    accounts, hasher, ids = RepositoryAccounts(db, Users, UserOut), PasswordHasher(), []
+    accounts, ids = RepositoryAccounts(db, Users), []
     try:
         for name, password in LOGINS:
             form = {"username": name, "email": f"{name}@example.com", "display_name": name.title()}
-            registration = UserRegistration.model_validate({**form, "password": password})
-            user = await accounts.create_user(registration, await hasher.hash(password))
-            ids.append(user.id)  # type: ignore[attr-defined]
+            user = await accounts.register({**form, "password": password}, PasswordHasher())
+            ids.append(user.id)
     except AlreadyExists:
         return False
     ines, sam = (Principal(id, frozenset(), utcnow(), "demo") for id in ids)
@@ -39,5 +37,5 @@ async def load_demo(db: Database) -> bool:
         await QuizService(db, ines).create({**quiz, "course_id": sql.id})
         await courses.publish(sql.id)
     with use_context(actor_id=sam.user_id):
-        await EnrollmentService(db, sam).enroll(sql.id)
+        await EnrollmentService(db, sam).create({"course_id": sql.id})
     return True

@@ -21,6 +21,7 @@ from lamina.domain import (
     DomainEvent,
     EmailAddress,
     Entity,
+    References,
     SoftDeletable,
     Timestamped,
     ValueObject,
@@ -82,11 +83,11 @@ class Course(Audited, SoftDeletable):
         Decimal(0)
     )
     enrollment_count: Annotated[int, SERVER_OWNED, Field(ge=0)] = 0
-    instructor_id: Annotated[UUID, READ_ONLY]
+    instructor_id: Annotated[UUID, READ_ONLY, References(User)]
 
 
 class Video(Audited, SoftDeletable):
-    course_id: Annotated[UUID, READ_ONLY]
+    course_id: Annotated[UUID, READ_ONLY, References(Course)]
     title: Text
     position: Annotated[int, Field(ge=1)]
     duration_s: Annotated[int, Field(gt=0)]
@@ -106,7 +107,7 @@ class Question(ValueObject):
 
 
 class Quiz(Audited):
-    course_id: Annotated[UUID, READ_ONLY]
+    course_id: Annotated[UUID, READ_ONLY, References(Course)]
     title: Text
     questions: Annotated[list[Question], Field(min_length=1, max_length=50)]
 
@@ -115,39 +116,39 @@ class Quiz(Audited):
 
 
 class Enrollment(Audited, SoftDeletable):
-    course_id: Annotated[UUID, READ_ONLY]
-    user_id: Annotated[UUID, READ_ONLY]
+    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    user_id: Annotated[UUID, READ_ONLY, References(User)]
 
 
 class VideoProgress(Audited):
-    video_id: Annotated[UUID, READ_ONLY]
-    course_id: Annotated[UUID, READ_ONLY]
-    user_id: Annotated[UUID, READ_ONLY]
+    video_id: Annotated[UUID, READ_ONLY, References(Video)]
+    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    user_id: Annotated[UUID, READ_ONLY, References(User)]
     watched_s: Annotated[int, Field(ge=0)]
     completed: bool = False
 
 
 class Review(Audited):
-    course_id: Annotated[UUID, READ_ONLY]
-    user_id: Annotated[UUID, READ_ONLY]
+    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    user_id: Annotated[UUID, READ_ONLY, References(User)]
     rating: Annotated[int, Field(ge=1, le=5)]
     comment: Annotated[str, StringConstraints(max_length=5000)] = ""
 
 
 class QuizAttempt(Audited):
-    quiz_id: Annotated[UUID, READ_ONLY]
-    user_id: Annotated[UUID, READ_ONLY]
+    quiz_id: Annotated[UUID, READ_ONLY, References(Quiz)]
+    user_id: Annotated[UUID, READ_ONLY, References(User)]
     answers: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=50)]
     score: Annotated[int, SERVER_OWNED, Field(ge=0, le=100)] = 0
 
 
 class TutorChat(Audited):
-    course_id: Annotated[UUID, READ_ONLY]
-    user_id: Annotated[UUID, READ_ONLY]
+    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    user_id: Annotated[UUID, READ_ONLY, References(User)]
 
 
 class ChatMessage(Audited):
-    chat_id: Annotated[UUID, READ_ONLY]
+    chat_id: Annotated[UUID, READ_ONLY, References(TutorChat)]
     role: Annotated[Role, READ_ONLY] = Role.USER
     content: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
 

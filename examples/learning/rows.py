@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy import desc as d
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -28,10 +26,6 @@ class LearningBase(EntityColumns, DeclarativeBase, StandardColumns):
     type_annotation_map = Base.type_annotation_map
 
 
-def ref(table: str) -> Mapped[UUID]:
-    return mapped_column(ForeignKey(f"learning_{table}.id"), index=True)
-
-
 class UserRow(LearningBase, entity=e.User):
     __tablename__ = "learning_users"
     username: Mapped[str] = mapped_column(String(32), unique=True)
@@ -47,18 +41,15 @@ class CourseRow(LearningBase, SoftDeleteColumn, entity=e.Course):
         live_index("ix_learning_courses_enrollments", d("enrollment_count"), d("id")),
         live_index("ix_learning_courses_created_at", d("created_at"), d("id")),
     )
-    instructor_id: Mapped[UUID] = ref("users")
 
 
 class VideoRow(LearningBase, SoftDeleteColumn, entity=e.Video):
     __tablename__ = "learning_videos"
     __table_args__ = (live_unique("uq_learning_videos_live_position", "course_id", "position"),)
-    course_id: Mapped[UUID] = mapped_column(ForeignKey("learning_courses.id"))
 
 
 class QuizRow(LearningBase, entity=e.Quiz):
     __tablename__ = "learning_quizzes"
-    course_id: Mapped[UUID] = ref("courses")
 
 
 class EnrollmentRow(LearningBase, SoftDeleteColumn, entity=e.Enrollment):
@@ -67,8 +58,6 @@ class EnrollmentRow(LearningBase, SoftDeleteColumn, entity=e.Enrollment):
         live_unique("uq_learning_enrollments_live", "user_id", "course_id"),
         live_index("ix_learning_enrollments_course", "course_id"),
     )
-    course_id: Mapped[UUID] = mapped_column(ForeignKey("learning_courses.id"))
-    user_id: Mapped[UUID] = mapped_column(ForeignKey("learning_users.id"))
 
 
 class VideoProgressRow(LearningBase, entity=e.VideoProgress):
@@ -77,31 +66,21 @@ class VideoProgressRow(LearningBase, entity=e.VideoProgress):
         UniqueConstraint("user_id", "video_id"),
         Index("ix_learning_video_progress_completed", "completed", "user_id"),
     )
-    video_id: Mapped[UUID] = mapped_column(ForeignKey("learning_videos.id"))
-    course_id: Mapped[UUID] = ref("courses")
-    user_id: Mapped[UUID] = mapped_column(ForeignKey("learning_users.id"))
 
 
 class ReviewRow(LearningBase, entity=e.Review):
     __tablename__ = "learning_reviews"
     __table_args__ = (UniqueConstraint("user_id", "course_id"),)
-    course_id: Mapped[UUID] = ref("courses")
-    user_id: Mapped[UUID] = mapped_column(ForeignKey("learning_users.id"))
 
 
 class QuizAttemptRow(LearningBase, entity=e.QuizAttempt):
     __tablename__ = "learning_quiz_attempts"
     __table_args__ = (Index("ix_learning_quiz_attempts_quiz_user", "quiz_id", "user_id"),)
-    quiz_id: Mapped[UUID] = mapped_column(ForeignKey("learning_quizzes.id"))
-    user_id: Mapped[UUID] = mapped_column(ForeignKey("learning_users.id"))
 
 
 class TutorChatRow(LearningBase, entity=e.TutorChat):
     __tablename__ = "learning_tutor_chats"
-    course_id: Mapped[UUID] = ref("courses")
-    user_id: Mapped[UUID] = ref("users")
 
 
 class ChatMessageRow(LearningBase, entity=e.ChatMessage):
     __tablename__ = "learning_chat_messages"
-    chat_id: Mapped[UUID] = ref("tutor_chats")

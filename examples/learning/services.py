@@ -27,7 +27,7 @@ from examples.learning.repositories import (
 from lamina.domain import Conflict, ConstraintViolated, NotFound, PermissionDenied, slugify
 from lamina.persistence import Filter, UnitOfWork, any_of, where
 from lamina.security import Principal
-from lamina.service import Filtered, MemberOf, OwnedBy, Service
+from lamina.service import Filtered, MemberOf, OwnedBy, Service, Transition
 
 Actor = Principal | None
 PUBLISHED = where("status") == d.CourseStatus.PUBLISHED
@@ -55,6 +55,11 @@ async def require_enrolled(uow: UnitOfWork, p: Actor, course_id: UUID) -> None:
         raise PermissionDenied("enroll in the course first")
 
 
+async def has_video(uow: UnitOfWork, course: d.Course) -> None:
+    if not await Videos(uow).exists(where("course_id") == course.id):
+        raise Conflict("add a video before publishing the course")
+
+
 class Mine(Service[Any, Actor]):
     """Entities of the caller (``user_id``)."""
 
@@ -66,47 +71,22 @@ class CourseService(Service[d.Course, Actor]):
     scope = Filtered(lambda p: (visible(p),))
     write_scope = OwnedBy("instructor_id")
     owner_field = "instructor_id"
+    history_needs_write = True  # the audit trail is the instructor's to read
+    publishes = {"publish": d.CoursePublished, "archive": d.CourseArchived}
 
     def new_entity(self, values: Mapping[str, Any]) -> d.Course:
         slug = values.get("slug") or slugify(values.get("title", ""), fallback="course")
         return super().new_entity({**values, "slug": slug})
 
-    async def history_page(self, id: UUID, **page: Any) -> Any:
-        """The audit trail of a course: its instructor's to read."""
-        self.require_principal()
-        course = await (await self.scoped()).get(id, include_deleted=True)
-        await self.check_writable(course, "read the history of", self.db)
-        return await super().history_page(id, **page)
+    publish = Transition(
+        "status", {d.CourseStatus.DRAFT}, d.CourseStatus.PUBLISHED, guard=has_video
+    )
+    archive = Transition("status", {d.CourseStatus.PUBLISHED}, d.CourseStatus.ARCHIVED)
 
-    async def publish(self, id: UUID, *, expected_version: int | None = None) -> d.Course:
-        """Publish a draft course that has a video."""
-
-        async def decide(uow: UnitOfWork, course: d.Course) -> dict[str, Any]:
-            if course.status is not d.CourseStatus.DRAFT:
-                raise Conflict(f"a {course.status} course cannot be published")
-            if not await Videos(uow).exists(where("course_id") == id):
-                raise Conflict("add a video before publishing the course")
-            return {"status": d.CourseStatus.PUBLISHED}
-
-        return await self.act(id, "publish", decide, expected_version=expected_version)
-
-    async def archive(self, id: UUID, *, expected_version: int | None = None) -> d.Course:
-        """Archive a published course."""
-
-        async def decide(uow: UnitOfWork, course: d.Course) -> dict[str, Any]:
-            if course.status is not d.CourseStatus.PUBLISHED:
-                raise Conflict(f"a {course.status} course cannot be archived")
-            return {"status": d.CourseStatus.ARCHIVED}
-
-        return await self.act(id, "archive", decide, expected_version=expected_version)
-
-    async def after_action(
-        self, uow: UnitOfWork, action: str, before: d.Course, after: d.Course
-    ) -> None:
-        if action == "publish":
-            uow.publish(d.CoursePublished(course_id=after.id, instructor_id=after.instructor_id))
-        else:
-            uow.publish(d.CourseArchived(course_id=after.id))
+    async def progress(self, id: UUID) -> dict[str, Any]:
+        """The caller's progress through the videos of a course."""
+        await self.get(id)
+        return await ProgressService(self.db, self.principal).of_course(id)
 
 
 class VideoService(Service[d.Video, Actor]):
@@ -134,10 +114,7 @@ class QuizService(Service[d.Quiz, Actor]):
 class EnrollmentService(Mine):
     repository = Enrollments
     scope = OwnedBy("user_id")
-
-    async def enroll(self, course_id: UUID) -> d.Enrollment:
-        """Enroll the caller in a published course."""
-        return await self.create({"course_id": course_id})
+    publishes = {"create": d.StudentEnrolled, "delete": d.StudentUnenrolled}
 
     async def unenroll(self, course_id: UUID) -> None:
         """End the caller's enrollment in a course."""
@@ -150,12 +127,6 @@ class EnrollmentService(Mine):
         if (await Courses(uow).get(entity.course_id)).status is not d.CourseStatus.PUBLISHED:
             raise Conflict("only a published course is open for enrollment")
         return entity
-
-    async def after_create(self, uow: UnitOfWork, entity: d.Enrollment) -> None:
-        uow.publish(d.StudentEnrolled(course_id=entity.course_id, user_id=entity.user_id))
-
-    async def after_delete(self, uow: UnitOfWork, entity: d.Enrollment) -> None:
-        uow.publish(d.StudentUnenrolled(course_id=entity.course_id, user_id=entity.user_id))
 
 
 class ProgressService(Mine):
@@ -190,15 +161,11 @@ class ProgressService(Mine):
 class ReviewService(Mine):
     repository = Reviews
     scope = of_courses(visible)
+    publishes = {"create": d.ReviewPosted}
 
     async def before_create(self, uow: UnitOfWork, entity: d.Review) -> d.Review:
         await require_enrolled(uow, self.principal, entity.course_id)
         return entity
-
-    async def after_create(self, uow: UnitOfWork, entity: d.Review) -> None:
-        uow.publish(
-            d.ReviewPosted(course_id=entity.course_id, user_id=entity.user_id, rating=entity.rating)
-        )
 
 
 class AttemptService(Mine):
@@ -226,10 +193,6 @@ class ChatService(Mine):
 
     repository = Chats
     scope = Filtered(lambda p: [] if tutor(p) else [where("user_id").in_([p.user_id] if p else [])])
-
-    async def start(self, course_id: UUID) -> d.TutorChat:
-        """Start a tutor chat about a course the caller is enrolled in."""
-        return await self.create({"course_id": course_id})
 
     async def before_create(self, uow: UnitOfWork, entity: d.TutorChat) -> d.TutorChat:
         await require_enrolled(uow, self.principal, entity.course_id)

@@ -140,6 +140,7 @@ class CourseService(Service[Course, User]):
     repository = Courses
     scope = PublishedOrMine()
     write_scope = OwnedBy("owner_id")
+    history_needs_write = True
 
     def new_entity(self, values: Mapping[str, Any]) -> Course:
         return super().new_entity({**values, "owner_id": self.principal.id})

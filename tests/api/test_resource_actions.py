@@ -11,6 +11,8 @@ import pytest
 from tests.api.courses_app import Courses, CoursesApi, Enrollments, courses_api
 from tests.api.test_resources_writes import assert_problem
 
+from lamina.api import Count, IfMatch, ResourceAction
+from lamina.api.actions import check_actions
 from lamina.domain import uuid7
 from lamina.events import EventStore
 from lamina.persistence import where
@@ -163,6 +165,10 @@ async def test_read_and_write_scopes_a_reader_sees_but_may_not_change(api: Cours
     )
     renamed = await api.request(reader, "POST", f"{item}/rename", json={"title": "x"})
     assert_problem(renamed, 403, "permission-denied")
+    # Its audit trail is its writers' (history_needs_write), not every reader's.
+    history = await api.request(reader, "GET", f"{item}/history")
+    assert_problem(history, 403, "permission-denied")
+    assert (await api.request(owner, "GET", f"{item}/history")).status_code == 200
     stored = await Courses(api.db).get(UUID(course["id"]))
     assert (stored.title, stored.version, stored.deleted_at) == ("Python basics", 2, None)
 
@@ -240,7 +246,7 @@ async def test_before_create_refuses_an_enrollment_in_a_draft(api: CoursesApi) -
 
 
 async def test_g4_the_history_route_pages_the_audit_trail_oldest_first(api: CoursesApi) -> None:
-    owner, reader = uuid7(), uuid7()
+    owner = uuid7()
     course = await api.published_course(owner)
     for n in range(3):
         renamed = await api.request(
@@ -249,22 +255,22 @@ async def test_g4_the_history_route_pages_the_audit_trail_oldest_first(api: Cour
         assert renamed.status_code == 200
     url = f"/courses/{course['id']}/history"
 
-    first = await api.request(reader, "GET", url, params={"limit": 3})
+    first = await api.request(owner, "GET", url, params={"limit": 3})
     assert first.status_code == 200, first.text
     page = first.json()
-    second = (await api.request(reader, "GET", url, params={"cursor": page["next_cursor"]})).json()
+    second = (await api.request(owner, "GET", url, params={"cursor": page["next_cursor"]})).json()
 
     actions = [e["action"] for e in page["items"] + second["items"]]
     assert actions == ["create", "update", "update", "update", "update"]
     assert second["next_cursor"] is None
     assert page["items"][1]["changes"]["status"] == ["draft", "published"]
     assert_problem(
-        await api.request(reader, "GET", url, params={"cursor": "x" * 30}), 400, "invalid-input"
+        await api.request(owner, "GET", url, params={"cursor": "x" * 30}), 400, "invalid-input"
     )
     assert_problem(
-        await api.request(reader, "GET", url, params={"sort": "id"}), 400, "invalid-input"
+        await api.request(owner, "GET", url, params={"sort": "id"}), 400, "invalid-input"
     )
-    assert_problem(await api.request(reader, "GET", url, params={"limit": 0}), 422, "invalid-input")
+    assert_problem(await api.request(owner, "GET", url, params={"limit": 0}), 422, "invalid-input")
 
 
 async def test_the_history_of_a_deleted_resource_stays_readable(api: CoursesApi) -> None:
@@ -335,3 +341,46 @@ async def test_the_erase_route_removes_the_course_and_its_values_for_good(api: C
     entries = await Courses(api.db).history(UUID(course["id"]))
     assert [e.action for e in entries] == ["create", "update", "erase"]
     assert "Personal notes of Ada" not in str([e.changes for e in entries])
+
+
+def test_an_actions_precondition_and_status_follow_from_its_method_and_route() -> None:
+    class Memberships:
+        async def join(self, parent_id: UUID) -> None: ...
+        async def leave(self, parent_id: UUID) -> None: ...
+        async def rename(self, id: UUID, *, expected_version: int | None = None) -> None: ...
+        async def ping(self, id: UUID) -> None: ...
+
+    join = ResourceAction("join", Memberships.join, on="collection", path="")
+    leave = ResourceAction("leave", Memberships.leave, on="collection", path="me", method="DELETE")
+    rename = ResourceAction("rename", Memberships.rename)
+    ping = ResourceAction("ping", Memberships.ping)
+    assert [a.success_status for a in (join, leave, rename, ping)] == [201, 204, 200, 200]
+    # If-Match only where the method can take the version it names.
+    assert rename.precondition(versioned=True) is IfMatch.REQUIRED
+    assert ping.precondition(versioned=True) is IfMatch.NONE
+    assert rename.precondition(versioned=False) is IfMatch.NONE
+    # A GET is a read: no precondition, no conflict to document, no body.
+    summary = ResourceAction("summary", Memberships.rename, method="GET")
+    assert (summary.precondition(versioned=True), summary.error_statuses) == (IfMatch.NONE, ())
+    with pytest.raises(ValueError, match="a GET takes no body"):
+        check_actions([ResourceAction("summary", Memberships.ping, method="GET", body=Count)])
+    # What is said outright wins.
+    explicit = ResourceAction("ping", Memberships.ping, status_code=202, if_match=IfMatch.OPTIONAL)
+    assert (explicit.success_status, explicit.precondition(versioned=True)) == (
+        202,
+        IfMatch.OPTIONAL,
+    )
+
+
+async def test_a_resource_whose_fields_all_come_from_the_path_is_created_without_a_body(
+    api: CoursesApi,
+) -> None:
+    course = await api.published_course(uuid7(), "Rust in practice")
+    path = f"/courses/{course['id']}/enrollments"
+
+    enrolled = await api.request(uuid7(), "POST", path)
+    stray = await api.request(uuid7(), "POST", path, json={"user_id": str(uuid7())})
+
+    assert enrolled.status_code == 201, enrolled.text
+    assert_problem(stray, 422, "invalid-input")
+    assert await Enrollments(api.db).count() == 1

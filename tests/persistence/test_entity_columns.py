@@ -13,7 +13,7 @@ from sqlalchemy import String, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from lamina.domain import Entity, ValueObject
+from lamina.domain import Entity, ReferenceMissing, References, ValueObject, uuid7
 from lamina.persistence import (
     Base,
     Database,
@@ -61,6 +61,19 @@ class Gadgets(Repository[Gadget, GadgetRow]):
     pass
 
 
+class Part(Entity):
+    gadget_id: Annotated[UUID, References(Gadget)]
+    spare_for: Annotated[UUID, References(Gadget)] | None = None
+
+
+class PartRow(ColumnsBase, UUIDPrimaryKey, entity=Part):
+    __tablename__ = "t_entity_columns_parts"
+
+
+class Parts(Repository[Part, PartRow]):
+    pass
+
+
 def test_columns_follow_the_fields() -> None:
     c = GadgetRow.__table__.c
     assert (c.name.type.length, type(c.notes.type).__name__) == (40, "Text")
@@ -94,6 +107,27 @@ def test_a_field_of_an_unknown_type_must_be_declared() -> None:
             __tablename__ = "t_entity_columns_odd"
 
 
+def test_a_reference_is_an_indexed_foreign_key_to_the_referenced_entitys_table() -> None:
+    c = PartRow.__table__.c
+    for column, nullable in ((c.gadget_id, False), (c.spare_for, True)):
+        assert [fk.target_fullname for fk in column.foreign_keys] == ["t_entity_columns_gadgets.id"]
+        assert (column.index, column.nullable) == (True, nullable)
+
+
+def test_a_reference_to_an_entity_without_a_row_says_so() -> None:
+    class Stray(Entity):
+        part_id: Annotated[UUID, References(Part)]
+
+    class Elsewhere(EntityColumns, DeclarativeBase):
+        metadata = new_metadata()
+        type_annotation_map = Base.type_annotation_map
+
+    with pytest.raises(MappingError, match=r"Stray\.part_id references Part.*declare its row"):
+
+        class StrayRow(Elsewhere, UUIDPrimaryKey, entity=Stray):
+            __tablename__ = "t_entity_columns_stray"
+
+
 async def test_the_database_refuses_what_the_entity_refuses(db_url: str) -> None:
     db = Database(db_url)
     try:
@@ -106,6 +140,9 @@ async def test_the_database_refuses_what_the_entity_refuses(db_url: str) -> None
             with pytest.raises(IntegrityError):  # whoever writes: the CHECKs hold
                 async with db.engine.begin() as conn:
                     await conn.execute(text(f"UPDATE t_entity_columns_gadgets SET {broken}"))
+        await Parts(db).add(Part(gadget_id=stored.id))
+        with pytest.raises(ReferenceMissing):  # the foreign key holds too
+            await Parts(db).add(Part(gadget_id=uuid7()))
     finally:
         await db.drop_all(ColumnsBase.metadata)
         await db.close()

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from auth_app import AccountOut, AccountRegistration, AccountRepository
+from typing import Annotated
+
+import pytest
+from auth_app import (
+    FAST_ARGON2,
+    Account,
+    AccountOut,
+    AccountRegistration,
+    AccountRepository,
+    AccountRow,
+)
 from pydantic import SecretStr
 
-from lamina.persistence import Database
-from lamina.security import RepositoryAccounts
+from lamina.domain import SERVER_OWNED, InvalidInput
+from lamina.persistence import Database, Repository
+from lamina.security import PasswordHasher, RepositoryAccounts
 
 
 async def test_registers_finds_loads_and_rehashes_users(db: Database) -> None:
@@ -41,3 +52,38 @@ async def test_scopes_come_from_the_named_field(db: Database) -> None:
     found = await accounts.find_credentials("root")
     assert found is not None
     assert found.scopes == frozenset({"admin", "ops"})
+
+
+class StaffAccount(Account):
+    """An account whose privilege is the server's to grant, never the registrant's."""
+
+    is_admin: Annotated[bool, SERVER_OWNED] = False
+
+
+class StaffAccounts(Repository[StaffAccount, AccountRow]):
+    filterable = ("username",)
+
+
+async def test_the_registration_and_the_public_shape_follow_from_the_user_entity(
+    db: Database,
+) -> None:
+    accounts = RepositoryAccounts(db, StaffAccounts)
+    registration = accounts.registration_model.model_fields
+    assert set(registration) == {"username", "email", "display_name", "password"}
+    assert "password_hash" not in accounts.user_model.model_fields
+
+    form = {"username": "ada", "email": "ada@example.com", "display_name": "Ada"}
+    hasher = PasswordHasher(FAST_ARGON2)
+    for smuggled in ({"is_admin": True}, {"password_hash": "chosen"}):
+        with pytest.raises(InvalidInput):
+            await accounts.register({**form, "password": "x" * 12, **smuggled}, hasher)
+    with pytest.raises(InvalidInput):  # the password's own rules
+        await accounts.register({**form, "password": "short"}, hasher)
+
+    user = await accounts.register({**form, "password": "x" * 12}, hasher)
+    assert user.model_dump().keys() == accounts.user_model.model_fields.keys()
+    found = await accounts.find_credentials("ada")
+    assert found is not None
+    assert found.password_hash.startswith("$argon2id$")
+    assert await hasher.verify(found.password_hash, "x" * 12)
+    assert (await StaffAccounts(db).get(user.id)).is_admin is False

@@ -1,4 +1,4 @@
-"""Users as lamina's auth routes see them: registration, the public shape, credentials."""
+"""Users as lamina's auth routes see them: registration and the public shape."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from examples.chat.domain import Name, User, Username
+from examples.chat.domain import Name, Username
 from examples.chat.repositories import Users
 from lamina.domain import EmailAddress
 from lamina.persistence import Database
-from lamina.security import Credentials, Password
+from lamina.security import Password, RepositoryAccounts
 
 
 class UserRegistration(BaseModel):
@@ -38,28 +38,6 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class ChatAccounts:
-    """lamina's ``UserAccounts`` over the chat's own ``Users`` repository."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def find_credentials(self, username: str) -> Credentials | None:
-        user = await Users(self.db).by_username(username)
-        return Credentials(user.id, user.password_hash) if user is not None else None
-
-    async def create_user(self, registration: UserRegistration, password_hash: str) -> UserOut:
-        user = User(
-            username=registration.username,
-            email=registration.email.lower(),
-            display_name=registration.display_name,
-            password_hash=password_hash,
-        )
-        return UserOut.model_validate(await Users(self.db).add(user))
-
-    async def load_user(self, user_id: UUID) -> UserOut | None:
-        user = await Users(self.db).get_or_none(user_id)
-        return UserOut.model_validate(user) if user else None
-
-    async def replace_password_hash(self, user_id: UUID, password_hash: str) -> None:
-        await Users(self.db).update(user_id, {"password_hash": password_hash})
+def chat_accounts(db: Database) -> RepositoryAccounts[UserRegistration, UserOut]:
+    """lamina's accounts over the chat's own ``Users`` repository."""
+    return RepositoryAccounts(db, Users, UserOut, registration_model=UserRegistration)

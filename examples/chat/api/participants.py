@@ -38,8 +38,6 @@ def participant_router(resources: Resources) -> APIRouter:
                 body=Invitation,
                 on="collection",
                 path="",
-                status_code=201,
-                errors=(409,),
                 summary="Invite a workspace member (active participants only)",
             ),
             ResourceAction(
@@ -54,7 +52,6 @@ def participant_router(resources: Resources) -> APIRouter:
                 on="collection",
                 path=me,
                 method="DELETE",
-                status_code=204,
                 if_match=IfMatch.REQUIRED,
                 summary="Leave a conversation (If-Match: the ETag of my participation)",
             ),

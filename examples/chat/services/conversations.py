@@ -63,6 +63,7 @@ class ConversationService(Service[Conversation, Actor]):
 
     repository = Conversations
     scope = MemberOf("id", visible_conversations)
+    publishes = {"delete": ConversationDeleted, "restore": ConversationRestored}
 
     async def create(self, values: Mapping[str, Any]) -> Conversation:
         """Start a conversation in a workspace of the actor, who becomes an active participant."""
@@ -125,16 +126,6 @@ class ConversationService(Service[Conversation, Actor]):
                     workspace_id=after.workspace_id, conversation_id=after.id, changes=changes
                 )
             )
-
-    async def after_delete(self, uow: UnitOfWork, entity: Conversation) -> None:
-        uow.publish(
-            ConversationDeleted(workspace_id=entity.workspace_id, conversation_id=entity.id)
-        )
-
-    async def after_restore(self, uow: UnitOfWork, entity: Conversation) -> None:
-        uow.publish(
-            ConversationRestored(workspace_id=entity.workspace_id, conversation_id=entity.id)
-        )
 
 
 class JoinedConversationService(ConversationService):

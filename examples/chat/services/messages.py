@@ -29,6 +29,7 @@ class MessageService(Service[Message, Actor]):
     repository = Messages
     scope = MemberOf("conversation_id", joined_conversations)
     policy = SenderDeletes()
+    publishes = {"delete": MessageDeleted}
 
     async def create(self, values: Mapping[str, Any]) -> Message:
         """Post a message (the conversation's last activity follows: see ``activity``)."""
@@ -57,12 +58,3 @@ class MessageService(Service[Message, Actor]):
             return stored
 
         return await self.run(use_case)
-
-    async def after_delete(self, uow: UnitOfWork, entity: Message) -> None:
-        uow.publish(
-            MessageDeleted(
-                workspace_id=entity.workspace_id,
-                conversation_id=entity.conversation_id,
-                message_id=entity.id,
-            )
-        )

@@ -74,6 +74,7 @@ class WorkspaceService(Service[Workspace, Actor]):
 
     repository = Workspaces
     scope = MemberOf("id", member_workspaces)
+    publishes = {"create": WorkspaceCreated, "delete": WorkspaceDeleted}
 
     def new_entity(self, values: Mapping[str, Any]) -> Workspace:
         return super().new_entity({**values, "owner_id": self.principal.user_id})
@@ -96,17 +97,11 @@ class WorkspaceService(Service[Workspace, Actor]):
     async def after_create(self, uow: UnitOfWork, entity: Workspace) -> None:
         owner = Membership(workspace_id=entity.id, user_id=entity.owner_id, role=Role.OWNER)
         await Memberships(uow).add(owner)
-        uow.publish(
-            WorkspaceCreated(workspace_id=entity.id, name=entity.name, owner_id=entity.owner_id)
-        )
 
     async def after_update(self, uow: UnitOfWork, before: Workspace, after: Workspace) -> None:
         changes = changed_fields(before, after)
         if changes:
             uow.publish(WorkspaceUpdated(workspace_id=after.id, changes=changes))
-
-    async def after_delete(self, uow: UnitOfWork, entity: Workspace) -> None:
-        uow.publish(WorkspaceDeleted(workspace_id=entity.id))
 
 
 class MemberService(Service[Membership, Actor]):

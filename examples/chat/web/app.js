@@ -44,7 +44,7 @@ function explain(error) {
   const problem = $("problem");
   if (error instanceof Problem) {
     const fields = (error.body.errors || []).map((e) => `${e.field}: ${e.message}`).join("; ");
-    const hint = error.status === 412 ? " Someone changed it meanwhile: reloaded." : "";
+    const hint = error.status === 412 ? " Someone changed it meanwhile: reloaded, try again." : "";
     problem.textContent = `${error.status} ${error.message}${fields ? ` (${fields})` : ""}.${hint}`;
   } else {
     problem.textContent = `The server cannot be reached (${error.message}).`;
@@ -135,11 +135,21 @@ async function loadConversations() {
 
 // ------------------------------------------------------------------ a conversation
 
-async function openConversation(conversation) {
+function showConversation(conversation) {
   state.conversation = conversation;
+  $("conversation-title").textContent = conversation.title;
+  $("rename-title").value = conversation.title;
+}
+
+async function reloadConversation() {
+  showConversation((await api("GET", `/conversations/${state.conversation.id}`)).body);
+  await loadConversations();
+}
+
+async function openConversation(conversation) {
+  showConversation(conversation);
   state.seenMessages = new Set();
   $("conversation-pane").hidden = false;
-  $("conversation-title").textContent = conversation.title;
   $("messages").replaceChildren();
   await loadConversations();
   await loadParticipation();
@@ -151,6 +161,7 @@ async function openConversation(conversation) {
     cursor = body.next_cursor;
   } while (cursor);
   $("recording").hidden = conversation.modality !== "voice";
+  $("conversation-title").focus();
 }
 
 async function loadParticipation() {
@@ -159,7 +170,8 @@ async function loadParticipation() {
   const mine = body.items.find((p) => p.user_id === state.me.id);
   const invited = mine?.status === "invited";
   $("invitation").hidden = !invited;
-  $("message-form").hidden = $("invite-form").hidden = !(mine?.status === "active");
+  const active = mine?.status === "active";
+  $("message-form").hidden = $("invite-form").hidden = $("rename-form").hidden = !active;
   if (invited) {
     $("invitation-text").textContent = mine.initial_message
       ? `You are invited: “${mine.initial_message}”` : "You are invited to this conversation.";
@@ -213,8 +225,9 @@ async function follow() {
       setTimeout(follow, 1000);
     };
     for (const type of ["message.posted", "message.deleted", "participant.invited",
-      "participant.accepted", "conversation.created", "workspace.created", "member.added",
-      "recording.started", "recording.ended"]) {
+      "participant.accepted", "participant.rejected", "participant.left", "conversation.created",
+      "conversation.updated", "workspace.created", "member.added", "recording.started",
+      "recording.ended"]) {
       source.addEventListener(type, (event) => onEvent(type, event));
     }
     source.addEventListener("resume", () => { source.close(); follow(); });
@@ -240,6 +253,8 @@ function onEvent(type, event) {
     if (state.workspace && payload.workspace_id === state.workspace.id) attempt(loadConversations)();
   } else if (type === "workspace.created" || type === "member.added") {
     attempt(loadWorkspaces)();
+  } else if (type === "conversation.updated" && here) {
+    attempt(reloadConversation)();
   } else if (type.startsWith("recording.") && here) {
     $("recording-state").textContent = type === "recording.started" ? "Recording…" : "Recording ended.";
   }
@@ -293,17 +308,35 @@ $("message-form").addEventListener("keydown", (event) => {
   }
 });
 
+$("rename-form").addEventListener("submit", attempt(async (event) => {
+  const title = new FormData(event.target).get("title");
+  const ifMatch = { "If-Match": `"${state.conversation.version}"` };
+  try {
+    const path = `/conversations/${state.conversation.id}`;
+    showConversation((await api("PATCH", path, { json: { title }, headers: ifMatch })).body);
+    await loadConversations();
+  } catch (error) {
+    if (error.status === 412) await reloadConversation(); // show what the other edit made
+    throw error;
+  }
+}));
+
 $("invite-form").addEventListener("submit", attempt(async (event) => {
   const path = `/conversations/${state.conversation.id}/participants`;
   await api("POST", path, { json: formValues(event) });
 }));
 
-for (const answer of ["accept", "reject"]) {
-  $(answer).addEventListener("click", attempt(async () => {
-    await api("POST", `/conversations/${state.conversation.id}/participants/me/${answer}`);
-    await loadParticipation();
-  }));
-}
+$("accept").addEventListener("click", attempt(async () => {
+  await api("POST", `/conversations/${state.conversation.id}/participants/me/accept`);
+  await loadParticipation();
+}));
+
+$("reject").addEventListener("click", attempt(async () => {
+  await api("POST", `/conversations/${state.conversation.id}/participants/me/reject`);
+  state.conversation = null; // no longer one of the user's conversations
+  $("conversation-pane").hidden = true;
+  await loadConversations();
+}));
 
 let recording = null;
 $("record-start").addEventListener("click", attempt(async () => {

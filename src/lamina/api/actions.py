@@ -23,12 +23,20 @@ The method is called with the item's id (``on="item"``, the default) or the
 parent's id (``on="collection"``, after the parent is found visible; nothing
 for an unnested collection), then the fields of ``body`` as keyword
 arguments, then ``expected_version=`` when ``If-Match`` applies. It returns
-the entity to answer with, or None with ``status_code=204``.
+the entity to answer with, or None for a 204.
+
+What the method's signature and the route say is not repeated: an action whose
+method takes no ``expected_version`` has no ``If-Match``; a ``DELETE``
+answers 204 and a ``POST`` to the collection path itself 201 (``Location``)::
+
+    ResourceAction("enroll", EnrollmentService.enroll, on="collection", path="")  # 201
+    ResourceAction("leave", Members.leave, on="collection", path="me", method="DELETE")  # 204
 """
 
 from __future__ import annotations
 
 import enum
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -58,11 +66,15 @@ class ResourceAction:
     ``call`` is the service's method (``CourseService.publish``). ``body`` is
     the request body's schema (optional in the request when all its fields
     have defaults). ``if_match`` defaults to required for an item action of a
-    versioned resource, none otherwise. ``status_code`` is the success
-    status: 201 adds ``Location`` (when the GET route is mounted), 204
-    answers no body. ``errors`` are the further statuses the use case can
-    answer (documented; 409 by default). ``out`` replaces the resource's
-    output schema for this action.
+    versioned resource whose method takes ``expected_version``, none otherwise.
+    ``status_code`` is the success status (default: 204 for ``DELETE``, 201 for
+    a ``POST`` to the collection path itself, 200 otherwise): 201 adds
+    ``Location`` (when the GET route is mounted), 204 answers no body.
+    ``errors`` are the further statuses the use case can answer (documented;
+    409 by default, none for a ``GET``: a read of the resource that is not
+    one of its CRUD routes, answering ``out``). ``out`` replaces the resource's
+    output schema for this
+    action.
     """
 
     name: str
@@ -70,10 +82,10 @@ class ResourceAction:
     body: type[BaseModel] | None = None
     on: Literal["item", "collection"] = "item"
     path: str | None = None
-    method: Literal["POST", "PUT", "PATCH", "DELETE"] = "POST"
+    method: Literal["POST", "PUT", "PATCH", "DELETE", "GET"] = "POST"
     if_match: IfMatch | None = None
-    status_code: int = 200
-    errors: Sequence[int] = (409,)
+    status_code: int | None = None
+    errors: Sequence[int] | None = None
     summary: str | None = None
     out: type[BaseModel] | None = None
 
@@ -81,7 +93,28 @@ class ResourceAction:
         """The ``If-Match`` rule of this action on a resource (``versioned`` or not)."""
         if self.if_match is not None:
             return self.if_match
-        return IfMatch.REQUIRED if versioned and self.on == "item" else IfMatch.NONE
+        if self.method == "GET":
+            return IfMatch.NONE
+        takes_version = "expected_version" in inspect.signature(self.call).parameters
+        return (
+            IfMatch.REQUIRED if versioned and takes_version and self.on == "item" else IfMatch.NONE
+        )
+
+    @property
+    def error_statuses(self) -> Sequence[int]:
+        """The further statuses it can answer: ``errors``, or 409 for a change (none for a read)."""
+        if self.errors is not None:
+            return self.errors
+        return () if self.method == "GET" else (409,)
+
+    @property
+    def success_status(self) -> int:
+        """The status of a success: ``status_code``, or what the method and path imply."""
+        if self.status_code is not None:
+            return self.status_code
+        if self.method == "DELETE":
+            return 204
+        return 201 if self.method == "POST" and self.on == "collection" and self.path == "" else 200
 
     def route_path(self, collection_path: str, item_path: str) -> str:
         """The route's path under the resource's collection or item path."""
@@ -121,5 +154,9 @@ def check_actions(actions: Sequence[ResourceAction]) -> None:
         if key in seen:
             raise ValueError(f"two actions at {action.method} {action.on} {key[2]!r}")
         seen.add(key)
-        if action.status_code == 204 and action.out is not None:
+        if action.method == "GET" and (
+            action.body is not None or action.if_match not in (None, IfMatch.NONE)
+        ):
+            raise ValueError(f"action {action.name!r}: a GET takes no body and no If-Match")
+        if action.success_status == 204 and action.out is not None:
             raise ValueError(f"action {action.name!r}: a 204 answer has no output schema")

@@ -318,14 +318,29 @@ def resource_router(
             service: Any = Depends(provide),
             parent_id: UUID | None = Depends(visible_parent),
         ) -> Response:
-            values = body.model_dump()
+            values = (body or create_body()).model_dump()
             if parent_field is not None:
                 values[parent_field] = parent_id
             created = await service.create(values)
             headers = {"Location": location(request, created)} if Route.GET in wanted else {}
             return render.one(created, 201, headers=headers)
 
-        create_item.__annotations__["body"] = create_body
+        # A resource whose fields all come from the path, the caller or defaults (an enrollment:
+        # ``POST /courses/{id}/enrollments``) is created without a body.
+        body_required = any(field.is_required() for field in create_body.model_fields.values())
+        signature = inspect.signature(create_item)
+        body = inspect.Parameter(
+            "body",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=create_body if body_required else create_body | None,
+            default=inspect.Parameter.empty if body_required else None,
+        )
+        create_item.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[
+                body if p.name == "body" else p.replace(kind=p.KEYWORD_ONLY)
+                for p in signature.parameters.values()
+            ]
+        )
         router.add_api_route(
             path,
             create_item,
@@ -466,17 +481,17 @@ def resource_router(
 
     for action in actions:
         rule = action.precondition(versioned)
-        statuses = [400, 403, 404, *action.errors]
+        statuses = [400, 403, 404, *action.error_statuses]
         if rule is not IfMatch.NONE:
             statuses += [412, 428] if rule is IfMatch.REQUIRED else [412]
         if action.body is not None:
             statuses.append(422)
         headers_doc: dict[str, Any] = dict(etag_header_doc(versioned))
-        if action.status_code == 201 and Route.GET in wanted and action.out is None:
+        if action.success_status == 201 and Route.GET in wanted and action.out is None:
             headers_doc["Location"] = {"schema": {"type": "string"}, "required": False}
         success = None
-        if action.status_code != 204:
-            success = (action.status_code, {"description": "OK", "headers": headers_doc})
+        if action.success_status != 204:
+            success = (action.success_status, {"description": "OK", "headers": headers_doc})
         out = action.out or schemas.out
         router.add_api_route(
             action.route_path(path, item_path),
@@ -487,12 +502,12 @@ def resource_router(
                 target=item_id if action.on == "item" else Depends(visible_parent),
                 render=render if action.out is None else _Renderer(out, page_model, versioned),
                 location=location
-                if action.status_code == 201 and Route.GET in wanted and action.out is None
+                if action.success_status == 201 and Route.GET in wanted and action.out is None
                 else None,
             ),
             methods=[action.method],
-            status_code=action.status_code,
-            response_model=None if action.status_code == 204 else out,
+            status_code=action.success_status,
+            response_model=None if action.success_status == 204 else out,
             response_class=Response,
             summary=action.summary_text(entity.__name__),
             operation_id=f"{action.name}_{resource}",
@@ -545,10 +560,10 @@ def _action_endpoint(
         if rule is not IfMatch.NONE:
             kwargs["expected_version"] = version
         result = await action.call(service, *ids, **kwargs)
-        if action.status_code == 204:
+        if action.success_status == 204:
             return Response(status_code=204)
         headers = {"Location": location(request, result)} if location is not None else {}
-        return render.one(result, action.status_code, headers=headers)
+        return render.one(result, action.success_status, headers=headers)
 
     keyword = inspect.Parameter.KEYWORD_ONLY
     parameters = [

@@ -13,6 +13,7 @@ from lamina.domain.entity import (
     SERVER_OWNED,
     ActorTracked,
     Entity,
+    References,
     SoftDeletable,
     Timestamped,
     ValueObject,
@@ -41,7 +42,6 @@ from lamina.domain.ids import uuid7, uuid7_batch
 from lamina.domain.masking import ShowLast
 from lamina.domain.secret_keys import SECRET_PLACEHOLDER, SecretConfiguration, SecretKey
 from lamina.domain.text import slugify
-from lamina.domain.transitions import Transitions
 
 __all__ = [
     "ENCRYPTED",
@@ -69,12 +69,12 @@ __all__ = [
     "PermissionDenied",
     "RateLimited",
     "ReferenceMissing",
+    "References",
     "SecretConfiguration",
     "SecretKey",
     "ShowLast",
     "SoftDeletable",
     "Timestamped",
-    "Transitions",
     "Unauthenticated",
     "Unavailable",
     "ValueObject",

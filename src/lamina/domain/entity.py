@@ -45,6 +45,25 @@ ciphertext; audit entries mask it like a ``SENSITIVE`` value (G17). Its row
 column is declared with ``lamina.persistence.encrypted_column()``.
 """
 
+
+class References:
+    """Marks a field holding the id of another entity: ``Annotated[UUID, References(Course)]``.
+
+    An entity refers to another by its id, never by holding it; the marker says
+    which, so persistence need not be told again: a row made by
+    ``lamina.persistence.EntityColumns`` gets a foreign key to the table of that
+    entity's row (declared before it), and an index.
+    """
+
+    __slots__ = ("entity",)
+
+    def __init__(self, entity: type[Entity]) -> None:
+        self.entity = entity
+
+    def __repr__(self) -> str:
+        return f"References({self.entity.__name__})"
+
+
 FIELD_MARKERS = (SERVER_OWNED, READ_ONLY, SENSITIVE, ENCRYPTED)
 """lamina's markers: they tell persistence and schemas about a field, validation ignores them."""
 

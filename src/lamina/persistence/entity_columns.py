@@ -23,8 +23,11 @@ lists, dicts and models :class:`JSONValue`, a :class:`ValueObject` one column pe
 part (``price_amount``, ``price_currency``); ``X | None`` is nullable. Numeric
 bounds (``ge``, ``gt``, ``le``, ``lt``) become a CHECK named ``<column>_range``, so
 the database refuses what the entity refuses, and a broken one is a 422 naming
-the field like the Pydantic rule. A field of another type must be declared on the
-row (:class:`MappingError` says which).
+the field like the Pydantic rule. A field marked
+:class:`~lamina.domain.References` (``Annotated[UUID, References(Course)]``) gets
+a foreign key to the table of that entity's row (declared earlier on the same
+metadata) and an index. A field of another type must be declared on the row
+(:class:`MappingError` says which).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import enum
 import inspect
 import typing
+import weakref
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -45,7 +49,9 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     Float,
+    ForeignKey,
     Integer,
+    MetaData,
     Numeric,
     String,
     Text,
@@ -54,13 +60,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.types import TypeEngine
 
-from lamina.domain.entity import Entity
+from lamina.domain.entity import Entity, References
 from lamina.persistence.base import one_of
 from lamina.persistence.json_values import JSONValue
 from lamina.persistence.mapping import MappingError, _optional_of, _value_object_type
 from lamina.persistence.types import UTCDateTime
 
 _BOUNDS = ((Ge, "ge", ">="), (Gt, "gt", ">"), (Le, "le", "<="), (Lt, "lt", "<"))
+
+
+_TABLES: weakref.WeakKeyDictionary[MetaData, dict[type[Entity], str]] = weakref.WeakKeyDictionary()
+"""Per metadata, the table of each entity's row (what a ``References`` field points to)."""
 
 
 class EntityColumns:
@@ -71,6 +81,9 @@ class EntityColumns:
         if entity is not None:
             _add_columns(cls, entity)
         super().__init_subclass__(**kwargs)
+        if entity is not None:
+            metadata: MetaData = cls.metadata  # type: ignore[attr-defined]
+            _TABLES.setdefault(metadata, {})[entity] = cls.__tablename__  # type: ignore[attr-defined]
 
 
 def _declared(cls: type, column: str) -> bool:
@@ -101,25 +114,48 @@ def _add_column(
     cls: type, entity: type[Entity], column: str, info: FieldInfo, nullable: bool
 ) -> list[CheckConstraint]:
     annotation, optional = _optional_of(info.annotation)
-    sql_type = _column_type(annotation, info.metadata)
+    metadata = list(info.metadata)
+    if typing.get_origin(annotation) is typing.Annotated:  # Annotated[X, ...] | None
+        metadata += annotation.__metadata__
+        annotation = annotation.__origin__
+    sql_type = _column_type(annotation, metadata)
     if sql_type is None:
         raise MappingError(
             f"{cls.__name__}: no column type for {entity.__name__}.{column} "
             f"({annotation!r}); declare the column on the row"
         )
-    setattr(cls, column, mapped_column(sql_type, nullable=nullable or optional))
+    foreign_keys = [
+        _foreign_key(cls, entity, column, m) for m in metadata if isinstance(m, References)
+    ]
+    setattr(
+        cls,
+        column,
+        mapped_column(
+            sql_type, *foreign_keys, nullable=nullable or optional, index=bool(foreign_keys) or None
+        ),
+    )
     checks: list[CheckConstraint] = []
     if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
         checks.append(one_of(column, annotation))
     bounds = [
         f"{column} {sign} {getattr(m, attribute)}"
-        for m in info.metadata
+        for m in metadata
         for kind, attribute, sign in _BOUNDS
         if isinstance(m, kind)
     ]
     if bounds:
         checks.append(CheckConstraint(" AND ".join(bounds), name=f"{column}_range"))
     return checks
+
+
+def _foreign_key(cls: type, entity: type[Entity], column: str, marker: References) -> ForeignKey:
+    table = _TABLES.get(cls.metadata, {}).get(marker.entity)  # type: ignore[attr-defined]
+    if table is None:
+        raise MappingError(
+            f"{cls.__name__}: {entity.__name__}.{column} references {marker.entity.__name__}, "
+            f"which has no row on this metadata yet; declare its row first"
+        )
+    return ForeignKey(f"{table}.id")
 
 
 def _metadata_value(metadata: list[Any], attribute: str) -> Any:

@@ -24,7 +24,7 @@ repository)::
   :func:`lamina.api.install`.
 """
 
-from lamina.security.accounts import RepositoryAccounts
+from lamina.security.accounts import RepositoryAccounts, registration_schema
 from lamina.security.auth_router import (
     BAD_CREDENTIALS,
     Credentials,
@@ -69,5 +69,6 @@ __all__ = [
     "UserAccounts",
     "Window",
     "auth_router",
+    "registration_schema",
     "token_digest",
 ]

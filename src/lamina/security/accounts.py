@@ -3,23 +3,28 @@
 Every application with users writes the same four methods (find the credentials
 by username, store a registration with its hash, load a user for ``/users/me``,
 replace a hash); this is them, for a user entity with ``username`` and
-``password_hash`` fields::
+``password_hash`` fields. The registration and the public shape of a user
+follow from the entity unless given::
 
-    accounts = RepositoryAccounts(db, Users, UserOut, scopes_field="scopes")
-    app.include_router(auth_router(accounts, authenticator=auth,
-                                   registration_model=UserRegistration, user_model=UserOut))
+    accounts = RepositoryAccounts(db, Users, scopes_field="scopes")
+    app.include_router(auth_router(accounts, authenticator=auth))
+    await accounts.register({"username": "ada", "email": ..., "password": ...}, PasswordHasher())
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError, create_model
 
+from lamina.api.schemas import create_schema, output_schema
+from lamina.domain import SENSITIVE, Entity
 from lamina.domain.errors import InvalidInput
 from lamina.persistence import Database, Repository, where
-from lamina.security.auth_router import Credentials
+from lamina.security.auth_router import Credentials, Password
+from lamina.security.passwords import PasswordHasher
 
 RegistrationT = TypeVar("RegistrationT", bound=BaseModel)
 UserT = TypeVar("UserT", bound=BaseModel)
@@ -32,22 +37,42 @@ class RepositoryAccounts(Generic[RegistrationT, UserT]):
     ``username`` (declared ``filterable``; stored in lower case: logins are matched
     in lower case) and ``password_hash``. A registration becomes the entity from
     its fields except ``password``, plus the hash. ``user_model`` is what
-    ``/auth/register`` and ``/users/me`` show. ``scopes_field`` names a field of
-    space-separated scopes the user may be granted (none without it).
+    ``/auth/register`` and ``/users/me`` show (default: the entity's output schema
+    without its scopes). ``scopes_field`` names a field of space-separated scopes
+    the user may be granted (none without it). ``registration_model`` is the body
+    of ``/auth/register`` (default: :func:`registration_schema` of the entity).
     """
 
     def __init__(
         self,
         db: Database,
         users: type[Repository[Any, Any]],
-        user_model: type[UserT],
+        user_model: type[UserT] | None = None,
         *,
         scopes_field: str | None = None,
+        registration_model: type[RegistrationT] | None = None,
     ) -> None:
         self.db = db
         self.users = users
-        self.user_model = user_model
         self.scopes_field = scopes_field
+        hidden = {scopes_field} if scopes_field else set()
+        self.user_model: type[UserT] = user_model or output_schema(  # type: ignore[assignment]
+            users.entity, exclude=hidden, name=f"{users.entity.__name__}Out"
+        )
+        self.registration_model: type[RegistrationT] = (
+            registration_model or registration_schema(users.entity)  # type: ignore[assignment]
+        )
+
+    async def register(self, values: Mapping[str, Any], passwords: PasswordHasher) -> UserT:
+        """Register a user from ``values`` (a registration, ``password`` included), as
+        ``POST /auth/register`` does: for demo data, fixtures and admin commands."""
+        try:
+            registration = self.registration_model.model_validate(values)
+        except ValidationError as exc:
+            raise InvalidInput.from_validation_error(exc) from None
+        secret = registration.password  # type: ignore[attr-defined]
+        plain = secret.get_secret_value() if isinstance(secret, SecretStr) else str(secret)
+        return await self.create_user(registration, await passwords.hash(plain))
 
     async def find_credentials(self, username: str) -> Credentials | None:
         found = await self.users(self.db).list(
@@ -79,3 +104,24 @@ class RepositoryAccounts(Generic[RegistrationT, UserT]):
 
     async def replace_password_hash(self, user_id: UUID, password_hash: str) -> None:
         await self.users(self.db).update(user_id, {"password_hash": password_hash})
+
+
+def registration_schema(
+    entity: type[Entity], *, username_field: str = "username", name: str | None = None
+) -> type[BaseModel]:
+    """``<Entity>Registration``: what a new user sends: the client-settable fields of
+    ``entity`` and its ``username_field`` (read-only once registered), without its sensitive
+    ones (the password hash), plus ``password`` (:data:`Password`). Unknown fields are
+    refused; scopes and other read-only or server-owned fields cannot be chosen."""
+    fields = {
+        field: (info.annotation, info)
+        for field, info in create_schema(entity).model_fields.items()
+        if field not in entity.fields_marked(SENSITIVE)
+    }
+    login = entity.model_fields[username_field]
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        name or f"{entity.__name__}Registration",
+        __config__=create_schema(entity).model_config,
+        __doc__=f"What a new {entity.__name__} sends to register.",
+        **{username_field: (login.annotation, login), **fields, "password": (Password, ...)},
+    )

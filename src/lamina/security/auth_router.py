@@ -120,8 +120,8 @@ def auth_router(
     accounts: UserAccounts[RegistrationT, UserT],
     *,
     authenticator: Authenticator,
-    registration_model: type[RegistrationT],
-    user_model: type[UserT],
+    registration_model: type[RegistrationT] | None = None,
+    user_model: type[UserT] | None = None,
     passwords: PasswordHasher | None = None,
     throttle: LoginThrottle | None = None,
     registrations: RegistrationThrottle | None = None,
@@ -135,11 +135,17 @@ def auth_router(
     ``registration_model`` is the JSON body of registration and must have a
     ``password`` field (``str`` or ``SecretStr``; :data:`Password` adds length
     rules); give it ``extra="forbid"`` so unknown fields are refused.
-    ``user_model`` is what register and me return. ``passwords`` defaults to
+    ``user_model`` is what register and me return. Both default to the
+    ``registration_model`` and ``user_model`` attributes of ``accounts``
+    (:class:`RepositoryAccounts` derives them from the user entity). ``passwords`` defaults to
     :class:`PasswordHasher` with its default cost, ``throttle`` and
     ``registrations`` to :class:`LoginThrottle` and :class:`RegistrationThrottle`
     with their default limits, on the tokens' database.
     """
+    registration_model = registration_model or getattr(accounts, "registration_model", None)
+    user_model = user_model or getattr(accounts, "user_model", None)
+    if registration_model is None or user_model is None:
+        raise TypeError("auth_router needs registration_model= and user_model= for these accounts")
     if "password" not in registration_model.model_fields:
         raise TypeError(f"{registration_model.__name__} needs a 'password' field")
     hasher = passwords or PasswordHasher()

@@ -20,10 +20,12 @@ from lamina.service.scopes import (
     unmet_scope,
 )
 from lamina.service.service import Service, referent_name
+from lamina.service.transitions import Guard, Transition
 
 __all__ = [
     "Action",
     "Filtered",
+    "Guard",
     "MemberOf",
     "OwnedBy",
     "Policy",
@@ -31,6 +33,7 @@ __all__ = [
     "Service",
     "Target",
     "TenantIds",
+    "Transition",
     "Unscoped",
     "principal_id",
     "referent_name",

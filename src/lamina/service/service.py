@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar, cast
 from uuid import UUID
@@ -18,6 +19,7 @@ from lamina.domain.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from lamina.domain.events import DomainEvent
 from lamina.persistence import (
     AuditEntry,
     CursorPage,
@@ -92,6 +94,19 @@ class Service(Generic[E, P]):
     """The rows the principal may change, among those it sees; None: all it sees."""
     anonymous_writes: ClassVar[bool] = False
     """Whether a service made for no principal (None) may write; else its writes are 401."""
+    publishes: ClassVar[Mapping[str, type[DomainEvent]]] = {}
+    """The event each use case publishes, by its name (``create``, ``update``, ``delete``,
+    ``restore`` or an action's), made from the entity (after the change; as it was for a
+    delete): each field of the event takes the entity's field of that name, and
+    ``<entity>_id`` (``course_id`` for a ``Course``) its id; a field with a default the
+    entity does not have keeps it::
+
+        publishes = {"create": StudentEnrolled, "delete": StudentUnenrolled}
+
+    An event that needs more is published by the ``after_*`` hook instead."""
+    history_needs_write: ClassVar[bool] = False
+    """Whether an entity's audit trail (:meth:`history_page`) is for those who may change it
+    (its ``write_scope``: 403 for others who see it) rather than for all who see it."""
     owner_field: ClassVar[str | None] = None
     """The field a created entity gets the principal's id in (``principal_id``): its owner,
     author or instructor. Mark it ``READ_ONLY`` so no client sets it."""
@@ -103,6 +118,19 @@ class Service(Generic[E, P]):
         repository = cls.__dict__.get("repository")
         if repository is not None:
             cls.entity = repository.entity
+        if hasattr(cls, "entity"):
+            for use_case, event in cls.publishes.items():
+                sources = _event_sources(cls.entity)
+                missing = [
+                    f
+                    for f, info in event.model_fields.items()
+                    if info.is_required() and f not in sources
+                ]
+                if missing:
+                    raise TypeError(
+                        f"{cls.__name__}.publishes[{use_case!r}]: {event.__name__} has fields "
+                        f"{sorted(missing)} that {cls.entity.__name__} does not have"
+                    )
 
     def __init__(self, db: Database, principal: P) -> None:
         if not hasattr(type(self), "repository"):
@@ -263,6 +291,18 @@ class Service(Generic[E, P]):
         """Called by :meth:`act` before the action's changes are written; return them or raise."""
         return changes
 
+    def announce(self, uow: UnitOfWork, use_case: str, entity: E) -> None:
+        """Publish the event ``publishes`` names for ``use_case``, if any, made from ``entity``."""
+        event = self.publishes.get(use_case)
+        if event is not None:
+            own_id = _id_field(self.entity)
+            values = {
+                f: entity.id if f == own_id else getattr(entity, f)
+                for f in event.model_fields
+                if f == own_id or f in type(entity).model_fields
+            }
+            uow.publish(event.model_validate(values))
+
     async def after_action(self, uow: UnitOfWork, action: str, before: E, after: E) -> None:
         """Called by :meth:`act` after the action's changes were written."""
 
@@ -314,9 +354,14 @@ class Service(Generic[E, P]):
         self, id: UUID, *, limit: int = 50, cursor: str | None = None
     ) -> CursorPage[AuditEntry]:
         """A page of the audit entries of a visible (possibly soft-deleted) entity, oldest
-        first, and the cursor of the next page."""
+        first, and the cursor of the next page (for its writers only when
+        ``history_needs_write``)."""
+        if self.history_needs_write:
+            self.require_principal()
         repo = await self.scoped()
-        await repo.get(id, include_deleted=self.repository.has("deleted_at"))
+        entity = await repo.get(id, include_deleted=self.repository.has("deleted_at"))
+        if self.history_needs_write:
+            await self.check_writable(entity, "read the history of", self.db)
         return await history_page(
             self.db, self.repository.entity_name(), id, limit=limit, cursor=cursor
         )
@@ -350,6 +395,7 @@ class Service(Generic[E, P]):
             repo = cast(Repository[E, Any], self.repository(uow, scope=(*read, *write)))
             stored = await repo.add(adjusted)
             await self.after_create(uow, stored)
+            self.announce(uow, "create", stored)
             return stored
 
         return await self.run(use_case)
@@ -370,6 +416,7 @@ class Service(Generic[E, P]):
             await self._check_moved(uow, repo, current, final)
             updated = await repo.update(id, final, expected_version=expected_version)
             await self.after_update(uow, current, updated)
+            self.announce(uow, "update", updated)
             return updated
 
         return await self.run(use_case)
@@ -382,6 +429,7 @@ class Service(Generic[E, P]):
             await self.before_delete(uow, current)
             await repo.delete(id, expected_version=expected_version)
             await self.after_delete(uow, current)
+            self.announce(uow, "delete", current)
 
         await self.run(use_case)
 
@@ -401,6 +449,7 @@ class Service(Generic[E, P]):
             await self.before_restore(uow, current)
             restored = await repo.restore(id, expected_version=expected_version)
             await self.after_restore(uow, restored)
+            self.announce(uow, "restore", restored)
             return restored
 
         return await self.run(use_case)
@@ -456,6 +505,7 @@ class Service(Generic[E, P]):
             await self._check_moved(uow, repo, current, changes)
             updated = await repo.update(id, changes)
             await self.after_action(uow, action, current, updated)
+            self.announce(uow, action, updated)
             return updated
 
         return await self.run(use_case)
@@ -466,3 +516,13 @@ class Service(Generic[E, P]):
             return type(current).model_validate({**current.__dict__, **known})
         except ValidationError as exc:
             raise InvalidInput.from_validation_error(exc) from None
+
+
+def _id_field(entity: type[Entity]) -> str:
+    """``course_id`` for ``Course``, ``tutor_chat_id`` for ``TutorChat``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", entity.__name__).lower() + "_id"
+
+
+def _event_sources(entity: type[Entity]) -> set[str]:
+    """The event fields an entity can fill: its own fields and its id as ``<entity>_id``."""
+    return {*entity.model_fields, _id_field(entity)}

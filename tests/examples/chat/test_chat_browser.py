@@ -5,88 +5,21 @@ screens are kept in ``var/screenshots``."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from chat_testkit import PASSWORD, ChatUser, serving, two_workers, user_on
-from playwright.async_api import Browser, Page, Route, async_playwright
-
-CHROMIUM = "/usr/bin/chromium"
-HEADLESS_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(os.environ.get("LAMINA_SCREENSHOTS", "var/screenshots"))
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason=f"browser tests need Chromium at {CHROMIUM}"
+from browser_kit import (
+    needs_chromium,
+    offline_outside,
+    open_lunch,
+    shared_conversation,
+    shot,
+    signed_in,
 )
+from chat_testkit import serving, two_workers, user_on
+from playwright.async_api import Browser
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=HEADLESS_FLAGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def offline_outside(page: Page, base: str) -> None:
-    """Refuse every request that leaves the loopback server (no CDN, no internet)."""
-
-    async def route(route: Route) -> None:
-        if route.request.url.startswith(base):
-            await route.continue_()
-        else:
-            await route.abort()
-
-    await page.route("**/*", route)
-
-
-async def signed_in(browser: Browser, base: str, username: str) -> Page:
-    context = await browser.new_context(viewport={"width": 1000, "height": 720})
-    page = await context.new_page()
-    await offline_outside(page, base)
-    await page.goto(f"{base}/")
-    await page.get_by_label("Username").first.fill(username)
-    await page.get_by_label("Password").first.fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
-    await page.get_by_text("Signed in as").wait_for()
-    return page
-
-
-async def shot(page: Page, name: str) -> None:
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-async def shared_conversation(alice: ChatUser, bob: ChatUser) -> str:
-    """A workspace of alice's with bob in it, and the conversation "Lunch" they both take part
-    in; its id."""
-    team = (await alice.ok("POST", "/workspaces", 201, json={"name": "Team"}))["id"]
-    await alice.ok("POST", f"/workspaces/{team}/members", 201, json={"username": "bob"})
-    lunch = {"title": "Lunch"}
-    room: str = (await alice.ok("POST", f"/workspaces/{team}/conversations", 201, json=lunch))["id"]
-    await alice.ok("POST", f"/conversations/{room}/participants", 201, json={"username": "bob"})
-    await bob.ok("POST", f"/conversations/{room}/participants/me/accept")
-    return room
-
-
-async def open_lunch(*pages: Page) -> None:
-    for page in pages:
-        await page.get_by_role("button", name="Lunch (text)").click()
-        await page.get_by_text("Live.").wait_for()
+pytestmark = needs_chromium
 
 
 async def test_two_people_chat_live_and_one_catches_up_after_going_offline(

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-from examples.learning.api import UserOut, UserRegistration
 from examples.learning.app import LearningSettings, create_app
 from examples.learning.repositories import Users
 from examples.learning.rows import LearningBase
@@ -108,12 +107,10 @@ async def create_users(url: str, names: list[str]) -> None:
     """Store users ``names`` (password :data:`PASSWORD`) directly: past the registration limit."""
     db = Database(url)
     try:
-        accounts, hasher = RepositoryAccounts(db, Users, UserOut), PasswordHasher(FAST_PASSWORDS)
-        digest = await hasher.hash(PASSWORD)
+        accounts, hasher = RepositoryAccounts(db, Users), PasswordHasher(FAST_PASSWORDS)
         for name in names:
             form = {"username": name, "email": f"{name}@example.com", "display_name": name}
-            registration = UserRegistration.model_validate({**form, "password": PASSWORD})
-            await accounts.create_user(registration, digest)
+            await accounts.register({**form, "password": PASSWORD}, hasher)
     finally:
         await db.close()
 

@@ -1,0 +1,107 @@
+"""``Transition``: a use case that moves an entity from some states to another.
+
+Lifecycles (a course's ``draft → published → archived``, a job run's
+``queued → running → succeeded|failed``) are the most common actions beyond
+CRUD, and each is the same use case: the entity must be in one of some states,
+perhaps satisfy a further rule, and then moves to the next. Declare them on the
+service::
+
+    class CourseService(Service[Course, User]):
+        publish = Transition("status", {DRAFT}, PUBLISHED, guard=has_a_video)
+        archive = Transition("status", {PUBLISHED}, ARCHIVED)
+
+Each is a method ``publish(id, *, expected_version=None)`` run by
+:meth:`Service.act` under the action's name (scope, write scope, policy,
+If-Match, the row held until commit, ``before_action`` / ``after_action`` and
+``publishes``), and mountable as ``ResourceAction("publish",
+CourseService.publish)``. An entity in another state is a
+:class:`~lamina.domain.Conflict` (409) naming both.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from lamina.domain.entity import Entity
+from lamina.domain.errors import Conflict
+from lamina.persistence import UnitOfWork
+
+E = TypeVar("E", bound=Entity)
+
+Guard = Callable[[UnitOfWork, Any], Awaitable[None]]
+"""A further rule of a transition: given the unit of work and the entity, raise to refuse."""
+
+
+class Transition(Generic[E]):
+    """A use case setting ``field`` from one of ``sources`` to ``target`` (see the module).
+
+    ``guard`` may refuse it (raise a domain error). ``also(entity, **values)`` gives further
+    changes, from the entity and the keyword arguments of the call (an action's body fields)::
+
+        fail = Transition("status", {RUNNING}, FAILED,
+                          also=lambda run, error: {"error": error, "finished_at": utcnow()})
+        ResourceAction("fail", RunService.fail, body=Failure)   # Failure(error: str)
+    """
+
+    def __init__(
+        self,
+        field: str,
+        sources: Collection[Any],
+        target: Any,
+        *,
+        guard: Guard | None = None,
+        also: Callable[..., Mapping[str, Any]] | None = None,
+        doc: str | None = None,
+    ) -> None:
+        self.field = field
+        self.sources = frozenset(sources)
+        self.target = target
+        self.guard = guard
+        self.also = also
+        self.name = ""
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, service: object | None, owner: type) -> Callable[..., Awaitable[E]]:
+        transition = self
+
+        async def run(
+            service: Any, id: UUID, *, expected_version: int | None = None, **values: Any
+        ) -> E:
+            async def decide(uow: UnitOfWork, entity: E) -> Mapping[str, Any]:
+                current = getattr(entity, transition.field)
+                if current not in transition.sources:
+                    allowed = " or ".join(sorted(_text(s) for s in transition.sources))
+                    raise Conflict(
+                        f"cannot {transition.name} a {type(entity).__name__} that is "
+                        f"{_text(current)} (only one that is {allowed})"
+                    )
+                if transition.guard is not None:
+                    await transition.guard(uow, entity)
+                extra = transition.also(entity, **values) if transition.also is not None else {}
+                return {**extra, transition.field: transition.target}
+
+            result: E = await service.act(
+                id, transition.name, decide, expected_version=expected_version
+            )
+            return result
+
+        run.__name__ = run.__qualname__ = self.name
+        run.__doc__ = self.__doc__ or self._summary(getattr(owner, "entity", None))
+        if service is None:
+            return run
+        return run.__get__(service, owner)  # type: ignore[no-any-return]
+
+    def _summary(self, entity: type[Entity] | None) -> str:
+        states = " or ".join(sorted(_text(s) for s in self.sources))
+        what = entity.__name__ if entity is not None else "entity"
+        return f"{self.name.capitalize()} the {what} (from {states} to {_text(self.target)})."
+
+
+def _text(state: Any) -> str:
+    return str(state.value) if isinstance(state, enum.Enum) else str(state)
