@@ -82,11 +82,6 @@ class Failure(Input):
     error: Annotated[str, Field(max_length=2000)] = ""
 
 
-def action(name: str, call: Any, **options: Any) -> ResourceAction:
-    """An action that needs no ``If-Match`` (its use case decides on the current row)."""
-    return ResourceAction(name, call, if_match=IfMatch.NONE, **options)
-
-
 def routers(resources: Resources) -> list[APIRouter]:
     """Every route of the service but the accounts'."""
     project = resources.parent("project_id", s.ProjectService)
@@ -126,13 +121,13 @@ def routers(resources: Resources) -> list[APIRouter]:
             "components",
             routes=items,
             actions=[
-                action(
+                ResourceAction(
                     "depend",
                     s.ComponentService.depend,
                     path="dependencies/{other_id}",
                     status_code=204,
                 ),
-                action(
+                ResourceAction(
                     "undepend",
                     s.ComponentService.undepend,
                     path="dependencies/{other_id}",
@@ -148,7 +143,7 @@ def routers(resources: Resources) -> list[APIRouter]:
             routes={Route.LIST},
             parent=resources.parent("component_id", s.ComponentService),
             actions=[
-                action(
+                ResourceAction(
                     "ingest",
                     s.MetricService.ingest,
                     on="collection",
@@ -165,7 +160,9 @@ def routers(resources: Resources) -> list[APIRouter]:
             "dataclasses",
             routes=items,
             actions=[
-                action("validate", s.DataclassService.validate, body=Records, out=Report, errors=())
+                ResourceAction(
+                    "validate", s.DataclassService.validate, body=Records, out=Report, errors=()
+                )
             ],
         ),
         under(
@@ -181,8 +178,10 @@ def routers(resources: Resources) -> list[APIRouter]:
                     method="PUT",
                     if_match=IfMatch.OPTIONAL,
                 ),
-                action("tag", s.JobService.tag, path="tags/{tag}"),
-                action("executions", s.JobService.run_job, status_code=201, out=ExecutionOut),
+                ResourceAction("tag", s.JobService.tag, path="tags/{tag}"),
+                ResourceAction(
+                    "executions", s.JobService.run_job, status_code=201, out=ExecutionOut
+                ),
             ],
         ),
         resources.router(
@@ -197,11 +196,16 @@ def routers(resources: Resources) -> list[APIRouter]:
             item_path="/executions/{id}",
             parent=resources.parent("job_id", s.JobService, param="id"),
             routes={Route.LIST, Route.GET},
-            actions=[
-                action("start", s.ExecutionService.start),
-                action("succeed", s.ExecutionService.succeed, body=Outcome),
-                action("fail", s.ExecutionService.fail, body=Failure),
-                action("cancel", s.ExecutionService.cancel),
+            actions=[  # a runner reports on the current row: no If-Match
+                ResourceAction(
+                    name, getattr(s.ExecutionService, name), body=body, if_match=IfMatch.NONE
+                )
+                for name, body in [
+                    ("start", None),
+                    ("succeed", Outcome),
+                    ("fail", Failure),
+                    ("cancel", None),
+                ]
             ],
         ),
         under(s.TagService, "tags", routes={Route.LIST, Route.GET, Route.DELETE}),
