@@ -220,6 +220,7 @@ def output_schema(
     )
 
 
+@cache
 def partial_schema(out: type[BaseModel]) -> type[BaseModel]:
     """``<Entity>Partial``: the fields of ``out``, none of them required: what a route answers
     when ``fields=`` asks for some of them (for the OpenAPI document)."""
