@@ -1,7 +1,8 @@
 """The persistence layer: the only place SQL lives.
 
 :class:`Database` owns the connections; rows are SQLAlchemy declarative classes
-on :class:`Base` with the standard-column mixins; :class:`Repository` maps rows
+on :class:`Base` with the standard-column mixins (or SQLModel tables on
+:func:`new_registry` with :class:`StandardFields`); :class:`Repository` maps rows
 to entities and does every read and write; :class:`UnitOfWork` makes a use case
 one transaction, audit entries and events included. :func:`upgrade` and
 :func:`downgrade` apply lamina's and the application's migrations
