@@ -171,7 +171,7 @@ async function loadParticipation() {
   const invited = mine?.status === "invited";
   $("invitation").hidden = !invited;
   const active = mine?.status === "active";
-  $("message-form").hidden = $("invite-form").hidden = $("rename-form").hidden = !active;
+  $("message-form").hidden = $("invite-form").hidden = $("rename").hidden = !active;
   if (invited) {
     $("invitation-text").textContent = mine.initial_message
       ? `You are invited: “${mine.initial_message}”` : "You are invited to this conversation.";

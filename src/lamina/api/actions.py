@@ -73,8 +73,7 @@ class ResourceAction:
     ``errors`` are the further statuses the use case can answer (documented;
     409 by default, none for a ``GET``: a read of the resource that is not
     one of its CRUD routes, answering ``out``). ``out`` replaces the resource's
-    output schema for this
-    action.
+    output schema for this action.
     """
 
     name: str

@@ -83,13 +83,22 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-async def shared_conversation(alice: ChatUser, bob: ChatUser) -> str:
-    """A workspace of alice's with bob in it, and the conversation "Lunch" they both take part
+async def team_with(alice: ChatUser, member: str) -> str:
+    """A workspace "Team" of alice's with ``member`` in it; its id."""
+    team: str = (await alice.ok("POST", "/workspaces", 201, json={"name": "Team"}))["id"]
+    await alice.ok("POST", f"/workspaces/{team}/members", 201, json={"username": member})
+    return team
+
+
+async def shared_conversation(
+    alice: ChatUser, bob: ChatUser, title: str = "Lunch", modality: str = "text"
+) -> str:
+    """A workspace of alice's with bob in it, and a conversation ("Lunch") they both take part
     in; its id."""
-    team = (await alice.ok("POST", "/workspaces", 201, json={"name": "Team"}))["id"]
-    await alice.ok("POST", f"/workspaces/{team}/members", 201, json={"username": "bob"})
-    lunch = {"title": "Lunch"}
-    room: str = (await alice.ok("POST", f"/workspaces/{team}/conversations", 201, json=lunch))["id"]
+    team = await team_with(alice, bob.username)
+    conversation = {"title": title, "modality": modality}
+    path = f"/workspaces/{team}/conversations"
+    room: str = (await alice.ok("POST", path, 201, json=conversation))["id"]
     await alice.ok("POST", f"/conversations/{room}/participants", 201, json={"username": "bob"})
     await bob.ok("POST", f"/conversations/{room}/participants/me/accept")
     return room

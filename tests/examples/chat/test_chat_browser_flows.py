@@ -5,7 +5,14 @@ window and with the keyboard alone, and every control has a label."""
 
 from __future__ import annotations
 
-from browser_kit import needs_chromium, open_lunch, shared_conversation, shot, signed_in
+from browser_kit import (
+    needs_chromium,
+    open_lunch,
+    shared_conversation,
+    shot,
+    signed_in,
+    team_with,
+)
 from chat_testkit import serving, user_on
 from playwright.async_api import Browser, Page
 
@@ -29,9 +36,7 @@ async def test_an_invitation_arrives_live_and_is_accepted_or_rejected(
         user_on(base, "alice") as alice,
         user_on(base, "bob") as bob,
     ):
-        team = (await alice.ok("POST", "/workspaces", 201, json={"name": "Team"}))["id"]
-        await alice.ok("POST", f"/workspaces/{team}/members", 201, json={"username": "bob"})
-        path = f"/workspaces/{team}/conversations"
+        path = f"/workspaces/{await team_with(alice, 'bob')}/conversations"
         await alice.ok("POST", path, 201, json={"title": "Plans"})
         gossip = (await alice.ok("POST", path, 201, json={"title": "Gossip"}))["id"]
         alice_page = await signed_in(browser, base, "alice")
@@ -89,8 +94,9 @@ async def test_a_concurrent_rename_is_a_412_and_the_page_shows_the_other_edit(
             json={"title": "Lunch at one"},
             headers={"If-Match": '"1"'},
         )
+        await page.get_by_text("Rename conversation").click()
         await page.get_by_label("Title").fill("Dinner")
-        await page.get_by_role("button", name="Rename").click()
+        await page.get_by_role("button", name="Rename", exact=True).click()
         await problem_shown(page, "412", "Someone changed it meanwhile")
         await page.locator("#conversation-title").get_by_text("Lunch at one").wait_for()
         assert await page.get_by_label("Title").input_value() == "Lunch at one"
@@ -98,7 +104,7 @@ async def test_a_concurrent_rename_is_a_412_and_the_page_shows_the_other_edit(
 
         # Trying again on what is now shown succeeds.
         await page.get_by_label("Title").fill("Dinner")
-        await page.get_by_role("button", name="Rename").click()
+        await page.get_by_role("button", name="Rename", exact=True).click()
         await page.locator("#conversation-title").get_by_text("Dinner").wait_for()
         assert (await bob.ok("GET", f"/conversations/{room}"))["title"] == "Dinner"
         assert await page.locator("#problem").is_hidden()
@@ -112,12 +118,7 @@ async def test_a_recording_on_a_voice_conversation_shows_live_to_the_other_parti
         user_on(base, "alice") as alice,
         user_on(base, "bob") as bob,
     ):
-        team = (await alice.ok("POST", "/workspaces", 201, json={"name": "Team"}))["id"]
-        await alice.ok("POST", f"/workspaces/{team}/members", 201, json={"username": "bob"})
-        call = {"title": "Standup", "modality": "voice"}
-        room = (await alice.ok("POST", f"/workspaces/{team}/conversations", 201, json=call))["id"]
-        await alice.ok("POST", f"/conversations/{room}/participants", 201, json={"username": "bob"})
-        await bob.ok("POST", f"/conversations/{room}/participants/me/accept")
+        room = await shared_conversation(alice, bob, "Standup", modality="voice")
         pages = [await signed_in(browser, base, name) for name in ("alice", "bob")]
         for page in pages:
             await page.get_by_role("button", name="Standup (voice)").click()
