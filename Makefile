@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BENCH_POSTGRES_URL ?= $(or $(LAMINA_BENCH_POSTGRES_URL),postgresql+asyncpg://postgres@127.0.0.1:5432/test)
 BENCH_NATS_URL ?= $(or $(LAMINA_BENCH_NATS_URL),nats://127.0.0.1:4222)
 
-.PHONY: install run learning quickstart test lint bench relay-bench load
+.PHONY: install run learning etl quickstart test lint bench relay-bench load
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,10 @@ run: install
 # The e-learning reference service on port 8001 (examples/learning).
 learning: install
 	$(BIN)/python -m examples.learning
+
+# The ETL registry on port 8002 (examples/etl).
+etl: install
+	$(BIN)/python -m examples.etl
 
 quickstart: install
 	$(BIN)/python examples/quickstart.py

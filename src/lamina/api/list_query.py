@@ -19,7 +19,7 @@ import re
 import types
 import typing
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
@@ -36,7 +36,7 @@ from lamina.domain.errors import FieldError, InvalidInput
 from lamina.persistence import Filter, Op, ReadOnlyRepository
 from lamina.persistence.filters import LIST_OPS, TEXT_OPS
 
-LIMIT, CURSOR, SORT = "limit", "cursor", "sort"
+LIMIT, CURSOR, SORT, FIELDS = "limit", "cursor", "sort", "fields"
 MAX_CURSOR_CHARS = 4096
 CURSOR_PATTERN = f"^[A-Za-z0-9_-]{{22,{MAX_CURSOR_CHARS}}}$"
 LIST_ITEM_PATTERN = "^[^,\\x00]+$"
@@ -96,6 +96,33 @@ class ListRequest:
     order_by: tuple[str, ...]
     limit: int
     cursor: str | None
+    fields: frozenset[str] | None = None
+    """The fields each item is to have (``fields=``), or None for all of them."""
+
+
+def parse_fields(raw: str, selectable: Collection[str]) -> frozenset[str]:
+    """The field names of a ``fields=a,b`` parameter (sparse fieldsets): each one of
+    ``selectable``, else :class:`~lamina.domain.InvalidInput` (400) naming it."""
+    names = raw.split(",")
+    for name in names:
+        if name not in selectable:
+            raise InvalidInput(
+                f"no field {_echo(name)!r} to select",
+                [FieldError(FIELDS, f"fields: {', '.join(selectable)}")],
+            )
+    return frozenset(names)
+
+
+def fields_parameter(selectable: Collection[str]) -> dict[str, Any]:
+    """The OpenAPI description of the ``fields`` query parameter."""
+    names = "|".join(re.escape(name) for name in selectable)
+    return _query(
+        FIELDS,
+        {"type": "string", "pattern": f"^({names})(,({names}))*$"},
+        "Comma separated fields each item is to have (the others are left out): "
+        + ", ".join(selectable)
+        + ".",
+    )
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -220,7 +247,10 @@ class ListQuery:
     path). Sensitive fields are never offered for filtering or sorting: they
     would let a client guess their values. ``aliases`` adds shorter names for
     filter parameters (``{"q": "title__icontains"}``). ``limit`` defaults to
-    ``default_limit`` and may not exceed ``max_limit``.
+    ``default_limit`` and may not exceed ``max_limit``. ``selectable`` names the
+    fields ``fields=`` may ask for (the output schema's); none, no ``fields``.
+    ``custom`` maps further parameter names to the filter a (text) value makes:
+    filters that are no field of the entity (``tag=`` through a link table).
     """
 
     def __init__(
@@ -231,7 +261,11 @@ class ListQuery:
         max_limit: int = 100,
         exclude: Iterable[str] = (),
         aliases: Mapping[str, str] | None = None,
+        selectable: Collection[str] = (),
+        custom: Mapping[str, Callable[[str], Filter]] | None = None,
     ) -> None:
+        self.selectable = tuple(selectable)
+        self.custom = dict(custom or {})
         if not 1 <= default_limit <= max_limit:
             raise ValueError("need 1 <= default_limit <= max_limit")
         self.default_limit = default_limit
@@ -258,7 +292,7 @@ class ListQuery:
             kinds[field] = kind
         for alias, target in (aliases or {}).items():
             found = self.parameters.get(target)
-            if found is None or alias in self.parameters or alias in (LIMIT, CURSOR, SORT):
+            if found is None or alias in self.parameters or alias in (LIMIT, CURSOR, SORT, FIELDS):
                 raise ValueError(f"alias {alias!r}: {target!r} is no filter, or the name is taken")
             self._add(found.field, found.op, kinds[found.field], key=alias)
         pk = repository.table().primary_key.columns.keys()[0]
@@ -297,6 +331,7 @@ class ListQuery:
         order_by: tuple[str, ...] = ()
         limit = self.default_limit
         cursor: str | None = None
+        fields: frozenset[str] | None = None
         for key, raw in items:
             if key in seen:
                 raise InvalidInput.for_field(_echo(key), "give this parameter once")
@@ -309,6 +344,10 @@ class ListQuery:
                 cursor = raw
             elif paging and key == SORT:
                 order_by = self._sort(raw)
+            elif paging and key == FIELDS and self.selectable:
+                fields = parse_fields(raw, self.selectable)
+            elif key in self.custom:
+                filters.append(self.custom[key](_text_reader(key)(raw)))
             else:
                 parameter = self.parameters.get(key)
                 if parameter is None:
@@ -316,7 +355,7 @@ class ListQuery:
                         _echo(key), "unknown query parameter (not a declared filter)"
                     )
                 filters.append(Filter(parameter.field, parameter.op, parameter.parse(raw)))
-        return ListRequest(tuple(filters), order_by, limit, cursor)
+        return ListRequest(tuple(filters), order_by, limit, cursor, fields)
 
     def _limit(self, raw: str) -> int:
         if _DECIMAL.fullmatch(raw) is None or not 1 <= int(raw) <= self.max_limit:
@@ -364,6 +403,11 @@ class ListQuery:
                     + ".",
                 ),
             ]
+            if self.selectable:
+                out.append(fields_parameter(self.selectable))
+        for name in self.custom:
+            text = {"type": "string", "maxLength": MAX_TEXT_CHARS}
+            out.append(_query(name, text, f"Only items matching this {name}."))
         for p in self.parameters.values():
             parameter = _query(p.key, p.schema, p.description)
             if p.schema.get("type") == "array":

@@ -18,11 +18,13 @@ the resource's use cases beyond CRUD (:mod:`lamina.api.actions`). Every route go
 service, so the principal's scope applies to all of them: a row of another
 tenant, or a parent it cannot see, is 404 (G10). Lists take the filters,
 ``sort``, ``limit`` and ``cursor`` of :class:`~lamina.api.list_query.ListQuery`
-and answer ``{items, next_cursor}``. Responses carry ``ETag`` (the version,
-see :mod:`lamina.api.etags`); PATCH and DELETE require ``If-Match``. Turn
-routes off with ``routes=``; to override one, turn it off and add your own
-route to the returned router, or override the service's use case. Errors are
-problem+json (install :func:`lamina.api.install` on the app).
+and answer ``{items, next_cursor}``; lists and gets take ``fields=a,b`` to
+return only those fields of each item (sparse fieldsets; an unknown one is a
+400). Responses carry ``ETag`` (the version, see :mod:`lamina.api.etags`);
+PATCH and DELETE require ``If-Match``. Turn routes off with ``routes=``; to
+override one, turn it off and add your own route to the returned router, or
+override the service's use case. Errors are problem+json (install
+:func:`lamina.api.install` on the app).
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from __future__ import annotations
 import enum
 import inspect
 import re
+import typing
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -47,12 +50,18 @@ from lamina.api.etags import (
     optional_version,
     required_version,
 )
-from lamina.api.list_query import CURSOR_PATTERN, ListQuery, only_parameters
+from lamina.api.list_query import (
+    CURSOR_PATTERN,
+    ListQuery,
+    fields_parameter,
+    only_parameters,
+    parse_fields,
+)
 from lamina.api.nesting import Parent, check_parent, parent_dependency
 from lamina.api.problems import problem_responses
-from lamina.api.schemas import Count, ResourceSchemas, page_schema
+from lamina.api.schemas import Count, ResourceSchemas, page_schema, partial_schema
 from lamina.domain.entity import Entity
-from lamina.persistence import AuditEntry, CursorPage, Database, where
+from lamina.persistence import AuditEntry, CursorPage, Database, Filter, where
 from lamina.service import Service
 
 S = TypeVar("S", bound=Service[Any, Any])
@@ -117,18 +126,31 @@ class _Renderer:
         self._one = TypeAdapter(out)
         self._page = TypeAdapter(page)
 
-    def headers(self, entity: Entity) -> dict[str, str]:
+    def headers(self, entity: Any) -> dict[str, str]:
         version = getattr(entity, "version", None) if self.versioned else None
         return {} if version is None else {"ETag": etag(version)}
 
-    def one(self, entity: Entity, status: int = 200, **headers: str) -> Response:
-        body = self._one.dump_json(self.out.model_validate(entity, from_attributes=True))
-        return Response(body, status, {**self.headers(entity), **headers}, JSON)
+    def one(
+        self,
+        entity: Any,
+        status: int = 200,
+        *,
+        fields: frozenset[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """The entity as the output schema has it (only ``fields``, when given)."""
+        out = self.out.model_validate(entity, from_attributes=True)
+        body = self._one.dump_json(out, include=set(fields) if fields is not None else None)
+        return Response(body, status, {**self.headers(entity), **(headers or {})}, JSON)
 
-    def page(self, page: CursorPage[Any]) -> Response:
+    def page(self, page: CursorPage[Any], *, fields: frozenset[str] | None = None) -> Response:
+        """A page of items (each with only ``fields``, when given) and the next cursor."""
         data = {"items": page.items, "next_cursor": page.next_cursor}
-        body = self._page.dump_json(self._page.validate_python(data, from_attributes=True))
-        return Response(body, 200, None, JSON)
+        include: dict[str, Any] | None = None
+        if fields is not None:
+            include = {"items": {"__all__": set(fields)}, "next_cursor": True}
+        validated = self._page.validate_python(data, from_attributes=True)
+        return Response(self._page.dump_json(validated, include=include), 200, None, JSON)
 
 
 def resource_router(
@@ -147,6 +169,7 @@ def resource_router(
     tags: Sequence[str | enum.Enum] | None = None,
     responses: Mapping[int | str, dict[str, Any]] | None = None,
     actions: Sequence[ResourceAction] = (),
+    query_filters: Mapping[str, Callable[[str], Filter]] | None = None,
 ) -> APIRouter:
     """An ``APIRouter`` with the routes of one resource, each delegating to ``service``.
 
@@ -160,7 +183,9 @@ def resource_router(
     shorter names (``{"q": "title__icontains"}``). ``name`` (default: the entity's
     name in lower case) names the operations: ``list_<name>``, ``get_<name>``…
     ``actions`` mounts the resource's further use cases (see
-    :class:`~lamina.api.ResourceAction`).
+    :class:`~lamina.api.ResourceAction`). ``query_filters`` adds list filters that
+    are no field of the entity: ``{"tag": lambda name: where("id").in_(...)}`` (the value is
+    text; the filter made from it is checked by the repository like any other).
     """
     entity = service.entity
     repository = service.repository
@@ -203,6 +228,8 @@ def resource_router(
         max_limit=max_limit,
         exclude=(parent.field,) if parent else (),
         aliases=query_aliases,
+        selectable=tuple(schemas.out.model_fields),
+        custom=query_filters,
     )
     page_model = page_schema(schemas.out)
     render = _Renderer(schemas.out, page_model, versioned)
@@ -269,13 +296,13 @@ def resource_router(
             if parent_field is not None:
                 filters = (*filters, where(parent_field) == parent_id)
             page = await service.page(*filters, order_by=q.order_by, limit=q.limit, cursor=q.cursor)
-            return render.page(page)
+            return render.page(page, fields=q.fields)
 
         router.add_api_route(
             path,
             list_items,
             methods=["GET"],
-            response_model=page_model,
+            response_model=page_schema(schemas.out, partial=True),
             summary=f"List {entity.__name__} items, a page at a time",
             operation_id=f"list_{resource}",
             responses=documented(400, 403, 404, 422),
@@ -296,7 +323,7 @@ def resource_router(
                 values[parent_field] = parent_id
             created = await service.create(values)
             headers = {"Location": location(request, created)} if Route.GET in wanted else {}
-            return render.one(created, 201, **headers)
+            return render.one(created, 201, headers=headers)
 
         # A resource whose fields all come from the path, the caller or defaults (an enrollment:
         # ``POST /courses/{id}/enrollments``) is created without a body.
@@ -343,18 +370,24 @@ def resource_router(
 
     if Route.GET in wanted:
 
-        async def get_item(id: UUID = item_id, service: Any = Depends(provide)) -> Response:
-            return render.one(await service.get(id))
+        async def get_item(
+            id: UUID = item_id,
+            fields: str | None = Query(None, include_in_schema=False),
+            service: Any = Depends(provide),
+        ) -> Response:
+            selected = None if fields is None else parse_fields(fields, query.selectable)
+            return render.one(await service.get(id), fields=selected)
 
         router.add_api_route(
             item_path,
             get_item,
             methods=["GET"],
             name=f"get_{resource}",
-            response_model=schemas.out,
+            response_model=schemas.out | partial_schema(schemas.out),
             summary=f"Get one {entity.__name__}",
             operation_id=f"get_{resource}",
-            responses=documented(404, 422, success=ok_with_etag),
+            responses=documented(400, 404, 422, success=ok_with_etag),
+            openapi_extra={"parameters": [fields_parameter(query.selectable)]},
         )
 
     if Route.UPDATE in wanted:
@@ -454,7 +487,7 @@ def resource_router(
         if action.body is not None:
             statuses.append(422)
         headers_doc: dict[str, Any] = dict(etag_header_doc(versioned))
-        if action.success_status == 201 and Route.GET in wanted:
+        if action.success_status == 201 and Route.GET in wanted and action.out is None:
             headers_doc["Location"] = {"schema": {"type": "string"}, "required": False}
         success = None
         if action.success_status != 204:
@@ -468,7 +501,9 @@ def resource_router(
                 provide=provide,
                 target=item_id if action.on == "item" else Depends(visible_parent),
                 render=render if action.out is None else _Renderer(out, page_model, versioned),
-                location=location if action.success_status == 201 and Route.GET in wanted else None,
+                location=location
+                if action.success_status == 201 and Route.GET in wanted and action.out is None
+                else None,
             ),
             methods=[action.method],
             status_code=action.success_status,
@@ -483,6 +518,15 @@ def resource_router(
         )
 
     return router
+
+
+def _type_hints(call: Callable[..., Any]) -> dict[str, Any]:
+    """The parameter types of an action's method (a path parameter is a UUID unless its
+    parameter says otherwise, e.g. ``tag: str``)."""
+    try:
+        return typing.get_type_hints(call, include_extras=True)
+    except (NameError, TypeError):
+        return {}
 
 
 _VERSION_DEPENDENCY = {
@@ -519,7 +563,7 @@ def _action_endpoint(
         if action.success_status == 204:
             return Response(status_code=204)
         headers = {"Location": location(request, result)} if location is not None else {}
-        return render.one(result, action.success_status, **headers)
+        return render.one(result, action.success_status, headers=headers)
 
     keyword = inspect.Parameter.KEYWORD_ONLY
     parameters = [
@@ -528,8 +572,10 @@ def _action_endpoint(
     ]
     target_type = UUID if action.on == "item" else Any
     parameters.append(inspect.Parameter("target", keyword, default=target, annotation=target_type))
+    hints = _type_hints(action.call)
     for name in _PATH_PARAM.findall(action.path or ""):
-        parameters.append(inspect.Parameter(name, keyword, default=Path(), annotation=UUID))
+        kind = hints.get(name, UUID)  # its constraints (Annotated) apply too
+        parameters.append(inspect.Parameter(name, keyword, annotation=Annotated[kind, Path()]))
     if rule is not IfMatch.NONE:
         parameters.append(
             inspect.Parameter(

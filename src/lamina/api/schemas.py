@@ -220,9 +220,29 @@ def output_schema(
     )
 
 
-def page_schema(out: type[BaseModel], *, name: str | None = None) -> type[BaseModel]:
-    """``<Out>Page``: ``{items: [...], next_cursor}``, one page of a list."""
+@cache
+def partial_schema(out: type[BaseModel]) -> type[BaseModel]:
+    """``<Entity>Partial``: the fields of ``out``, none of them required: what a route answers
+    when ``fields=`` asks for some of them (for the OpenAPI document)."""
     base = out.__name__.removesuffix("Out")
+    fields = {
+        name: (info.annotation, Field(None, description=info.description))
+        for name, info in out.model_fields.items()
+    }
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        f"{base}Partial",
+        __doc__=f"The fields of a {base} that fields= asked for.",
+        **fields,
+    )
+
+
+def page_schema(
+    out: type[BaseModel], *, name: str | None = None, partial: bool = False
+) -> type[BaseModel]:
+    """``<Out>Page``: ``{items: [...], next_cursor}``, one page of a list (``partial``: whose
+    items may also have only the fields ``fields=`` asked for)."""
+    base = out.__name__.removesuffix("Out")
+    item: Any = out | partial_schema(out) if partial else out
     return create_model(
         name or f"{base}Page",
         __config__=ConfigDict(json_schema_serialization_defaults_required=True),
@@ -230,7 +250,7 @@ def page_schema(out: type[BaseModel], *, name: str | None = None) -> type[BaseMo
             f"One page of {base} items; pass next_cursor as cursor to get the next page "
             "(null on the last one)."
         ),
-        items=(list[out], ...),  # type: ignore[valid-type]
+        items=(list[item], ...),
         next_cursor=(str | None, None),
     )
 

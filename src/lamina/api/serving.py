@@ -22,6 +22,8 @@ Environment (all optional):
 ``LAMINA_DEMO=0``        skip the demo data.
 ``LOG_FORMAT``           ``json`` (default: one object per line, correlation id, secrets
                          masked) or ``plain``.
+``LAMINA_KEYS[_FILE]``   encryption keys (see ``Keyring``); with ``encryption_keys=True`` and
+                         neither set, kept in ``<name>.keys`` next to the secret key.
 ``LAMINA_SECRET_KEY``    signs list cursors; when unset a random key is made once and kept
                          in ``<name>.secret`` next to the SQLite file (``./var`` for
                          PostgreSQL), so every worker and restart on this machine shares it.
@@ -44,7 +46,8 @@ from sqlalchemy.engine import make_url
 
 from lamina.api.logging import log_config
 from lamina.api.metrics import MULTIPROCESS_DIR_VAR
-from lamina.persistence import Database, MigrationConfig, normalize_url, upgrade
+from lamina.persistence import Database, MigrationConfig, new_key, normalize_url, upgrade
+from lamina.persistence.keyring import INDEX_ENTRY, KEYS_FILE_VAR, KEYS_VAR
 from lamina.project import DATABASE_URL_VAR, database_url
 
 SECRET_KEY_VAR = "LAMINA_SECRET_KEY"
@@ -82,6 +85,22 @@ def shared_secret_key(folder: Path, name: str) -> str:
     return path.read_text().strip()
 
 
+def local_keys(folder: Path, name: str) -> None:
+    """Unless ``LAMINA_KEYS`` or ``LAMINA_KEYS_FILE`` is set, point ``LAMINA_KEYS_FILE`` at
+    ``folder/<name>.keys``, made once with a fresh encryption key and blind-index key
+    (readable by this user only): a service with encrypted fields then starts on a laptop
+    as it is. In production, give the keys from your secret manager instead."""
+    if os.environ.get(KEYS_VAR) or os.environ.get(KEYS_FILE_VAR):
+        return
+    path = folder / f"{name}.keys"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(f"k1={new_key()}\n{INDEX_ENTRY}={new_key()}\n")
+    os.environ[KEYS_FILE_VAR] = str(path)
+
+
 def _fresh_folder(path: Path) -> Path:
     if path.exists():
         shutil.rmtree(path)
@@ -108,10 +127,13 @@ def serve(
     demo: DemoData | None = None,
     port: int = 8000,
     web_client: str | None = None,
+    encryption_keys: bool = False,
 ) -> None:
     """Migrate the database, load ``demo`` and serve the app ``factory`` builds
     (``"package.module:function"``, called in each worker) until interrupted.
-    ``web_client`` is the path of the app's page for people (printed first)."""
+    ``web_client`` is the path of the app's page for people (printed first).
+    ``encryption_keys``: the app has encrypted fields; without configured keys, use
+    local ones (:func:`local_keys`)."""
     default_db = Path.cwd() / "var" / f"{name}.db"
     url = normalize_url(database_url(default=f"sqlite+aiosqlite:///{default_db}"))
     resolved = url.render_as_string(hide_password=False)
@@ -119,6 +141,8 @@ def serve(
     if url.get_backend_name() == "sqlite":
         state.mkdir(parents=True, exist_ok=True)
     key = shared_secret_key(state, name)
+    if encryption_keys:
+        local_keys(state, name)
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", str(port)))
     workers = int(os.environ.get("WORKERS", "1"))

@@ -40,12 +40,14 @@ from lamina.domain.errors import (
 from lamina.domain.events import DomainEvent, EntityErased, EventPriority
 from lamina.domain.ids import uuid7, uuid7_batch
 from lamina.domain.masking import ShowLast
+from lamina.domain.secret_keys import SECRET_PLACEHOLDER, SecretConfiguration, SecretKey
 from lamina.domain.text import slugify
 
 __all__ = [
     "ENCRYPTED",
     "MASK",
     "READ_ONLY",
+    "SECRET_PLACEHOLDER",
     "SENSITIVE",
     "SERVER_OWNED",
     "ActorTracked",
@@ -68,6 +70,8 @@ __all__ = [
     "RateLimited",
     "ReferenceMissing",
     "References",
+    "SecretConfiguration",
+    "SecretKey",
     "ShowLast",
     "SoftDeletable",
     "Timestamped",

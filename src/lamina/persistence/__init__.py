@@ -1,7 +1,8 @@
 """The persistence layer: the only place SQL lives.
 
 :class:`Database` owns the connections; rows are SQLAlchemy declarative classes
-on :class:`Base` with the standard-column mixins; :class:`Repository` maps rows
+on :class:`Base` with the standard-column mixins (or SQLModel tables on
+:func:`new_registry` with :class:`StandardFields`); :class:`Repository` maps rows
 to entities and does every read and write; :class:`UnitOfWork` makes a use case
 one transaction, audit entries and events included. :func:`upgrade` and
 :func:`downgrade` apply lamina's and the application's migrations
@@ -31,6 +32,7 @@ from lamina.persistence.encryption import encrypted_column, key_id_of, reencrypt
 from lamina.persistence.entity_columns import EntityColumns
 from lamina.persistence.errors import ConnectionLost
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
+from lamina.persistence.graphs import path_between, reachable
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
 from lamina.persistence.json_values import JSONValue
 from lamina.persistence.key_rotation import (
@@ -47,6 +49,14 @@ from lamina.persistence.pages import CursorPage, OffsetPage
 from lamina.persistence.pool import PoolOptions
 from lamina.persistence.read_repository import ReadOnlyRepository
 from lamina.persistence.repository import Repository
+from lamina.persistence.sqlmodel_rows import (
+    SoftDeleteField,
+    StandardFields,
+    encrypted_field,
+    enum_field,
+    json_field,
+    new_registry,
+)
 from lamina.persistence.tables import lamina_metadata
 from lamina.persistence.types import UTCDateTime
 from lamina.persistence.unit_of_work import UnitOfWork
@@ -80,7 +90,9 @@ __all__ = [
     "RotationFailure",
     "RotationReport",
     "SoftDeleteColumn",
+    "SoftDeleteField",
     "StandardColumns",
+    "StandardFields",
     "Subquery",
     "TimestampColumns",
     "UTCDateTime",
@@ -93,7 +105,10 @@ __all__ = [
     "downgrade",
     "encrypted_column",
     "encrypted_columns",
+    "encrypted_field",
+    "enum_field",
     "history_page",
+    "json_field",
     "key_id_of",
     "key_usage",
     "lamina_metadata",
@@ -101,8 +116,11 @@ __all__ = [
     "live_unique",
     "new_key",
     "new_metadata",
+    "new_registry",
     "normalize_url",
     "one_of",
+    "path_between",
+    "reachable",
     "reencrypt",
     "reindex_blind_indexes",
     "rotate_keys",

@@ -61,7 +61,7 @@ def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
     if _uuid_as_text(impl, dialect):  # SQLAlchemy's processor, done faster (every read)
         return uuid_from_hex
     coltype: int | None = None
-    if dialect.name == "postgresql" and isinstance(impl, Numeric):
+    if dialect.name == "postgresql" and isinstance(impl, Numeric | Float):  # no subclass in 2.1
         coltype = _PG_FLOAT_OID if isinstance(impl, Float) else _PG_NUMERIC_OID
     return impl.result_processor(dialect, coltype)
 

@@ -1,0 +1,212 @@
+"""The routes: lamina's resource routers over the services, and one hand-written read."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from examples.etl import domain as d
+from examples.etl import services as s
+from lamina.api import (
+    DEFAULT_ROUTES,
+    IfMatch,
+    ResourceAction,
+    Resources,
+    ResourceSchemas,
+    Route,
+    output_schema,
+    problem_responses,
+)
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+ComponentOut = output_schema(d.Component)
+ExecutionOut = output_schema(d.JobExecution)
+
+
+class RoleChange(Input):
+    role: d.Role
+
+
+Point = ResourceSchemas.from_entity(d.Metric, exclude_input={"component_id"}).create
+
+
+class Points(Input):
+    points: Annotated[list[Point], Field(min_length=1, max_length=10_000)]  # type: ignore[valid-type]
+
+
+class Stored(BaseModel):
+    stored: int
+
+
+class Records(Input):
+    records: Annotated[list[JsonValue], Field(min_length=1, max_length=1_000)]
+
+
+class Broken(BaseModel):
+    path: str
+    rule: str
+    message: str
+
+
+class Result(BaseModel):
+    index: int
+    valid: bool
+    errors: list[Broken]
+
+
+class Report(BaseModel):
+    results: list[Result]
+
+
+class StepsIn(Input):
+    component_ids: Annotated[list[UUID], Field(max_length=100)]
+
+
+class ComponentList(BaseModel):
+    items: list[ComponentOut]  # type: ignore[valid-type]
+
+
+class Outcome(Input):
+    rows_read: Annotated[int, Field(ge=0, le=2**62)] = 0
+    rows_written: Annotated[int, Field(ge=0, le=2**62)] = 0
+
+
+class Failure(Input):
+    error: Annotated[str, Field(max_length=2000)] = ""
+
+
+def routers(resources: Resources) -> list[APIRouter]:
+    """Every route of the service but the accounts'."""
+    project = resources.parent("project_id", s.ProjectService)
+    items = {*DEFAULT_ROUTES, Route.HISTORY}
+    reads = APIRouter(tags=["components"])
+
+    def under(service: type[s.Service[Any, Any]], name: str, **options: Any) -> APIRouter:
+        path, item = f"/projects/{{project_id}}/{name}", f"/{name}/{{id}}"
+        return resources.router(service, path=path, item_path=item, parent=project, **options)
+
+    @reads.get(
+        "/components/{id}/dependencies",
+        response_model=ComponentList,
+        responses=problem_responses(400, 401, 404, 422, 503),
+    )
+    async def dependencies(
+        id: UUID,
+        transitive: bool = Query(False, description="Also what they depend on, and so on."),
+        service: s.ComponentService = Depends(resources.service(s.ComponentService)),
+    ) -> Any:
+        """The components a component depends on."""
+        return {"items": await service.dependencies(id, transitive)}
+
+    return [
+        reads,
+        resources.router(s.ProjectService, path="/projects", routes=items),
+        under(
+            s.MemberService,
+            "members",
+            routes={Route.LIST, Route.CREATE, Route.UPDATE, Route.DELETE},
+            schemas=ResourceSchemas.from_entity(
+                d.Membership, exclude_input={"project_id"}, update=RoleChange
+            ),
+        ),
+        under(
+            s.ComponentService,
+            "components",
+            routes=items,
+            actions=[
+                ResourceAction(
+                    "depend",
+                    s.ComponentService.depend,
+                    path="dependencies/{other_id}",
+                    status_code=204,
+                ),
+                ResourceAction(
+                    "undepend",
+                    s.ComponentService.undepend,
+                    path="dependencies/{other_id}",
+                    method="DELETE",
+                    status_code=204,
+                    errors=(),
+                ),
+            ],
+        ),
+        resources.router(
+            s.MetricService,
+            path="/components/{component_id}/metrics",
+            routes={Route.LIST},
+            parent=resources.parent("component_id", s.ComponentService),
+            actions=[
+                ResourceAction(
+                    "ingest",
+                    s.MetricService.ingest,
+                    on="collection",
+                    path="",
+                    body=Points,
+                    out=Stored,
+                    status_code=201,
+                    errors=(),
+                )
+            ],
+        ),
+        under(
+            s.DataclassService,
+            "dataclasses",
+            routes=items,
+            actions=[
+                ResourceAction(
+                    "validate", s.DataclassService.validate, body=Records, out=Report, errors=()
+                )
+            ],
+        ),
+        under(
+            s.JobService,
+            "jobs",
+            routes=items,
+            query_filters={"tag": s.tagged},
+            actions=[
+                ResourceAction(
+                    "components",
+                    s.JobService.set_components,
+                    body=StepsIn,
+                    method="PUT",
+                    if_match=IfMatch.OPTIONAL,
+                ),
+                ResourceAction("tag", s.JobService.tag, path="tags/{tag}"),
+                ResourceAction(
+                    "executions", s.JobService.run_job, status_code=201, out=ExecutionOut
+                ),
+            ],
+        ),
+        resources.router(
+            s.StepService,
+            path="/jobs/{id}/components",
+            routes={Route.LIST},
+            parent=resources.parent("job_id", s.JobService, param="id"),
+        ),
+        resources.router(
+            s.ExecutionService,
+            path="/jobs/{id}/executions",
+            item_path="/executions/{id}",
+            parent=resources.parent("job_id", s.JobService, param="id"),
+            routes={Route.LIST, Route.GET},
+            actions=[  # a runner reports on the current row: no If-Match
+                ResourceAction(
+                    name, getattr(s.ExecutionService, name), body=body, if_match=IfMatch.NONE
+                )
+                for name, body in [
+                    ("start", None),
+                    ("succeed", Outcome),
+                    ("fail", Failure),
+                    ("cancel", None),
+                ]
+            ],
+        ),
+        under(s.TagService, "tags", routes={Route.LIST, Route.GET, Route.DELETE}),
+    ]

@@ -1,0 +1,248 @@
+"""Entities and events of the ETL registry: pure Pydantic, apart from the SQLModel tables.
+
+The seed's three base models (components, dataclass definitions, jobs) and what hangs off
+them, each in a project whose members are owners, editors or viewers.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from jsonschema import Draft202012Validator, SchemaError
+from pydantic import AfterValidator, Field, JsonValue, StringConstraints
+
+from lamina.domain import (
+    READ_ONLY,
+    SENSITIVE,
+    ActorTracked,
+    DomainEvent,
+    EmailAddress,
+    Entity,
+    SecretConfiguration,
+    SoftDeletable,
+    Timestamped,
+    ValueObject,
+    Versioned,
+)
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")]
+InProject = Annotated[UUID, READ_ONLY]
+TAG = r"^[a-z0-9][a-z0-9_.-]{0,49}$"
+TagName = Annotated[str, StringConstraints(pattern=TAG.replace("a-z", "A-Za-z"))]
+"""A tag as a path gives it: any case (tags are stored in lower case)."""
+
+
+class Role(enum.StrEnum):
+    OWNER = "owner"
+    EDITOR = "editor"
+    VIEWER = "viewer"
+
+
+class ComponentType(enum.StrEnum):
+    EXTRACTOR = "extractor"
+    TRANSFORMER = "transformer"
+    LOADER = "loader"
+    VALIDATOR = "validator"
+
+
+class ComponentStatus(enum.StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    DEPRECATED = "deprecated"
+
+
+class DataclassType(enum.StrEnum):
+    RECORD = "record"
+    EVENT = "event"
+    REFERENCE = "reference"
+
+
+class StrategyType(enum.StrEnum):
+    SEQUENTIAL = "sequential"
+    PARALLEL = "parallel"
+    CONDITIONAL = "conditional"
+
+
+class ExecutionStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Audited(Entity, Timestamped, Versioned, ActorTracked):
+    """id, timestamps, version and actors."""
+
+
+class User(Audited):
+    username: Annotated[str, READ_ONLY, StringConstraints(pattern=r"^[a-z0-9_]{3,32}$")]
+    email: EmailAddress
+    display_name: Name
+    password_hash: Annotated[str, SENSITIVE]
+
+
+class Project(Audited, SoftDeletable):
+    name: Name
+
+
+class Membership(Audited):
+    project_id: InProject
+    user_id: UUID  # set once: changes take the role only
+    role: Role = Role.VIEWER
+
+
+class Component(Audited, SoftDeletable, SecretConfiguration):
+    project_id: InProject
+    name: Name
+    component_type: ComponentType
+    status: ComponentStatus = ComponentStatus.DRAFT
+
+
+class Dependency(Entity, Timestamped, ActorTracked):
+    project_id: InProject
+    component_id: UUID
+    depends_on_id: UUID
+
+
+class Metric(Entity):
+    project_id: InProject
+    component_id: UUID
+    name: Name
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    unit: Annotated[str, StringConstraints(max_length=20)] = ""
+    recorded_at: datetime
+
+
+Path = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*$", max_length=200)
+]
+
+
+def compiles(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    return pattern
+
+
+Number = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Required(ValueObject):
+    """``field`` (a dotted path into a record) must be there, and not null."""
+
+    kind: Literal["required"]
+    field: Path
+
+
+class Range(ValueObject):
+    kind: Literal["range"]
+    field: Path
+    min: Number | None = None
+    max: Number | None = None
+
+
+class Format(ValueObject):
+    kind: Literal["format"]
+    field: Path
+    pattern: Annotated[str, StringConstraints(max_length=200), AfterValidator(compiles)]
+
+
+class OneOf(ValueObject):
+    kind: Literal["enum"]
+    field: Path
+    values: Annotated[list[JsonValue], Field(min_length=1, max_length=100)]
+
+
+class Compare(ValueObject):
+    """``field`` ``op`` ``other``, both numbers or both text."""
+
+    kind: Literal["compare"]
+    field: Path
+    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    other: Path
+
+
+Rule = Annotated[Required | Range | Format | OneOf | Compare, Field(discriminator="kind")]
+
+
+def a_json_schema(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    try:
+        Draft202012Validator.check_schema(value)
+    except SchemaError as exc:
+        raise ValueError(f"not a JSON Schema: {exc.message}") from None
+    return value
+
+
+JsonSchema = Annotated[dict[str, JsonValue], AfterValidator(a_json_schema)]
+
+
+class DataclassDefinition(Audited, SoftDeletable):
+    project_id: InProject
+    name: Name
+    dataclass_type: DataclassType
+    schema_definition: JsonSchema = Field(default_factory=lambda: {"type": "object"})
+    validation_rules: Annotated[list[Rule], Field(max_length=100)] = Field(default_factory=list)
+    component_id: UUID | None = None  # the component that produces it (one each)
+
+
+class Job(Audited, SoftDeletable):
+    project_id: InProject
+    name: Name
+    num_of_retries: Annotated[int, Field(ge=0, le=10)] = 0
+    file_logging: bool = False
+    strategy_type: StrategyType = StrategyType.SEQUENTIAL
+
+
+class JobStep(Entity, Timestamped):
+    project_id: InProject
+    job_id: UUID
+    component_id: UUID
+    position: Annotated[int, Field(ge=1)]
+
+
+class Tag(Audited):
+    project_id: InProject
+    name: Annotated[str, StringConstraints(pattern=TAG)]
+
+
+class JobTag(Entity):
+    project_id: InProject
+    job_id: UUID
+    tag_id: UUID
+
+
+class JobExecution(Audited):
+    project_id: InProject
+    job_id: Annotated[UUID, READ_ONLY]
+    status: Annotated[ExecutionStatus, READ_ONLY] = ExecutionStatus.QUEUED
+    attempt: Annotated[int, READ_ONLY] = 1
+    started_at: Annotated[datetime | None, READ_ONLY] = None
+    finished_at: Annotated[datetime | None, READ_ONLY] = None
+    error: Annotated[str, READ_ONLY, StringConstraints(max_length=2000)] = ""
+    rows_read: Annotated[int, READ_ONLY, Field(ge=0)] = 0
+    rows_written: Annotated[int, READ_ONLY, Field(ge=0)] = 0
+
+
+class ExecutionEvent(DomainEvent):
+    job_execution_id: UUID
+    job_id: UUID
+
+
+class ExecutionStarted(ExecutionEvent, type="job.execution.started", stream="job_id"):
+    attempt: int
+
+
+class ExecutionSucceeded(ExecutionEvent, type="job.execution.succeeded", stream="job_id"):
+    rows_read: int
+    rows_written: int
+
+
+class ExecutionFailed(ExecutionEvent, type="job.execution.failed", stream="job_id"):
+    error: str

@@ -1,0 +1,264 @@
+"""Use cases, one service per entity, for a project member.
+
+Every row belongs to a project: members see it (others get 404), editors and
+owners change it (viewers get 403), owners manage the members. Each write is
+one unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from examples.etl import domain as d
+from examples.etl import repositories as r
+from examples.etl.rules import broken_rules
+from lamina.domain import Conflict, NotFound, utcnow
+from lamina.persistence import Subquery, UnitOfWork, path_between, reachable, where
+from lamina.security import Principal
+from lamina.service import MemberOf, Service, Transition
+
+EDITORS = (d.Role.OWNER, d.Role.EDITOR)
+
+
+def projects(p: Principal, roles: Sequence[d.Role] = tuple(d.Role)) -> Subquery:
+    """The projects ``p`` is a member of with one of ``roles``."""
+    return r.Memberships.subquery(
+        "project_id", where("user_id") == p.user_id, where("role").in_(list(roles))
+    )
+
+
+MEMBER = MemberOf("project_id", lambda p, _: projects(p))
+EDITOR = MemberOf("project_id", lambda p, _: projects(p, EDITORS))
+
+
+class InProject(Service[Any, Principal]):
+    """Members read, editors write."""
+
+    scope = MEMBER
+    write_scope = EDITOR
+
+
+class ProjectService(Service[d.Project, Principal]):
+    repository = r.Projects
+    scope = MemberOf("id", lambda p, _: projects(p))
+    write_scope = MemberOf("id", lambda p, _: projects(p, [d.Role.OWNER]))
+
+    async def after_create(self, uow: UnitOfWork, entity: d.Project) -> None:
+        owner = d.Membership(
+            project_id=entity.id, user_id=self.principal.user_id, role=d.Role.OWNER
+        )
+        await r.Memberships(uow).add(owner)
+
+
+class MemberService(Service[d.Membership, Principal]):
+    repository = r.Memberships
+    scope = MEMBER
+    write_scope = MemberOf("project_id", lambda p, _: projects(p, [d.Role.OWNER]))
+
+
+class ComponentService(InProject):
+    repository = r.Components
+
+    async def before_update(
+        self, uow: UnitOfWork, current: d.Component, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        if changes.get("status") == d.ComponentStatus.DEPRECATED:
+            running = (d.ExecutionStatus.QUEUED, d.ExecutionStatus.RUNNING)
+            active = r.Executions.subquery("job_id", where("status").in_(list(running)))
+            used = (where("component_id") == current.id, where("job_id").in_(active))
+            if await r.Steps(uow).exists(*used):
+                raise Conflict("an active job uses this component: it cannot be deprecated")
+        return changes
+
+    async def depend(self, id: UUID, other_id: UUID) -> None:
+        """Make the component depend on another of its project; 409 naming a cycle."""
+
+        async def use_case(uow: UnitOfWork) -> None:
+            _, component = await self.for_write(uow, id, "add a dependency to")
+            await r.Projects(uow).get(component.project_id, for_update=True)  # one at a time
+            other = await (await self.scoped(uow)).get(other_id)
+            if other.project_id != component.project_id:
+                raise NotFound("Component", other_id)
+            edges = r.Dependencies(uow)
+            cycle = await path_between(
+                edges, other_id, id, source="component_id", target="depends_on_id"
+            )
+            if cycle is not None:
+                names = {c.id: c.name for c in await r.Components(uow).get_many(cycle)}
+                loop = " → ".join(names[i] for i in [id, *cycle])
+                raise Conflict(f"this dependency would close a cycle: {loop}")
+            await edges.add(
+                d.Dependency(
+                    project_id=component.project_id, component_id=id, depends_on_id=other_id
+                )
+            )
+
+        await self.run(use_case)
+
+    async def undepend(self, id: UUID, other_id: UUID) -> None:
+        """Remove a dependency of the component."""
+
+        async def use_case(uow: UnitOfWork) -> None:
+            await self.for_write(uow, id, "remove a dependency of")
+            edges = r.Dependencies(uow)
+            found = await edges.list(
+                where("component_id") == id, where("depends_on_id") == other_id
+            )
+            if not found:
+                raise NotFound("Dependency", other_id)
+            await edges.delete(found[0].id)
+
+        await self.run(use_case)
+
+    async def dependencies(self, id: UUID, transitive: bool) -> list[d.Component]:
+        """The components this one depends on (directly, or through others too)."""
+        await self.get(id)
+        edges = r.Dependencies(self.db)
+        if transitive:
+            ids = list(await reachable(edges, id, source="component_id", target="depends_on_id"))
+        else:
+            ids = [e.depends_on_id for e in await edges.list(where("component_id") == id)]
+        return await (await self.scoped()).list(where("id").in_(ids), order_by=["name"])
+
+
+class MetricService(Service[d.Metric, Principal]):
+    repository = r.Metrics
+    scope = MEMBER
+
+    async def ingest(self, component_id: UUID, points: list[Any]) -> dict[str, int]:
+        """Store up to 10,000 points of a component, one round trip per batch."""
+
+        async def use_case(uow: UnitOfWork) -> dict[str, int]:
+            components = ComponentService(self.db, self.principal)
+            _, component = await components.for_write(uow, component_id, "record metrics of")
+            ids = {"project_id": component.project_id, "component_id": component_id}
+            stored = await r.Metrics(uow).add_many(
+                [d.Metric(**ids, **point.model_dump()) for point in points]
+            )
+            return {"stored": len(stored)}
+
+        return await self.run(use_case)
+
+
+async def produced_in_project(uow: UnitOfWork, project_id: UUID, component_id: Any) -> None:
+    """A dataclass's component must be one of its project (404 otherwise)."""
+    if component_id is not None:
+        found = await r.Components(uow).get_or_none(component_id)
+        if found is None or found.project_id != project_id:
+            raise NotFound("Component", component_id)
+
+
+class DataclassService(InProject):
+    repository = r.Dataclasses
+
+    async def before_create(self, uow: UnitOfWork, entity: d.DataclassDefinition) -> Any:
+        await produced_in_project(uow, entity.project_id, entity.component_id)
+        return entity
+
+    async def before_update(self, uow: UnitOfWork, current: Any, changes: dict[str, Any]) -> Any:
+        await produced_in_project(uow, current.project_id, changes.get("component_id"))
+        return changes
+
+    async def validate(self, id: UUID, records: list[Any]) -> dict[str, Any]:
+        """Per record: valid, or the rules it breaks with their paths."""
+        definition = await self.get(id)
+        results = []
+        for index, record in enumerate(records):
+            errors = broken_rules(definition, record)
+            results.append({"index": index, "valid": not errors, "errors": errors})
+        return {"results": results}
+
+
+class JobService(InProject):
+    repository = r.Jobs
+
+    async def set_components(
+        self, id: UUID, component_ids: list[UUID], *, expected_version: int | None = None
+    ) -> d.Job:
+        """Replace the job's steps with these components, in this order."""
+
+        async def steps(uow: UnitOfWork, job: d.Job) -> dict[str, Any]:
+            mine = r.Components(uow, scope=[where("project_id") == job.project_id])
+            found = {c.id for c in await mine.get_many(component_ids)}
+            for missing in [c for c in component_ids if c not in found]:
+                raise NotFound("Component", missing)
+            repo = r.Steps(uow)
+            for step in await repo.list(where("job_id") == id):
+                await repo.delete(step.id)
+            await repo.add_many(
+                [
+                    d.JobStep(project_id=job.project_id, job_id=id, component_id=c, position=n)
+                    for n, c in enumerate(component_ids, 1)
+                ]
+            )
+            return {}
+
+        return await self.act(
+            id, "change the components of", steps, expected_version=expected_version
+        )
+
+    async def tag(self, id: UUID, tag: d.TagName) -> d.Job:
+        """Tag the job (the tag is made when the project has none of that name)."""
+        name = tag.lower()
+
+        async def tagging(uow: UnitOfWork, job: d.Job) -> dict[str, Any]:
+            tags = r.Tags(uow)
+            found = await tags.list(where("project_id") == job.project_id, where("name") == name)
+            made = (
+                found[0] if found else await tags.add(d.Tag(project_id=job.project_id, name=name))
+            )
+            link = r.JobTags(uow)
+            if not await link.exists(where("job_id") == id, where("tag_id") == made.id):
+                await link.add(d.JobTag(project_id=job.project_id, job_id=id, tag_id=made.id))
+            return {}
+
+        return await self.act(id, "tag", tagging)
+
+    async def run_job(self, id: UUID) -> d.JobExecution:
+        """Queue an execution of the job (its next attempt)."""
+
+        async def use_case(uow: UnitOfWork) -> d.JobExecution:
+            _, job = await self.for_write(uow, id, "run", for_update=True)  # attempts in turn
+            attempt = await r.Executions(uow).count(where("job_id") == id) + 1
+            run = d.JobExecution(project_id=job.project_id, job_id=id, attempt=attempt)
+            return await r.Executions(uow).add(run)
+
+        return await self.run(use_case)
+
+
+def tagged(name: str) -> Any:
+    """Jobs with the tag ``name`` (a list filter)."""
+    tags = r.Tags.subquery("id", where("name") == name.lower())
+    return where("id").in_(r.JobTags.subquery("job_id", where("tag_id").in_(tags)))
+
+
+class StepService(InProject):
+    repository = r.Steps
+
+
+class TagService(InProject):
+    repository = r.Tags
+
+
+S = d.ExecutionStatus
+
+
+def finished(run: d.JobExecution, **values: Any) -> dict[str, Any]:
+    return {"finished_at": utcnow(), **values}
+
+
+class ExecutionService(InProject):
+    """Executions move forward only: queued → running → succeeded | failed, or cancelled."""
+
+    repository = r.Executions
+    publishes = {
+        "start": d.ExecutionStarted,
+        "succeed": d.ExecutionSucceeded,
+        "fail": d.ExecutionFailed,
+    }
+    start = Transition("status", {S.QUEUED}, S.RUNNING, also=lambda run: {"started_at": utcnow()})
+    succeed = Transition("status", {S.RUNNING}, S.SUCCEEDED, also=finished)
+    fail = Transition("status", {S.RUNNING}, S.FAILED, also=finished)
+    cancel = Transition("status", {S.QUEUED, S.RUNNING}, S.CANCELLED, also=finished)
