@@ -29,14 +29,17 @@ from lamina.domain.errors import (
     FieldError,
     InvalidInput,
     NotFound,
+    Unavailable,
     VersionConflict,
 )
 from lamina.domain.events import EntityErased
 from lamina.persistence import audit
 from lamina.persistence.audit import AuditAction, audit_row, audit_rows, changes_between
+from lamina.persistence.audited_insert import audited_insert_params, build_audited_insert
 from lamina.persistence.connection import Connection, InsertRows
 from lamina.persistence.creation_changes import CreationChanges
-from lamina.persistence.errors import is_foreign_key_violation
+from lamina.persistence.database import Database
+from lamina.persistence.errors import is_connection_error, is_foreign_key_violation
 from lamina.persistence.mapping import storable
 from lamina.persistence.queries import invalid_from_validation
 from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
@@ -257,8 +260,48 @@ class Repository(ReadOnlyRepository[E, R]):
         Raises :class:`AlreadyExists` naming the fields of a broken unique
         rule, :class:`ReferenceMissing` for a missing foreign key.
         """
+        if isinstance(self.target, Database) and self.target.dialect_name == "postgresql":
+            return await self._add_alone(self.target, entity)
         async with self._write() as (uow, conn):
             (stored,) = await self._insert_new(uow, conn, [entity])
+        return stored
+
+    async def _add_alone(self, db: Database, entity: E) -> E:
+        """Insert ``entity`` and its audit entry in one statement, outside any
+        transaction: one round trip (PostgreSQL, :mod:`~lamina.persistence.audited_insert`)."""
+        context = EventContext.current()
+        now = utcnow()
+        (stored,), columns, rows = self._stamp_new([entity], context, now)
+        entries = self._creation_entries([stored], context, now)
+        if entries:
+            table = self.table()
+            stmt = self.statements.get(
+                (type(self), "audited-insert", columns),
+                lambda: build_audited_insert(table, columns),
+            )
+            sql, args = (
+                stmt.sql,
+                stmt.arguments(audited_insert_params(columns, rows[0], entries[0])),
+            )
+        else:
+            plain = self._insert_rows(columns, rows)
+            sql, args = plain.sql, plain.rows[0]
+        with self._translated():
+            conn = await db.acquire()
+            failure: BaseException | None = None
+            try:
+                await conn.execute(sql, args)
+            except BaseException as exc:
+                failure = exc
+                if is_connection_error(exc):
+                    raise Unavailable(
+                        "the database connection was lost while inserting; the outcome is unknown"
+                    ) from exc
+                raise
+            finally:
+                await db.release(conn, failed=failure)
+        db.stats.transactions += 1
+        db.stats.audit_entries += len(entries)
         return stored
 
     async def add_many(self, entities: Sequence[E]) -> list[E]:
