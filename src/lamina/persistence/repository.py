@@ -289,22 +289,20 @@ class Repository(ReadOnlyRepository[E, R]):
         transaction: one round trip (PostgreSQL, :mod:`~lamina.persistence.audited_writes`)."""
         context = EventContext.current()
         now = utcnow()
-        (stored,), columns, rows = self._stamp_new([entity], context, now)
-        entries = self._creation_entries([stored], context, now)
-        if entries:
-            table = self.table()
-            stmt = self.statements.get(
-                (type(self), "audited-insert", columns),
-                lambda: build_audited_insert(table, columns),
-            )
-            sql, args = (
-                stmt.sql,
-                stmt.arguments(audited_insert_params(columns, rows[0], entries[0])),
-            )
-        else:
-            plain = self._insert_rows(columns, rows)
-            sql, args = plain.sql, list(plain.rows[0])
-        with self._translated():
+        with self._translated():  # values are checked (and converted) on the way
+            (stored,), columns, rows = self._stamp_new([entity], context, now)
+            entries = self._creation_entries([stored], context, now)
+            if entries:
+                table = self.table()
+                stmt = self.statements.get(
+                    (type(self), "audited-insert", columns),
+                    lambda: build_audited_insert(table, columns),
+                )
+                sql = stmt.sql
+                args = stmt.arguments(audited_insert_params(columns, rows[0], entries[0]))
+            else:
+                plain = self._insert_rows(columns, rows)
+                sql, args = plain.sql, list(plain.rows[0])
             conn = await db.acquire()
             failure: BaseException | None = None
             try:
