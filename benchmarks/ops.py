@@ -8,6 +8,7 @@ the seconds the call took.
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import perf_counter
@@ -17,6 +18,11 @@ from uuid import UUID
 from benchmarks.admin import Admin
 from benchmarks.layers.base import Layer
 from benchmarks.workload import BULK_ROWS, Workload, new_items
+
+_SCORES = itertools.count(1_000)
+"""Scores the update benchmark sets: shared by every layer and never repeated, so each
+update really changes the row (a layer meeting the value another layer already set
+would otherwise have nothing to write)."""
 
 Step = Callable[[], Awaitable[float]]
 
@@ -100,11 +106,10 @@ def make_step(op: Operation, layer: Layer, workload: Workload, admin: Admin) -> 
     if op.name == "update":
         update_ids = workload.cycle_update_ids()
         versions = workload.versions
-        counter = iter(range(1 << 62))
 
         async def update() -> float:
             item_id = next(update_ids)
-            score = next(counter) % 1000
+            score = next(_SCORES)
             start = perf_counter()
             versions[item_id] = await layer.update(item_id, score, versions[item_id])
             return perf_counter() - start

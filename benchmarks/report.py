@@ -61,16 +61,17 @@ def _cell(result: DatabaseResult, op: str, layer: str) -> str:
     rate = measurement.ops_per_second
     if rate is None:
         return "-"
+    trips = "" if measurement.statements is None else f" [{round(measurement.statements, 1):g}]"
     if layer == result.reference:
-        return _number(rate)
+        return _number(rate) + trips
     ratio = result.ratio(op, layer)
-    return f"{_number(rate)} ({ratio:.2f}x)" if ratio else _number(rate)
+    return (f"{_number(rate)} ({ratio:.2f}x)" if ratio else _number(rate)) + trips
 
 
 def _statements(measurement: Measurement | None) -> str:
     if measurement is None or measurement.statements is None:
         return "-"
-    return f"{measurement.statements:g}"
+    return f"{round(measurement.statements, 1):g}"
 
 
 def _table(result: DatabaseResult, cell: Callable[[str, str], str]) -> list[str]:
@@ -90,7 +91,11 @@ def _depth_cost(result: DatabaseResult, layer: str) -> float | None:
 
 def render_database(result: DatabaseResult) -> list[str]:
     """The markdown section of one database."""
-    lines = [f"### {result.title}: operations per second (ratio to {result.reference})", ""]
+    lines = [
+        f"### {result.title}: operations per second (ratio to {result.reference}) "
+        "[round trips per operation]",
+        "",
+    ]
     lines += _table(result, lambda op, layer: _cell(result, op, layer))
     if "page_first" in result.results and "page_keyset" in result.results:
         costs = [_depth_cost(result, layer) for layer in result.layers]
@@ -98,8 +103,9 @@ def render_database(result: DatabaseResult) -> list[str]:
         lines.append(f"| keyset at depth / first page (time) | {shown} |")
     lines += [
         "",
-        f"Statements per operation ({result.title}; BEGIN, COMMIT and ROLLBACK included where "
-        "sent as statements of their own):",
+        f"Round trips per operation ({result.title}), counted at each layer's driver while it "
+        "runs: a statement, a pipelined batch or a COPY is one; BEGIN, COMMIT and ROLLBACK "
+        "count where sent on their own:",
         "",
     ]
     lines += _table(result, lambda op, layer: _statements(result.results[op].get(layer)))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from benchmarks.layers.base import Layer, StaleVersion
+from benchmarks.layers.base import Layer, StaleVersion, StatementCount
 from benchmarks.workload import (
     DEPTH,
     INSERT_COLUMNS,
@@ -45,6 +46,33 @@ def row_values(item: NewItem) -> tuple[Any, ...]:
     return (item.id, stamp, stamp, None, None, 1, None, item.title, item.status, item.score)
 
 
+class CountingConnection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection that counts its round trips: each call below is one (an
+    ``executemany`` is pipelined; a transaction's BEGIN and COMMIT go through ``execute``)."""
+
+    sent = 0
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self.sent += 1
+        return await super().execute(*args, **kwargs)
+
+    async def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        self.sent += 1
+        return await super().executemany(*args, **kwargs)
+
+    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        self.sent += 1
+        return await super().fetch(*args, **kwargs)
+
+    async def fetchrow(self, *args: Any, **kwargs: Any) -> Any:
+        self.sent += 1
+        return await super().fetchrow(*args, **kwargs)
+
+    async def copy_records_to_table(self, *args: Any, **kwargs: Any) -> Any:
+        self.sent += 1
+        return await super().copy_records_to_table(*args, **kwargs)
+
+
 class AsyncpgLayer(Layer):
     """One asyncpg connection, one statement per operation, autocommit."""
 
@@ -53,14 +81,24 @@ class AsyncpgLayer(Layer):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        self._conn: asyncpg.Connection | None = None
+        self._conn: CountingConnection | None = None
         self._anchor: tuple[datetime, UUID] | None = None
 
-    def known_statements(self, op: str) -> float | None:
-        return 3.0 if self.transactions or op == "bulk_insert" else 1.0
+    @contextmanager
+    def count_statements(self) -> Iterator[StatementCount | None]:
+        """Count what the connection sends, with asyncpg's query logger (one call per
+        statement, per pipelined ``executemany`` and per BEGIN or COMMIT)."""
+        count = StatementCount()
+        start = self.conn.sent
+        try:
+            yield count
+        finally:
+            count.value = self.conn.sent - start
 
     async def open(self, workload: Workload) -> None:
-        self._conn = await asyncpg.connect(asyncpg_dsn(self.url))
+        self._conn = await asyncpg.connect(
+            asyncpg_dsn(self.url), connection_class=CountingConnection
+        )
         self._anchor = workload.keyset_anchor
 
     async def close(self) -> None:
@@ -68,7 +106,7 @@ class AsyncpgLayer(Layer):
             await self._conn.close()
 
     @property
-    def conn(self) -> asyncpg.Connection:
+    def conn(self) -> CountingConnection:
         assert self._conn is not None, "layer not open"
         return self._conn
 

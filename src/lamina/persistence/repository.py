@@ -13,6 +13,7 @@ import gc
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -29,14 +30,22 @@ from lamina.domain.errors import (
     FieldError,
     InvalidInput,
     NotFound,
+    Unavailable,
     VersionConflict,
 )
 from lamina.domain.events import EntityErased
 from lamina.persistence import audit
 from lamina.persistence.audit import AuditAction, audit_row, audit_rows, changes_between
+from lamina.persistence.audited_writes import (
+    audited_insert_params,
+    audited_update_params,
+    build_audited_insert,
+    build_audited_update,
+)
 from lamina.persistence.connection import Connection, InsertRows
 from lamina.persistence.creation_changes import CreationChanges
-from lamina.persistence.errors import is_foreign_key_violation
+from lamina.persistence.database import Database
+from lamina.persistence.errors import is_connection_error, is_foreign_key_violation
 from lamina.persistence.mapping import storable
 from lamina.persistence.queries import invalid_from_validation
 from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
@@ -51,8 +60,15 @@ _CREATION_CHANGES: dict[type[Any], CreationChanges] = {}
 
 _UPDATE_NOISE = frozenset({"updated_at", "updated_by_id", "version"})
 
+_UNLOCKED_ATTEMPTS = 5
+"""Reads of a row that keeps moving on before a change without expected version gives up."""
+
 AUDIT_SLICE = 2_000
 """Audit entries of a bulk insert are built this many at a time while its rows are written."""
+
+
+def _audited_update_of(build: Callable[[], Any], key: Any) -> Any:
+    return build_audited_update(build(), key)
 
 
 async def _built_while(
@@ -210,7 +226,13 @@ class Repository(ReadOnlyRepository[E, R]):
         return stmt.insert_rows(table, rows)
 
     async def _locked(
-        self, conn: Connection, id: Any, visibility: Visibility, *, deleting: bool = False
+        self,
+        conn: Connection,
+        id: Any,
+        visibility: Visibility,
+        *,
+        deleting: bool = False,
+        locking: bool = True,
     ) -> E | None:
         """The row of ``id`` (in scope), locked for the write to come on PostgreSQL.
 
@@ -223,17 +245,16 @@ class Repository(ReadOnlyRepository[E, R]):
         or index) has its UPDATE take ``FOR UPDATE`` itself; should that meet a
         cycle, PostgreSQL breaks it and :meth:`Database.run` retries the unit.
         SQLite has no row locks: its write transaction holds the whole file.
+        Without ``locking``, the row is only read (for a write that checks its version).
         """
-        stmt = self.statements.get(
-            self._key("locked", visibility, deleting),
-            lambda: (
-                select(*self._columns())
-                .where(
-                    self._pk == bindparam("id", type_=self._pk.type), *self._where(None, visibility)
-                )
-                .with_for_update(key_share=not deleting)
-            ),
-        )
+
+        def build() -> Any:
+            stmt = select(*self._columns()).where(
+                self._pk == bindparam("id", type_=self._pk.type), *self._where(None, visibility)
+            )
+            return stmt.with_for_update(key_share=not deleting) if locking else stmt
+
+        stmt = self.statements.get(self._key("locked", visibility, deleting, locking), build)
         rows = await stmt.fetch_values(conn, self._params(None, id=id))
         return self._entities(rows)[0] if rows else None
 
@@ -257,8 +278,46 @@ class Repository(ReadOnlyRepository[E, R]):
         Raises :class:`AlreadyExists` naming the fields of a broken unique
         rule, :class:`ReferenceMissing` for a missing foreign key.
         """
+        if isinstance(self.target, Database) and self.target.dialect_name == "postgresql":
+            return await self._add_alone(self.target, entity)
         async with self._write() as (uow, conn):
             (stored,) = await self._insert_new(uow, conn, [entity])
+        return stored
+
+    async def _add_alone(self, db: Database, entity: E) -> E:
+        """Insert ``entity`` and its audit entry in one statement, outside any
+        transaction: one round trip (PostgreSQL, :mod:`~lamina.persistence.audited_writes`)."""
+        context = EventContext.current()
+        now = utcnow()
+        with self._translated():  # values are checked (and converted) on the way
+            (stored,), columns, rows = self._stamp_new([entity], context, now)
+            entries = self._creation_entries([stored], context, now)
+            if entries:
+                table = self.table()
+                stmt = self.statements.get(
+                    (type(self), "audited-insert", columns),
+                    lambda: build_audited_insert(table, columns),
+                )
+                sql = stmt.sql
+                args = stmt.arguments(audited_insert_params(columns, rows[0], entries[0]))
+            else:
+                plain = self._insert_rows(columns, rows)
+                sql, args = plain.sql, list(plain.rows[0])
+            conn = await db.acquire()
+            failure: BaseException | None = None
+            try:
+                await conn.execute(sql, args)
+            except BaseException as exc:
+                failure = exc
+                if is_connection_error(exc):
+                    raise Unavailable(
+                        "the database connection was lost while inserting; the outcome is unknown"
+                    ) from exc
+                raise
+            finally:
+                await db.release(conn, failed=failure)
+        db.stats.transactions += 1
+        db.stats.audit_entries += len(entries)
         return stored
 
     async def add_many(self, entities: Sequence[E]) -> list[E]:
@@ -550,19 +609,105 @@ class Repository(ReadOnlyRepository[E, R]):
         visibility: Visibility,
         action: AuditAction,
     ) -> E:
+        target = self.target
+        if (
+            isinstance(target, Database)
+            and target.dialect_name == "postgresql"
+            and self.has("version")
+            and self._entity_has("version")
+        ):
+            return await self._change_alone(
+                target, id, changes, expected_version, visibility, action
+            )
         async with self._write() as (uow, conn):
             current = await self._locked(conn, id, visibility)
             if current is None:
                 raise NotFound(self.entity_name(), id)
             self.check_version(current, expected_version)
-            raw: dict[str, Any] = {}
-            if action in (AuditAction.DELETE, AuditAction.RESTORE):
-                at = utcnow() if action is AuditAction.DELETE else None
-                fields, raw = self._server_values(("deleted_at",), {"deleted_at": at})
-                changes.update(fields)
-                if action is AuditAction.DELETE:
-                    uow.db.stats.soft_deletes += 1
+            raw = self._lifecycle_values(uow.db, changes, action)
             return await self._apply(uow, conn, current, changes, raw, action)
+
+    def _lifecycle_values(
+        self, db: Database, changes: dict[str, Any], action: AuditAction
+    ) -> dict[str, Any]:
+        """Put a delete's or restore's ``deleted_at`` into ``changes`` (or the raw column
+        values returned, when the entity does not carry it)."""
+        if action not in (AuditAction.DELETE, AuditAction.RESTORE):
+            return {}
+        at = utcnow() if action is AuditAction.DELETE else None
+        fields, raw = self._server_values(("deleted_at",), {"deleted_at": at})
+        changes.update(fields)
+        if action is AuditAction.DELETE:
+            db.stats.soft_deletes += 1
+        return raw
+
+    async def _change_alone(
+        self,
+        db: Database,
+        id: UUID,
+        changes: dict[str, Any],
+        expected_version: int | None,
+        visibility: Visibility,
+        action: AuditAction,
+    ) -> E:
+        """A versioned change outside any unit of work (PostgreSQL): the row is read, then
+        changed with its audit entry in one statement whose WHERE clause checks the version
+        read, so nothing is locked between the two round trips and no BEGIN or COMMIT is
+        sent. A row that moves on in between is a :class:`VersionConflict` when the caller
+        named a version, and is read again when it did not."""
+        context = EventContext.current()
+        for _ in range(_UNLOCKED_ATTEMPTS):
+            with self._translated():
+                conn = await db.acquire()
+                failure: BaseException | None = None
+                try:
+                    current = await self._locked(conn, id, visibility, locking=False)
+                    if current is None:
+                        raise NotFound(self.entity_name(), id)
+                    self.check_version(current, expected_version)
+                    pending = dict(changes)
+                    raw = self._lifecycle_values(db, pending, action)
+                    planned = self._planned_update(context, current, pending, raw, action)
+                    if planned is None:
+                        return current
+                    update_stmt, params, diff, updated = planned
+                    if self.audited:
+                        (entry,) = audit_rows(
+                            self.entity_name(), [(current.id, diff)], action, context, utcnow()
+                        )
+                        stmt = self.statements.get(
+                            (*self._update_key(params), "audited"),
+                            partial(_audited_update_of, update_stmt, self._pk),
+                        )
+                        done = len(
+                            await conn.fetch(
+                                stmt.sql, stmt.arguments(audited_update_params(params, entry))
+                            )
+                        )
+                    else:
+                        stmt = self.statements.get(self._update_key(params), update_stmt)
+                        done = await stmt.execute(conn, params)
+                except BaseException as exc:
+                    failure = exc
+                    if is_connection_error(exc):
+                        raise Unavailable(
+                            "the database connection was lost while writing; the outcome is unknown"
+                        ) from exc
+                    raise
+                finally:
+                    await db.release(conn, failed=failure)
+            if done == 1:
+                db.stats.transactions += 1
+                db.stats.audit_entries += 1 if self.audited else 0
+                return updated
+            if expected_version is not None:
+                db.stats.version_conflicts += 1
+                raise VersionConflict(self.entity_name(), id, expected_version, None)
+        raise VersionConflict(self.entity_name(), id, 0, None)
+
+    def _update_key(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        set_columns = tuple(p[2:] for p in params if p.startswith("v_"))
+        return self._key("update", set_columns, "old_version" in params)
 
     async def _apply(
         self,
@@ -573,8 +718,29 @@ class Repository(ReadOnlyRepository[E, R]):
         raw: dict[str, Any],
         action: AuditAction,
     ) -> E:
+        planned = self._planned_update(uow.context, current, changes, raw, action)
+        if planned is None:
+            return current  # nothing to store
+        build, params, diff, updated = planned
+        stmt = self.statements.get(self._update_key(params), build)
+        if await stmt.execute(conn, params) != 1:
+            actual = getattr(current, "version", None)
+            raise VersionConflict(self.entity_name(), current.id, actual or 0, None)
+        self._audit(uow, current.id, action, diff)
+        return updated
+
+    def _planned_update(
+        self,
+        context: EventContext,
+        current: E,
+        changes: dict[str, Any],
+        raw: dict[str, Any],
+        action: AuditAction,
+    ) -> tuple[Callable[[], Any], dict[str, Any], dict[str, list[Any]], E] | None:
+        """The UPDATE of ``current`` with ``changes`` (its builder and parameters), the
+        audit entry's changes and the entity as it will be stored; None if nothing changes."""
         now = utcnow()
-        server = {"updated_at": now, "updated_by_id": uow.context.actor_id}
+        server = {"updated_at": now, "updated_by_id": context.actor_id}
         if self._entity_has("version"):
             server["version"] = getattr(current, "version") + 1  # noqa: B009
         server_fields, server_raw = self._server_values(tuple(server), server)
@@ -585,7 +751,7 @@ class Repository(ReadOnlyRepository[E, R]):
         mapper = self.mapper()
         changed = [f for f in mapper.fields if getattr(current, f) != getattr(updated, f)]
         if not raw and not (set(changed) - _UPDATE_NOISE):
-            return current  # nothing to store
+            return None
         values = {**mapper.to_columns(updated, changed), **raw, **server_raw}
         if mapper.encryption is not None:
             mapper.encryption.seal_columns(values, current.id, self.keyring)
@@ -609,13 +775,9 @@ class Repository(ReadOnlyRepository[E, R]):
                 new_values["version"] = table.c.version + literal_column("1")
             return stmt.values(new_values)
 
-        stmt = self.statements.get(self._key("update", set_columns, check_version), build)
         params = self._params(None, id=current.id, **{f"v_{c}": values[c] for c in set_columns})
         if check_version:
             params["old_version"] = getattr(current, "version")  # noqa: B009
-        if await stmt.execute(conn, params) != 1:
-            actual = getattr(current, "version", None)
-            raise VersionConflict(self.entity_name(), current.id, actual or 0, None)
         # Compared unmasked, so a change of a sensitive value is recorded (masked).
         diff = changes_between(
             self._snapshot(current, masked=False),
@@ -627,5 +789,4 @@ class Repository(ReadOnlyRepository[E, R]):
         for name, value in raw.items():
             stored = value.isoformat() if isinstance(value, datetime) else value
             diff[name] = [None, stored] if action is AuditAction.DELETE else ["set", stored]
-        self._audit(uow, current.id, action, diff)
-        return updated
+        return build, params, diff, updated
