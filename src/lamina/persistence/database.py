@@ -215,11 +215,14 @@ class Database:
             yield uow
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """A connection outside any transaction, for a single read.
+    async def connection(self, *, writes: bool = False) -> AsyncIterator[Connection]:
+        """A connection outside any transaction, for a single read (or, with ``writes``, a
+        single statement that commits on its own).
 
         ``async with db.connection() as conn:`` is :meth:`acquire` and :meth:`release`
-        around the block, with a lost connection raised as :class:`ConnectionLost`.
+        around the block, with a lost connection raised as :class:`ConnectionLost`
+        (safe to retry). With ``writes`` a lost connection leaves the outcome unknown:
+        it is raised as :class:`Unavailable`, which nothing retries.
         """
         conn = await self.acquire()
         failure: BaseException | None = None
@@ -228,6 +231,10 @@ class Database:
         except BaseException as exc:
             failure = exc
             if is_connection_error(exc):
+                if writes:
+                    raise Unavailable(
+                        "the database connection was lost while writing; the outcome is unknown"
+                    ) from exc
                 raise ConnectionLost("the database connection was lost") from exc
             raise
         finally:

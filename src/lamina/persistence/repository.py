@@ -30,7 +30,6 @@ from lamina.domain.errors import (
     FieldError,
     InvalidInput,
     NotFound,
-    Unavailable,
     VersionConflict,
 )
 from lamina.domain.events import EntityErased
@@ -45,7 +44,7 @@ from lamina.persistence.audited_writes import (
 from lamina.persistence.connection import Connection, InsertRows
 from lamina.persistence.creation_changes import CreationChanges
 from lamina.persistence.database import Database
-from lamina.persistence.errors import is_connection_error, is_foreign_key_violation
+from lamina.persistence.errors import is_foreign_key_violation
 from lamina.persistence.mapping import storable
 from lamina.persistence.queries import invalid_from_validation
 from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
@@ -303,19 +302,8 @@ class Repository(ReadOnlyRepository[E, R]):
             else:
                 plain = self._insert_rows(columns, rows)
                 sql, args = plain.sql, list(plain.rows[0])
-            conn = await db.acquire()
-            failure: BaseException | None = None
-            try:
+            async with db.connection(writes=True) as conn:
                 await conn.execute(sql, args)
-            except BaseException as exc:
-                failure = exc
-                if is_connection_error(exc):
-                    raise Unavailable(
-                        "the database connection was lost while inserting; the outcome is unknown"
-                    ) from exc
-                raise
-            finally:
-                await db.release(conn, failed=failure)
         db.stats.transactions += 1
         db.stats.audit_entries += len(entries)
         return stored
@@ -624,12 +612,12 @@ class Repository(ReadOnlyRepository[E, R]):
             if current is None:
                 raise NotFound(self.entity_name(), id)
             self.check_version(current, expected_version)
-            raw = self._lifecycle_values(uow.db, changes, action)
+            raw = self._lifecycle_values(changes, action)
+            if action is AuditAction.DELETE:
+                uow.db.stats.soft_deletes += 1
             return await self._apply(uow, conn, current, changes, raw, action)
 
-    def _lifecycle_values(
-        self, db: Database, changes: dict[str, Any], action: AuditAction
-    ) -> dict[str, Any]:
+    def _lifecycle_values(self, changes: dict[str, Any], action: AuditAction) -> dict[str, Any]:
         """Put a delete's or restore's ``deleted_at`` into ``changes`` (or the raw column
         values returned, when the entity does not carry it)."""
         if action not in (AuditAction.DELETE, AuditAction.RESTORE):
@@ -637,8 +625,6 @@ class Repository(ReadOnlyRepository[E, R]):
         at = utcnow() if action is AuditAction.DELETE else None
         fields, raw = self._server_values(("deleted_at",), {"deleted_at": at})
         changes.update(fields)
-        if action is AuditAction.DELETE:
-            db.stats.soft_deletes += 1
         return raw
 
     async def _change_alone(
@@ -658,15 +644,13 @@ class Repository(ReadOnlyRepository[E, R]):
         context = EventContext.current()
         for _ in range(_UNLOCKED_ATTEMPTS):
             with self._translated():
-                conn = await db.acquire()
-                failure: BaseException | None = None
-                try:
+                async with db.connection(writes=True) as conn:
                     current = await self._locked(conn, id, visibility, locking=False)
                     if current is None:
                         raise NotFound(self.entity_name(), id)
                     self.check_version(current, expected_version)
                     pending = dict(changes)
-                    raw = self._lifecycle_values(db, pending, action)
+                    raw = self._lifecycle_values(pending, action)
                     planned = self._planned_update(context, current, pending, raw, action)
                     if planned is None:
                         return current
@@ -687,18 +671,10 @@ class Repository(ReadOnlyRepository[E, R]):
                     else:
                         stmt = self.statements.get(self._update_key(params), update_stmt)
                         done = await stmt.execute(conn, params)
-                except BaseException as exc:
-                    failure = exc
-                    if is_connection_error(exc):
-                        raise Unavailable(
-                            "the database connection was lost while writing; the outcome is unknown"
-                        ) from exc
-                    raise
-                finally:
-                    await db.release(conn, failed=failure)
             if done == 1:
                 db.stats.transactions += 1
                 db.stats.audit_entries += 1 if self.audited else 0
+                db.stats.soft_deletes += 1 if action is AuditAction.DELETE else 0
                 return updated
             if expected_version is not None:
                 db.stats.version_conflicts += 1

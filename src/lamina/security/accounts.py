@@ -113,15 +113,16 @@ def registration_schema(
     ``entity`` and its ``username_field`` (read-only once registered), without its sensitive
     ones (the password hash), plus ``password`` (:data:`Password`). Unknown fields are
     refused; scopes and other read-only or server-owned fields cannot be chosen."""
+    settable = create_schema(entity)
     fields = {
         field: (info.annotation, info)
-        for field, info in create_schema(entity).model_fields.items()
+        for field, info in settable.model_fields.items()
         if field not in entity.fields_marked(SENSITIVE)
     }
     login = entity.model_fields[username_field]
     return create_model(  # type: ignore[no-any-return,call-overload]
         name or f"{entity.__name__}Registration",
-        __config__=create_schema(entity).model_config,
+        __config__=settable.model_config,
         __doc__=f"What a new {entity.__name__} sends to register.",
         **{username_field: (login.annotation, login), **fields, "password": (Password, ...)},
     )

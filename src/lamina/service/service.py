@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar, cast
@@ -518,6 +519,7 @@ class Service(Generic[E, P]):
             raise InvalidInput.from_validation_error(exc) from None
 
 
+@functools.cache
 def _id_field(entity: type[Entity]) -> str:
     """``course_id`` for ``Course``, ``tutor_chat_id`` for ``TutorChat``."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", entity.__name__).lower() + "_id"

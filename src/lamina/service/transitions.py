@@ -21,6 +21,7 @@ CourseService.publish)``. An entity in another state is a
 from __future__ import annotations
 
 import enum
+import types
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -66,36 +67,40 @@ class Transition(Generic[E]):
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
-
-    def __get__(self, service: object | None, owner: type) -> Callable[..., Awaitable[E]]:
         transition = self
 
         async def run(
             service: Any, id: UUID, *, expected_version: int | None = None, **values: Any
         ) -> E:
-            async def decide(uow: UnitOfWork, entity: E) -> Mapping[str, Any]:
-                current = getattr(entity, transition.field)
-                if current not in transition.sources:
-                    allowed = " or ".join(sorted(_text(s) for s in transition.sources))
-                    raise Conflict(
-                        f"cannot {transition.name} a {type(entity).__name__} that is "
-                        f"{_text(current)} (only one that is {allowed})"
-                    )
-                if transition.guard is not None:
-                    await transition.guard(uow, entity)
-                extra = transition.also(entity, **values) if transition.also is not None else {}
-                return {**extra, transition.field: transition.target}
+            return await transition._run(service, id, expected_version, values)
 
-            result: E = await service.act(
-                id, transition.name, decide, expected_version=expected_version
-            )
-            return result
+        run.__name__ = run.__qualname__ = name
+        self._method = run
 
-        run.__name__ = run.__qualname__ = self.name
-        run.__doc__ = self.__doc__ or self._summary(getattr(owner, "entity", None))
-        if service is None:
-            return run
-        return run.__get__(service, owner)  # type: ignore[no-any-return]
+    def __get__(self, service: object | None, owner: type) -> Callable[..., Awaitable[E]]:
+        method = self._method
+        if method.__doc__ is None:  # the entity is known once the service class is made
+            method.__doc__ = self.__doc__ or self._summary(getattr(owner, "entity", None))
+        return method if service is None else types.MethodType(method, service)
+
+    async def _run(
+        self, service: Any, id: UUID, expected_version: int | None, values: dict[str, Any]
+    ) -> E:
+        async def decide(uow: UnitOfWork, entity: E) -> Mapping[str, Any]:
+            current = getattr(entity, self.field)
+            if current not in self.sources:
+                allowed = " or ".join(sorted(_text(s) for s in self.sources))
+                raise Conflict(
+                    f"cannot {self.name} a {type(entity).__name__} that is "
+                    f"{_text(current)} (only one that is {allowed})"
+                )
+            if self.guard is not None:
+                await self.guard(uow, entity)
+            extra = self.also(entity, **values) if self.also is not None else {}
+            return {**extra, self.field: self.target}
+
+        result: E = await service.act(id, self.name, decide, expected_version=expected_version)
+        return result
 
     def _summary(self, entity: type[Entity] | None) -> str:
         states = " or ".join(sorted(_text(s) for s in self.sources))
