@@ -44,7 +44,6 @@ QuizOut = create_model(
 
 def routers(resources: Resources) -> list[APIRouter]:
     """Every route of the service but the accounts'."""
-    course = resources.parent("course_id", s.CourseService)
     nested = {Route.LIST, Route.CREATE}
     one = ResourceSchemas.from_entity
     return [
@@ -65,14 +64,12 @@ def routers(resources: Resources) -> list[APIRouter]:
         resources.router(
             s.VideoService,
             path="/courses/{course_id}/videos",
-            item_path="/videos/{id}",
-            parent=course,
+            parent=s.CourseService,
             routes={*DEFAULT_ROUTES, Route.HISTORY},
         ),
         resources.router(
             s.ProgressService,
             path="/videos",
-            item_path="/videos/{id}",
             routes=(),
             actions=[
                 ResourceAction(
@@ -87,7 +84,7 @@ def routers(resources: Resources) -> list[APIRouter]:
         resources.router(
             s.EnrollmentService,
             path="/courses/{course_id}/enrollments",
-            parent=course,
+            parent=s.CourseService,
             routes={Route.CREATE},
             actions=[
                 ResourceAction(
@@ -102,33 +99,34 @@ def routers(resources: Resources) -> list[APIRouter]:
         ),
         resources.router(s.EnrollmentService, path="/users/me/enrollments", routes={Route.LIST}),
         resources.router(
-            s.ReviewService, path="/courses/{course_id}/reviews", parent=course, routes=nested
+            s.ReviewService,
+            path="/courses/{course_id}/reviews",
+            parent=s.CourseService,
+            routes=nested,
         ),
         resources.router(
             s.QuizService,
             path="/courses/{course_id}/quizzes",
-            item_path="/quizzes/{id}",
-            parent=course,
+            parent=s.CourseService,
             schemas=one(d.Quiz, exclude_input={"course_id"}, out=QuizOut),
             routes={*nested, Route.GET},
         ),
         resources.router(
             s.AttemptService,
             path="/quizzes/{quiz_id}/attempts",
-            parent=resources.parent("quiz_id", s.QuizService),
+            parent=s.QuizService,
             routes=nested,
         ),
         resources.router(
             s.ChatService,
             path="/courses/{course_id}/chats",
-            item_path="/chats/{id}",
-            parent=course,
+            parent=s.CourseService,
             routes={Route.LIST, Route.GET, Route.CREATE},
         ),
         resources.router(
             s.MessageService,
             path="/chats/{chat_id}/messages",
-            parent=resources.parent("chat_id", s.ChatService),
+            parent=s.ChatService,
             routes=nested,
         ),
     ]

@@ -17,23 +17,16 @@ from lamina.domain import (
     READ_ONLY,
     SENSITIVE,
     SERVER_OWNED,
-    ActorTracked,
     DomainEvent,
     EmailAddress,
-    Entity,
     References,
     SoftDeletable,
-    Timestamped,
+    StandardEntity,
     ValueObject,
-    Versioned,
 )
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
-
-
-class Audited(Entity, Timestamped, Versioned, ActorTracked):
-    """The standard columns every entity here has: id, timestamps, version, actors."""
 
 
 class Difficulty(enum.StrEnum):
@@ -56,11 +49,13 @@ class Role(enum.StrEnum):
 # --- user -----------------------------------------------------------------------------------
 
 
-class User(Audited):
-    username: Annotated[str, READ_ONLY, StringConstraints(pattern=r"^[a-z0-9_]{3,32}$")]
+class User(StandardEntity):
+    username: Annotated[
+        str, READ_ONLY, StringConstraints(pattern=r"^[a-z0-9_]{3,32}$", max_length=32)
+    ]
     email: EmailAddress
     display_name: Text
-    password_hash: Annotated[str, SENSITIVE]
+    password_hash: Annotated[str, SENSITIVE, StringConstraints(max_length=200)]
     scopes: Annotated[str, READ_ONLY] = ""  # "tutor" for the tutor bot
 
 
@@ -72,7 +67,7 @@ class Price(ValueObject):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$", max_length=3)] = "USD"
 
 
-class Course(Audited, SoftDeletable):
+class Course(StandardEntity, SoftDeletable):
     title: Text
     slug: Slug
     description: Annotated[str, StringConstraints(max_length=5000)] = ""
@@ -86,7 +81,7 @@ class Course(Audited, SoftDeletable):
     instructor_id: Annotated[UUID, READ_ONLY, References(User)]
 
 
-class Video(Audited, SoftDeletable):
+class Video(StandardEntity, SoftDeletable):
     course_id: Annotated[UUID, READ_ONLY, References(Course)]
     title: Text
     position: Annotated[int, Field(ge=1)]
@@ -106,7 +101,7 @@ class Question(ValueObject):
         return self
 
 
-class Quiz(Audited):
+class Quiz(StandardEntity):
     course_id: Annotated[UUID, READ_ONLY, References(Course)]
     title: Text
     questions: Annotated[list[Question], Field(min_length=1, max_length=50)]
@@ -115,12 +110,12 @@ class Quiz(Audited):
 # --- learning -------------------------------------------------------------------------------
 
 
-class Enrollment(Audited, SoftDeletable):
+class Enrollment(StandardEntity, SoftDeletable):
     course_id: Annotated[UUID, READ_ONLY, References(Course)]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
 
 
-class VideoProgress(Audited):
+class VideoProgress(StandardEntity):
     video_id: Annotated[UUID, READ_ONLY, References(Video)]
     course_id: Annotated[UUID, READ_ONLY, References(Course)]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
@@ -128,26 +123,26 @@ class VideoProgress(Audited):
     completed: bool = False
 
 
-class Review(Audited):
+class Review(StandardEntity):
     course_id: Annotated[UUID, READ_ONLY, References(Course)]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
     rating: Annotated[int, Field(ge=1, le=5)]
     comment: Annotated[str, StringConstraints(max_length=5000)] = ""
 
 
-class QuizAttempt(Audited):
+class QuizAttempt(StandardEntity):
     quiz_id: Annotated[UUID, READ_ONLY, References(Quiz)]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
     answers: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=50)]
     score: Annotated[int, SERVER_OWNED, Field(ge=0, le=100)] = 0
 
 
-class TutorChat(Audited):
+class TutorChat(StandardEntity):
     course_id: Annotated[UUID, READ_ONLY, References(Course)]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
 
 
-class ChatMessage(Audited):
+class ChatMessage(StandardEntity):
     chat_id: Annotated[UUID, READ_ONLY, References(TutorChat)]
     role: Annotated[Role, READ_ONLY] = Role.USER
     content: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]

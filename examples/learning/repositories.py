@@ -1,4 +1,5 @@
-"""Repositories: which fields each entity can be filtered and sorted by."""
+"""Repositories that filter or sort by more than ids and references (``repository_for``
+gives the others)."""
 
 from __future__ import annotations
 
@@ -33,31 +34,9 @@ class Videos(Repository[d.Video, r.VideoRow]):
     default_order = ("position",)
 
 
-class Quizzes(Repository[d.Quiz, r.QuizRow]):
-    filterable = ("course_id",)
-
-
-class Enrollments(Repository[d.Enrollment, r.EnrollmentRow]):
-    filterable = ("course_id", "user_id")
-    sortable = ("created_at",)
-
-
-class Progress(Repository[d.VideoProgress, r.VideoProgressRow]):
-    filterable = ("course_id", "user_id", "video_id")
-
-
 class Reviews(Repository[d.Review, r.ReviewRow]):
     filterable = ("course_id", "user_id", "rating")
     sortable = ("created_at", "rating")
-
-
-class Attempts(Repository[d.QuizAttempt, r.QuizAttemptRow]):
-    filterable = ("quiz_id", "user_id")
-    sortable = ("created_at",)
-
-
-class Chats(Repository[d.TutorChat, r.TutorChatRow]):
-    filterable = ("course_id", "user_id", "id")
 
 
 class Messages(Repository[d.ChatMessage, r.ChatMessageRow]):

@@ -1,57 +1,36 @@
 """Use cases, one service per entity, each for the caller (None: an anonymous reader).
 
-Reads see published courses and the caller's own (``visible``), and what hangs
-off them; writes of a course and its videos and quizzes are its instructor's
-(``taught``: 403 on a visible course of someone else, 404 on an invisible one).
-Learning needs an enrollment. Each write is one unit of work with its event.
+Reads see published courses and the caller's own, and what hangs off them
+(``Within``); writes of a course and its videos and quizzes are its
+instructor's (403 on a visible course of someone else, 404 on an invisible
+one). Learning needs an enrollment. Each write is one unit of work with its event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 from uuid import UUID
 
 from examples.learning import domain as d
-from examples.learning.repositories import (
-    Attempts,
-    Chats,
-    Courses,
-    Enrollments,
-    Messages,
-    Progress,
-    Quizzes,
-    Reviews,
-    Videos,
-)
-from lamina.domain import Conflict, ConstraintViolated, NotFound, PermissionDenied, slugify
-from lamina.persistence import Filter, UnitOfWork, any_of, where
+from examples.learning.repositories import Courses, Messages, Reviews, Videos
+from lamina.domain import Conflict, ConstraintViolated, Entity, NotFound, PermissionDenied, slugify
+from lamina.persistence import UnitOfWork, any_of, where
 from lamina.security import Principal
-from lamina.service import Filtered, MemberOf, OwnedBy, Service, Transition
+from lamina.service import Filtered, OwnedBy, Service, Transition, Within
 
 Actor = Principal | None
+E = TypeVar("E", bound=Entity)
 PUBLISHED = where("status") == d.CourseStatus.PUBLISHED
-
-
-def visible(p: Actor) -> Filter:
-    return any_of(PUBLISHED, where("instructor_id") == p.user_id) if p else PUBLISHED
-
-
-def taught(p: Actor) -> Filter:
-    return where("instructor_id").in_([p.user_id] if p else [])
 
 
 def tutor(p: Actor) -> bool:
     return p is not None and "tutor" in p.scopes
 
 
-def of_courses(make: Callable[[Actor], Filter], field: str = "course_id") -> MemberOf[Actor]:
-    return MemberOf(field, lambda p, _: Courses.subquery("id", make(p)))
-
-
 async def require_enrolled(uow: UnitOfWork, p: Actor, course_id: UUID) -> None:
     mine = (where("user_id") == p.user_id, where("course_id") == course_id) if p else ()
-    if not p or not await Enrollments(uow).exists(*mine):
+    if not p or not await EnrollmentService.repository(uow).exists(*mine):
         raise PermissionDenied("enroll in the course first")
 
 
@@ -60,7 +39,7 @@ async def has_video(uow: UnitOfWork, course: d.Course) -> None:
         raise Conflict("add a video before publishing the course")
 
 
-class Mine(Service[Any, Actor]):
+class Mine(Service[E, Actor]):
     """Entities of the caller (``user_id``)."""
 
     owner_field = "user_id"
@@ -68,7 +47,9 @@ class Mine(Service[Any, Actor]):
 
 class CourseService(Service[d.Course, Actor]):
     repository = Courses
-    scope = Filtered(lambda p: (visible(p),))
+    scope = Filtered(
+        lambda p: [any_of(PUBLISHED, where("instructor_id") == p.user_id)] if p else [PUBLISHED]
+    )
     write_scope = OwnedBy("instructor_id")
     owner_field = "instructor_id"
     history_needs_write = True  # the audit trail is the instructor's to read
@@ -91,28 +72,24 @@ class CourseService(Service[d.Course, Actor]):
 
 class VideoService(Service[d.Video, Actor]):
     repository = Videos
-    scope = of_courses(visible)
-    write_scope = of_courses(taught)
+    scope = Within("course_id", CourseService)
+    write_scope = Within("course_id", CourseService, write=True)
 
 
 class QuizService(Service[d.Quiz, Actor]):
-    repository = Quizzes
-    scope = of_courses(visible)
-    write_scope = of_courses(taught)
+    scope = Within("course_id", CourseService)
+    write_scope = Within("course_id", CourseService, write=True)
 
     async def get(self, id: UUID) -> d.Quiz:
         """The quiz; the right answers only for its course's instructor."""
         quiz = await super().get(id)
-        if await Courses(self.db, scope=[taught(self.principal)]).exists(
-            where("id") == quiz.course_id
-        ):
+        if await self.may_write(quiz):
             return quiz
         hidden = [q.model_copy(update={"answer": None}) for q in quiz.questions]
         return quiz.model_copy(update={"questions": hidden})
 
 
-class EnrollmentService(Mine):
-    repository = Enrollments
+class EnrollmentService(Mine[d.Enrollment]):
     scope = OwnedBy("user_id")
     publishes = {"create": d.StudentEnrolled, "delete": d.StudentUnenrolled}
 
@@ -129,8 +106,7 @@ class EnrollmentService(Mine):
         return entity
 
 
-class ProgressService(Mine):
-    repository = Progress
+class ProgressService(Mine[d.VideoProgress]):
     scope = OwnedBy("user_id")
 
     async def record(self, video_id: UUID, watched_s: int, completed: bool) -> d.VideoProgress:
@@ -138,11 +114,13 @@ class ProgressService(Mine):
         self.require_principal()
 
         async def use_case(uow: UnitOfWork) -> d.VideoProgress:
-            enrolled = Enrollments.subquery("course_id", where("user_id") == self.principal.user_id)  # type: ignore[union-attr]
+            enrolled = EnrollmentService.repository.subquery(
+                "course_id", where("user_id") == self.principal.user_id
+            )  # type: ignore[union-attr]
             video = await Videos(uow, scope=[where("course_id").in_(enrolled)]).get(video_id)
             values = {"video_id": video_id, "course_id": video.course_id, "watched_s": watched_s}
             progress = self.new_entity({**values, "completed": completed})
-            return await Progress(uow).upsert(progress, on=("user_id", "video_id"))
+            return await self.repository(uow).upsert(progress, on=("user_id", "video_id"))
 
         return await self.run(use_case)
 
@@ -158,9 +136,9 @@ class ProgressService(Mine):
         return {"videos": rows, "completed_share": completed / len(videos) if videos else 0.0}
 
 
-class ReviewService(Mine):
+class ReviewService(Mine[d.Review]):
     repository = Reviews
-    scope = of_courses(visible)
+    scope = Within("course_id", CourseService)
     publishes = {"create": d.ReviewPosted}
 
     async def before_create(self, uow: UnitOfWork, entity: d.Review) -> d.Review:
@@ -168,12 +146,11 @@ class ReviewService(Mine):
         return entity
 
 
-class AttemptService(Mine):
-    repository = Attempts
+class AttemptService(Mine[d.QuizAttempt]):
     scope = OwnedBy("user_id")
 
     async def before_create(self, uow: UnitOfWork, entity: d.QuizAttempt) -> d.QuizAttempt:
-        quiz = await Quizzes(uow).get(entity.quiz_id)
+        quiz = await QuizService.repository(uow).get(entity.quiz_id)
         await require_enrolled(uow, self.principal, quiz.course_id)
         if len(entity.answers) != len(quiz.questions):
             rule, wanted = "one_answer_per_question", f"give {len(quiz.questions)} answers"
@@ -188,10 +165,9 @@ class AttemptService(Mine):
         return entity.evolve(score=score)
 
 
-class ChatService(Mine):
+class ChatService(Mine[d.TutorChat]):
     """Tutor chats: the caller's own; all of them for the tutor."""
 
-    repository = Chats
     scope = Filtered(lambda p: [] if tutor(p) else [where("user_id").in_([p.user_id] if p else [])])
 
     async def before_create(self, uow: UnitOfWork, entity: d.TutorChat) -> d.TutorChat:
@@ -201,7 +177,7 @@ class ChatService(Mine):
 
 class MessageService(Service[d.ChatMessage, Actor]):
     repository = Messages
-    scope = MemberOf("chat_id", lambda p, t: Chats.subquery("id", *ChatService.scope.make(p)))  # type: ignore[attr-defined]
+    scope = Within("chat_id", ChatService)
 
     def new_entity(self, values: Mapping[str, Any]) -> d.ChatMessage:
         role = d.Role.ASSISTANT if tutor(self.principal) else d.Role.USER

@@ -14,9 +14,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from examples.learning import domain as d
-from examples.learning.repositories import Courses, Enrollments, Reviews
+from examples.learning.repositories import Courses, Reviews
 from lamina.events import StoredEvent, Subscription
-from lamina.persistence import Database, where
+from lamina.persistence import Database, repository_for, where
 
 SUBSCRIPTION = "course-stats"
 
@@ -31,7 +31,7 @@ def course_stats(db: Database) -> Subscription:
             of_course = where("course_id") == course_id
             ratings = [r.rating for r in await Reviews(db).list(of_course)]
             rating = Decimal(sum(ratings)) / len(ratings) if ratings else Decimal(0)
-            count = await Enrollments(db).count(of_course)
+            count = await repository_for(d.Enrollment)(db).count(of_course)
             values = {"rating": rating.quantize(Decimal("0.01")), "enrollment_count": count}
             await Courses(db).set_derived(course_id, values)
 

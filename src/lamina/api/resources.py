@@ -176,7 +176,8 @@ def resource_router(
     ``provide`` is the dependency giving the request's service (see
     :func:`provide_service`). ``path`` is the collection (list, count,
     create); ``item_path`` the single item, with exactly one path parameter
-    (default ``{path}/{id}``; required when ``path`` has parameters).
+    (default ``{path}/{id}``; for a nested ``path`` its last segment:
+    ``/courses/{course_id}/videos`` has its items at ``/videos/{id}``).
     ``schemas`` default to those derived from the entity. ``responses``
     documents further answers of every route (e.g. ``problem_responses(401)``
     for the authentication dependency). ``query_aliases`` gives list filters
@@ -213,9 +214,15 @@ def resource_router(
         raise ValueError(f"{path}: a collection path with parameters needs parent=Parent(...)")
     item_routes = wanted & ITEM_ROUTES or any(a.on == "item" for a in actions)
     if item_path is None:
-        if collection_params and item_routes:
-            raise ValueError(f"{path} has parameters: give item_path, e.g. '/items/{{id}}'")
-        item_path = f"{path.rstrip('/')}/{{id}}" if item_routes else "/{id}"
+        last = path.rstrip("/").rsplit("/", 1)[-1]
+        if not item_routes:
+            item_path = "/{id}"
+        elif not collection_params:
+            item_path = f"{path.rstrip('/')}/{{id}}"
+        elif _PATH_PARAM.search(last):
+            raise ValueError(f"{path} ends with a parameter: give item_path, e.g. '/items/{{id}}'")
+        else:
+            item_path = f"/{last}/{{id}}"
     item_params = _PATH_PARAM.findall(item_path)
     if len(item_params) != 1:
         raise ValueError(f"item_path {item_path!r} must have exactly one path parameter")

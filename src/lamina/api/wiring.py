@@ -7,7 +7,7 @@ the answers every route documents (the 401 of its authentication)::
     resources = Resources(db, current_principal, responses=problem_responses(401))
     app.include_router(resources.router(
         TaskService, path="/projects/{project_id}/tasks", item_path="/tasks/{id}",
-        parent=resources.parent("project_id", ProjectService),
+        parent=ProjectService,  # the field from the path: resources.parent("project_id", …)
     ))
 
 ``resources.service(TaskService)`` is the FastAPI dependency giving the
@@ -17,6 +17,7 @@ routes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -64,7 +65,21 @@ class Resources:
 
     def router(self, service: type[Service[Any, Any]], **options: Any) -> APIRouter:
         """:func:`~lamina.api.resource_router` for ``service``, with this wiring's
-        dependency and responses (``options``: the router's other arguments)."""
+        dependency and responses (``options``: the router's other arguments).
+
+        ``parent`` may be the parent's service class when the collection path has one
+        parameter, the field holding the parent's id: ``path="/courses/{course_id}/videos",
+        parent=CourseService`` is ``parent=resources.parent("course_id", CourseService)``.
+        """
+        parent = options.get("parent")
+        if isinstance(parent, type):
+            params = re.findall(r"{(\w+)}", options.get("path", ""))
+            if len(params) != 1:
+                raise TypeError(
+                    f"{service.__name__}: parent={parent.__name__} needs a path with one "
+                    f"parameter (the parent's id field); use resources.parent(field, service)"
+                )
+            options["parent"] = self.parent(params[0], parent)
         responses = {**self.responses, **options.pop("responses", {})}
         return resource_router(
             service, provide=self.service(service), responses=responses, **options

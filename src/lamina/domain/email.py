@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from annotated_types import MaxLen
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, WithJsonSchema
 
@@ -23,6 +24,10 @@ def _well_formed(value: str) -> str:
 
 
 EmailAddress = Annotated[
-    str, AfterValidator(_well_formed), WithJsonSchema({"type": "string", "format": "email"})
+    str,
+    MaxLen(320),
+    AfterValidator(_well_formed),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": 320}),
 ]
-"""A well-formed email address (``.test`` included; not looked up). Use as a field type."""
+"""A well-formed email address (``.test`` included; not looked up), at most 320 characters
+(a ``String(320)`` column). Use as a field type."""

@@ -207,3 +207,9 @@ class ActorTracked(BaseModel):
 
     created_by_id: Annotated[UUID | None, SERVER_OWNED] = None
     updated_by_id: Annotated[UUID | None, SERVER_OWNED] = None
+
+
+class StandardEntity(Entity, Timestamped, Versioned, ActorTracked):
+    """The usual set: a UUID ``id``, timestamps, ``version`` and the actors (the columns of
+    ``StandardColumns``). Soft delete is opt-in: ``class Course(StandardEntity, SoftDeletable)``.
+    """

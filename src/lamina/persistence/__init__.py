@@ -29,7 +29,8 @@ from lamina.persistence.base import (
 from lamina.persistence.blind_index import blind_index_column
 from lamina.persistence.database import Database, RetryPolicy, normalize_url
 from lamina.persistence.encryption import encrypted_column, key_id_of, reencrypt
-from lamina.persistence.entity_columns import EntityColumns
+from lamina.persistence.entity_columns import EntityColumns, row_for
+from lamina.persistence.entity_repositories import repository_for
 from lamina.persistence.errors import ConnectionLost
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
 from lamina.persistence.graphs import path_between, reachable
@@ -123,7 +124,9 @@ __all__ = [
     "reachable",
     "reencrypt",
     "reindex_blind_indexes",
+    "repository_for",
     "rotate_keys",
+    "row_for",
     "upgrade",
     "where",
 ]

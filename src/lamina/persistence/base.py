@@ -9,13 +9,14 @@ and ``version``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeAlias
 from uuid import UUID
 
-from sqlalchemy import JSON, CheckConstraint, Index, MetaData, Table, Uuid, event, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, CheckConstraint, Index, Integer, MetaData, Table, Uuid, event, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from lamina.domain.entity import utcnow
@@ -57,23 +58,38 @@ class Base(DeclarativeBase):
     type_annotation_map = TYPE_ANNOTATION_MAP
 
 
+STANDARD_COLUMNS: dict[str, Callable[[], MappedColumn[Any]]] = {
+    "id": lambda: mapped_column(Uuid(), primary_key=True, default=uuid7),
+    "created_at": lambda: mapped_column(UTCDateTime(), nullable=False, default=utcnow),
+    "updated_at": lambda: mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow
+    ),
+    "deleted_at": lambda: mapped_column(UTCDateTime(), nullable=True, default=None),
+    "created_by_id": lambda: mapped_column(Uuid(), nullable=True, default=None),
+    "updated_by_id": lambda: mapped_column(Uuid(), nullable=True, default=None),
+    "version": lambda: mapped_column(Integer(), nullable=False, default=1),
+}
+"""A fresh column for each standard field, as the mixins below and
+:class:`~lamina.persistence.EntityColumns` declare it."""
+
+
 class UUIDPrimaryKey:
     """``id``: a UUID v7 primary key (time-ordered, so inserts stay index-friendly)."""
 
-    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    id: Mapped[UUID] = STANDARD_COLUMNS["id"]()
 
 
 class TimestampColumns:
     """``created_at`` and ``updated_at``, timezone-aware UTC."""
 
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = STANDARD_COLUMNS["created_at"]()
+    updated_at: Mapped[datetime] = STANDARD_COLUMNS["updated_at"]()
 
 
 class SoftDeleteColumn:
     """``deleted_at``: set on soft delete; rows with it are hidden from reads (G1)."""
 
-    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    deleted_at: Mapped[datetime | None] = STANDARD_COLUMNS["deleted_at"]()
 
 
 IndexColumn: TypeAlias = str | ColumnElement[Any] | TextClause
@@ -159,14 +175,14 @@ def one_of(column: str, values: type[StrEnum], *, name: str | None = None) -> Ch
 class ActorColumns:
     """``created_by_id`` and ``updated_by_id``: the actor of the ``EventContext``."""
 
-    created_by_id: Mapped[UUID | None] = mapped_column(default=None)
-    updated_by_id: Mapped[UUID | None] = mapped_column(default=None)
+    created_by_id: Mapped[UUID | None] = STANDARD_COLUMNS["created_by_id"]()
+    updated_by_id: Mapped[UUID | None] = STANDARD_COLUMNS["updated_by_id"]()
 
 
 class VersionColumn:
     """``version``: incremented by every update; updates name the version they read (G2)."""
 
-    version: Mapped[int] = mapped_column(default=1)
+    version: Mapped[int] = STANDARD_COLUMNS["version"]()
 
 
 class StandardColumns(UUIDPrimaryKey, TimestampColumns, ActorColumns, VersionColumn):

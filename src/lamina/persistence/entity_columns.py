@@ -10,12 +10,15 @@ declarative base, and name the entity on each row::
         metadata = new_metadata()
         type_annotation_map = Base.type_annotation_map
 
-    class VideoRow(AppBase, StandardColumns, SoftDeleteColumn, entity=Video):
-        __tablename__ = "videos"
+    class VideoRow(AppBase, entity=Video, tablename="videos"):
         __table_args__ = (live_unique("uq_videos_live_position", "course_id", "position"),)
-        course_id: Mapped[UUID] = mapped_column(ForeignKey("courses.id"))  # declared: kept
+        url: Mapped[str] = mapped_column(Text())  # declared: kept
 
-Every field the row (or a mixin) does not declare gets a column: ``str`` a
+Every field the row (or a mixin) does not declare gets a column. The standard
+fields get lamina's standard columns (``id`` the UUID primary key, the
+timestamps, ``version``, the actors, and ``deleted_at`` for a
+:class:`~lamina.domain.SoftDeletable` entity), so the entity alone decides
+whether its rows are versioned or soft-deleted; ``str`` a
 ``String(max_length)`` (``Text`` without one), ``int``, ``bool``, ``float``,
 ``Decimal`` a ``Numeric(max_digits, decimal_places)``, ``UUID``, ``datetime``
 (:class:`UTCDateTime`), a ``StrEnum`` a ``String`` with a :func:`one_of` CHECK,
@@ -61,7 +64,7 @@ from sqlalchemy.orm import mapped_column
 from sqlalchemy.types import TypeEngine
 
 from lamina.domain.entity import Entity, References
-from lamina.persistence.base import one_of
+from lamina.persistence.base import STANDARD_COLUMNS, one_of
 from lamina.persistence.json_values import JSONValue
 from lamina.persistence.mapping import MappingError, _optional_of, _value_object_type
 from lamina.persistence.types import UTCDateTime
@@ -73,17 +76,40 @@ _TABLES: weakref.WeakKeyDictionary[MetaData, dict[type[Entity], str]] = weakref.
 """Per metadata, the table of each entity's row (what a ``References`` field points to)."""
 
 
-class EntityColumns:
-    """Mixin of a declarative base: ``class Row(AppBase, entity=Entity)`` gets the columns and
-    CHECKs of the entity's fields it does not declare itself (see the module)."""
+_ROWS: weakref.WeakKeyDictionary[type[Entity], type] = weakref.WeakKeyDictionary()
+"""The row class of each entity (the last declared), for :func:`row_for`."""
 
-    def __init_subclass__(cls, entity: type[Entity] | None = None, **kwargs: Any) -> None:
+
+class EntityColumns:
+    """Mixin of a declarative base: ``class Row(AppBase, entity=Entity, tablename="rows")`` gets
+    the columns and CHECKs of the entity's fields it does not declare itself (see the module)."""
+
+    def __init_subclass__(
+        cls, entity: type[Entity] | None = None, tablename: str | None = None, **kwargs: Any
+    ) -> None:
+        if tablename is not None:
+            cls.__tablename__ = tablename  # type: ignore[attr-defined]
         if entity is not None:
             _add_columns(cls, entity)
         super().__init_subclass__(**kwargs)
         if entity is not None:
             metadata: MetaData = cls.metadata  # type: ignore[attr-defined]
             _TABLES.setdefault(metadata, {})[entity] = cls.__tablename__  # type: ignore[attr-defined]
+            _ROWS[entity] = cls
+
+
+def row_for(entity: type[Entity]) -> type:
+    """The row class declared for ``entity`` with :class:`EntityColumns` (the last one).
+
+    Raises :class:`MappingError` when no row names the entity (import the rows' module first).
+    """
+    row = _ROWS.get(entity)
+    if row is None:
+        raise MappingError(
+            f"no row declares entity={entity.__name__}; declare "
+            f"class {entity.__name__}Row(AppBase, entity={entity.__name__}) and import it"
+        )
+    return row
 
 
 def _declared(cls: type, column: str) -> bool:
@@ -99,7 +125,11 @@ def _add_columns(cls: type, entity: type[Entity]) -> None:
         else:
             parts = [(f"{name}_{s}", i, optional) for s, i in value_object.model_fields.items()]
         for column, part, nullable in parts:
-            if not _declared(cls, column):
+            if _declared(cls, column):
+                continue
+            if column in STANDARD_COLUMNS:
+                setattr(cls, column, STANDARD_COLUMNS[column]())
+            else:
                 checks += _add_column(cls, entity, column, part, nullable)
     if checks:
         args: Any = cls.__dict__.get("__table_args__", ())

@@ -14,12 +14,20 @@ from __future__ import annotations
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import ValidationError
 
 from lamina.domain.entity import Entity
-from lamina.persistence import Database, Filter, Op, Subquery, UnitOfWork, where
+from lamina.persistence import (
+    Database,
+    Filter,
+    Op,
+    ReadOnlyRepository,
+    Subquery,
+    UnitOfWork,
+    where,
+)
 from lamina.persistence.filters import TEXT_OPS
 from lamina.persistence.mapping import EntityMapper
 
@@ -112,6 +120,39 @@ class MemberOf(Scope[P]):
         if isinstance(tenants, Subquery):
             return (where(self.field).in_(tenants),)
         return (where(self.field).in_(await tenants),)
+
+
+class ParentService(Protocol):
+    """What :class:`Within` uses of a parent's service class: its scopes and repository."""
+
+    scope: ClassVar[Scope[Any]]
+    write_scope: ClassVar[Scope[Any] | None]
+    repository: ClassVar[type[ReadOnlyRepository[Any, Any]]]
+
+
+class Within(Scope[P]):
+    """Rows under a parent the principal sees through the parent's service (``field`` holds
+    the parent's id); with ``write=True``, under a parent it may also change::
+
+        class VideoService(Service[Video, User]):
+            scope = Within("course_id", CourseService)  # the videos of courses I see
+            write_scope = Within("course_id", CourseService, write=True)  # ... and may edit
+
+    The parents are a :class:`~lamina.persistence.Subquery` inside each statement
+    (no query of their own); a soft-deleted parent hides its children.
+    """
+
+    def __init__(self, field: str, parent: type[ParentService], *, write: bool = False) -> None:
+        self.field = field
+        self.parent = parent
+        self.write = write
+
+    async def filters(self, principal: P, target: Target) -> Sequence[Filter]:
+        parent = self.parent
+        filters = [*await parent.scope.filters(principal, target)]
+        if self.write and parent.write_scope is not None:
+            filters += await parent.write_scope.filters(principal, target)
+        return (where(self.field).in_(parent.repository.subquery("id", *filters)),)
 
 
 _COMPARE: dict[Op, Callable[[Any, Any], bool]] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import functools
 import re
+import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar, cast
 from uuid import UUID
@@ -29,6 +30,7 @@ from lamina.persistence import (
     Repository,
     UnitOfWork,
     history_page,
+    repository_for,
 )
 from lamina.service.policy import Action, Policy
 from lamina.service.scopes import Scope, Target, Unscoped, principal_id, unmet_scope
@@ -47,11 +49,25 @@ def referent_name(field: str) -> str:
     return "".join(w.capitalize() for w in words if w) or field
 
 
+class _EntityRepository:
+    """``Service.repository`` of a service that declares none: the entity's default one."""
+
+    def __get__(self, instance: object, owner: type[Any]) -> type[Repository[Any, Any]]:
+        entity = owner.__dict__.get("entity") or getattr(owner, "entity", None)
+        if entity is None:
+            raise TypeError(
+                f"{owner.__name__} must declare a repository or subclass Service[Entity, Principal]"
+            )
+        return repository_for(entity)
+
+
 class Service(Generic[E, P]):
     """The use cases of one entity type, run for one principal (made per request).
 
-    Declare the repository, the scope (which rows the principal sees) and the
-    policy (what it may do with them)::
+    Declare the scope (which rows the principal sees), the policy (what it may
+    do with them) and, when the entity's default repository
+    (:func:`~lamina.persistence.repository_for`: filters by id and references)
+    is not enough, the repository::
 
         class Conversations(Service[Conversation, User]):
             repository = ConversationRepository
@@ -89,7 +105,9 @@ class Service(Generic[E, P]):
     call repositories.
     """
 
-    repository: ClassVar[type[Repository[Any, Any]]]
+    repository: ClassVar[type[Repository[Any, Any]]] = _EntityRepository()  # type: ignore[assignment]
+    """The repository of the entity (default: :func:`~lamina.persistence.repository_for` the
+    entity of ``Service[Entity, Principal]``)."""
     scope: ClassVar[Scope[Any]] = Unscoped()
     write_scope: ClassVar[Scope[Any] | None] = None
     """The rows the principal may change, among those it sees; None: all it sees."""
@@ -116,6 +134,12 @@ class Service(Generic[E, P]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            origin, arguments = typing.get_origin(base), typing.get_args(base)
+            entity = arguments[0] if arguments else None
+            serves = isinstance(origin, type) and issubclass(origin, Service)
+            if serves and isinstance(entity, type) and issubclass(entity, Entity):
+                cls.entity = entity
         repository = cls.__dict__.get("repository")
         if repository is not None:
             cls.entity = repository.entity
@@ -134,8 +158,7 @@ class Service(Generic[E, P]):
                     )
 
     def __init__(self, db: Database, principal: P) -> None:
-        if not hasattr(type(self), "repository"):
-            raise TypeError(f"{type(self).__name__} must declare a repository")
+        type(self).repository  # noqa: B018 (raises TypeError when there is none)
         self.db = db
         self.principal = principal
 
@@ -211,6 +234,18 @@ class Service(Generic[E, P]):
         if await unmet_scope(entity, filters, mapper, target, skip=skip) is not None:
             raise PermissionDenied(f"you may not {action} this {self.entity_name()}")
         return filters
+
+    async def may_write(self, entity: E) -> bool:
+        """Whether the principal may change ``entity`` (signed in unless ``anonymous_writes``,
+        in the ``write_scope``, allowed by the policy): to show its editors more of it."""
+        if self.principal is None and not self.anonymous_writes:
+            return False
+        try:
+            await self.check_writable(entity, Action.UPDATE, self.db)
+            await self.authorize(Action.UPDATE, entity)
+        except PermissionDenied:
+            return False
+        return True
 
     async def for_write(
         self,

@@ -1,0 +1,131 @@
+"""A row from its entity alone: standard columns follow the entity's mixins (``tablename=``
+names the table), and ``repository_for`` gives the repository nobody had to declare."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import pytest
+from pydantic import StringConstraints
+from sqlalchemy.orm import DeclarativeBase
+
+from lamina.domain import (
+    Entity,
+    InvalidInput,
+    ReferenceMissing,
+    References,
+    SoftDeletable,
+    Timestamped,
+    Versioned,
+    uuid7,
+)
+from lamina.persistence import (
+    Base,
+    Database,
+    EntityColumns,
+    MappingError,
+    Repository,
+    new_metadata,
+    repository_for,
+    row_for,
+    where,
+)
+from lamina.service import Service
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class Shelf(Entity, Timestamped, Versioned, SoftDeletable):
+    name: Name
+
+
+class Book(Entity, Timestamped):
+    shelf_id: Annotated[UUID, References(Shelf)]
+    title: Name
+
+
+class Tag(Entity):  # no row declares it
+    label: str
+
+
+class RowsBase(EntityColumns, DeclarativeBase):
+    metadata = new_metadata()
+    type_annotation_map = Base.type_annotation_map
+
+
+class ShelfRow(RowsBase, entity=Shelf, tablename="t_rows_shelves"): ...
+
+
+class BookRow(RowsBase, entity=Book, tablename="t_rows_books"): ...
+
+
+def test_standard_columns_follow_the_entity() -> None:
+    shelves, books = ShelfRow.__table__, BookRow.__table__  # type: ignore[attr-defined]
+    assert shelves.name == "t_rows_shelves"
+    assert books.name == "t_rows_books"
+    assert [c.name for c in shelves.primary_key] == ["id"]
+    assert {"created_at", "updated_at", "version", "deleted_at"} <= set(shelves.c.keys())
+    assert shelves.c.deleted_at.nullable
+    assert not shelves.c.version.nullable
+    assert "deleted_at" not in books.c
+    assert "version" not in books.c
+    assert [fk.column.table.name for fk in books.c.shelf_id.foreign_keys] == ["t_rows_shelves"]
+
+
+def test_row_for_names_the_missing_row() -> None:
+    assert row_for(Shelf) is ShelfRow
+    with pytest.raises(MappingError, match=r"entity=Tag"):
+        repository_for(Tag)
+
+
+async def test_repository_for_filters_by_id_and_references_only(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        await db.drop_all(RowsBase.metadata)
+        await db.create_all(RowsBase.metadata)
+        Shelves, Books = repository_for(Shelf), repository_for(Book)
+        assert repository_for(Shelf) is Shelves
+        assert issubclass(Shelves, Repository)
+        shelf = await Shelves(db).add(Shelf(name="kitchen"))
+        other = await Shelves(db).add(Shelf(name="hall"))
+        for title in ("b", "a"):
+            await Books(db).add(Book(shelf_id=shelf.id, title=title))
+        await Books(db).add(Book(shelf_id=other.id, title="c"))
+        mine = await Books(db).page(where("shelf_id") == shelf.id, order_by=["created_at"])
+        assert [b.title for b in mine.items] == ["b", "a"]
+        assert await Books(db).count(where("shelf_id").in_([shelf.id, other.id])) == 3
+        with pytest.raises(InvalidInput):  # not declared filterable: refused, not ignored
+            await Books(db).list(where("title") == "a")
+        await Shelves(db).delete(other.id, expected_version=1)  # soft-deletable from the entity
+        assert await Shelves(db).count() == 1
+        assert (await Shelves(db).get(other.id, include_deleted=True)).deleted_at is not None
+        with pytest.raises(ReferenceMissing):
+            await Books(db).add(Book(shelf_id=uuid7(), title="x"))
+    finally:
+        await db.drop_all(RowsBase.metadata)
+        await db.close()
+
+
+class BookService(Service[Book, None]):
+    anonymous_writes = True
+
+
+class Loose(Service[Any, None]):
+    pass
+
+
+async def test_a_service_without_a_repository_uses_the_entitys_default(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        await db.drop_all(RowsBase.metadata)
+        await db.create_all(RowsBase.metadata)
+        assert BookService.repository is repository_for(Book)
+        shelf = await repository_for(Shelf)(db).add(Shelf(name="attic"))
+        book = await BookService(db, None).create({"shelf_id": shelf.id, "title": "Dune"})
+        assert (await BookService(db, None).get(book.id)).title == "Dune"
+        with pytest.raises(TypeError, match="Loose must declare a repository"):
+            Loose(db, None)
+    finally:
+        await db.drop_all(RowsBase.metadata)
+        await db.close()
