@@ -22,18 +22,15 @@ from examples.chat.api.messages import message_router
 from examples.chat.api.participants import participant_router
 from examples.chat.api.recordings import recording_router
 from examples.chat.api.web import mount_web_client
-from examples.chat.api.wiring import UNAUTHENTICATED
 from examples.chat.api.workspaces import workspace_router
-from lamina.api import ApiSettings, EventStreams, Resources, service_app
+from lamina.api import EventStreams, Resources, service_app
 from lamina.events import EventRelay
-from lamina.persistence import Database
 from lamina.security import (
-    Argon2Parameters,
     Authenticator,
     LoginThrottle,
-    PasswordHasher,
     RateLimit,
     RegistrationThrottle,
+    ServiceSettings,
     TokenStore,
     auth_router,
 )
@@ -46,21 +43,16 @@ or register one with `POST /auth/register` first."""
 
 
 @dataclass(frozen=True)
-class ChatSettings:
-    """How the service runs. ``database_url`` and ``secret_key`` default to
-    ``LAMINA_DATABASE_URL`` and ``LAMINA_SECRET_KEY`` (see :class:`~lamina.persistence.Database`).
-    """
+class ChatSettings(ServiceSettings):
+    """How the service runs: lamina's :class:`~lamina.security.ServiceSettings` (database,
+    keys, password cost, access log) and the chat's own."""
 
-    database_url: str | None = None
-    secret_key: str | None = None
     token_ttl: timedelta = timedelta(hours=8)
-    password_cost: Argon2Parameters = field(default_factory=Argon2Parameters)
     sse_heartbeat: float = 15.0
     max_streams_per_user: int = 10
     """Open ``/events`` streams one user may hold in each worker process (429 beyond)."""
     registrations_per_hour: int | None = 10
     """Registrations one client address may make in an hour (429 beyond; None: no limit)."""
-    access_log: bool = True
     relay_url: str | None = field(
         default_factory=lambda: os.environ.get("LAMINA_RELAY_URL") or None
     )
@@ -74,7 +66,7 @@ class ChatSettings:
 def create_app(settings: ChatSettings | None = None) -> FastAPI:
     """The chat service on the (already migrated) database of ``settings``."""
     settings = settings or ChatSettings()
-    db = Database(settings.database_url, secret_key=settings.secret_key)
+    db = settings.database()
     tokens = TokenStore(db, ttl=settings.token_ttl)
     streams = EventStreams(
         db,
@@ -102,14 +94,14 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
         subscriptions=[conversation_activity(db)],
         streams=streams,
         relays=relays,
-        settings=ApiSettings.from_env(access_log=settings.access_log),
+        settings=settings.api_settings(),
     )
     authenticator = Authenticator(tokens)
     app.include_router(
         auth_router(
             chat_accounts(db),
             authenticator=authenticator,
-            passwords=PasswordHasher(settings.password_cost),
+            passwords=settings.password_hasher(),
             throttle=LoginThrottle(db),
             registrations=RegistrationThrottle(
                 db,
@@ -119,7 +111,7 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
             ),
         )
     )
-    resources = Resources(db, authenticator.current_principal, responses=UNAUTHENTICATED)
+    resources = Resources(db, authenticator.current_principal)
     for router in (
         workspace_router(resources),
         conversation_router(resources),

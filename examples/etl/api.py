@@ -84,13 +84,12 @@ class Failure(Input):
 
 def routers(resources: Resources) -> list[APIRouter]:
     """Every route of the service but the accounts'."""
-    project = resources.parent("project_id", s.ProjectService)
     items = {*DEFAULT_ROUTES, Route.HISTORY}
     reads = APIRouter(tags=["components"])
 
     def under(service: type[s.Service[Any, Any]], name: str, **options: Any) -> APIRouter:
-        path, item = f"/projects/{{project_id}}/{name}", f"/{name}/{{id}}"
-        return resources.router(service, path=path, item_path=item, parent=project, **options)
+        path = f"/projects/{{project_id}}/{name}"
+        return resources.router(service, path=path, parent=s.ProjectService, **options)
 
     @reads.get(
         "/components/{id}/dependencies",
@@ -141,7 +140,7 @@ def routers(resources: Resources) -> list[APIRouter]:
             s.MetricService,
             path="/components/{component_id}/metrics",
             routes={Route.LIST},
-            parent=resources.parent("component_id", s.ComponentService),
+            parent=s.ComponentService,
             actions=[
                 ResourceAction(
                     "ingest",

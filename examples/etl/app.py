@@ -5,47 +5,32 @@ The database must be migrated first (``python -m examples.etl`` does it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from fastapi import FastAPI
 
 from examples.etl.api import routers
 from examples.etl.repositories import Users
-from lamina.api import ApiSettings, Resources, problem_responses, service_app
-from lamina.persistence import Database, Keyring
+from lamina.api import Resources, service_app
 from lamina.security import (
-    Argon2Parameters,
     Authenticator,
-    PasswordHasher,
     RepositoryAccounts,
+    ServiceSettings,
     TokenStore,
     auth_router,
 )
 
 
-@dataclass(frozen=True)
-class EtlSettings:
-    """Defaults: ``LAMINA_DATABASE_URL``, ``LAMINA_SECRET_KEY``, ``LAMINA_KEYS``…"""
-
-    database_url: str | None = None
-    secret_key: str | None = None
-    keyring: Keyring | None = None
-    password_cost: Argon2Parameters = field(default_factory=Argon2Parameters)
-    access_log: bool = True
-
-
-def create_app(settings: EtlSettings | None = None) -> FastAPI:
-    """The service on the (already migrated) database of ``settings``."""
-    settings = settings or EtlSettings()
-    db = Database(settings.database_url, secret_key=settings.secret_key, keyring=settings.keyring)
-    api = ApiSettings.from_env(access_log=settings.access_log)
-    app = service_app(db, title="lamina etl", settings=api)
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """The service on the (already migrated) database of ``settings`` (its keyring: the
+    configuration secrets' keys, default ``LAMINA_KEYS``)."""
+    settings = settings or ServiceSettings()
+    db = settings.database()
+    app = service_app(db, title="lamina etl", settings=settings.api_settings())
     auth = Authenticator(TokenStore(db))
     accounts = RepositoryAccounts(db, Users)
-    passwords = PasswordHasher(settings.password_cost)
-    app.include_router(auth_router(accounts, authenticator=auth, passwords=passwords))
-    resources = Resources(db, auth.current_principal, responses=problem_responses(401))
-    for router in routers(resources):
+    app.include_router(
+        auth_router(accounts, authenticator=auth, passwords=settings.password_hasher())
+    )
+    for router in routers(Resources(db, auth.current_principal)):
         app.include_router(router)
     return app
 

@@ -24,9 +24,9 @@ from lamina.domain import (
     Entity,
     SecretConfiguration,
     SoftDeletable,
+    StandardEntity,
     Timestamped,
     ValueObject,
-    Versioned,
 )
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")]
@@ -75,28 +75,24 @@ class ExecutionStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class Audited(Entity, Timestamped, Versioned, ActorTracked):
-    """id, timestamps, version and actors."""
-
-
-class User(Audited):
+class User(StandardEntity):
     username: Annotated[str, READ_ONLY, StringConstraints(pattern=r"^[a-z0-9_]{3,32}$")]
     email: EmailAddress
     display_name: Name
     password_hash: Annotated[str, SENSITIVE]
 
 
-class Project(Audited, SoftDeletable):
+class Project(StandardEntity, SoftDeletable):
     name: Name
 
 
-class Membership(Audited):
+class Membership(StandardEntity):
     project_id: InProject
     user_id: UUID  # set once: changes take the role only
     role: Role = Role.VIEWER
 
 
-class Component(Audited, SoftDeletable, SecretConfiguration):
+class Component(StandardEntity, SoftDeletable, SecretConfiguration):
     project_id: InProject
     name: Name
     component_type: ComponentType
@@ -183,7 +179,7 @@ def a_json_schema(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
 JsonSchema = Annotated[dict[str, JsonValue], AfterValidator(a_json_schema)]
 
 
-class DataclassDefinition(Audited, SoftDeletable):
+class DataclassDefinition(StandardEntity, SoftDeletable):
     project_id: InProject
     name: Name
     dataclass_type: DataclassType
@@ -192,7 +188,7 @@ class DataclassDefinition(Audited, SoftDeletable):
     component_id: UUID | None = None  # the component that produces it (one each)
 
 
-class Job(Audited, SoftDeletable):
+class Job(StandardEntity, SoftDeletable):
     project_id: InProject
     name: Name
     num_of_retries: Annotated[int, Field(ge=0, le=10)] = 0
@@ -207,7 +203,7 @@ class JobStep(Entity, Timestamped):
     position: Annotated[int, Field(ge=1)]
 
 
-class Tag(Audited):
+class Tag(StandardEntity):
     project_id: InProject
     name: Annotated[str, StringConstraints(pattern=TAG)]
 
@@ -218,7 +214,7 @@ class JobTag(Entity):
     tag_id: UUID
 
 
-class JobExecution(Audited):
+class JobExecution(StandardEntity):
     project_id: InProject
     job_id: Annotated[UUID, READ_ONLY]
     status: Annotated[ExecutionStatus, READ_ONLY] = ExecutionStatus.QUEUED

@@ -5,47 +5,35 @@ The database must be migrated first (``python -m examples.learning`` does it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from fastapi import FastAPI
 
 from examples.learning.api import routers
 from examples.learning.repositories import Users
 from examples.learning.stats import course_stats
-from lamina.api import ApiSettings, Resources, problem_responses, service_app
-from lamina.persistence import Database
+from lamina.api import Resources, service_app
 from lamina.security import (
-    Argon2Parameters,
     Authenticator,
-    PasswordHasher,
     RepositoryAccounts,
+    ServiceSettings,
     TokenStore,
     auth_router,
 )
 
 
-@dataclass(frozen=True)
-class LearningSettings:
-    """Defaults: ``LAMINA_DATABASE_URL``, ``LAMINA_SECRET_KEY``, ``LAMINA_API_*``."""
-
-    database_url: str | None = None
-    secret_key: str | None = None
-    password_cost: Argon2Parameters = field(default_factory=Argon2Parameters)
-    access_log: bool = True
-
-
-def create_app(settings: LearningSettings | None = None) -> FastAPI:
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """The service on the (already migrated) database of ``settings``."""
-    settings = settings or LearningSettings()
-    db = Database(settings.database_url, secret_key=settings.secret_key)
-    api = ApiSettings.from_env(access_log=settings.access_log)
-    app = service_app(db, title="lamina learning", subscriptions=[course_stats(db)], settings=api)
+    settings = settings or ServiceSettings()
+    db = settings.database()
+    stats = [course_stats(db)]
+    app = service_app(
+        db, title="lamina learning", subscriptions=stats, settings=settings.api_settings()
+    )
     auth = Authenticator(TokenStore(db), scopes={"tutor": "Post the tutor's replies in chats"})
     accounts = RepositoryAccounts(db, Users, scopes_field="scopes")
-    passwords = PasswordHasher(settings.password_cost)
-    app.include_router(auth_router(accounts, authenticator=auth, passwords=passwords))
-    resources = Resources(db, auth.optional_principal, responses=problem_responses(401))
-    for router in routers(resources):
+    app.include_router(
+        auth_router(accounts, authenticator=auth, passwords=settings.password_hasher())
+    )
+    for router in routers(Resources(db, auth.optional_principal)):
         app.include_router(router)
     return app
 

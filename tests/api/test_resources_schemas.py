@@ -174,13 +174,20 @@ async def _provide() -> None:
 def test_a_router_refuses_unsafe_or_ambiguous_configurations() -> None:
     with pytest.raises(ValueError, match="needs parent"):
         resource_router(TaskService, provide=_provide, path="/projects/{project_id}/tasks")
-    with pytest.raises(ValueError, match="item_path"):
+    with pytest.raises(ValueError, match="ends with a parameter: give item_path"):
         resource_router(
             TaskService,
             provide=_provide,
-            path="/projects/{project_id}/tasks",
+            path="/projects/{project_id}",
             parent=Parent("project_id", provide=_provide),
         )
+    nested = resource_router(
+        TaskService,
+        provide=_provide,
+        path="/projects/{project_id}/tasks",
+        parent=Parent("project_id", provide=_provide),
+    )
+    assert "/tasks/{id}" in {route.path for route in nested.routes}  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="filterable"):
         resource_router(
             ProjectService,

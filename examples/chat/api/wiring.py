@@ -1,14 +1,11 @@
-"""The answers every chat route documents (the routers themselves get lamina's
-``Resources``: the database, the caller, a service per request)."""
+"""The answers every hand-written chat route documents (the routers themselves get lamina's
+``Resources``: the database, the caller, a service per request, the 401 documented)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from lamina.api import problem_responses
-
-UNAUTHENTICATED = problem_responses(401)
-"""Documents the 401 every authenticated route can answer."""
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -4,9 +4,9 @@ Every app built on :func:`~lamina.api.resource_router` writes the same wiring:
 a dependency per service class, the parent of each nested collection, and
 the answers every route documents (the 401 of its authentication)::
 
-    resources = Resources(db, current_principal, responses=problem_responses(401))
+    resources = Resources(db, current_principal)  # routes document its 401
     app.include_router(resources.router(
-        TaskService, path="/projects/{project_id}/tasks", item_path="/tasks/{id}",
+        TaskService, path="/projects/{project_id}/tasks",  # items at /tasks/{id}
         parent=ProjectService,  # the field from the path: resources.parent("project_id", …)
     ))
 
@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter
 
 from lamina.api.nesting import Parent
+from lamina.api.problems import problem_responses
 from lamina.api.resources import provide_service, resource_router
 from lamina.persistence import Database
 from lamina.service import Service
@@ -36,7 +37,7 @@ class Resources:
 
     ``principal`` is the dependency that authenticates the caller (for
     example lamina's ``current_principal``); ``responses`` documents further
-    answers of every route.
+    answers of every route (default: the 401 of the authentication).
     """
 
     def __init__(
@@ -48,7 +49,7 @@ class Resources:
     ) -> None:
         self.db = db
         self.principal = principal
-        self.responses = dict(responses or {})
+        self.responses = dict(problem_responses(401) if responses is None else responses)
         self._providers: dict[type[Any], Callable[..., Awaitable[Any]]] = {}
 
     def service(self, service: type[S]) -> Callable[..., Awaitable[S]]:

@@ -38,6 +38,7 @@ from lamina.security.auth_router import (
 from lamina.security.dependencies import Authenticator, Principal, Ticket
 from lamina.security.passwords import Argon2Parameters, PasswordHasher
 from lamina.security.rate_limits import RateLimit, RateLimits, Window
+from lamina.security.service_settings import ServiceSettings
 from lamina.security.throttle import LoginAttempt, LoginThrottle, RegistrationThrottle, Slowdown
 from lamina.security.tickets import IssuedTicket, StreamTickets
 from lamina.security.tokens import AccessToken, IssuedToken, TokenStore, token_digest
@@ -61,6 +62,7 @@ __all__ = [
     "RateLimits",
     "RegistrationThrottle",
     "RepositoryAccounts",
+    "ServiceSettings",
     "Slowdown",
     "StreamTickets",
     "Ticket",

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from examples.etl.app import EtlSettings, create_app
+from examples.etl.app import create_app
 from examples.etl.rows import EtlTable
 
 from lamina.persistence import Keyring, new_key
-from lamina.security import Argon2Parameters
+from lamina.security import Argon2Parameters, ServiceSettings
 from server_kit import reset_app_tables, serve_in_process
 
 SECRET = "etl-tests-secret"
@@ -33,7 +33,7 @@ async def reset_database(url: str) -> None:
 def serving(url: str, **settings: Any) -> contextlib.AbstractAsyncContextManager[str]:
     """The app on ``url``, served on a real socket in this event loop; its base URL."""
     options = {"secret_key": SECRET, "password_cost": FAST_PASSWORDS, "access_log": False}
-    app = create_app(EtlSettings(database_url=url, keyring=KEYRING, **{**options, **settings}))
+    app = create_app(ServiceSettings(database_url=url, keyring=KEYRING, **{**options, **settings}))
     return serve_in_process(app, timeout_graceful_shutdown=1)
 
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-from examples.learning.app import LearningSettings, create_app
+from examples.learning.app import create_app
 from examples.learning.repositories import Users
 from examples.learning.rows import LearningBase
 from sqlalchemy import text
 
 from lamina.persistence import Database
-from lamina.security import Argon2Parameters, PasswordHasher, RepositoryAccounts
+from lamina.security import Argon2Parameters, PasswordHasher, RepositoryAccounts, ServiceSettings
 from server_kit import reset_app_tables, serve_in_process
 
 SECRET = "learning-tests-secret"
@@ -34,7 +34,7 @@ async def reset_database(url: str) -> None:
 
 def serving(url: str) -> contextlib.AbstractAsyncContextManager[str]:
     """The app on ``url``, served on a real socket in this event loop; its base URL."""
-    settings = LearningSettings(
+    settings = ServiceSettings(
         database_url=url, secret_key=SECRET, password_cost=FAST_PASSWORDS, access_log=False
     )
     return serve_in_process(create_app(settings), timeout_graceful_shutdown=1)
