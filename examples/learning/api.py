@@ -75,7 +75,7 @@ def routers(resources: Resources) -> list[APIRouter]:
                 ResourceAction(
                     "progress",
                     s.ProgressService.record,
-                    body=create_schema(d.VideoProgress),
+                    body=create_schema(d.VideoProgress),  # the entity's rules: 422s
                     method="PUT",
                     errors=(),
                 )

@@ -109,7 +109,9 @@ class EnrollmentService(Mine[d.Enrollment]):
 class ProgressService(Mine[d.VideoProgress]):
     scope = OwnedBy("user_id")
 
-    async def record(self, video_id: UUID, watched_s: int, completed: bool) -> d.VideoProgress:
+    async def record(
+        self, video_id: UUID, watched_s: int, completed: bool = False
+    ) -> d.VideoProgress:
         """Record how much of a video of an enrolled course the caller watched."""
         self.require_principal()
 

@@ -136,6 +136,9 @@ class PublishedOrMine(Scope[User]):
         )
 
 
+CourseTitle = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class CourseService(Service[Course, User]):
     repository = Courses
     scope = PublishedOrMine()
@@ -173,7 +176,9 @@ class CourseService(Service[Course, User]):
 
         return await self.act(id, "publish", publishing, expected_version=expected_version)
 
-    async def rename(self, id: UUID, *, title: str, expected_version: int | None = None) -> Course:
+    async def rename(
+        self, id: UUID, *, title: CourseTitle, expected_version: int | None = None
+    ) -> Course:
         """Rename a course (If-Match optional)."""
 
         async def renaming(uow: UnitOfWork, course: Course) -> dict[str, Any]:
@@ -199,7 +204,7 @@ class EnrollmentService(Service[Enrollment, User]):
 class Renaming(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: Annotated[str, Field(min_length=1, max_length=200)]
+    title: CourseTitle
 
 
 COURSE_SCHEMAS = ResourceSchemas.from_entity(Course, exclude_input={"status", "published_at"})
@@ -224,6 +229,7 @@ def build_app(db: Database) -> FastAPI:
                 ResourceAction(
                     "rename", CourseService.rename, body=Renaming, if_match=IfMatch.OPTIONAL
                 ),
+                ResourceAction("retitle", CourseService.rename),  # the body from the signature
             ],
         )
     )

@@ -384,3 +384,23 @@ async def test_a_resource_whose_fields_all_come_from_the_path_is_created_without
     assert enrolled.status_code == 201, enrolled.text
     assert_problem(stray, 422, "invalid-input")
     assert await Enrollments(api.db).count() == 1
+
+
+async def test_an_actions_body_defaults_to_its_methods_further_parameters(api: CoursesApi) -> None:
+    owner = uuid7()
+    course = await api.new_course(owner)
+    url = f"/courses/{course['id']}/retitle"
+
+    retitled = await api.request(
+        owner, "POST", url, json={"title": "Rust"}, headers={"If-Match": '"1"'}
+    )
+    assert retitled.status_code == 200, retitled.text
+    assert retitled.json()["title"] == "Rust"
+    for bad in ({"title": ""}, {}, None, {"title": "Go", "status": "x"}):  # as any body's rules
+        refused = await api.request(owner, "POST", url, json=bad, headers={"If-Match": '"2"'})
+        assert_problem(refused, 422, "invalid-input")
+    operation = api.app.openapi()["paths"]["/courses/{id}/retitle"]["post"]
+    schema_ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = api.app.openapi()["components"]["schemas"][schema_ref.rsplit("/", 1)[-1]]
+    assert body["required"] == ["title"]
+    assert set(body["properties"]) == {"title"}  # not the id, not expected_version

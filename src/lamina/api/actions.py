@@ -35,13 +35,21 @@ answers 204 and a ``POST`` to the collection path itself 201 (``Location``)::
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import inspect
+import re
+import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, create_model
+
+PATH_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+"""A path parameter (``{id}``, ``{path:path}``) and its name."""
+
+_NOT_BODY = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
 class IfMatch(enum.StrEnum):
@@ -65,8 +73,12 @@ class ResourceAction:
     parameters (``"{user_id}"``) are ids, passed to the method by name.
     ``call`` is the service's method (``CourseService.publish``). ``body`` is
     the request body's schema (optional in the request when all its fields
-    have defaults). ``if_match`` defaults to required for an item action of a
-    versioned resource whose method takes ``expected_version``, none otherwise.
+    have defaults); by default, its fields are the method's parameters
+    beyond the id, the path's parameters and ``expected_version``, with
+    their types and defaults (``record(self, id, watched_s: int, completed:
+    bool = False)`` takes ``{"watched_s": 120}``). ``if_match`` defaults to
+    required for an item action of a versioned resource whose method takes
+    ``expected_version``, none otherwise.
     ``status_code`` is the success status (default: 204 for ``DELETE``, 201 for
     a ``POST`` to the collection path itself, 200 otherwise): 201 adds
     ``Location`` (when the GET route is mounted), 204 answers no body.
@@ -128,6 +140,31 @@ class ResourceAction:
                 return {}
             body = self.body()
         return {name: getattr(body, name) for name in type(body).model_fields}
+
+    def with_signature_body(self, takes_target: bool) -> ResourceAction:
+        """This action, its ``body`` made from the method's further parameters when not given
+        (``takes_target``: the method's first parameter is the item's or parent's id)."""
+        if self.body is not None or self.method == "GET":
+            return self
+        try:
+            hints = typing.get_type_hints(self.call, include_extras=True)
+        except (NameError, TypeError):
+            hints = {}
+        parameters = list(inspect.signature(self.call).parameters.values())[1:]  # after self
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if takes_target and parameters and parameters[0].kind in positional:
+            parameters = parameters[1:]
+        in_path = {*PATH_PARAM.findall(self.path or ""), "expected_version"}
+        fields: dict[str, Any] = {
+            p.name: (hints.get(p.name, Any), ... if p.default is p.empty else p.default)
+            for p in parameters
+            if p.name not in in_path and p.kind not in _NOT_BODY
+        }
+        if not fields:
+            return self
+        name = "".join(part.capitalize() for part in self.name.split("_")) + "Body"
+        strict = ConfigDict(extra="forbid")  # an unknown field is a 422, as in every body
+        return dataclasses.replace(self, body=create_model(name, __config__=strict, **fields))
 
     def body_optional(self) -> bool:
         """Whether the request may leave the body out (every field has a default)."""

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import enum
 import inspect
-import re
 import typing
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Annotated, Any, TypeVar
@@ -41,7 +40,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, TypeAdapter
 from starlette.responses import Response
 
-from lamina.api.actions import IfMatch, ResourceAction, check_actions
+from lamina.api.actions import PATH_PARAM, IfMatch, ResourceAction, check_actions
 from lamina.api.etags import (
     etag,
     etag_header_doc,
@@ -66,7 +65,6 @@ from lamina.service import Service
 
 S = TypeVar("S", bound=Service[Any, Any])
 JSON = "application/json"
-_PATH_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 
 class Route(enum.StrEnum):
@@ -206,8 +204,11 @@ def resource_router(
             summary=f"Erase a {entity.__name__} for good: its row, and the values in its history",
         )
         actions = (*actions, erase)
+    collection_params = PATH_PARAM.findall(path)
+    actions = [
+        a.with_signature_body(takes_target=a.on == "item" or parent is not None) for a in actions
+    ]
     check_actions(actions)
-    collection_params = _PATH_PARAM.findall(path)
     if parent is not None:
         check_parent(parent, collection_params, repository.allowed_filters(), schemas)
     elif collection_params:
@@ -219,11 +220,11 @@ def resource_router(
             item_path = "/{id}"
         elif not collection_params:
             item_path = f"{path.rstrip('/')}/{{id}}"
-        elif _PATH_PARAM.search(last):
+        elif PATH_PARAM.search(last):
             raise ValueError(f"{path} ends with a parameter: give item_path, e.g. '/items/{{id}}'")
         else:
             item_path = f"/{last}/{{id}}"
-    item_params = _PATH_PARAM.findall(item_path)
+    item_params = PATH_PARAM.findall(item_path)
     if len(item_params) != 1:
         raise ValueError(f"item_path {item_path!r} must have exactly one path parameter")
     id_param = item_params[0]
@@ -580,7 +581,7 @@ def _action_endpoint(
     target_type = UUID if action.on == "item" else Any
     parameters.append(inspect.Parameter("target", keyword, default=target, annotation=target_type))
     hints = _type_hints(action.call)
-    for name in _PATH_PARAM.findall(action.path or ""):
+    for name in PATH_PARAM.findall(action.path or ""):
         kind = hints.get(name, UUID)  # its constraints (Annotated) apply too
         parameters.append(inspect.Parameter(name, keyword, annotation=Annotated[kind, Path()]))
     if rule is not IfMatch.NONE:
