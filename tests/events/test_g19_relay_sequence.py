@@ -193,6 +193,7 @@ async def test_g19_another_publisher_in_the_stream_stalls_the_relay_with_a_clear
                 await ticks(db, range(5))
                 assert await eventually(lambda: relay.stats.position == 5)
                 intruder = await js.publish(f"{prefix}.intruder", b"not an event")
+                another = await js.publish(f"{prefix}.other", b"nor this")
                 await ticks(db, range(5, 10))
                 assert await eventually(lambda: relay.stats.failures >= 3)
                 assert relay.stats.position == 5
@@ -205,15 +206,37 @@ async def test_g19_another_publisher_in_the_stream_stalls_the_relay_with_a_clear
                 if r.levelno == logging.ERROR and "another publisher" in r.getMessage()
             ]
             assert len(stalls) >= 3  # said on every retry, not a silent loop
-            assert f"sequence {intruder.seq}" in stalls[0]
-            assert f"{prefix}.intruder" in stalls[0]
+            assert f"sequence {intruder.seq} subject '{prefix}.intruder'" in stalls[0]
+            assert f"sequence {another.seq} subject '{prefix}.other'" in stalls[0]
 
             successor = relay_on(db, nats_url, stream)  # a relay taking over stalls too
             async with successor:
                 assert await eventually(lambda: successor.stats.failures >= 2)
                 assert successor.stats.position == 5
-                await js.delete_msg(stream, intruder.seq)  # the operator's remedy
+                await js.delete_msg(stream, another.seq)  # the operator's remedy
+                await asyncio.sleep(0.3)
+                assert successor.stats.position == 5  # the older one is still there
+                await js.delete_msg(stream, intruder.seq)
                 assert await eventually(lambda: successor.stats.position == 10)
             assert await stream_positions(nats_url, stream) == list(range(1, 11))
+        finally:
+            await nc.close()
+
+
+async def test_g19_a_stream_deleted_under_the_relay_is_created_again_and_relaying_goes_on(
+    db: Database, nats_url: str
+) -> None:
+    stream = unique_stream()
+    async with cleaned_up(nats_url, stream):
+        nc = await nats.connect(nats_url)
+        try:
+            relay = relay_on(db, nats_url, stream, ack_timeout=1.0)
+            async with relay:
+                await ticks(db, range(5))
+                assert await eventually(lambda: relay.stats.position == 5)
+                await nc.jetstream().delete_stream(stream)
+                await ticks(db, range(5, 10))
+                assert await eventually(lambda: relay.stats.position == 10)
+            assert await stream_positions(nats_url, stream) == [6, 7, 8, 9, 10]
         finally:
             await nc.close()

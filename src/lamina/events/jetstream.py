@@ -16,7 +16,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import Header, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from lamina.events import wire
@@ -169,8 +169,13 @@ class BatchOutcome:
     stored_after: list[Ack] = field(default_factory=list)
 
 
+_NO_RESPONDERS = "no responders"
+
+
 def _answer(reply: object) -> Ack | PublishFailed:
     """One JetStream publish reply as an acknowledgement or a refusal."""
+    if reply == _NO_RESPONDERS:
+        return PublishFailed("no stream takes the subject (NATS: no responders)")
     if not isinstance(reply, dict):
         return PublishFailed(f"JetStream did not answer as a stream would: {reply!r}")
     error = reply.get("error")
@@ -203,10 +208,13 @@ class BatchPublisher:
         if key not in self._waiting:
             return
         self._waiting.discard(key)
-        try:
-            self._acks[key] = json.loads(message.data) if message.data else None
-        except ValueError:
-            self._acks[key] = None
+        if not message.data and (message.headers or {}).get(Header.STATUS) == "503":
+            self._acks[key] = _NO_RESPONDERS
+        else:
+            try:
+                self._acks[key] = json.loads(message.data) if message.data else None
+            except ValueError:
+                self._acks[key] = None
         if not self._waiting:
             self._done.set()
 

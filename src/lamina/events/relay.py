@@ -105,7 +105,11 @@ class RelayStalled(Exception):
 
 class ForeignMessages(RelayStalled):
     """Another publisher wrote into the relay's stream: the relay stops publishing until its
-    messages are deleted."""
+    messages are deleted. ``subject`` is the subject of the first such message."""
+
+    def __init__(self, message: str, subject: str) -> None:
+        super().__init__(message)
+        self.subject = subject
 
 
 @dataclass
@@ -195,8 +199,6 @@ class EventRelay:
         """The stream's last sequence as this relay knows it; None when it knows nothing."""
         self._synced = False
         """False while ``_last_seq`` must be read from the stream before publishing."""
-        self._fresh = False
-        """True between reading the stream's last sequence and the next publish."""
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._publisher: BatchPublisher | None = None
@@ -285,7 +287,8 @@ class EventRelay:
             return
         js = await self._broker()
         assert self._publisher is not None
-        if not self._synced:
+        resynced = not self._synced
+        if resynced:
             await self._sync(js)
         batch = await self.store.read(after=self.stats.position, limit=self.batch_size)
         self.stats.head = max(self.stats.head, batch[-1].position if batch else 0)
@@ -293,15 +296,17 @@ class EventRelay:
             self.stats.head = await self.store.last_position()
             await self.notifier.wait(seen, min(self.poll_interval, self.lease / 3))  # renew in time
             return
-        await self._publish(self._publisher, batch)
+        await self._publish(self._publisher, batch, resynced)
         self.stats.batches += 1
         if len(batch) == self.batch_size:
             self.stats.head = max(self.stats.head, await self.store.last_position())
 
-    async def _publish(self, publisher: BatchPublisher, batch: list[StoredEvent]) -> None:
+    async def _publish(
+        self, publisher: BatchPublisher, batch: list[StoredEvent], resynced: bool
+    ) -> None:
         """Publish ``batch`` right behind the stream's last sequence and checkpoint the
         acknowledged prefix; raise if JetStream stored none of it for a reason a retry
-        after a pause may fix."""
+        after a pause may fix (``resynced``: the last sequence was just read)."""
         messages = [
             Outgoing(
                 wire.subject_for(self.subject_prefix, record),
@@ -312,7 +317,6 @@ class EventRelay:
         ]
         after = self._last_seq
         assert after is not None
-        fresh, self._fresh = self._fresh, False
         outcome = await publisher.publish(messages, self.ack_timeout, after=after)
         self._count(outcome.acks, after)
         if outcome.acks:
@@ -330,7 +334,7 @@ class EventRelay:
         position = batch[len(outcome.acks)].position
         if failure.out_of_place:  # a duplicate before it, or the stream changed: look again
             self._synced = False
-            if outcome.acks or not fresh:
+            if outcome.acks or not resynced:
                 return  # progress, or a first try: publish the rest at once
             raise RelayStalled(
                 f"the stream's last sequence changed while the relay published the event "
@@ -413,7 +417,10 @@ class EventRelay:
         """Read the stream's last sequence, check that every message added since the last one
         this relay knows of is a relayed event, and (when taking over) move the checkpoint
         past what a predecessor published but did not checkpoint."""
-        info = await js.stream_info(self.stream)
+        try:
+            info = await js.stream_info(self.stream)
+        except NotFoundError:  # deleted: connecting again creates it
+            raise PublishFailed(f"the stream {self.stream!r} does not exist (any more)") from None
         last, first = info.state.last_seq, info.state.first_seq
         known = self._last_seq
         if known is not None and last < known:
@@ -442,7 +449,7 @@ class EventRelay:
             await self._advance(newest)
         self._check_tail = False
         self._last_seq = self.stats.sequence = last
-        self._synced = self._fresh = True
+        self._synced = True
         self.stats.resyncs += 1
 
     async def _newest_position(self, js: JetStreamContext, last: int, lowest: int) -> int | None:
@@ -456,10 +463,17 @@ class EventRelay:
     async def _check_added(self, js: JetStreamContext, lowest: int, last: int) -> int | None:
         """Check every message in sequences ``lowest..last``; the newest one's position."""
         newest: int | None = None
+        foreign: list[tuple[int, str]] = []
         for seq in range(last, lowest - 1, -1):
-            position = await self._position_at(js, seq)
+            try:
+                position = await self._position_at(js, seq)
+            except ForeignMessages as error:
+                foreign.append((seq, error.subject))
+                continue
             if newest is None:
                 newest = position
+        if foreign:
+            raise self._foreign(sorted(foreign))
         return newest
 
     async def _position_at(self, js: JetStreamContext, seq: int) -> int | None:
@@ -472,12 +486,18 @@ class EventRelay:
         try:
             return wire.position_of(message.headers)
         except wire.WireError:
-            raise ForeignMessages(
-                f"another publisher wrote into the stream {self.stream!r} (sequence {seq}, "
-                f"subject {message.subject!r}, no {wire.POSITION} header); the relay publishes "
-                f"again once it is stopped and its messages are deleted "
-                f"(nats stream rmm {self.stream} {seq})"
-            ) from None
+            raise self._foreign([(seq, message.subject or "")]) from None
+
+    def _foreign(self, messages: list[tuple[int, str]]) -> ForeignMessages:
+        """The error naming ``messages`` (sequence, subject) another publisher wrote."""
+        named = ", ".join(f"sequence {seq} subject {subject!r}" for seq, subject in messages[:5])
+        more = f" and {len(messages) - 5} more" if len(messages) > 5 else ""
+        return ForeignMessages(
+            f"another publisher wrote into the stream {self.stream!r} ({named}{more}: no "
+            f"{wire.POSITION} header); the relay publishes again once that publisher is "
+            f"stopped and its messages are deleted (nats stream rmm {self.stream} <sequence>)",
+            messages[0][1],
+        )
 
     async def _disconnect(self) -> None:
         nc, self._nc, self._js, self._publisher = self._nc, None, None, None
