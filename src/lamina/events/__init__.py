@@ -32,7 +32,7 @@ from lamina.events.live import (
 from lamina.events.metrics import EventMetrics
 from lamina.events.notifier import EventNotifier
 from lamina.events.registry import EventDecodeError, EventRegistry, default_registry
-from lamina.events.relay import EventRelay, RelayStalled, RelayStats
+from lamina.events.relay import EventRelay, ForeignMessages, RelayStalled, RelayStats
 from lamina.events.runner import EventRunner, RunnerStats, SubscriptionBusy, work_order
 from lamina.events.store import EventStore
 from lamina.events.stored import StoredEvent
@@ -59,6 +59,7 @@ __all__ = [
     "EventRunner",
     "EventStore",
     "FeedStats",
+    "ForeignMessages",
     "HandlerRetry",
     "JetStreamDeadLetters",
     "LiveConnection",

@@ -21,6 +21,14 @@ _REF = "#/$defs/{model}"
 
 HEADERS = {
     wire.MSG_ID: "The event id: JetStream drops a message whose id it has seen (deduplication).",
+    wire.EXPECTED_LAST_SEQUENCE: (
+        "The stream sequence the relay published the message behind (JetStream stored it"
+        " only there, so the stream has no holes). Drop Nats-* headers when publishing again."
+    ),
+    wire.EXPECTED_LAST_MSG_ID: (
+        "The Nats-Msg-Id of the message the relay published this one behind, unless it was"
+        " first in its batch. Drop Nats-* headers when publishing again."
+    ),
     wire.POSITION: "The event's global position in the log (increasing, gaps possible).",
     wire.EVENT_ID: "The event id (a UUID), stable across re-publishing.",
     wire.EVENT_TYPE: "The event type name, e.g. message.posted.",

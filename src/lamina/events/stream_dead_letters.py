@@ -74,7 +74,9 @@ class JetStreamDeadLetters:
         if not self._ready:
             await ensure_stream(self.js, self.stream, [f"{self.subject_prefix}.>"], self.settings)
             self._ready = True
-        headers = {k: v for k, v in letter.headers.items() if k != wire.MSG_ID}
+        # JetStream's own headers (message id, expected sequences) were meant for the relay's
+        # publish into the relayed stream, not for this one
+        headers = {k: v for k, v in letter.headers.items() if not wire.is_jetstream_header(k)}
         headers[CONSUMER] = letter.consumer
         headers[ATTEMPTS] = str(letter.attempts)
         headers[ERROR] = " | ".join(letter.error.split("\n"))[:MAX_ERROR_HEADER].replace("\r", "")

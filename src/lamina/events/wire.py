@@ -9,10 +9,15 @@ as a JSON Schema document):
   ``>``, spaces…) become ``_``; the event type keeps its dots, so ``lamina.message.>`` selects
   every ``message.*`` event.
 * **headers** ``Nats-Msg-Id`` (the event id: JetStream drops a re-published
-  copy), ``Lamina-Position``, ``Lamina-Event-Id``, ``Lamina-Event-Type``,
-  ``Lamina-Schema-Version``, ``Lamina-Stream-Id``, ``Lamina-Correlation-Id``,
-  ``Lamina-Priority`` (0 low … 3 critical) and ``Content-Type``
-  (``application/json`` or ``application/msgpack``).
+  copy), ``Nats-Expected-Last-Sequence`` and, unless it was first in its
+  batch, ``Nats-Expected-Last-Msg-Id`` (the stream sequence and the message
+  the relay published it behind: JetStream refuses it anywhere else, so the
+  stream has no holes; whoever publishes a relayed message again must drop
+  the ``Nats-`` headers, see :func:`is_jetstream_header`), ``Lamina-Position``,
+  ``Lamina-Event-Id``, ``Lamina-Event-Type``, ``Lamina-Schema-Version``,
+  ``Lamina-Stream-Id``, ``Lamina-Correlation-Id``, ``Lamina-Priority`` (0 low
+  … 3 critical) and ``Content-Type`` (``application/json`` or
+  ``application/msgpack``).
 * **body** the whole stored record (:class:`~lamina.events.StoredEvent`:
   position, event id, stream, type, schema version, payload, context, priority,
   recorded at) as UTF-8 JSON, or the same data model as MessagePack.
@@ -29,6 +34,8 @@ Encoding = Literal["json", "msgpack"]
 """How the body of a relayed event is written."""
 
 MSG_ID = "Nats-Msg-Id"
+EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence"
+EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 POSITION = "Lamina-Position"
 EVENT_ID = "Lamina-Event-Id"
 EVENT_TYPE = "Lamina-Event-Type"
@@ -49,6 +56,12 @@ _UNSAFE_TYPE = re.compile(r"[^A-Za-z0-9_\-:@+=.]")
 
 class WireError(Exception):
     """A message is not a relayed lamina event (missing header, unknown encoding, bad body)."""
+
+
+def is_jetstream_header(name: str) -> bool:
+    """True for JetStream's publish headers (``Nats-Msg-Id``, ``Nats-Expected-…``), which
+    steer the publish that carried them and must not be copied into another one."""
+    return name.lower().startswith("nats-")
 
 
 def subject_for(prefix: str, record: StoredEvent) -> str:
