@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from decimal import Decimal
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 from uuid import UUID
 
 from pydantic import Field, StringConstraints, model_validator
@@ -29,21 +29,10 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
 
 
-class Difficulty(enum.StrEnum):
-    BEGINNER = "beginner"
-    INTERMEDIATE = "intermediate"
-    ADVANCED = "advanced"
-
-
 class CourseStatus(enum.StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
     ARCHIVED = "archived"
-
-
-class Role(enum.StrEnum):
-    USER = "user"
-    ASSISTANT = "assistant"
 
 
 # --- user -----------------------------------------------------------------------------------
@@ -71,7 +60,7 @@ class Course(StandardEntity, SoftDeletable):
     title: Text
     slug: Slug
     description: Annotated[str, StringConstraints(max_length=5000)] = ""
-    difficulty: Difficulty = Difficulty.BEGINNER
+    difficulty: Literal["beginner", "intermediate", "advanced"] = "beginner"
     price: Price = Price(amount=Decimal(0))
     status: Annotated[CourseStatus, READ_ONLY] = CourseStatus.DRAFT
     rating: Annotated[Decimal, SERVER_OWNED, Field(ge=0, le=5, max_digits=3, decimal_places=2)] = (
@@ -144,7 +133,7 @@ class TutorChat(StandardEntity):
 
 class ChatMessage(StandardEntity):
     chat_id: Annotated[UUID, READ_ONLY, References(TutorChat)]
-    role: Annotated[Role, READ_ONLY] = Role.USER
+    role: Annotated[Literal["user", "assistant"], READ_ONLY] = "user"
     content: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
 
 

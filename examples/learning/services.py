@@ -182,5 +182,5 @@ class MessageService(Service[d.ChatMessage, Actor]):
     scope = Within("chat_id", ChatService)
 
     def new_entity(self, values: Mapping[str, Any]) -> d.ChatMessage:
-        role = d.Role.ASSISTANT if tutor(self.principal) else d.Role.USER
+        role = "assistant" if tutor(self.principal) else "user"
         return super().new_entity({**values, "role": role})

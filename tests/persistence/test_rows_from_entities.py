@@ -3,11 +3,13 @@ names the table), and ``repository_for`` gives the repository nobody had to decl
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import pytest
 from pydantic import StringConstraints
+from sqlalchemy import CheckConstraint, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 
 from lamina.domain import (
@@ -43,6 +45,7 @@ class Shelf(Entity, Timestamped, Versioned, SoftDeletable):
 class Book(Entity, Timestamped):
     shelf_id: Annotated[UUID, References(Shelf)]
     title: Name
+    cover: Literal["hard", "paper"] = "paper"  # a String(5) with its CHECK
 
 
 class Tag(Entity):  # no row declares it
@@ -71,6 +74,9 @@ def test_standard_columns_follow_the_entity() -> None:
     assert "deleted_at" not in books.c
     assert "version" not in books.c
     assert [fk.column.table.name for fk in books.c.shelf_id.foreign_keys] == ["t_rows_shelves"]
+    assert books.c.cover.type.length == 5
+    checks = [str(c.sqltext) for c in books.constraints if isinstance(c, CheckConstraint)]
+    assert checks == ["cover IN ('hard', 'paper')"]
 
 
 def test_row_for_names_the_missing_row() -> None:
@@ -100,6 +106,9 @@ async def test_repository_for_filters_by_id_and_references_only(db_url: str) -> 
         await Shelves(db).delete(other.id, expected_version=1)  # soft-deletable from the entity
         assert await Shelves(db).count() == 1
         assert (await Shelves(db).get(other.id, include_deleted=True)).deleted_at is not None
+        with pytest.raises(IntegrityError):  # the database refuses what the Literal refuses
+            async with db.engine.begin() as conn:
+                await conn.execute(text("UPDATE t_rows_books SET cover = 'cloth'"))
         with pytest.raises(ReferenceMissing):
             await Books(db).add(Book(shelf_id=uuid7(), title="x"))
     finally:

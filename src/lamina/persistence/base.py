@@ -9,7 +9,7 @@ and ``version``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeAlias
@@ -153,8 +153,11 @@ def _require_soft_delete(index: Index, table: Table) -> None:
         )
 
 
-def one_of(column: str, values: type[StrEnum], *, name: str | None = None) -> CheckConstraint:
-    """A CHECK that ``column`` holds one of the values of the ``StrEnum`` ``values``.
+def one_of(
+    column: str, values: type[StrEnum] | Sequence[str], *, name: str | None = None
+) -> CheckConstraint:
+    """A CHECK that ``column`` holds one of ``values``: a ``StrEnum``'s, or the strings given
+    (a ``Literal``'s).
 
     Named ``<column>_allowed`` unless ``name`` says otherwise; the naming convention
     makes it ``ck_<table>_<column>_allowed``. Migrations autogenerate it, with the
@@ -165,9 +168,9 @@ def one_of(column: str, values: type[StrEnum], *, name: str | None = None) -> Ch
     """
     if not _IDENTIFIER.fullmatch(column):
         raise ValueError(f"one_of: {column!r} is not a column name")
-    allowed = [member.value for member in values]
+    allowed = [value if isinstance(value, str) else value.value for value in values]
     if not allowed:
-        raise ValueError(f"one_of: {values.__name__} has no members")
+        raise ValueError(f"one_of: {column!r} allows no value")
     listed = ", ".join("'" + value.replace("'", "''") + "'" for value in allowed)
     return CheckConstraint(f"{column} IN ({listed})", name=name or f"{column}_allowed")
 

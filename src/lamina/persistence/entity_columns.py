@@ -21,7 +21,8 @@ timestamps, ``version``, the actors, and ``deleted_at`` for a
 whether its rows are versioned or soft-deleted; ``str`` a
 ``String(max_length)`` (``Text`` without one), ``int``, ``bool``, ``float``,
 ``Decimal`` a ``Numeric(max_digits, decimal_places)``, ``UUID``, ``datetime``
-(:class:`UTCDateTime`), a ``StrEnum`` a ``String`` with a :func:`one_of` CHECK,
+(:class:`UTCDateTime`), a ``StrEnum`` or a ``Literal`` of strings a ``String`` with
+a :func:`one_of` CHECK,
 lists, dicts and models :class:`JSONValue`, a :class:`ValueObject` one column per
 part (``price_amount``, ``price_currency``); ``X | None`` is nullable. Numeric
 bounds (``ge``, ``gt``, ``le``, ``lt``) become a CHECK named ``<column>_range``, so
@@ -167,6 +168,8 @@ def _add_column(
     checks: list[CheckConstraint] = []
     if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
         checks.append(one_of(column, annotation))
+    elif _literal_strings(annotation):
+        checks.append(one_of(column, _literal_strings(annotation)))
     bounds = [
         f"{column} {sign} {getattr(m, attribute)}"
         for m in metadata
@@ -196,10 +199,20 @@ def _metadata_value(metadata: list[Any], attribute: str) -> Any:
     return None
 
 
+def _literal_strings(annotation: Any) -> list[str]:
+    """The values of ``Literal["a", "b"]`` (none for any other annotation)."""
+    if typing.get_origin(annotation) is not typing.Literal:
+        return []
+    values = typing.get_args(annotation)
+    return list(values) if all(isinstance(v, str) for v in values) else []
+
+
 def _column_type(annotation: Any, metadata: list[Any]) -> TypeEngine[Any] | None:
     origin = typing.get_origin(annotation) or annotation
     if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
         return String(max(len(member.value) for member in annotation))
+    if _literal_strings(annotation):
+        return String(max(len(value) for value in _literal_strings(annotation)))
     if annotation is bool:
         return Boolean()
     if annotation is int:
