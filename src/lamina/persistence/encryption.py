@@ -20,7 +20,7 @@ from __future__ import annotations
 import binascii
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -32,7 +32,7 @@ from sqlalchemy.orm import MappedColumn, mapped_column
 
 from lamina.domain.errors import DecryptionFailed
 from lamina.persistence.blind_index import blind_index_of
-from lamina.persistence.keyring import Keyring
+from lamina.persistence.keyring import Keyring, Opener
 
 FORMAT_VERSION = "v1"
 ENCRYPTED_INFO = "lamina_encrypted"
@@ -110,6 +110,14 @@ def reencrypt(stored: str, keyring: Keyring, table: str, column: str, pk: Any) -
     )
 
 
+def _never(nonce: bytes, data: bytes, associated: bytes) -> bytes:
+    raise AssertionError("no active key: no value starts with the header")  # pragma: no cover
+
+
+_NO_HEADER = "\x00"
+"""A header no stored value starts with (the keyring has no active key)."""
+
+
 @dataclass(frozen=True, slots=True)
 class EncryptedField:
     """One encrypted field of an entity and where its row keeps it."""
@@ -122,6 +130,20 @@ class EncryptedField:
     """True unless the field is a ``str`` (stored as UTF-8)."""
     blind_index: str | None
     """The column of its blind index, if it has one."""
+
+
+_ReadStep = tuple[
+    int,
+    bool,
+    EncryptedField,
+    Mapping[str, Opener],
+    str,
+    int,
+    Callable[[bytes, bytes, bytes], bytes],
+    bytes,
+]
+"""Per field: position, as JSON, the field, the openers of every key, and the active key's
+header, header length, ``decrypt`` and associated data up to the primary key."""
 
 
 class FieldEncryption:
@@ -144,6 +166,7 @@ class FieldEncryption:
             (f.position, f"\x00{table}\x00{f.column}\x00".encode(), f.as_json, f)
             for f in self.fields
         )
+        self._plan: tuple[Keyring, str | None, tuple[_ReadStep, ...]] | None = None
 
     @staticmethod
     def plaintext(field: EncryptedField, value: Any) -> bytes:
@@ -202,36 +225,61 @@ class FieldEncryption:
             raise DecryptionFailed(error.key_id, f.field) from None
         return json.loads(data) if f.as_json else data.decode()
 
+    def _read_plan(self, keyring: Keyring) -> tuple[_ReadStep, ...]:
+        """Per field, what :meth:`open_rows` needs under ``keyring`` (made once per keyring)."""
+        cached, active = self._plan, keyring.active_id
+        if cached is not None and cached[0] is keyring and cached[1] == active:
+            return cached[2]
+        plan = []
+        for position, place, as_json, f in self._reads:
+            openers = keyring.openers(place)
+            decrypt: Callable[[bytes, bytes, bytes], bytes] = _never
+            header, bound = _NO_HEADER, b""
+            if active is not None:
+                header = f"{FORMAT_VERSION}:{active}:"
+                decrypt, bound = openers[active]
+            plan.append((position, as_json, f, openers, header, len(header), decrypt, bound))
+        self._plan = (keyring, active, tuple(plan))
+        return self._plan[2]
+
     def open_rows(self, rows: Sequence[list[Any]], keyring: Keyring) -> None:
         """Decrypt the fields of rows given in mapper column order, in place.
 
-        :func:`decrypt_value` inlined, with each key's associated data made once per
-        keyring (:meth:`Keyring.openers`): a page of rows opens many values.
+        :func:`decrypt_value` inlined: per field, the header of the active key, its
+        ``decrypt`` and the associated data up to the primary key are made once per
+        keyring (:meth:`_read_plan`), so a value under the active key (all of them
+        but during a rotation) costs a prefix test, a base64 decoding and the
+        AES-GCM call. A value under another key takes the general path.
         """
         pk_at, a2b, loads = self.pk_position, binascii.a2b_base64, json.loads
-        plan = [
-            (position, as_json, f, keyring.openers(place))
-            for position, place, as_json, f in self._reads
-        ]
+        plan = self._read_plan(keyring)
         for row in rows:
-            pk = _pk_bytes(row[pk_at])
-            for position, as_json, f, openers in plan:
+            pk = row[pk_at]
+            pk = pk.bytes if type(pk) is UUID else _pk_bytes(pk)
+            for position, as_json, f, openers, header, cut, decrypt, bound in plan:
                 stored = row[position]
                 if stored is None:
                     continue
-                try:
-                    head, key_id, body = stored.split(":", 2)
-                    decrypt, bound = openers[key_id]
-                except (ValueError, KeyError):
-                    head = ""
-                if head != FORMAT_VERSION:
-                    row[position] = self._open(f, stored, row[pk_at], keyring)  # raises
-                    continue
+                if stored.startswith(header):
+                    key_id = None
+                    body = stored[cut:]
+                else:  # under another key (or not a sealed value at all)
+                    try:
+                        head, key_id, body = stored.split(":", 2)
+                        decrypt_other, bound_other = openers[key_id]
+                    except (ValueError, KeyError):
+                        head = ""
+                    if head != FORMAT_VERSION:
+                        row[position] = self._open(f, stored, row[pk_at], keyring)  # raises
+                        continue
                 try:
                     raw = a2b(body)
-                    data = decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], bound + pk)
+                    if key_id is None:
+                        data = decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], bound + pk)
+                    else:
+                        data = decrypt_other(raw[:NONCE_BYTES], raw[NONCE_BYTES:], bound_other + pk)
                 except (InvalidTag, binascii.Error, ValueError):
-                    raise DecryptionFailed(key_id, f.field) from None
+                    raise DecryptionFailed(key_id or keyring.active_id, f.field) from None
                 row[position] = loads(data) if as_json else data.decode()
 
     def open_columns(self, row: dict[str, Any], keyring: Keyring) -> None:
