@@ -404,3 +404,63 @@ async def test_g17_bulk_inserts_pages_and_saves_encrypt_too(db: Database) -> Non
     assert [p.id for p in await patients.list(where("email") == "p5@x.org")] == [saved.id]
     with pytest.raises(InvalidInput, match="upsert"):
         await patients.upsert(patient("Q", "q@x.org"), on=["email"])
+
+
+async def test_g17_a_page_mixing_keys_reads_each_value_under_its_own_key(
+    db: Database, db_url: str
+) -> None:
+    old = await Patients(db).add_many(
+        [patient(f"A{i}", f"a{i}@x.org", notes=f"old {i}", record={"i": i}) for i in range(3)]
+    )
+    async with Database(db_url, keyring=keyring(f"b={KEY_B},a={KEY_A}")) as rotated:
+        patients = Patients(rotated)
+        new = await patients.add_many(
+            [patient(f"B{i}", f"b{i}@x.org", notes=f"new {i}", record={"i": i}) for i in range(3)]
+        )
+        ordered = ["name"]
+        page = await patients.page(order_by=ordered, limit=10)
+        assert [(p.email, p.notes, p.record) for p in page.items] == [
+            *((f"a{i}@x.org", f"old {i}", {"i": i}) for i in range(3)),
+            *((f"b{i}@x.org", f"new {i}", {"i": i}) for i in range(3)),
+        ]
+        keyset = await patients.keyset_page(order_by=ordered, limit=10)
+        assert keyset.items == page.items
+
+        # The same entity read through a keyring without key b: an error naming b, even
+        # right after a read with the keyring that has it (nothing is kept across keyrings).
+        async with Database(db_url, keyring=keyring(f"a={KEY_A}")) as only_a:
+            for _ in range(2):
+                with pytest.raises(EncryptionKeyMissing) as missing:
+                    await Patients(only_a).list(order_by=ordered)
+                assert missing.value.key_id == "b"
+                assert [p.id for p in await patients.list(order_by=ordered)] == [
+                    *(p.id for p in old),
+                    *(p.id for p in new),
+                ]
+            assert (await Patients(only_a).get(old[1].id)).notes == "old 1"
+
+
+async def test_g17_a_tampered_or_moved_value_inside_a_page_is_an_error(db: Database) -> None:
+    patients = Patients(db)
+    added = await patients.add_many(
+        [patient(f"P{i}", f"p{i}@x.org", notes=f"n{i}") for i in range(5)]
+    )
+    rows = {row["name"]: row for row in await raw_rows(db)}
+
+    body = rows["P2"]["notes"]
+    await raw_set(db, added[2].id, notes=body[:-3] + ("A" if body[-3] != "A" else "B") + body[-2:])
+    with pytest.raises(DecryptionFailed) as tampered:
+        await patients.page(order_by=["name"])
+    assert (tampered.value.key_id, tampered.value.field) == ("a", "notes")
+
+    await raw_set(db, added[2].id, notes=body)
+    assert [p.notes for p in (await patients.page(order_by=["name"])).items][2] == "n2"
+    await raw_set(db, added[3].id, email=rows["P4"]["email"])  # another row's ciphertext
+    with pytest.raises(DecryptionFailed) as moved:
+        await patients.keyset_page(order_by=["name"])
+    assert (moved.value.key_id, moved.value.field) == ("a", "email")
+
+    await raw_set(db, added[3].id, email="ada@example.org")  # not a sealed value at all
+    with pytest.raises(DecryptionFailed) as plain:
+        await patients.list()
+    assert (plain.value.key_id, plain.value.field) == (None, "email")

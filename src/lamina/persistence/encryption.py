@@ -20,7 +20,7 @@ from __future__ import annotations
 import binascii
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -32,7 +32,7 @@ from sqlalchemy.orm import MappedColumn, mapped_column
 
 from lamina.domain.errors import DecryptionFailed
 from lamina.persistence.blind_index import blind_index_of
-from lamina.persistence.keyring import Keyring, Opener
+from lamina.persistence.keyring import Keyring
 
 FORMAT_VERSION = "v1"
 ENCRYPTED_INFO = "lamina_encrypted"
@@ -133,17 +133,10 @@ class EncryptedField:
 
 
 _ReadStep = tuple[
-    int,
-    bool,
-    EncryptedField,
-    Mapping[str, Opener],
-    str,
-    int,
-    Callable[[bytes, bytes, bytes], bytes],
-    bytes,
+    int, bool, EncryptedField, str, int, Callable[[bytes, bytes, bytes], bytes], bytes
 ]
-"""Per field: position, as JSON, the field, the openers of every key, and the active key's
-header, header length, ``decrypt`` and associated data up to the primary key."""
+"""Per field: its position, whether it is JSON, the field, and the active key's header, the
+header's length, ``decrypt`` and the associated data up to the primary key."""
 
 
 class FieldEncryption:
@@ -232,54 +225,42 @@ class FieldEncryption:
             return cached[2]
         plan = []
         for position, place, as_json, f in self._reads:
-            openers = keyring.openers(place)
             decrypt: Callable[[bytes, bytes, bytes], bytes] = _never
             header, bound = _NO_HEADER, b""
             if active is not None:
                 header = f"{FORMAT_VERSION}:{active}:"
-                decrypt, bound = openers[active]
-            plan.append((position, as_json, f, openers, header, len(header), decrypt, bound))
+                decrypt, bound = keyring.openers(place)[active]
+            plan.append((position, as_json, f, header, len(header), decrypt, bound))
         self._plan = (keyring, active, tuple(plan))
         return self._plan[2]
 
     def open_rows(self, rows: Sequence[list[Any]], keyring: Keyring) -> None:
         """Decrypt the fields of rows given in mapper column order, in place.
 
-        :func:`decrypt_value` inlined: per field, the header of the active key, its
-        ``decrypt`` and the associated data up to the primary key are made once per
-        keyring (:meth:`_read_plan`), so a value under the active key (all of them
-        but during a rotation) costs a prefix test, a base64 decoding and the
-        AES-GCM call. A value under another key takes the general path.
+        :func:`decrypt_value` inlined, a field (column) at a time: the header of the
+        active key, its ``decrypt`` and the associated data up to the primary key are
+        made once per keyring (:meth:`_read_plan`), so a value under the active key
+        (all of them but during a rotation) costs a prefix test, a base64 decoding,
+        the AES-GCM call and the UTF-8 (or JSON) decoding. A value under another key,
+        or that is not a sealed value at all, takes :func:`decrypt_value`'s path.
         """
-        pk_at, a2b, loads = self.pk_position, binascii.a2b_base64, json.loads
-        plan = self._read_plan(keyring)
-        for row in rows:
-            pk = row[pk_at]
-            pk = pk.bytes if type(pk) is UUID else _pk_bytes(pk)
-            for position, as_json, f, openers, header, cut, decrypt, bound in plan:
+        if not rows:
+            return
+        pk_at, a2b, loads, n = self.pk_position, binascii.a2b_base64, json.loads, NONCE_BYTES
+        pks = [_pk_bytes(row[pk_at]) for row in rows]
+        for position, as_json, f, header, cut, decrypt, bound in self._read_plan(keyring):
+            for row, pk in zip(rows, pks, strict=True):
                 stored = row[position]
                 if stored is None:
                     continue
-                if stored.startswith(header):
-                    key_id = None
-                    body = stored[cut:]
-                else:  # under another key (or not a sealed value at all)
-                    try:
-                        head, key_id, body = stored.split(":", 2)
-                        decrypt_other, bound_other = openers[key_id]
-                    except (ValueError, KeyError):
-                        head = ""
-                    if head != FORMAT_VERSION:
-                        row[position] = self._open(f, stored, row[pk_at], keyring)  # raises
-                        continue
+                if not stored.startswith(header):  # another key's value (or not one at all)
+                    row[position] = self._open(f, stored, row[pk_at], keyring)
+                    continue
                 try:
-                    raw = a2b(body)
-                    if key_id is None:
-                        data = decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], bound + pk)
-                    else:
-                        data = decrypt_other(raw[:NONCE_BYTES], raw[NONCE_BYTES:], bound_other + pk)
+                    raw = a2b(stored[cut:])
+                    data = decrypt(raw[:n], raw[n:], bound + pk)
                 except (InvalidTag, binascii.Error, ValueError):
-                    raise DecryptionFailed(key_id or keyring.active_id, f.field) from None
+                    raise DecryptionFailed(keyring.active_id, f.field) from None
                 row[position] = loads(data) if as_json else data.decode()
 
     def open_columns(self, row: dict[str, Any], keyring: Keyring) -> None:
