@@ -30,7 +30,7 @@ from pydantic_core import to_json
 from sqlalchemy import Text
 from sqlalchemy.orm import MappedColumn, mapped_column
 
-from lamina.domain.errors import DecryptionFailed, EncryptionKeyMissing
+from lamina.domain.errors import DecryptionFailed
 from lamina.persistence.blind_index import blind_index_of, blind_indexer
 from lamina.persistence.keyring import Keyring
 
@@ -209,20 +209,18 @@ class FieldEncryption:
         cached = self._sealing
         if cached is not None and cached[0] is keyring and cached[1] == key_id:
             return cached[2]
-        try:
-            index_key = keyring.index_key if self.indexed else b""
-        except EncryptionKeyMissing as missing:  # an error when a digest is needed, not before
-            no_index_key = missing
+        index_key: bytes | None = None
+        if self.indexed and keyring.has_index_key:
+            index_key = keyring.index_key
 
-            def indexer(f: EncryptedField) -> Callable[[bytes], str]:
-                def refuse(data: bytes) -> str:
-                    raise no_index_key
-
-                return refuse
-        else:
-
-            def indexer(f: EncryptedField) -> Callable[[bytes], str]:
+        def indexer(f: EncryptedField) -> Callable[[bytes], str]:
+            if index_key is not None:
                 return blind_indexer(index_key, self.table, f.column)
+
+            def refuse(data: bytes) -> str:  # no index key: an error when a digest is needed
+                return blind_index_of(keyring.index_key, self.table, f.column, data)
+
+            return refuse
 
         plan = tuple(
             (
