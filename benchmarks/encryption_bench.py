@@ -1,4 +1,5 @@
-"""Encrypted fields: the cost of get, list page and insert vs the same entity unencrypted.
+"""Encrypted fields: the cost of get, list page, cursor page and insert vs the same entity
+unencrypted.
 
 Usage (from the project root)::
 
@@ -6,14 +7,20 @@ Usage (from the project root)::
 
 The database defaults to ``LAMINA_BENCH_POSTGRES_URL`` (else the local
 PostgreSQL ``test`` database); ``sqlite`` runs on a temporary SQLite file. Two
-tables of the same shape are created there and dropped afterwards: contacts
-with a name, an email and notes, in one as plain text (the email indexed), in
-the other ``ENCRYPTED`` (the email with a blind index). Rounds of both
-alternate, and the median round of each is reported with the ratio
-encrypted / plain (target: under 15% overhead on PostgreSQL). Then the
-encrypted table is rotated to a new key and back a few times (``rotate_keys``,
-the work of ``lamina keys rotate``), and the median values re-encrypted per
-second is reported.
+tables of the same shape are created there, loaded, ``ANALYZE``-d (so the
+planner has statistics for both and chooses their plans alike) and dropped
+afterwards: contacts with a name, an email and notes, in one as plain text (the
+email indexed), in the other ``ENCRYPTED`` (the email with a blind index).
+
+Each operation is measured call by call, the plain and the encrypted variant
+**alternating** (plain first in one pair, encrypted first in the next) and
+given the same arguments (the same row for a get, the same offset for a list
+page, the same position for a cursor page), so both see the same machine load
+and caches. The report gives the median latency of each and their ratio
+encrypted / plain (target: under 1.15 on PostgreSQL). ``--explain`` prints the
+plans of both list pages. Then the encrypted table is rotated to a new key and
+back a few times (``rotate_keys``, the work of ``lamina keys rotate``), and
+the median values re-encrypted per second is reported.
 """
 
 from __future__ import annotations
@@ -29,7 +36,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from statistics import median
 from typing import Annotated, Any
-from uuid import UUID
 
 from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -53,6 +59,7 @@ DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 ROWS = 2_000
 PAGE = 50
 BENCH_KEY = new_key()
+KINDS = ("plain", "encrypted")
 
 
 class PlainContact(Timestamped, Versioned, Entity):
@@ -104,35 +111,103 @@ class SecretContacts(Repository[SecretContact, SecretContactRow]):
     """Reads and writes of encrypted contacts."""
 
 
-Operation = Callable[[], Awaitable[object]]
+Operation = Callable[[int], Awaitable[object]]
+"""One call, given the index of a row (or page, or position) to use."""
 
 
-def operations(db: Database, kind: str, ids: list[UUID]) -> dict[str, Operation]:
+class Variant:
     """The measured operations on one table."""
-    repo: Any = PlainContacts(db) if kind == "plain" else SecretContacts(db)
-    entity: Any = PlainContact if kind == "plain" else SecretContact
-    counter = iter(range(10**9))
 
-    async def get() -> object:
-        return await repo.get(random.choice(ids))
+    def __init__(self, db: Database, kind: str) -> None:
+        self.repo: Any = PlainContacts(db) if kind == "plain" else SecretContacts(db)
+        self.entity: Any = PlainContact if kind == "plain" else SecretContact
+        self.table = (PlainContactRow if kind == "plain" else SecretContactRow).__tablename__
+        self.ids: list[Any] = []
+        self.cursors: list[str | None] = []
+        self.inserted = 0
 
-    async def page() -> object:
-        return await repo.page(limit=PAGE, offset=random.randrange(0, ROWS - PAGE))
+    async def load(self) -> None:
+        stored = await self.repo.add_many(
+            [
+                self.entity(name=f"contact {i}", email=f"c{i}@example.org", notes="notes " * 8)
+                for i in range(ROWS)
+            ]
+        )
+        self.ids = [e.id for e in stored]
 
-    async def insert() -> object:
-        n = next(counter)
-        return await repo.add(entity(name=f"new {n}", email=f"new{n}@x.org", notes="a note"))
+    async def walk(self) -> None:
+        """The cursor of every keyset page (walked once, then picked at random)."""
+        cursor: str | None = None
+        self.cursors = [None]
+        while True:
+            page = await self.repo.keyset_page(limit=PAGE, cursor=cursor)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+            self.cursors.append(cursor)
+        self.cursors = self.cursors[:-1]  # a full page after each
 
-    return {"get": get, "list page": page, "insert": insert}
+    async def get(self, i: int) -> object:
+        return await self.repo.get(self.ids[i % len(self.ids)])
+
+    async def page(self, i: int) -> object:
+        return await self.repo.page(limit=PAGE, offset=i % (ROWS - PAGE))
+
+    async def cursor_page(self, i: int) -> object:
+        return await self.repo.keyset_page(limit=PAGE, cursor=self.cursors[i % len(self.cursors)])
+
+    async def insert(self, i: int) -> object:
+        self.inserted += 1
+        return await self.repo.add(
+            self.entity(name=f"new {i}", email=f"new{i}@x.org", notes="a note")
+        )
+
+    def operations(self) -> dict[str, Operation]:
+        return {
+            "get": self.get,
+            "list page (offset)": self.page,
+            "cursor page (keyset)": self.cursor_page,
+            "insert": self.insert,
+        }
 
 
-async def rate(operation: Operation, seconds: float) -> float:
-    """Calls per second of ``operation`` over ``seconds``."""
-    calls, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds or calls < 3:
-        await operation()
-        calls += 1
-    return calls / elapsed
+async def paired(ops: dict[str, Operation], calls: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds of each call, the variants alternating call by call with the same argument."""
+    samples: dict[str, list[float]] = {kind: [] for kind in ops}
+    clock = time.perf_counter
+    for n in range(warmup + calls):
+        arg = random.randrange(10**9)
+        order = KINDS if n % 2 == 0 else KINDS[::-1]
+        for kind in order:
+            start = clock()
+            await ops[kind](arg)
+            elapsed = clock() - start
+            if n >= warmup:
+                samples[kind].append(elapsed)
+    return samples
+
+
+async def analyze(db: Database, tables: list[str]) -> None:
+    """``ANALYZE`` the tables (so both get planner statistics before anything is measured)."""
+    async with db.connection(writes=True) as conn:
+        for table in tables:
+            await conn.execute(f"ANALYZE {table}", ())
+
+
+async def explain(db: Database, variants: dict[str, Variant]) -> str:
+    """The plans of the list page of both tables (PostgreSQL)."""
+    out = []
+    async with db.connection() as conn:
+        for kind, v in variants.items():
+            sql = (
+                f"EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM {v.table} "
+                f"ORDER BY id LIMIT {PAGE} OFFSET {ROWS // 2}"
+            )
+            rows = await conn.fetch(sql, ())
+            width = await conn.fetch(f"SELECT avg(pg_column_size(t.*)) FROM {v.table} t", ())
+            out.append(f"-- {kind}: average row {float(width[0][0]):.0f} bytes")
+            out += [str(r[0]) for r in rows]
+    return "\n".join(out)
 
 
 async def rotation_rate(db: Database, rounds: int) -> float:
@@ -149,70 +224,84 @@ async def rotation_rate(db: Database, rounds: int) -> float:
     return median(rates)
 
 
-async def run(
-    url: str, rounds: int, seconds: float
-) -> tuple[list[tuple[str, float, float]], float]:
-    """Median calls per second of each operation, plain and encrypted; values rotated per second."""
+Result = tuple[str, float, float, float]
+"""An operation, the median seconds of a plain and of an encrypted call, and the median
+ratio encrypted / plain of the calls made side by side (robust to the machine's load
+changing during the run)."""
+
+
+async def run(url: str, calls: int, rounds: int, show_plans: bool) -> tuple[list[Result], float]:
+    """Median seconds per call of each operation, plain and encrypted; values rotated per second."""
     keyring = Keyring.parse(f"bench={BENCH_KEY},index={new_key()}")
+    postgres = url.startswith("postgresql")
     async with Database(url, keyring=keyring) as db:
         await db.drop_all(Rows.metadata)
         await db.create_all(Rows.metadata)
         try:
-            ops = {}
-            for kind, repo, entity in (
-                ("plain", PlainContacts(db), PlainContact),
-                ("encrypted", SecretContacts(db), SecretContact),
-            ):
-                stored = await repo.add_many(
-                    [
-                        entity(name=f"contact {i}", email=f"c{i}@example.org", notes="notes " * 8)
-                        for i in range(ROWS)
-                    ]
-                )
-                ops[kind] = operations(db, kind, [e.id for e in stored])
+            variants = {kind: Variant(db, kind) for kind in KINDS}
+            for v in variants.values():
+                await v.load()
+            if postgres:
+                await analyze(db, [v.table for v in variants.values()])
+            for v in variants.values():
+                await v.walk()
+            if show_plans and postgres:
+                print(await explain(db, variants), file=sys.stderr, flush=True)
             results = []
-            for name in ops["plain"]:
-                samples: dict[str, list[float]] = {"plain": [], "encrypted": []}
-                for kind in ("plain", "encrypted"):  # warm-up
-                    await rate(ops[kind][name], seconds / 3)
-                for r in range(rounds):
-                    order = ("plain", "encrypted") if r % 2 == 0 else ("encrypted", "plain")
-                    for kind in order:
-                        samples[kind].append(await rate(ops[kind][name], seconds))
-                results.append((name, median(samples["plain"]), median(samples["encrypted"])))
+            names = list(variants["plain"].operations())
+            for name in names:
+                ops = {kind: v.operations()[name] for kind, v in variants.items()}
+                samples = await paired(ops, calls, warmup=max(calls // 10, 20))
+                pairs = zip(samples["encrypted"], samples["plain"], strict=True)
+                results.append(
+                    (
+                        name,
+                        median(samples["plain"]),
+                        median(samples["encrypted"]),
+                        median(e / p for e, p in pairs),
+                    )
+                )
                 print(f"measured {name}", file=sys.stderr, flush=True)
             return results, await rotation_rate(db, rounds)
         finally:
             await db.drop_all(Rows.metadata)
 
 
-def report(url: str, results: list[tuple[str, float, float]], rotation: float) -> str:
+def report(url: str, calls: int, results: list[Result], rotation: float) -> str:
     """The markdown table of the results."""
     lines = [
-        f"Encrypted fields vs plain ({url.split('://')[0]}), median calls per second",
+        f"Encrypted fields vs plain ({url.split('://')[0]}), median of {calls:,} alternating"
+        " calls each",
         "",
-        "| operation | plain | encrypted | overhead |",
-        "|---|---:|---:|---:|",
+        "| operation | plain µs | encrypted µs | ratio of medians | overhead |"
+        " median paired ratio |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, plain, encrypted in results:
-        overhead = plain / encrypted - 1
-        lines.append(f"| {name} | {plain:,.0f} | {encrypted:,.0f} | {overhead:+.1%} |")
+    for name, plain, encrypted, paired_ratio in results:
+        ratio = encrypted / plain
+        lines.append(
+            f"| {name} | {plain * 1e6:,.0f} | {encrypted * 1e6:,.0f} | {ratio:.3f} "
+            f"| {ratio - 1:+.1%} | {paired_ratio:.3f} |"
+        )
     lines += ["", f"Key rotation: {rotation:,.0f} values re-encrypted per second"]
     return "\n".join(lines)
 
 
 def main() -> None:
     """Run the benchmark and print its report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--database-url", default=None, help="'sqlite' for a temporary file")
-    parser.add_argument("--quick", action="store_true", help="Fewer, shorter rounds.")
+    parser.add_argument("--quick", action="store_true", help="Fewer calls.")
+    parser.add_argument("--calls", type=int, default=None, help="Calls per variant and operation.")
+    parser.add_argument("--explain", action="store_true", help="Print the list page plans.")
     args = parser.parse_args()
     url = args.database_url or os.environ.get(POSTGRES_URL_VAR) or DEFAULT_POSTGRES_URL
-    rounds, seconds = (3, 0.3) if args.quick else (7, 1.0)
+    calls, rounds = (200, 3) if args.quick else (1500, 5)
+    calls = args.calls or calls
     with tempfile.TemporaryDirectory() as folder:
         if url == "sqlite":
             url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-        print(report(url, *asyncio.run(run(url, rounds, seconds))))
+        print(report(url, calls, *asyncio.run(run(url, calls, rounds, args.explain))))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import String
@@ -39,3 +40,17 @@ def blind_index_of(key: bytes, table: str, column: str, plaintext: bytes) -> str
     """The blind-index digest of ``plaintext`` stored in ``table.column`` (hex HMAC-SHA256)."""
     message = b"%s\x00%s\x00%s" % (table.encode(), column.encode(), plaintext)
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def blind_indexer(key: bytes, table: str, column: str) -> Callable[[bytes], str]:
+    """:func:`blind_index_of` for one key and column, its HMAC state keyed (and fed the
+    table and column) once: each digest then copies that state, adds the plaintext and
+    finishes, with no key setup or digest lookup per value (writes of many rows)."""
+    keyed = hmac.new(key, b"%s\x00%s\x00" % (table.encode(), column.encode()), hashlib.sha256)
+
+    def digest(plaintext: bytes) -> str:
+        state = keyed.copy()
+        state.update(plaintext)
+        return state.hexdigest()
+
+    return digest

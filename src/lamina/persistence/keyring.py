@@ -186,6 +186,11 @@ class Keyring:
         return self.active_id, self._ciphers[self.active_id]
 
     @property
+    def has_index_key(self) -> bool:
+        """True if a blind-index key is configured."""
+        return self._index_key is not None
+
+    @property
     def index_key(self) -> bytes:
         """The blind-index key; :class:`EncryptionKeyMissing` if none is configured."""
         if self._index_key is None:
