@@ -37,9 +37,3 @@ class Videos(Repository[d.Video, r.VideoRow]):
 class Reviews(Repository[d.Review, r.ReviewRow]):
     filterable = ("course_id", "user_id", "rating")
     sortable = ("created_at", "rating")
-
-
-class Messages(Repository[d.ChatMessage, r.ChatMessageRow]):
-    filterable = ("chat_id",)
-    sortable = ("created_at",)
-    default_order = ("created_at",)

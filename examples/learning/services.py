@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from examples.learning import domain as d
-from examples.learning.repositories import Courses, Messages, Reviews, Videos
+from examples.learning.repositories import Courses, Reviews, Videos
 from lamina.domain import Conflict, ConstraintViolated, Entity, NotFound, PermissionDenied, slugify
 from lamina.persistence import UnitOfWork, any_of, where
 from lamina.security import Principal
@@ -178,7 +178,6 @@ class ChatService(Mine[d.TutorChat]):
 
 
 class MessageService(Service[d.ChatMessage, Actor]):
-    repository = Messages
     scope = Within("chat_id", ChatService)
 
     def new_entity(self, values: Mapping[str, Any]) -> d.ChatMessage:
