@@ -53,7 +53,7 @@ class _EntityRepository:
     """``Service.repository`` of a service that declares none: the entity's default one."""
 
     def __get__(self, instance: object, owner: type[Any]) -> type[Repository[Any, Any]]:
-        entity = owner.__dict__.get("entity") or getattr(owner, "entity", None)
+        entity = getattr(owner, "entity", None)
         if entity is None:
             raise TypeError(
                 f"{owner.__name__} must declare a repository or subclass Service[Entity, Principal]"
