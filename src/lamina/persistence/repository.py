@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
-from functools import partial
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from pydantic import ValidationError
+from pydantic_core import to_json, to_jsonable_python
 from sqlalchemy import Column, bindparam, delete, insert, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -36,10 +36,11 @@ from lamina.domain.events import EntityErased
 from lamina.persistence import audit
 from lamina.persistence.audit import AuditAction, audit_row, audit_rows, changes_between
 from lamina.persistence.audited_writes import (
+    NEW_PREFIX,
     audited_insert_params,
-    audited_update_params,
     build_audited_insert,
-    build_audited_update,
+    build_versioned_update,
+    versioned_update_params,
 )
 from lamina.persistence.connection import Connection, InsertRows
 from lamina.persistence.creation_changes import CreationChanges
@@ -49,6 +50,7 @@ from lamina.persistence.mapping import storable
 from lamina.persistence.queries import invalid_from_validation
 from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
 from lamina.persistence.unit_of_work import UnitOfWork
+from lamina.persistence.unread_changes import FieldColumn, UnreadChanges
 
 E = TypeVar("E", bound=Entity)
 R = TypeVar("R")
@@ -57,6 +59,9 @@ R = TypeVar("R")
 _CREATION_CHANGES: dict[type[Any], CreationChanges] = {}
 """Per repository class: how a creation's audit entry lists the business fields."""
 
+_UNREAD: dict[type[Any], UnreadChanges] = {}
+"""Per repository class: which changes are written without reading the row first."""
+
 _UPDATE_NOISE = frozenset({"updated_at", "updated_by_id", "version"})
 
 _UNLOCKED_ATTEMPTS = 5
@@ -64,10 +69,6 @@ _UNLOCKED_ATTEMPTS = 5
 
 AUDIT_SLICE = 2_000
 """Audit entries of a bulk insert are built this many at a time while its rows are written."""
-
-
-def _audited_update_of(build: Callable[[], Any], key: Any) -> Any:
-    return build_audited_update(build(), key)
 
 
 async def _built_while(
@@ -598,15 +599,14 @@ class Repository(ReadOnlyRepository[E, R]):
         action: AuditAction,
     ) -> E:
         target = self.target
-        if (
-            isinstance(target, Database)
-            and target.dialect_name == "postgresql"
-            and self.has("version")
-            and self._entity_has("version")
-        ):
-            return await self._change_alone(
-                target, id, changes, expected_version, visibility, action
-            )
+        if target.dialect_name == "postgresql":
+            unread = self._unread(changes, action)
+            if unread is not None:
+                return await self._change_unread(id, unread, expected_version, visibility, action)
+            if isinstance(target, Database) and self.has("version") and self._entity_has("version"):
+                return await self._change_alone(
+                    target, id, changes, expected_version, visibility, action
+                )
         async with self._write() as (uow, conn):
             current = await self._locked(conn, id, visibility)
             if current is None:
@@ -627,6 +627,171 @@ class Repository(ReadOnlyRepository[E, R]):
         changes.update(fields)
         return raw
 
+    @staticmethod
+    def _lifecycle_diff(raw: Mapping[str, Any], action: AuditAction) -> dict[str, list[Any]]:
+        """The audit changes of raw lifecycle columns (``deleted_at`` the entity does not carry)."""
+        diff: dict[str, list[Any]] = {}
+        for name, value in raw.items():
+            stored = value.isoformat() if isinstance(value, datetime) else value
+            diff[name] = [None, stored] if action is AuditAction.DELETE else ["set", stored]
+        return diff
+
+    def _new_values(self, set_columns: Sequence[str]) -> dict[str, Any]:
+        """The SET clause of a versioned change: ``v_<column>`` parameters, version + 1."""
+        table = self.table()
+        values: dict[str, Any] = {
+            c: bindparam(f"v_{c}", type_=table.c[c].type) for c in set_columns
+        }
+        if self.has("version"):
+            values["version"] = table.c.version + literal_column("1")
+        return values
+
+    def _checked_where(self, visibility: Visibility, check_version: bool) -> list[Any]:
+        """The conditions a changed row must meet: visibility, scope and, if asked, version."""
+        where = self._where(None, visibility)
+        if check_version:
+            version = self.table().c.version
+            where.append(version == bindparam("old_version", type_=version.type))
+        return where
+
+    # ------------------------------------------------------------------ unread changes
+
+    def _unread(
+        self, changes: dict[str, Any], action: AuditAction
+    ) -> tuple[dict[str, Any], dict[str, Any], tuple[FieldColumn, ...]] | None:
+        """``changes`` (with a lifecycle's ``deleted_at``) validated, the lifecycle's raw column
+        values and the changed columns, when the change can be written without reading the
+        row first (:mod:`~lamina.persistence.unread_changes`); else None."""
+        unread = _UNREAD.get(type(self))
+        if unread is None:
+            unread = _UNREAD[type(self)] = UnreadChanges(self.mapper())
+        pending = dict(changes)
+        raw = self._lifecycle_values(pending, action)
+        if not pending and not raw:
+            return None
+        columns = unread.columns(pending)
+        if columns is None:
+            return None
+        return unread.validated(pending), raw, columns
+
+    async def _change_unread(
+        self,
+        id: UUID,
+        unread: tuple[dict[str, Any], dict[str, Any], tuple[FieldColumn, ...]],
+        expected_version: int | None,
+        visibility: Visibility,
+        action: AuditAction,
+    ) -> E:
+        """A change written by one statement that reads the old values itself
+        (:func:`~lamina.persistence.audited_writes.build_versioned_update`), PostgreSQL.
+
+        Outside a unit of work it is the whole write, audit entry included, in one round
+        trip; in one, its entry (built from the old values returned) is queued for the
+        commit. Only when it changes nothing is the row read: to tell a missing row
+        (:class:`NotFound`) from a stale version (:class:`VersionConflict`) and from a
+        change that leaves every value as it is (the entity returned as it is).
+        """
+        values, raw, compared = unread
+        target = self.target
+        standalone = isinstance(target, Database)
+        context = target.context if isinstance(target, UnitOfWork) else EventContext.current()
+        check_version = expected_version is not None and self._entity_has("version")
+        in_statement = standalone and self.audited
+        now = utcnow()
+        server = {"updated_at": now, "updated_by_id": context.actor_id}
+        _, server_raw = self._server_values(tuple(server), server)
+        server_fields = {n: server[n] for n in server if self.has(n) and n not in server_raw}
+        mapper = self.mapper()
+        with self._translated():
+            columns = {
+                **mapper.column_values({**values, **server_fields}),
+                **raw,
+                **server_raw,
+            }
+        set_columns = tuple(columns)
+        returned = self._columns()
+        table = self.table()
+        stmt = self.statements.get(
+            self._key("unread", visibility, set_columns, check_version, bool(raw), in_statement),
+            lambda: build_versioned_update(
+                table,
+                self._pk,
+                self._checked_where(visibility, check_version),
+                self._new_values(set_columns),
+                compared,
+                returned,
+                audited=in_statement,
+                always=bool(raw),
+            ),
+        )
+        params = self._params(None, id=id, **{f"v_{c}": v for c, v in columns.items()})
+        if check_version:
+            params["old_version"] = expected_version
+        known = self._lifecycle_diff(raw, action)
+        entry = None
+        if in_statement:
+            (entry,) = audit_rows(self.entity_name(), [(id, known)], action, context, now)
+            for column in compared:
+                if not column.sensitive:
+                    params[NEW_PREFIX + column.column] = to_json(values[column.field]).decode()
+        for _ in range(_UNLOCKED_ATTEMPTS):
+            with self._translated():
+                async with self._unread_connection() as (uow, conn):
+                    rows = await stmt.fetch_values(conn, versioned_update_params(params, entry))
+                    if rows:
+                        (stored,) = self._entities([rows[0][: len(returned)]])
+                        if uow is not None and self.audited:
+                            olds = rows[0][len(returned) :]
+                            diff = self._found_diff(values, compared, olds)
+                            self._audit(uow, id, action, {**diff, **known})
+                        self._count_change(action, standalone)
+                        return stored
+                    current = await self._locked(conn, id, visibility, locking=False)
+            if current is None:
+                raise NotFound(self.entity_name(), id)
+            self.check_version(current, expected_version)
+            if not raw and all(getattr(current, f) == v for f, v in values.items()):
+                return current  # nothing to change
+            # Changed by another writer between the statement and the read: again.
+        raise VersionConflict(self.entity_name(), id, expected_version or 0, None)
+
+    @asynccontextmanager
+    async def _unread_connection(self) -> AsyncIterator[tuple[UnitOfWork | None, Connection]]:
+        """The unit of work's connection, or (standalone) one for a statement that commits
+        on its own."""
+        target = self.target
+        if isinstance(target, Database):
+            async with target.connection(writes=True) as conn:
+                yield None, conn
+        else:
+            async with target.writing() as uow, uow.connection() as conn:
+                yield uow, conn
+
+    def _count_change(self, action: AuditAction, standalone: bool) -> None:
+        stats = self._database().stats
+        if standalone:
+            stats.transactions += 1
+            stats.audit_entries += 1 if self.audited else 0
+        stats.soft_deletes += 1 if action is AuditAction.DELETE else 0
+
+    @staticmethod
+    def _found_diff(
+        values: Mapping[str, Any], compared: Sequence[FieldColumn], olds: Sequence[Any]
+    ) -> dict[str, list[Any]]:
+        """The audit changes of the compared fields whose old value differs from the new one."""
+        diff: dict[str, list[Any]] = {}
+        for column, old in zip(compared, olds, strict=True):
+            new = values[column.field]
+            if old != new:
+                diff[column.field] = (
+                    [MASK, MASK]
+                    if column.sensitive
+                    else [to_jsonable_python(old), to_jsonable_python(new)]
+                )
+        return diff
+
+    # ------------------------------------------------------------------ changes after a read
+
     async def _change_alone(
         self,
         db: Database,
@@ -636,12 +801,14 @@ class Repository(ReadOnlyRepository[E, R]):
         visibility: Visibility,
         action: AuditAction,
     ) -> E:
-        """A versioned change outside any unit of work (PostgreSQL): the row is read, then
-        changed with its audit entry in one statement whose WHERE clause checks the version
-        read, so nothing is locked between the two round trips and no BEGIN or COMMIT is
-        sent. A row that moves on in between is a :class:`VersionConflict` when the caller
-        named a version, and is read again when it did not."""
+        """A versioned change outside any unit of work (PostgreSQL) whose values need the
+        row (validators across fields, value objects, encrypted or JSON fields): the row is
+        read, then changed with its audit entry in one statement whose conditions check the
+        version read, so nothing is locked between the two round trips and no BEGIN or
+        COMMIT is sent. A row that moves on in between is a :class:`VersionConflict` when
+        the caller named a version, and is read again when it did not."""
         context = EventContext.current()
+        table = self.table()
         for _ in range(_UNLOCKED_ATTEMPTS):
             with self._translated():
                 async with db.connection(writes=True) as conn:
@@ -654,36 +821,34 @@ class Repository(ReadOnlyRepository[E, R]):
                     planned = self._planned_update(context, current, pending, raw, action)
                     if planned is None:
                         return current
-                    update_stmt, params, diff, updated = planned
+                    set_columns, params, diff, updated = planned
+                    entry = None
                     if self.audited:
                         (entry,) = audit_rows(
                             self.entity_name(), [(current.id, diff)], action, context, utcnow()
                         )
-                        stmt = self.statements.get(
-                            (*self._update_key(params), "audited"),
-                            partial(_audited_update_of, update_stmt, self._pk),
-                        )
-                        done = len(
-                            await conn.fetch(
-                                stmt.sql, stmt.arguments(audited_update_params(params, entry))
-                            )
-                        )
-                    else:
-                        stmt = self.statements.get(self._update_key(params), update_stmt)
-                        done = await stmt.execute(conn, params)
+                    stmt = self.statements.get(
+                        self._key("read-then-update", visibility, set_columns, self.audited),
+                        lambda cols=set_columns: build_versioned_update(  # type: ignore[misc]
+                            table,
+                            self._pk,
+                            self._checked_where(visibility, True),
+                            self._new_values(cols),
+                            (),
+                            [self._pk],
+                            audited=self.audited,
+                        ),
+                    )
+                    done = len(
+                        await stmt.fetch_values(conn, versioned_update_params(params, entry))
+                    )
             if done == 1:
-                db.stats.transactions += 1
-                db.stats.audit_entries += 1 if self.audited else 0
-                db.stats.soft_deletes += 1 if action is AuditAction.DELETE else 0
+                self._count_change(action, standalone=True)
                 return updated
             if expected_version is not None:
                 db.stats.version_conflicts += 1
                 raise VersionConflict(self.entity_name(), id, expected_version, None)
         raise VersionConflict(self.entity_name(), id, 0, None)
-
-    def _update_key(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        set_columns = tuple(p[2:] for p in params if p.startswith("v_"))
-        return self._key("update", set_columns, "old_version" in params)
 
     async def _apply(
         self,
@@ -697,8 +862,19 @@ class Repository(ReadOnlyRepository[E, R]):
         planned = self._planned_update(uow.context, current, changes, raw, action)
         if planned is None:
             return current  # nothing to store
-        build, params, diff, updated = planned
-        stmt = self.statements.get(self._update_key(params), build)
+        set_columns, params, diff, updated = planned
+        check_version = "old_version" in params
+        stmt = self.statements.get(
+            self._key("update", set_columns, check_version),
+            lambda: (
+                update(self.table())
+                .where(
+                    self._pk == bindparam("id", type_=self._pk.type),
+                    *self._checked_where("all", check_version),
+                )
+                .values(self._new_values(set_columns))
+            ),
+        )
         if await stmt.execute(conn, params) != 1:
             actual = getattr(current, "version", None)
             raise VersionConflict(self.entity_name(), current.id, actual or 0, None)
@@ -712,9 +888,10 @@ class Repository(ReadOnlyRepository[E, R]):
         changes: dict[str, Any],
         raw: dict[str, Any],
         action: AuditAction,
-    ) -> tuple[Callable[[], Any], dict[str, Any], dict[str, list[Any]], E] | None:
-        """The UPDATE of ``current`` with ``changes`` (its builder and parameters), the
-        audit entry's changes and the entity as it will be stored; None if nothing changes."""
+    ) -> tuple[tuple[str, ...], dict[str, Any], dict[str, list[Any]], E] | None:
+        """The columns an UPDATE of ``current`` with ``changes`` sets (besides the version)
+        and its parameters, the audit entry's changes and the entity as it will be stored;
+        None if nothing changes."""
         now = utcnow()
         server = {"updated_at": now, "updated_by_id": context.actor_id}
         if self._entity_has("version"):
@@ -731,28 +908,9 @@ class Repository(ReadOnlyRepository[E, R]):
         values = {**mapper.to_columns(updated, changed), **raw, **server_raw}
         if mapper.encryption is not None:
             mapper.encryption.seal_columns(values, current.id, self.keyring)
-        versioned = self.has("version")
-        check_version = versioned and self._entity_has("version")
         set_columns = tuple(c for c in values if c != "version")
-        table = self.table()
-
-        def build() -> Any:
-            stmt = update(table).where(
-                self._pk == bindparam("id", type_=self._pk.type), *self._where(None, "all")
-            )
-            if check_version:
-                stmt = stmt.where(
-                    table.c.version == bindparam("old_version", type_=table.c.version.type)
-                )
-            new_values: dict[str, Any] = {
-                c: bindparam(f"v_{c}", type_=table.c[c].type) for c in set_columns
-            }
-            if versioned:
-                new_values["version"] = table.c.version + literal_column("1")
-            return stmt.values(new_values)
-
         params = self._params(None, id=current.id, **{f"v_{c}": values[c] for c in set_columns})
-        if check_version:
+        if self.has("version") and self._entity_has("version"):
             params["old_version"] = getattr(current, "version")  # noqa: B009
         # Compared unmasked, so a change of a sensitive value is recorded (masked).
         diff = changes_between(
@@ -762,7 +920,5 @@ class Repository(ReadOnlyRepository[E, R]):
         )
         for name in _UPDATE_NOISE & diff.keys():
             del diff[name]
-        for name, value in raw.items():
-            stored = value.isoformat() if isinstance(value, datetime) else value
-            diff[name] = [None, stored] if action is AuditAction.DELETE else ["set", stored]
-        return build, params, diff, updated
+        diff.update(self._lifecycle_diff(raw, action))
+        return set_columns, params, diff, updated
