@@ -18,7 +18,17 @@ from uuid import UUID
 
 from pydantic import ValidationError
 from pydantic_core import to_json, to_jsonable_python
-from sqlalchemy import Column, bindparam, delete, insert, literal_column, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    Uuid,
+    bindparam,
+    delete,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -33,16 +43,21 @@ from lamina.domain.errors import (
     VersionConflict,
 )
 from lamina.domain.events import EntityErased
+from lamina.domain.ids import uuid7_run
 from lamina.persistence import audit
 from lamina.persistence.audit import AuditAction, audit_row, audit_rows, changes_between
 from lamina.persistence.audited_writes import (
+    ENTRY_PREFIX,
     NEW_PREFIX,
+    ROW_PREFIX,
     audited_insert_params,
     build_audited_insert,
+    build_audited_rows_insert,
+    build_creation_entries,
     build_versioned_update,
     versioned_update_params,
 )
-from lamina.persistence.connection import Connection, InsertRows
+from lamina.persistence.connection import COPY_THRESHOLD, Connection, InsertRows
 from lamina.persistence.creation_changes import CreationChanges
 from lamina.persistence.database import Database
 from lamina.persistence.errors import is_foreign_key_violation
@@ -50,7 +65,7 @@ from lamina.persistence.mapping import storable
 from lamina.persistence.queries import invalid_from_validation
 from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
 from lamina.persistence.unit_of_work import UnitOfWork
-from lamina.persistence.unread_changes import FieldColumn, UnreadChanges
+from lamina.persistence.unread_changes import FieldColumn, UnreadChanges, plain_column
 
 E = TypeVar("E", bound=Entity)
 R = TypeVar("R")
@@ -59,6 +74,9 @@ R = TypeVar("R")
 _CREATION_CHANGES: dict[type[Any], CreationChanges] = {}
 """Per repository class: how a creation's audit entry lists the business fields."""
 
+_STORED_CREATIONS: dict[type[Any], tuple[tuple[FieldColumn, ...], tuple[str, ...]] | None] = {}
+"""Per repository class: how the database builds the creation entries of a bulk insert."""
+
 _UNREAD: dict[type[Any], UnreadChanges] = {}
 """Per repository class: which changes are written without reading the row first."""
 
@@ -66,6 +84,9 @@ _UPDATE_NOISE = frozenset({"updated_at", "updated_by_id", "version"})
 
 _UNLOCKED_ATTEMPTS = 5
 """Reads of a row that keeps moving on before a change without expected version gives up."""
+
+BULK_CHUNK = 2_000
+"""Rows per statement of a bulk insert whose audit entries the database builds."""
 
 AUDIT_SLICE = 2_000
 """Audit entries of a bulk insert are built this many at a time while its rows are written."""
@@ -185,15 +206,19 @@ class Repository(ReadOnlyRepository[E, R]):
                 data[name] = MASK
         return data
 
-    def _creation_changes(self, entities: Sequence[E]) -> list[dict[str, list[Any]]]:
-        """Audit changes of creations: every business field, from nothing to its value."""
+    def _creation_changes_of(self) -> CreationChanges:
+        """How this repository's creation entries list the business fields."""
         build = _CREATION_CHANGES.get(type(self))
         if build is None:
             owned = self.entity.fields_marked(SERVER_OWNED) | set(self.relations)
             build = _CREATION_CHANGES[type(self)] = CreationChanges(
                 self.entity, set(self.entity.model_fields) - owned, self.mapper().sensitive
             )
-        return build(entities)
+        return build
+
+    def _creation_changes(self, entities: Sequence[E]) -> list[dict[str, list[Any]]]:
+        """Audit changes of creations: every business field, from nothing to its value."""
+        return self._creation_changes_of()(entities)
 
     def _creation_entries(
         self, stored: Sequence[E], context: EventContext, at: datetime
@@ -328,6 +353,11 @@ class Repository(ReadOnlyRepository[E, R]):
         """Insert ``entities`` and queue their audit entries; the entities as stored."""
         now = utcnow()
         context = uow.context
+        creations = self._stored_creations() if len(entities) >= COPY_THRESHOLD else None
+        if creations is not None:
+            stored = await self._insert_in_chunks(conn, creations, entities, context, now)
+            uow.count_stored_audit(len(stored))
+            return stored
         stored, columns, rows = self._stamp_new(entities, context, now)
         insert = self._insert_rows(columns, rows)
         if not self.audited or len(stored) <= AUDIT_SLICE:
@@ -341,6 +371,109 @@ class Repository(ReadOnlyRepository[E, R]):
             )
         uow.record_audit(*entries)
         return stored
+
+    def _stored_creations(self) -> tuple[tuple[FieldColumn, ...], tuple[str, ...]] | None:
+        """The columns and masked fields of the creation entries the database can build
+        from inserted rows (:func:`~lamina.persistence.audited_writes.build_creation_entries`):
+        every business field a plain column or sensitive; None if one is not (or this
+        repository is not audited)."""
+        if not self.audited:
+            return None
+        if type(self) not in _STORED_CREATIONS:
+            mapper = self.mapper()
+            names = self._creation_changes_of().names
+            masked = tuple(n for n in names if n in mapper.sensitive)
+            columns = [plain_column(n, mapper) for n in names if n not in masked]
+            plain = [c for c in columns if c is not None]
+            key_type = self._pk.type
+            keyed = isinstance(key_type, Uuid | Integer)
+            found = (tuple(plain), masked) if keyed and len(plain) == len(columns) else None
+            _STORED_CREATIONS[type(self)] = found
+        return _STORED_CREATIONS[type(self)]
+
+    async def _insert_in_chunks(
+        self,
+        conn: Connection,
+        creations: tuple[tuple[FieldColumn, ...], tuple[str, ...]],
+        entities: Sequence[E],
+        context: EventContext,
+        now: datetime,
+    ) -> list[E]:
+        """Insert ``entities`` with the creation entries the database builds, in chunks of
+        :data:`BULK_CHUNK`: each chunk is made ready while the database stores the one
+        before (PostgreSQL in its own process, SQLite in the connection's thread)."""
+        stored: list[E] = []
+        sending: asyncio.Future[None] | None = None
+        try:
+            for start in range(0, len(entities), BULK_CHUNK):
+                chunk = entities[start : start + BULK_CHUNK]
+                made, columns, rows = self._stamp_new(chunk, context, now)
+                inserted = self._insert_rows(columns, rows)
+                if sending is not None:
+                    await sending
+                writing = self._insert_with_entries(conn, creations, inserted, context, now)
+                sending = asyncio.ensure_future(writing)
+                await asyncio.sleep(0)  # the chunk is sent before the next one is made
+                stored += made
+            if sending is not None:
+                await sending
+        except BaseException:
+            if sending is not None and not sending.done():
+                sending.cancel()
+                await asyncio.wait([sending])
+            if sending is not None and sending.done() and not sending.cancelled():
+                sending.exception()  # retrieved: the error being raised is the one to report
+            raise
+        return stored
+
+    async def _insert_with_entries(
+        self,
+        conn: Connection,
+        creations: tuple[tuple[FieldColumn, ...], tuple[str, ...]],
+        inserted: InsertRows,
+        context: EventContext,
+        now: datetime,
+    ) -> None:
+        """Insert the rows of ``inserted`` and have the database write their creation
+        entries from them: one statement on PostgreSQL, the rows' multi-row INSERT and
+        an ``INSERT … SELECT`` on SQLite."""
+        fields, masked = creations
+        table = self.table()
+        head, tail = uuid7_run(len(inserted.rows))
+        params: dict[str, Any] = {
+            "id_head": head,
+            "id_tail": tail,
+            ENTRY_PREFIX + "entity_type": self.entity_name(),
+            ENTRY_PREFIX + "action": AuditAction.CREATE.value,
+            ENTRY_PREFIX + "actor_id": context.actor_id,
+            ENTRY_PREFIX + "correlation_id": context.correlation_id,
+            ENTRY_PREFIX + "tenant_id": context.tenant_id,
+            ENTRY_PREFIX + "occurred_at": now,
+        }
+        if self.target.dialect_name == "postgresql":
+            columns = inserted.columns
+            count = len(inserted.rows)
+            constant = []
+            for i, values in enumerate(zip(*inserted.rows, strict=True)):
+                first = values[0]
+                same = values[-1] is first and values.count(first) == count
+                params[f"{ROW_PREFIX}{i}"] = first if same else values
+                constant.append(same)
+            shape = tuple(constant)
+            stmt = self.statements.get(
+                (type(self), "audited-rows-insert", columns, shape),
+                lambda: build_audited_rows_insert(table, columns, shape, self._pk, fields, masked),
+            )
+            await stmt.execute(conn, params)
+            return
+        await conn.insert_rows(inserted)
+        stmt = self.statements.get(
+            (type(self), "creation-entries"),
+            lambda: build_creation_entries(table, self._pk, fields, masked),
+        )
+        at = inserted.columns.index(self._pk.name)
+        params["keys"] = to_json([row[at] for row in inserted.rows]).decode()
+        await stmt.execute(conn, params)
 
     async def upsert(self, entity: E, *, on: Sequence[str]) -> E:
         """Insert ``entity``, or update the existing row with the same values of the ``on`` fields.

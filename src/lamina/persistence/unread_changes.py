@@ -44,16 +44,20 @@ column types that store them."""
 
 @dataclass(frozen=True, slots=True)
 class FieldColumn:
-    """A field an unread change may set: its column, and how its old value becomes JSON."""
+    """A field whose JSON the database writes from its column: the column, and its kind."""
 
     field: str
     column: str
-    timestamp: bool
-    """An aware timestamp: written as Pydantic writes one (``…T12:00:00.120000Z``)."""
+    kind: type[Any]
+    """The field's Python type (a key of :data:`_COLUMN_TYPES`): how the stored value
+    becomes Pydantic's JSON (an aware timestamp as ``…T12:00:00.120000Z``)."""
     sensitive: bool
 
 
-def _plain_column(field: str, mapper: EntityMapper[Any]) -> FieldColumn | None:
+def plain_column(field: str, mapper: EntityMapper[Any]) -> FieldColumn | None:
+    """The column of ``field`` if the database can write its JSON as the entity does."""
+    if not dumps_plain_values(mapper.entity, (field,)):
+        return None
     column = mapper.column_for(field)
     if column is None or "." in field or mapper.encrypted(column.name) is not None:
         return None
@@ -64,11 +68,10 @@ def _plain_column(field: str, mapper: EntityMapper[Any]) -> FieldColumn | None:
     column_type = column.type
     if allowed is None or isinstance(column_type, Enum) or not isinstance(column_type, allowed):
         return None
-    timestamp = annotation is datetime
     aware = isinstance(column_type, UTCDateTime) or getattr(column_type, "timezone", False)
-    if timestamp and not aware:
+    if annotation is datetime and not aware:
         return None
-    return FieldColumn(field, column.name, timestamp, field in mapper.sensitive)
+    return FieldColumn(field, column.name, annotation, field in mapper.sensitive)
 
 
 class UnreadChanges:
@@ -94,9 +97,7 @@ class UnreadChanges:
         out = []
         for field in fields:
             if field not in self._columns:
-                found = _plain_column(field, self._mapper)
-                plain = dumps_plain_values(self._mapper.entity, (field,))
-                self._columns[field] = found if plain else None
+                self._columns[field] = plain_column(field, self._mapper)
             column = self._columns[field]
             if column is None:
                 return None
