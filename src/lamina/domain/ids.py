@@ -98,7 +98,7 @@ def uuid7_run(count: int) -> tuple[str, int]:
     while True:
         random = int.from_bytes(os.urandom(10), "big")
         first = _value(_reserve(random >> 64), random & _RAND_B_START_MASK)
-        if (first & mask) + count <= mask:  # no carry out of the tail (all but ~2**-40)
+        if (first & mask) + count <= mask:  # no carry out of the tail (else a new slot)
             return f"{first >> RUN_TAIL_BITS:017x}", first & mask
 
 

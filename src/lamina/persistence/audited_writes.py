@@ -1,11 +1,14 @@
-"""A write and its audit entry in one statement, sent outside any transaction (PostgreSQL).
+"""Writes whose audit entries the database writes in the same statement (G3, G4).
 
-A data-modifying CTE writes the row and the audit entry together; a single
-statement is atomic and commits on its own, so the row and its entry are stored
-together or not at all (G3, G4) without BEGIN and COMMIT round trips. An
-update's entry is inserted from the rows its UPDATE returns: when the version
-check in the UPDATE's WHERE clause matches nothing, no entry is written either
-(G2), and the statement returns no row.
+A data-modifying CTE writes a row and its audit entry together; a single statement
+is atomic, so outside a unit of work it commits on its own, without BEGIN and COMMIT
+round trips (PostgreSQL): :func:`build_audited_insert` for one new row,
+:func:`build_versioned_update` for a change, whose entry is inserted from the row its
+UPDATE returns (when the version check in its conditions matches nothing, no entry is
+written either, G2, and the statement returns no row). A bulk insert's entries are
+built by the database from the rows it stores, on both databases
+(:func:`build_audited_rows_insert`, :func:`build_creation_entries`). Values the
+database turns into an entry's JSON come out exactly as the entity writes them.
 """
 
 from __future__ import annotations
@@ -116,18 +119,11 @@ def _sqlite_json_of(value: ColumnElement[Any], kind: type[Any]) -> ColumnElement
     if kind is bool:
         return case((value == 1, func.json(literal("true"))), (value == 0, func.json("false")))
     if kind is UUID:
-        parts = [func.substr(value, start, size) for start, size in _UUID_GROUPS]
-        return func.lower(
-            parts[0]
-            .concat("-")
-            .concat(parts[1])
-            .concat("-")
-            .concat(parts[2])
-            .concat("-")
-            .concat(parts[3])
-            .concat("-")
-            .concat(parts[4])
-        )
+        groups = [func.substr(value, start, size) for start, size in _UUID_GROUPS]
+        text = groups[0]
+        for group in groups[1:]:
+            text = text.concat("-").concat(group)
+        return text
     if kind is datetime:
         whole = func.substr(value, 1, 10).concat("T").concat(func.substr(value, 12, 8))
         fraction = case(
@@ -189,9 +185,8 @@ def build_versioned_update(
     with :data:`ENTRY_PREFIX`), whose changes are those bound as :data:`CHANGES_PARAM`
     (JSON text) merged with the compared columns that changed, as the database finds
     them (G4; their new values bound with :data:`NEW_PREFIX`); the result is then the
-    row alone. Without ``audited``, the result is the
-    row followed by the old values of the compared columns (``o_<column>``), for an
-    entry the caller builds.
+    row alone. Without ``audited``, the result is the row followed by the old values of
+    the compared columns (``o_<column>``), for an entry the caller builds.
     """
     locked = [key, *(table.c[f.column] for f in compared)]
     old = (
