@@ -120,7 +120,7 @@ def _sqlite_json_of(value: ColumnElement[Any], kind: type[Any]) -> ColumnElement
         return case((value == 1, func.json(literal("true"))), (value == 0, func.json("false")))
     if kind is UUID:
         groups = [func.substr(value, start, size) for start, size in _UUID_GROUPS]
-        text = groups[0]
+        text: ColumnElement[Any] = groups[0]
         for group in groups[1:]:
             text = text.concat("-").concat(group)
         return text
