@@ -13,7 +13,7 @@ registry whose row is a SQLModel table. Everything lives in a private
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
@@ -211,6 +211,20 @@ class CourseRow(StandardColumns, SoftDeleteColumn, TestBase):
     rating: Mapped[int] = mapped_column(default=0)
 
 
+class GadgetRow(StandardColumns, SoftDeleteColumn, TestBase):
+    """One column of each kind whose audit JSON the database writes itself."""
+
+    __tablename__ = "t_gadgets"
+
+    label: Mapped[str] = mapped_column(String(50))
+    count: Mapped[int]
+    active: Mapped[bool]
+    owner_id: Mapped[UUID | None] = mapped_column(default=None)
+    made_on: Mapped[date | None] = mapped_column(default=None)
+    seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    code: Mapped[str | None] = mapped_column(String(20), default=None)
+
+
 class JobRow(sqlmodel.SQLModel, table=True):
     """An ETL job registry row declared as a SQLModel table."""
 
@@ -310,6 +324,16 @@ class Course(Entity, Timestamped, SoftDeletable, Versioned, ActorTracked):
     rating: int = 0
 
 
+class Gadget(Entity, Timestamped, SoftDeletable, Versioned, ActorTracked):
+    name: str
+    count: int
+    active: bool
+    owner_id: UUID | None = None
+    made_on: date | None = None
+    seen_at: datetime | None = None
+    code: Annotated[str | None, SENSITIVE] = None
+
+
 class Job(Entity, Timestamped, Versioned):
     name: str
     schedule: str
@@ -393,6 +417,10 @@ class Posts(Repository[Post, PostRow]):
 class Courses(Repository[Course, CourseRow]):
     filterable = ("workspace", "slug", "level")
     sortable = ("rating", "created_at")
+
+
+class Gadgets(Repository[Gadget, GadgetRow]):
+    renames = {"name": "label"}
 
 
 class Jobs(Repository[Job, JobRow]):

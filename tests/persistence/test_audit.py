@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from lamina.domain import MASK, use_context, uuid7
 from lamina.persistence import AuditAction, Database
-from lamina.persistence.repository import AUDIT_SLICE
+from lamina.persistence.inserts import AUDIT_SLICE
 from lamina.persistence.tables import audit_log
 
 SECRET_VALUE = "hunter2-do-not-log"

@@ -33,7 +33,7 @@ from lamina.domain import (
     uuid7,
 )
 from lamina.persistence import Database, PoolOptions, where
-from lamina.persistence.repository import AUDIT_SLICE
+from lamina.persistence.inserts import AUDIT_SLICE
 
 
 async def test_add_returns_the_stored_entity_and_get_reads_it_back(db: Database) -> None:

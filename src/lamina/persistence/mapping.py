@@ -323,10 +323,14 @@ class EntityMapper(Generic[E]):
 
     def to_columns(self, entity: E, fields: Collection[str] | None = None) -> dict[str, Any]:
         """Column values of ``entity`` (of the given fields only, if named)."""
-        out: dict[str, Any] = {}
         names = self._parts.keys() if fields is None else fields
-        for name in names:
-            value = getattr(entity, name)
+        return self.column_values({name: getattr(entity, name) for name in names})
+
+    def column_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Column values of field values (validated ones; integers checked against their
+        column's range)."""
+        out: dict[str, Any] = {}
+        for name, value in values.items():
             for part in self._parts[name]:
                 v = (
                     value

@@ -87,6 +87,7 @@ class UnitOfWork:
         self.context = EventContext.current()
         self._conn: Connection | None = None
         self._audit_rows: list[list[Any]] = []
+        self._stored_audit = 0
         self._events: list[tuple[DomainEvent, EventPriority, EventContext]] = []
         self._committed = False
 
@@ -143,6 +144,7 @@ class UnitOfWork:
         finally:
             self._conn = None
             self._audit_rows.clear()
+            self._stored_audit = 0
             self._events.clear()
             await self.db.release(conn, failed=failure)
 
@@ -181,7 +183,7 @@ class UnitOfWork:
         self._committed = True
         stats = self.db.stats
         stats.transactions += 1
-        stats.audit_entries += len(self._audit_rows)
+        stats.audit_entries += len(self._audit_rows) + self._stored_audit
         stats.events_appended += appended
         if appended:
             self.db._events_committed(appended)
@@ -208,6 +210,10 @@ class UnitOfWork:
     def record_audit(self, *rows: list[Any]) -> None:
         """Queue audit entries (built by :mod:`lamina.persistence.audit`'s ``audit_row(s)``)."""
         self._audit_rows.extend(rows)
+
+    def count_stored_audit(self, count: int) -> None:
+        """Count audit entries a statement of this unit wrote itself (in its statistics)."""
+        self._stored_audit += count
 
     def redact_queued_audit(self, entity_type: str, entity_id: object) -> None:
         """Mask the values of the audit entries of one entity queued in this unit (an

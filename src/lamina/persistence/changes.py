@@ -1,0 +1,295 @@
+"""Versioned changes through a repository: update, save, soft delete and restore (G2, G4).
+
+On PostgreSQL a change the caller fully describes is one statement that reads the old
+values itself (:mod:`~lamina.persistence.unread_changes`); other changes read the row first."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+from uuid import UUID
+
+from pydantic_core import to_json, to_jsonable_python
+
+from lamina.domain.context import EventContext
+from lamina.domain.entity import MASK, SERVER_OWNED, Entity, utcnow
+from lamina.domain.errors import FieldError, InvalidInput, NotFound, VersionConflict
+from lamina.persistence.audit import AuditAction, audit_rows
+from lamina.persistence.audited_writes import (
+    NEW_PREFIX,
+    build_versioned_update,
+    versioned_update_params,
+)
+from lamina.persistence.connection import Connection
+from lamina.persistence.database import Database
+from lamina.persistence.read_repository import Visibility
+from lamina.persistence.unit_of_work import UnitOfWork
+from lamina.persistence.unread_changes import FieldColumn, UnreadChanges
+from lamina.persistence.write_support import WritingRepository
+
+E = TypeVar("E", bound=Entity)
+R = TypeVar("R")
+
+
+_UNREAD: dict[type[Any], UnreadChanges] = {}
+"""Per repository class: which changes are written without reading the row first."""
+
+_UNLOCKED_ATTEMPTS = 5
+"""Reads of a row that keeps moving on before a change without expected version gives up."""
+
+
+class Changes(WritingRepository[E, R]):
+    """The versioned changes of :class:`~lamina.persistence.Repository`."""
+
+    async def update(
+        self, id: UUID, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> E:
+        """Change some fields of one entity and return it as stored.
+
+        With ``expected_version``, a row that has moved on raises
+        :class:`VersionConflict` and nothing is written (G2). Values are
+        validated by the entity's rules (:class:`InvalidInput`); server-owned
+        fields cannot be changed this way.
+        """
+        owned = self.entity.fields_marked(SERVER_OWNED) & changes.keys()
+        if owned:
+            raise InvalidInput(
+                "server-owned fields cannot be changed",
+                [FieldError(f, "set by the server") for f in sorted(owned)],
+            )
+        unknown = changes.keys() - set(self.mapper().fields)
+        if unknown:
+            raise InvalidInput(
+                "unknown fields", [FieldError(f, "unknown field") for f in sorted(unknown)]
+            )
+        return await self._change(id, dict(changes), expected_version, "live", AuditAction.UPDATE)
+
+    async def save(self, entity: E) -> E:
+        """Store the changes made to ``entity`` (e.g. with ``evolve``) since it was read.
+
+        The version it carries is the expected version.
+        """
+        owned = self.entity.fields_marked(SERVER_OWNED) | set(self.relations)
+        changes = {f: getattr(entity, f) for f in self.mapper().fields if f not in owned}
+        return await self._change(
+            entity.id, changes, getattr(entity, "version", None), "live", AuditAction.UPDATE
+        )
+
+    async def restore(self, id: UUID, *, expected_version: int | None = None) -> E:
+        """Bring back a soft-deleted entity."""
+        if not self.has("deleted_at"):
+            raise TypeError(f"{self.entity_name()} rows cannot be soft-deleted, so not restored")
+        return await self._change(id, {}, expected_version, "deleted", AuditAction.RESTORE)
+
+    async def _change(
+        self,
+        id: UUID,
+        changes: dict[str, Any],
+        expected_version: int | None,
+        visibility: Visibility,
+        action: AuditAction,
+    ) -> E:
+        target = self.target
+        if target.dialect_name == "postgresql":
+            unread = self._unread(changes, action)
+            if unread is not None:
+                return await self._change_unread(id, unread, expected_version, visibility, action)
+            if isinstance(target, Database) and self.has("version") and self._entity_has("version"):
+                return await self._change_alone(
+                    target, id, changes, expected_version, visibility, action
+                )
+        async with self._write() as (uow, conn):
+            current = await self._locked(conn, id, visibility)
+            if current is None:
+                raise NotFound(self.entity_name(), id)
+            self.check_version(current, expected_version)
+            raw = self._lifecycle_values(changes, action)
+            if action is AuditAction.DELETE:
+                uow.db.stats.soft_deletes += 1
+            return await self._apply(uow, conn, current, changes, raw, action)
+
+    def _unread(
+        self, changes: dict[str, Any], action: AuditAction
+    ) -> tuple[dict[str, Any], dict[str, Any], tuple[FieldColumn, ...]] | None:
+        """``changes`` (with a lifecycle's ``deleted_at``) validated, the lifecycle's raw column
+        values and the changed columns, when the change can be written without reading the
+        row first (:mod:`~lamina.persistence.unread_changes`); else None."""
+        unread = _UNREAD.get(type(self))
+        if unread is None:
+            unread = _UNREAD[type(self)] = UnreadChanges(self.mapper())
+        pending = dict(changes)
+        raw = self._lifecycle_values(pending, action)
+        if not pending and not raw:
+            return None
+        columns = unread.columns(pending)
+        if columns is None:
+            return None
+        return unread.validated(pending), raw, columns
+
+    async def _change_unread(
+        self,
+        id: UUID,
+        unread: tuple[dict[str, Any], dict[str, Any], tuple[FieldColumn, ...]],
+        expected_version: int | None,
+        visibility: Visibility,
+        action: AuditAction,
+    ) -> E:
+        """A change written by one statement that reads the old values itself
+        (:func:`~lamina.persistence.audited_writes.build_versioned_update`), PostgreSQL.
+
+        Outside a unit of work it is the whole write, audit entry included, in one round
+        trip; in one, its entry (built from the old values returned) is queued for the
+        commit. Only when it changes nothing is the row read: to tell a missing row
+        (:class:`NotFound`) from a stale version (:class:`VersionConflict`) and from a
+        change that leaves every value as it is (the entity returned as it is).
+        """
+        values, raw, compared = unread
+        target = self.target
+        standalone = isinstance(target, Database)
+        context = target.context if isinstance(target, UnitOfWork) else EventContext.current()
+        check_version = expected_version is not None and self._entity_has("version")
+        in_statement = standalone and self.audited
+        now = utcnow()
+        server = {"updated_at": now, "updated_by_id": context.actor_id}
+        _, server_raw = self._server_values(tuple(server), server)
+        server_fields = {n: server[n] for n in server if self.has(n) and n not in server_raw}
+        mapper = self.mapper()
+        with self._translated():
+            columns = {
+                **mapper.column_values({**values, **server_fields}),
+                **raw,
+                **server_raw,
+            }
+        set_columns = tuple(columns)
+        returned = self._columns()
+        table = self.table()
+        stmt = self.statements.get(
+            self._key("unread", visibility, set_columns, check_version, bool(raw), in_statement),
+            lambda: build_versioned_update(
+                table,
+                self._pk,
+                self._checked_where(visibility, check_version),
+                self._new_values(set_columns),
+                compared,
+                returned,
+                audited=in_statement,
+                always=bool(raw),
+            ),
+        )
+        params = self._params(None, id=id, **{f"v_{c}": v for c, v in columns.items()})
+        if check_version:
+            params["old_version"] = expected_version
+        known = self._lifecycle_diff(raw, action)
+        entry = None
+        if in_statement:
+            (entry,) = audit_rows(self.entity_name(), [(id, known)], action, context, now)
+            for column in compared:
+                if not column.sensitive:
+                    params[NEW_PREFIX + column.column] = to_json(values[column.field]).decode()
+        for _ in range(_UNLOCKED_ATTEMPTS):
+            with self._translated():
+                async with self._unread_connection() as (uow, conn):
+                    rows = await stmt.fetch_values(conn, versioned_update_params(params, entry))
+                    if rows:
+                        (stored,) = self._entities([rows[0][: len(returned)]])
+                        if uow is not None and self.audited:
+                            olds = rows[0][len(returned) :]
+                            diff = self._found_diff(values, compared, olds)
+                            self._audit(uow, id, action, {**diff, **known})
+                        self._count_change(action, standalone)
+                        return stored
+                    current = await self._locked(conn, id, visibility, locking=False)
+            if current is None:
+                raise NotFound(self.entity_name(), id)
+            self.check_version(current, expected_version)
+            if not raw and all(getattr(current, f) == v for f, v in values.items()):
+                return current  # nothing to change
+            # Changed by another writer between the statement and the read: again.
+        raise VersionConflict(self.entity_name(), id, expected_version or 0, None)
+
+    @asynccontextmanager
+    async def _unread_connection(self) -> AsyncIterator[tuple[UnitOfWork | None, Connection]]:
+        """The unit of work's connection, or (standalone) one for a statement that commits
+        on its own."""
+        target = self.target
+        if isinstance(target, Database):
+            async with target.connection(writes=True) as conn:
+                yield None, conn
+        else:
+            async with target.writing() as uow, uow.connection() as conn:
+                yield uow, conn
+
+    @staticmethod
+    def _found_diff(
+        values: Mapping[str, Any], compared: Sequence[FieldColumn], olds: Sequence[Any]
+    ) -> dict[str, list[Any]]:
+        """The audit changes of the compared fields whose old value differs from the new one."""
+        diff: dict[str, list[Any]] = {}
+        for column, old in zip(compared, olds, strict=True):
+            new = values[column.field]
+            if old != new:
+                diff[column.field] = (
+                    [MASK, MASK]
+                    if column.sensitive
+                    else [to_jsonable_python(old), to_jsonable_python(new)]
+                )
+        return diff
+
+    async def _change_alone(
+        self,
+        db: Database,
+        id: UUID,
+        changes: dict[str, Any],
+        expected_version: int | None,
+        visibility: Visibility,
+        action: AuditAction,
+    ) -> E:
+        """A versioned change outside any unit of work (PostgreSQL) whose values need the
+        row (validators across fields, value objects, encrypted or JSON fields): the row is
+        read, then changed with its audit entry in one statement whose conditions check the
+        version read, so nothing is locked between the two round trips and no BEGIN or
+        COMMIT is sent. A row that moves on in between is a :class:`VersionConflict` when
+        the caller named a version, and is read again when it did not."""
+        context = EventContext.current()
+        table = self.table()
+        for _ in range(_UNLOCKED_ATTEMPTS):
+            with self._translated():
+                async with db.connection(writes=True) as conn:
+                    current = await self._locked(conn, id, visibility, locking=False)
+                    if current is None:
+                        raise NotFound(self.entity_name(), id)
+                    self.check_version(current, expected_version)
+                    pending = dict(changes)
+                    raw = self._lifecycle_values(pending, action)
+                    planned = self._planned_update(context, current, pending, raw, action)
+                    if planned is None:
+                        return current
+                    set_columns, params, diff, updated = planned
+                    entry = None
+                    if self.audited:
+                        (entry,) = audit_rows(
+                            self.entity_name(), [(current.id, diff)], action, context, utcnow()
+                        )
+                    stmt = self.statements.get(
+                        self._key("read-then-update", visibility, set_columns, self.audited),
+                        lambda cols=set_columns: build_versioned_update(  # type: ignore[misc]
+                            table,
+                            self._pk,
+                            self._checked_where(visibility, True),
+                            self._new_values(cols),
+                            (),
+                            [self._pk],
+                            audited=self.audited,
+                        ),
+                    )
+                    done = len(
+                        await stmt.fetch_values(conn, versioned_update_params(params, entry))
+                    )
+            if done == 1:
+                self._count_change(action, standalone=True)
+                return updated
+            if expected_version is not None:
+                db.stats.version_conflicts += 1
+                raise VersionConflict(self.entity_name(), id, expected_version, None)
+        raise VersionConflict(self.entity_name(), id, 0, None)
