@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
 from examples.etl import domain as d
 from examples.etl import services as s
@@ -45,10 +45,6 @@ class Stored(BaseModel):
     stored: int
 
 
-class Records(Input):
-    records: Annotated[list[JsonValue], Field(min_length=1, max_length=1_000)]
-
-
 class Broken(BaseModel):
     path: str
     rule: str
@@ -63,10 +59,6 @@ class Result(BaseModel):
 
 class Report(BaseModel):
     results: list[Result]
-
-
-class StepsIn(Input):
-    component_ids: Annotated[list[UUID], Field(max_length=100)]
 
 
 class ComponentList(BaseModel):
@@ -159,9 +151,7 @@ def routers(resources: Resources) -> list[APIRouter]:
             "dataclasses",
             routes=items,
             actions=[
-                ResourceAction(
-                    "validate", s.DataclassService.validate, body=Records, out=Report, errors=()
-                )
+                ResourceAction("validate", s.DataclassService.validate, out=Report, errors=())
             ],
         ),
         under(
@@ -173,7 +163,6 @@ def routers(resources: Resources) -> list[APIRouter]:
                 ResourceAction(
                     "components",
                     s.JobService.set_components,
-                    body=StepsIn,
                     method="PUT",
                     if_match=IfMatch.OPTIONAL,
                 ),

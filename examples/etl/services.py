@@ -8,8 +8,10 @@ one unit of work.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
+
+from pydantic import Field, JsonValue
 
 from examples.etl import domain as d
 from examples.etl import repositories as r
@@ -161,7 +163,9 @@ class DataclassService(InProject):
         await produced_in_project(uow, current.project_id, changes.get("component_id"))
         return changes
 
-    async def validate(self, id: UUID, records: list[Any]) -> dict[str, Any]:
+    async def validate(
+        self, id: UUID, records: Annotated[list[JsonValue], Field(min_length=1, max_length=1_000)]
+    ) -> dict[str, Any]:
         """Per record: valid, or the rules it breaks with their paths."""
         definition = await self.get(id)
         results = []
@@ -175,7 +179,11 @@ class JobService(InProject):
     repository = r.Jobs
 
     async def set_components(
-        self, id: UUID, component_ids: list[UUID], *, expected_version: int | None = None
+        self,
+        id: UUID,
+        component_ids: Annotated[list[UUID], Field(max_length=100)],
+        *,
+        expected_version: int | None = None,
     ) -> d.Job:
         """Replace the job's steps with these components, in this order."""
 
