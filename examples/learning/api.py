@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel
 
 from examples.learning import domain as d
 from examples.learning import services as s
@@ -16,14 +16,7 @@ from lamina.api import (
     ResourceSchemas,
     Route,
     create_schema,
-    output_schema,
 )
-
-
-class QuestionOut(BaseModel):
-    prompt: str
-    choices: list[str]
-    answer: int | None = Field(None, description="The right choice; for the instructor only.")
 
 
 class Progress(BaseModel):
@@ -35,11 +28,6 @@ class Progress(BaseModel):
 class CourseProgress(BaseModel):
     videos: list[Progress]
     completed_share: float
-
-
-QuizOut = create_model(
-    "QuizOut", __base__=output_schema(d.Quiz), questions=(list[QuestionOut], ...)
-)
 
 
 def routers(resources: Resources) -> list[APIRouter]:
@@ -108,7 +96,7 @@ def routers(resources: Resources) -> list[APIRouter]:
             s.QuizService,
             path="/courses/{course_id}/quizzes",
             parent=s.CourseService,
-            schemas=one(d.Quiz, exclude_input={"course_id"}, out=QuizOut),
+            schemas=one(d.Quiz, exclude_input={"course_id"}),
             routes={*nested, Route.GET},
         ),
         resources.router(

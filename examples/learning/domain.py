@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import Field, StringConstraints, model_validator
 
 from lamina.domain import (
+    EDITORS_ONLY,
     READ_ONLY,
     SENSITIVE,
     SERVER_OWNED,
@@ -81,7 +82,7 @@ class Video(StandardEntity, SoftDeletable):
 class Question(ValueObject):
     prompt: Text
     choices: Annotated[list[Text], Field(min_length=2, max_length=6)]
-    answer: Annotated[int, Field(ge=0)]
+    answer: Annotated[int, Field(ge=0), EDITORS_ONLY]  # readers get None
 
     @model_validator(mode="after")
     def _answer_is_a_choice(self) -> Self:

@@ -20,6 +20,8 @@ where the shapes really differ and pass it to :meth:`ResourceSchemas.from_entity
 
 from __future__ import annotations
 
+import functools
+import operator
 import types
 import typing
 from collections.abc import Collection, Iterable
@@ -40,7 +42,8 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from lamina.domain.entity import READ_ONLY, SENSITIVE, SERVER_OWNED, Entity
+from lamina.domain.editors_only import has_editors_only
+from lamina.domain.entity import EDITORS_ONLY, READ_ONLY, SENSITIVE, SERVER_OWNED, Entity
 from lamina.domain.masking import ShowLast
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -105,6 +108,43 @@ def _rebuilt(info: FieldInfo, annotation: Any, **overrides: Any) -> tuple[Any, A
     if info.metadata:
         annotation = Annotated[(annotation, *info.metadata)]
     return annotation, Field(**attributes)
+
+
+def _readers_field(info: FieldInfo) -> tuple[Any, Any]:
+    """An output field: an ``EDITORS_ONLY`` one nullable (readers get None), and value objects
+    holding such fields in their readers' form (:func:`_readers_type`)."""
+    if EDITORS_ONLY in info.metadata:
+        annotation, field = _rebuilt(info, _readers_type(info.annotation))
+        return annotation | None, field
+    return _rebuilt(info, _readers_type(info.annotation))
+
+
+def _readers_type(annotation: Any) -> Any:
+    """``annotation`` with each model holding ``EDITORS_ONLY`` fields replaced by its readers'
+    form (``Question`` → ``QuestionOut``, ``list[Question]`` → ``list[QuestionOut]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _readers_model(annotation) if has_editors_only(annotation) else annotation
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is None or not arguments:
+        return annotation
+    if origin is Annotated:
+        return Annotated[(_readers_type(arguments[0]), *annotation.__metadata__)]
+    replaced = tuple(a if a is Ellipsis else _readers_type(a) for a in arguments)
+    if replaced == arguments:
+        return annotation
+    if origin in (typing.Union, types.UnionType):
+        return functools.reduce(operator.or_, replaced)
+    return origin[replaced]
+
+
+@cache
+def _readers_model(model: type[BaseModel]) -> type[BaseModel]:
+    """``<Model>Out``: the fields of a value object as readers get them (without its
+    validators: a reader's None breaks them)."""
+    fields = {name: _readers_field(info) for name, info in model.model_fields.items()}
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        f"{model.__name__}Out", __config__=ConfigDict(from_attributes=True), **fields
+    )
 
 
 def _without_default(schema: dict[str, Any]) -> None:
@@ -201,7 +241,7 @@ def output_schema(
     }
     hidden = (entity.fields_marked(SENSITIVE) - shown_masked.keys()) | set(exclude)
     fields = {
-        field: _rebuilt(info, info.annotation)
+        field: _readers_field(info)
         for field, info in entity.model_fields.items()
         if field not in hidden
     }

@@ -4,8 +4,10 @@ Pure Python and Pydantic: nothing here imports SQLAlchemy or FastAPI.
 """
 
 from lamina.domain.context import EventContext, replace_context, use_context
+from lamina.domain.editors_only import has_editors_only, hide_editors_only
 from lamina.domain.email import EmailAddress
 from lamina.domain.entity import (
+    EDITORS_ONLY,
     ENCRYPTED,
     MASK,
     READ_ONLY,
@@ -45,6 +47,7 @@ from lamina.domain.secret_keys import SECRET_PLACEHOLDER, SecretConfiguration, S
 from lamina.domain.text import slugify
 
 __all__ = [
+    "EDITORS_ONLY",
     "ENCRYPTED",
     "MASK",
     "READ_ONLY",
@@ -82,6 +85,8 @@ __all__ = [
     "ValueObject",
     "VersionConflict",
     "Versioned",
+    "has_editors_only",
+    "hide_editors_only",
     "replace_context",
     "slugify",
     "use_context",

@@ -46,6 +46,14 @@ column is declared with ``lamina.persistence.encrypted_column()``.
 """
 
 
+EDITORS_ONLY = _Marker("EDITORS_ONLY")
+"""Marks a field only those who may change the entity read (a quiz's right answers, a
+product's cost price); a service gives everyone else ``None`` in its place, in every read
+(``Service.shown``), and the API's output schema makes it nullable. It also works on a
+field of a :class:`ValueObject` the entity holds (in a list, too). Its changes still show
+in the audit trail: make that the editors' too (``Service.history_needs_write``)."""
+
+
 class References:
     """Marks a field holding the id of another entity: ``Annotated[UUID, References(Course)]``.
 
@@ -64,7 +72,7 @@ class References:
         return f"References({self.entity.__name__})"
 
 
-FIELD_MARKERS = (SERVER_OWNED, READ_ONLY, SENSITIVE, ENCRYPTED)
+FIELD_MARKERS = (SERVER_OWNED, READ_ONLY, SENSITIVE, ENCRYPTED, EDITORS_ONLY)
 """lamina's markers: they tell persistence and schemas about a field, validation ignores them."""
 
 _E = TypeVar("_E", bound="Entity")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 import re
 import typing
@@ -12,6 +13,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
+from lamina.domain.editors_only import has_editors_only, hide_editors_only
 from lamina.domain.entity import SERVER_OWNED, Entity
 from lamina.domain.errors import (
     Conflict,
@@ -238,14 +240,29 @@ class Service(Generic[E, P]):
     async def may_write(self, entity: E) -> bool:
         """Whether the principal may change ``entity`` (signed in unless ``anonymous_writes``,
         in the ``write_scope``, allowed by the policy): to show its editors more of it."""
-        if self.principal is None and not self.anonymous_writes:
-            return False
-        try:
-            await self.check_writable(entity, Action.UPDATE, self.db)
-            await self.authorize(Action.UPDATE, entity)
-        except PermissionDenied:
-            return False
-        return True
+        return entity.id in await self.editable([entity])
+
+    async def editable(self, entities: Sequence[E]) -> set[UUID]:
+        """The ids of those of ``entities`` the principal may change (one query at most)."""
+        if not entities or (self.principal is None and not self.anonymous_writes):
+            return set()
+        ids = [e.id for e in entities]
+        if self.write_scope is not None:
+            write = await self.write_scope.filters(self.principal, self.db)
+            scope = (*await self.scope_filters(), *write)
+            repo = cast(Repository[E, Any], self.repository(self.db, scope=scope))
+            ids = [e.id for e in await repo.get_many(ids)]
+        by_id = {e.id: e for e in entities}
+        allows = self.policy.allows
+        return {i for i in ids if allows(self.principal, Action.UPDATE, by_id[i], {})}
+
+    async def shown(self, entities: Sequence[E]) -> builtins.list[E]:
+        """``entities`` as the principal may see them: a field marked
+        :data:`~lamina.domain.EDITORS_ONLY` is None unless it may change the entity."""
+        if not has_editors_only(self.entity):
+            return list(entities)
+        editable = await self.editable(entities)
+        return [e if e.id in editable else hide_editors_only(e) for e in entities]
 
     async def for_write(
         self,
@@ -358,7 +375,8 @@ class Service(Generic[E, P]):
 
     async def get(self, id: UUID) -> E:
         """The visible entity with this id; :class:`NotFound` if it is outside the scope."""
-        return await (await self.scoped()).get(id)
+        (entity,) = await self.shown([await (await self.scoped()).get(id)])
+        return entity
 
     async def page(
         self,
@@ -370,7 +388,10 @@ class Service(Generic[E, P]):
         """A keyset page of visible entities matching ``filters`` (declared fields only)."""
         await self.authorize(Action.LIST)
         repo = await self.scoped()
-        return await repo.keyset_page(*filters, order_by=order_by, limit=limit, cursor=cursor)
+        page = await repo.keyset_page(*filters, order_by=order_by, limit=limit, cursor=cursor)
+        if has_editors_only(self.entity):
+            return dataclasses.replace(page, items=await self.shown(page.items))
+        return page
 
     async def count(self, *filters: Filter) -> int:
         """How many visible entities match ``filters``."""

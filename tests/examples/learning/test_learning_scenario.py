@@ -111,6 +111,13 @@ async def test_a_course_from_draft_to_archive_with_its_students(learning_url: st
         assert [q["answer"] for q in seen["questions"]] == [None, None]
         taught = await ines.ok("GET", f"/quizzes/{quiz['id']}")
         assert [q["answer"] for q in taught["questions"]] == [0, 2]
+        for caller, answers in (
+            (stranger, [None, None]),
+            (anonymous, [None, None]),
+            (ines, [0, 2]),
+        ):
+            (one,) = (await caller.ok("GET", f"/courses/{cid}/quizzes"))["items"]
+            assert [q["answer"] for q in one["questions"]] == answers  # in lists too
 
         # Two students enroll, learn, attempt the quiz and review.
         for student, rating, answers in ((sam, 5, [0, 2]), (tess, 4, [1, 2])):
