@@ -9,18 +9,17 @@ one). Learning needs an enrollment. Each write is one unit of work with its even
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from examples.learning import domain as d
 from examples.learning.repositories import Courses, Reviews, Videos
-from lamina.domain import Conflict, ConstraintViolated, Entity, NotFound, PermissionDenied, slugify
+from lamina.domain import Conflict, ConstraintViolated, NotFound, PermissionDenied, slugify
 from lamina.persistence import UnitOfWork, any_of, where
 from lamina.security import Principal
 from lamina.service import Filtered, OwnedBy, Service, Transition, Within
 
 Actor = Principal | None
-E = TypeVar("E", bound=Entity)
 PUBLISHED = where("status") == d.CourseStatus.PUBLISHED
 
 
@@ -39,19 +38,12 @@ async def has_video(uow: UnitOfWork, course: d.Course) -> None:
         raise Conflict("add a video before publishing the course")
 
 
-class Mine(Service[E, Actor]):
-    """Entities of the caller (``user_id``)."""
-
-    owner_field = "user_id"
-
-
-class CourseService(Service[d.Course, Actor]):
+class CourseService(Service[d.Course, Actor]):  # the instructor: the caller (OwnedBy)
     repository = Courses
     scope = Filtered(
         lambda p: [any_of(PUBLISHED, where("instructor_id") == p.user_id)] if p else [PUBLISHED]
     )
     write_scope = OwnedBy("instructor_id")
-    owner_field = "instructor_id"
     history_needs_write = True  # the audit trail is the instructor's to read
     publishes = {"publish": d.CoursePublished, "archive": d.CourseArchived}
 
@@ -81,7 +73,7 @@ class QuizService(Service[d.Quiz, Actor]):
     write_scope = Within("course_id", CourseService, write=True)  # ...who see the answers
 
 
-class EnrollmentService(Mine[d.Enrollment]):
+class EnrollmentService(Service[d.Enrollment, Actor]):
     scope = OwnedBy("user_id")
     publishes = {"create": d.StudentEnrolled, "delete": d.StudentUnenrolled}
 
@@ -98,7 +90,7 @@ class EnrollmentService(Mine[d.Enrollment]):
         return entity
 
 
-class ProgressService(Mine[d.VideoProgress]):
+class ProgressService(Service[d.VideoProgress, Actor]):
     scope = OwnedBy("user_id")
 
     async def record(
@@ -130,9 +122,10 @@ class ProgressService(Mine[d.VideoProgress]):
         return {"videos": rows, "completed_share": completed / len(videos) if videos else 0.0}
 
 
-class ReviewService(Mine[d.Review]):
+class ReviewService(Service[d.Review, Actor]):
     repository = Reviews
     scope = Within("course_id", CourseService)
+    owner_field = "user_id"
     publishes = {"create": d.ReviewPosted}
 
     async def before_create(self, uow: UnitOfWork, entity: d.Review) -> d.Review:
@@ -140,7 +133,7 @@ class ReviewService(Mine[d.Review]):
         return entity
 
 
-class AttemptService(Mine[d.QuizAttempt]):
+class AttemptService(Service[d.QuizAttempt, Actor]):
     scope = OwnedBy("user_id")
 
     async def before_create(self, uow: UnitOfWork, entity: d.QuizAttempt) -> d.QuizAttempt:
@@ -159,10 +152,11 @@ class AttemptService(Mine[d.QuizAttempt]):
         return entity.evolve(score=score)
 
 
-class ChatService(Mine[d.TutorChat]):
+class ChatService(Service[d.TutorChat, Actor]):
     """Tutor chats: the caller's own; all of them for the tutor."""
 
     scope = Filtered(lambda p: [] if tutor(p) else [where("user_id").in_([p.user_id] if p else [])])
+    owner_field = "user_id"
 
     async def before_create(self, uow: UnitOfWork, entity: d.TutorChat) -> d.TutorChat:
         await require_enrolled(uow, self.principal, entity.course_id)

@@ -10,7 +10,7 @@ from tests.service.projects_app import Membership, Memberships, User, new_user
 
 from lamina.domain import InvalidInput, uuid7
 from lamina.persistence import Database, any_of, where
-from lamina.service import Filtered, Service
+from lamina.service import Filtered, OwnedBy, Service
 
 
 class MyMemberships(Service[Membership, Any]):
@@ -43,3 +43,18 @@ async def test_filtered_scopes_are_the_filters_a_function_of_the_principal_gives
     assert await scope.filters(None, db) == (public,)
     (mine,) = await scope.filters(User(new_user()), db)
     assert mine.op.value == "any"
+
+
+def test_a_service_of_the_principals_own_rows_owns_what_it_creates(tmp_path: Path) -> None:
+    class Mine(Service[Membership, Any]):
+        repository = Memberships
+        scope = OwnedBy("user_id")  # the rows I see are mine: those I create are too
+
+    class Keyed(Service[Membership, Any]):
+        repository = Memberships
+        scope = OwnedBy("user_id", key=lambda p: p.id)  # another key: nothing inferred
+
+    assert (Mine.owner_field, Keyed.owner_field) == ("user_id", None)
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    user = User(new_user())
+    assert Mine(db, user).new_entity({"project_id": uuid7()}).user_id == user.id

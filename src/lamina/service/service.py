@@ -35,7 +35,7 @@ from lamina.persistence import (
     repository_for,
 )
 from lamina.service.policy import Action, Policy
-from lamina.service.scopes import Scope, Target, Unscoped, principal_id, unmet_scope
+from lamina.service.scopes import OwnedBy, Scope, Target, Unscoped, principal_id, unmet_scope
 
 E = TypeVar("E", bound=Entity)
 P = TypeVar("P")
@@ -130,7 +130,8 @@ class Service(Generic[E, P]):
     (its ``write_scope``: 403 for others who see it) rather than for all who see it."""
     owner_field: ClassVar[str | None] = None
     """The field a created entity gets the principal's id in (``principal_id``): its owner,
-    author or instructor. Mark it ``READ_ONLY`` so no client sets it."""
+    author or instructor. Mark it ``READ_ONLY`` so no client sets it. Default: the field of an
+    ``OwnedBy`` write scope or scope (a service of the principal's own rows)."""
     policy: ClassVar[Policy[Any, Any]] = Policy()
     entity: ClassVar[type[Entity]]
 
@@ -145,6 +146,10 @@ class Service(Generic[E, P]):
         repository = cls.__dict__.get("repository")
         if repository is not None:
             cls.entity = repository.entity
+        if cls.owner_field is None:  # a service of "my own rows" makes rows that are mine
+            owned = [s for s in (cls.write_scope, cls.scope) if isinstance(s, OwnedBy)]
+            if owned and owned[0].key is principal_id:
+                cls.owner_field = owned[0].field
         if hasattr(cls, "entity"):
             for use_case, event in cls.publishes.items():
                 sources = _event_sources(cls.entity)
