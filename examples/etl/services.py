@@ -19,7 +19,7 @@ from examples.etl.rules import broken_rules
 from lamina.domain import Conflict, NotFound, utcnow
 from lamina.persistence import Subquery, UnitOfWork, path_between, reachable, where
 from lamina.security import Principal
-from lamina.service import MemberOf, Service, Transition
+from lamina.service import MemberOf, Service, Transition, Within
 
 EDITORS = (d.Role.OWNER, d.Role.EDITOR)
 
@@ -29,17 +29,6 @@ def projects(p: Principal, roles: Sequence[d.Role] = tuple(d.Role)) -> Subquery:
     return r.Memberships.subquery(
         "project_id", where("user_id") == p.user_id, where("role").in_(list(roles))
     )
-
-
-MEMBER = MemberOf("project_id", lambda p, _: projects(p))
-EDITOR = MemberOf("project_id", lambda p, _: projects(p, EDITORS))
-
-
-class InProject(Service[Any, Principal]):
-    """Members read, editors write."""
-
-    scope = MEMBER
-    write_scope = EDITOR
 
 
 class ProjectService(Service[d.Project, Principal]):
@@ -52,6 +41,17 @@ class ProjectService(Service[d.Project, Principal]):
             project_id=entity.id, user_id=self.principal.user_id, role=d.Role.OWNER
         )
         await r.Memberships(uow).add(owner)
+
+
+MEMBER = Within("project_id", ProjectService)  # a deleted project hides what is in it
+EDITOR = MemberOf("project_id", lambda p, _: projects(p, EDITORS))
+
+
+class InProject(Service[Any, Principal]):
+    """Members read, editors write."""
+
+    scope = MEMBER
+    write_scope = EDITOR
 
 
 class MemberService(Service[d.Membership, Principal]):

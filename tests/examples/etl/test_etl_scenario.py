@@ -343,3 +343,20 @@ async def test_the_etl_scenario(
     files = database_files(etl_url)
     assert SECRET.encode() not in files
     assert NEW_SECRET.encode() not in files
+
+
+async def test_a_deleted_project_hides_what_is_in_it(etl_url: str) -> None:
+    async with (
+        serving(etl_url) as base,
+        user_on(base, "olga") as olga,
+        user_on(base, "victor") as victor,
+    ):
+        pid, project = await make_project(olga, victor)
+        extract = (await make_components(olga, pid))["extract"]
+        await olga.ok("DELETE", f"/projects/{pid}", 204, headers=if_match(project))
+        for who in (olga, victor):  # G1 and G10: gone with its project, for every member
+            await who.problem("GET", f"/components/{extract['id']}", 404)
+            await who.problem("GET", f"/projects/{pid}/components", 404)
+        await olga.problem("POST", f"/projects/{pid}/components", 404, json={"name": "x"})
+        await olga.ok("POST", f"/projects/{pid}/restore", 200)
+        assert (await victor.ok("GET", f"/components/{extract['id']}"))["name"] == "extract"
