@@ -160,7 +160,8 @@ class Inserts(WritingRepository[E, R]):
         insert = self._insert_rows(columns, rows)
         if not self.audited or len(stored) <= AUDIT_SLICE:
             entries = self._creation_entries(stored, context, now)
-            await conn.insert_rows(insert)
+            if not conn.stage(insert, self._domain_error):  # SQLite: sent with the next call
+                await conn.insert_rows(insert)
         else:
             entries = await _built_while(
                 conn.insert_rows(insert),

@@ -248,7 +248,11 @@ class WritingRepository(ReadOnlyRepository[E, R]):
                 .values(self._new_values(set_columns))
             ),
         )
-        if await stmt.execute(conn, params) != 1:
+        args = stmt.arguments(params)  # converted (and checked, G13) before anything is sent
+        # ``current`` was read in this transaction: on SQLite, whose write transaction holds
+        # the database, the UPDATE's outcome is known, and it travels with the next call.
+        staged = conn.stage((stmt.sql, [args]), self._domain_error)
+        if not staged and await conn.execute(stmt.sql, args) != 1:
             actual = getattr(current, "version", None)
             raise VersionConflict(self.entity_name(), current.id, actual or 0, None)
         self._audit(uow, current.id, action, diff)

@@ -1,0 +1,176 @@
+"""Writes whose outcome is known travel with the next call: the fewest hops on SQLite.
+
+On SQLite a write transaction holds the whole database from its first hop
+(``BEGIN IMMEDIATE``), so an INSERT, or the UPDATE of a row read (its version
+checked) in the transaction, is staged and sent with the next statement or the
+commit. Counted with ``count_queries().round_trips``: a hop to an SQLite
+connection's thread, a round trip to PostgreSQL. A staged write that breaks a
+rule still raises the typed error naming its fields, and nothing is written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from persistence_models import Categories, Category, Products, new_product
+
+from lamina.domain import (
+    AlreadyExists,
+    ConstraintViolated,
+    InvalidInput,
+    ReferenceMissing,
+    VersionConflict,
+    uuid7,
+)
+from lamina.persistence import Database, count_queries
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_a_standalone_insert_is_one_hop_with_its_audit_entry(db: Database) -> None:
+    categories = Categories(db)
+    with count_queries() as tally:
+        stored = await categories.add(Category(name="tools"))
+    assert tally.round_trips == 1  # SQLite: BEGIN IMMEDIATE, INSERT, audit entry, COMMIT
+    assert [e.action for e in await categories.history(stored.id)] == ["create"]
+
+
+async def test_g2_a_standalone_versioned_update_delete_and_restore_are_two_hops(
+    db: Database,
+) -> None:
+    products = Products(db)
+    stored = await products.add(new_product())
+    with count_queries() as update:
+        updated = await products.update(stored.id, {"name": "renamed"}, expected_version=1)
+    with count_queries() as delete:
+        await products.delete(stored.id, expected_version=2)
+    with count_queries() as restore:
+        restored = await products.restore(stored.id, expected_version=3)
+
+    # SQLite: BEGIN IMMEDIATE and the read; then UPDATE, audit entry and COMMIT.
+    expected = 2 if db.dialect_name == "sqlite" else update.round_trips
+    assert (update.round_trips, delete.round_trips, restore.round_trips) == (expected,) * 3
+    assert expected <= 2
+    assert updated.version == 2
+    assert restored.version == 4
+    assert await products.get(stored.id) == restored
+    history = await products.history(stored.id)
+    assert [e.action for e in history] == ["create", "update", "delete", "restore"]
+    assert history[1].changes == {"name": ("Product SKU-1", "renamed")}
+
+
+async def test_g2_a_stale_version_writes_nothing_and_sends_no_update(db: Database) -> None:
+    products = Products(db)
+    stored = await products.add(new_product())
+    with count_queries() as tally, pytest.raises(VersionConflict):
+        await products.update(stored.id, {"name": "renamed"}, expected_version=7)
+    if db.dialect_name == "sqlite":
+        assert tally.round_trips == 2  # BEGIN IMMEDIATE and the read; ROLLBACK
+    assert await products.get(stored.id) == stored
+    assert len(await products.history(stored.id)) == 1
+
+
+async def test_in_a_unit_of_work_staged_writes_ride_with_the_next_read_and_the_commit(
+    db: Database,
+) -> None:
+    with count_queries() as tally:
+        async with db.unit_of_work() as uow:
+            products = Products(uow)
+            first = await products.add(new_product("SKU-1"))
+            second = await products.add(new_product("SKU-2"))
+            moved = await products.update(first.id, {"name": "moved"}, expected_version=1)
+            again = await products.update(first.id, {"name": "again"}, expected_version=2)
+            seen = await products.get(second.id)
+    if db.dialect_name == "sqlite":
+        # BEGIN IMMEDIATE and both INSERTs go with the first update's read, its UPDATE
+        # with the second update's read, that UPDATE with the get, and the audit entries
+        # with the COMMIT: four hops for six statements and a commit.
+        assert tally.round_trips == 4
+    assert (moved.version, again.version) == (2, 3)
+    assert seen == second
+    products = Products(db)
+    assert (await products.get(first.id)).name == "again"
+    assert [e.action for e in await products.history(first.id)] == ["create", "update", "update"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "fields"),
+    [
+        ({"sku": "SKU-TAKEN"}, AlreadyExists, ("sku",)),
+        ({"rating": 9}, ConstraintViolated, ("rating",)),
+        ({"category_id": uuid7()}, ReferenceMissing, ("category_id",)),
+    ],
+)
+async def test_g3_a_standalone_update_breaking_a_rule_raises_its_typed_error_and_writes_nothing(
+    db: Database, changes: dict[str, object], error: type[Exception], fields: tuple[str, ...]
+) -> None:
+    products = Products(db)
+    await products.add(new_product("SKU-TAKEN"))
+    stored = await products.add(new_product("SKU-1"))
+    audit_before = db.stats.audit_entries
+
+    with pytest.raises(error) as raised:
+        await products.update(stored.id, changes, expected_version=1)
+
+    assert getattr(raised.value, "entity", None) == "Product"
+    if isinstance(raised.value, ConstraintViolated):
+        assert raised.value.constraint.endswith("rating_range")
+        assert tuple(e.field for e in raised.value.errors) == fields
+    else:
+        assert getattr(raised.value, "fields", None) == fields
+    assert await products.get(stored.id) == stored
+    assert len(await products.history(stored.id)) == 1
+    assert db.stats.audit_entries == audit_before
+
+
+async def test_g3_a_staged_insert_failing_at_commit_raises_already_exists_and_writes_nothing(
+    db: Database,
+) -> None:
+    await Products(db).add(new_product("SKU-TAKEN"))
+    fresh = new_product("SKU-NEW")
+    twin = new_product("SKU-TAKEN")
+
+    async def both() -> None:
+        async with db.unit_of_work() as uow:
+            await Products(uow).add(fresh)
+            await Products(uow).add(twin)  # fails with the commit on SQLite
+
+    with pytest.raises(AlreadyExists) as raised:
+        await both()
+    assert raised.value.fields == ("sku",)
+    products = Products(db)
+    assert await products.get_or_none(fresh.id) is None
+    assert await products.get_or_none(twin.id) is None
+    assert await products.history(fresh.id) == []
+
+
+async def test_a_staged_failure_raised_by_another_repository_names_the_writer_s_fields(
+    db: Database,
+) -> None:
+    await Products(db).add(new_product("SKU-TAKEN"))
+    stored = await Products(db).add(new_product("SKU-1"))
+
+    async def update_then_read() -> None:
+        async with db.unit_of_work() as uow:
+            await Products(uow).update(stored.id, {"sku": "SKU-TAKEN"}, expected_version=1)
+            await Categories(uow).list()  # SQLite: the staged UPDATE fails in this hop
+
+    with pytest.raises(AlreadyExists) as raised:
+        await update_then_read()
+    assert raised.value.entity == "Product"
+    assert raised.value.fields == ("sku",)
+    assert await Products(db).get(stored.id) == stored
+
+
+async def test_g13_a_naive_datetime_is_refused_before_anything_is_staged(db: Database) -> None:
+    products = Products(db)
+    stored = await products.add(new_product())
+    async with db.unit_of_work() as uow:
+        with pytest.raises(InvalidInput):
+            await Products(uow).update(
+                stored.id, {"released_at": datetime(2026, 1, 1)}, expected_version=1
+            )
+        await Products(uow).update(stored.id, {"name": "fine"}, expected_version=1)
+    assert (await products.get(stored.id)).name == "fine"
+    assert [e.action for e in await products.history(stored.id)] == ["create", "update"]
