@@ -152,7 +152,9 @@ class SQLiteConnection(Connection):
     ) -> T:
         pending = self._pending_begin
         self._pending_begin = None
-        staged, self._staged = self._staged, []
+        staged = self._staged
+        if staged:
+            self._staged = []
         failing: list[OnError | None] = []  # the staged write that failed, if one did
 
         def run() -> T:
@@ -165,21 +167,6 @@ class SQLiteConnection(Connection):
             return work()
 
         start = time.perf_counter()
-        try:
-            try:
-                return await self._run(run, pending, on_cancel)
-            except Exception as exc:
-                error = failing[0](exc) if failing and failing[0] is not None else None
-                if error is None or error is exc:
-                    raise
-                raise error from exc
-        finally:
-            record_query(self._stats, time.perf_counter() - start, statements + len(staged))
-
-    async def _run(
-        self, run: Callable[[], T], pending: str | None, on_cancel: Callable[[], None] | None
-    ) -> T:
-        """One hop: ``run`` in the thread, the transaction's state kept right if cancelled."""
         try:
             done = self._worker.call(run)
             if pending is None and not self._in_transaction:
@@ -196,10 +183,16 @@ class SQLiteConnection(Connection):
                 if not done.cancelled():
                     done.exception()  # retrieved: the cancellation is what propagates
                 raise
-        except BaseException:
+        except BaseException as exc:
             if pending is not None and not self.raw.in_transaction:
                 self._in_transaction = False
-            raise
+            translate = failing[0] if failing else None
+            error = translate(exc) if translate is not None and isinstance(exc, Exception) else None
+            if error is None or error is exc:
+                raise
+            raise error from exc  # a staged write's failure, as the repository that staged it
+        finally:
+            record_query(self._stats, time.perf_counter() - start, statements + len(staged))
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
         return await self._hop(lambda: self.raw.execute(sql, args).fetchall())
