@@ -72,14 +72,18 @@ class Connection(ABC):
     async def insert_rows(self, insert: InsertRows) -> None:
         """Insert many rows the driver's fastest way."""
 
-    def stage(self, write: Batch, on_error: OnError | None = None) -> bool:
+    def stage(
+        self, write: Batch, on_error: OnError | None = None, *, into: list[Row] | None = None
+    ) -> bool:
         """Send ``write`` with this connection's next call (a statement or the commit) instead
         of on its own, if the driver can; False if it cannot (the caller sends it).
 
         Only for a write whose outcome the caller already knows but for a broken rule
         (unique, foreign key, CHECK): one that changes a row read, with its version
-        checked, in this transaction, or an insert. A failure of ``write`` is raised by the
-        call it travels with, as ``on_error`` makes it. Nothing is staged by default.
+        checked, in this transaction, or an insert; or a write whose outcome the caller
+        reads once the transaction is committed (``into`` receives the rows a one-row
+        statement returns, unconverted). A failure of ``write`` is raised by the call it
+        travels with, as ``on_error`` makes it. Nothing is staged by default.
         """
         return False
 

@@ -122,21 +122,26 @@ class SQLiteConnection(Connection):
         self._writers = writers
         weakref.finalize(self, worker.stop)  # a connection dropped unclosed ends its thread
         self._pending_begin: str | None = None
-        self._staged: list[tuple[Batch, OnError | None]] = []
+        self._staged: list[tuple[Batch, OnError | None, list[Row] | None]] = []
         self._in_transaction = False
         self._writing = False
 
-    def stage(self, write: Batch, on_error: OnError | None = None) -> bool:
+    def stage(
+        self, write: Batch, on_error: OnError | None = None, *, into: list[Row] | None = None
+    ) -> bool:
         """Queue ``write`` to run first in the next hop (statement or commit), inside a
         write transaction (which holds the database from its first hop); else False."""
         if not self._writing:
             return False
-        self._staged.append((write, on_error))
+        self._staged.append((write, on_error, into))
         return True
 
-    def _run_batch(self, batch: Batch) -> None:
+    def _run_batch(self, batch: Batch, into: list[Row] | None = None) -> None:
         if isinstance(batch, InsertRows):
             insert_values(self.raw, batch)
+        elif into is not None:
+            (args,) = batch[1]
+            into += self.raw.execute(batch[0], args).fetchall()
         elif batch[1]:
             if len(batch[1]) == 1:
                 self.raw.execute(batch[0], batch[1][0])
@@ -160,9 +165,9 @@ class SQLiteConnection(Connection):
         def run() -> T:
             if pending is not None:
                 self.raw.execute(pending)
-            for write, on_error in staged:
+            for write, on_error, into in staged:
                 failing.append(on_error)
-                self._run_batch(write)
+                self._run_batch(write, into)
                 failing.pop()
             return work()
 
