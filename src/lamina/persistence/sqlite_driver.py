@@ -8,11 +8,14 @@ whole database, so a write whose outcome is already known (an UPDATE of a row
 read, its version checked, in this transaction; an INSERT) is staged
 (:meth:`SQLiteConnection.stage`) and travels with the next call instead of
 costing a hop of its own. A standalone insert is then one hop (BEGIN IMMEDIATE,
-INSERT, audit entry, COMMIT), a standalone versioned update, soft delete or
-restore two (BEGIN IMMEDIATE and the read; UPDATE, audit entry and COMMIT). A
-staged write that breaks a rule (unique, foreign key, CHECK) fails in the hop
-it travels with, which raises the domain error of the repository that staged
-it; the unit of work then rolls back, as for any failed write.
+INSERT, audit entry, COMMIT); so is a standalone versioned update, soft delete
+or restore of plain fields (BEGIN IMMEDIATE, the audit entry's INSERT reading
+the old values, the UPDATE, COMMIT: :mod:`~lamina.persistence.changes`), and
+one that needs the row read first is two (BEGIN IMMEDIATE and the read; UPDATE,
+audit entry and COMMIT). A staged write that breaks a rule (unique, foreign
+key, CHECK) fails in the hop it travels with, which raises the domain error of
+the repository that staged it; the unit of work then rolls back, as for any
+failed write.
 """
 
 from __future__ import annotations
