@@ -10,11 +10,19 @@ rule still raises the typed error naming its fields, and nothing is written.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from persistence_models import Categories, Category, Price, Products, new_product
+from persistence_models import (
+    Categories,
+    Category,
+    Gadget,
+    Gadgets,
+    Price,
+    Products,
+    new_product,
+)
 
 from lamina.domain import (
     AlreadyExists,
@@ -194,3 +202,38 @@ async def test_g13_a_naive_datetime_is_refused_before_anything_is_staged(db: Dat
         await Products(uow).update(stored.id, {"name": "fine"}, expected_version=1)
     assert (await products.get(stored.id)).name == "fine"
     assert [e.action for e in await products.history(stored.id)] == ["create", "update"]
+
+
+async def test_g4_a_one_hop_change_writes_each_kind_of_value_as_the_read_path_does(
+    db: Database,
+) -> None:
+    """The database writes the entry of a standalone change (old values as it holds them);
+    the same change inside a unit of work reads the row and builds the entry in Python."""
+    kinds = {
+        "name": 'n "2" é',
+        "count": 7,
+        "active": False,
+        "owner_id": uuid7(),
+        "made_on": date(2024, 2, 29),
+        "seen_at": datetime(2024, 5, 6, 7, 8, 9, 120000, tzinfo=UTC),
+        "code": "c2",
+    }
+    first = {**kinds, "seen_at": datetime(2024, 5, 6, 9, 0, tzinfo=timezone(timedelta(hours=2)))}
+    gadgets = Gadgets(db)
+    alone = await gadgets.add(Gadget(name="g", count=1, active=True))
+    in_unit = await gadgets.add(Gadget(name="g", count=1, active=True))
+
+    with count_queries() as tally:
+        changed = await gadgets.update(alone.id, first, expected_version=1)
+        await gadgets.update(alone.id, kinds, expected_version=2)
+    async with db.unit_of_work() as uow:
+        await Gadgets(uow).update(in_unit.id, first, expected_version=1)
+        await Gadgets(uow).update(in_unit.id, kinds, expected_version=2)
+
+    assert tally.round_trips == 2  # one each
+    assert changed.seen_at == first["seen_at"]
+    by_database = [e.changes for e in await gadgets.history(alone.id)][1:]
+    by_python = [e.changes for e in await gadgets.history(in_unit.id)][1:]
+    assert by_database == by_python
+    assert by_database[0]["code"] == ("***", "***")
+    assert by_database[1] == {"seen_at": by_python[1]["seen_at"]}
