@@ -1,11 +1,14 @@
-"""Writes whose outcome is known travel with the next call: the fewest hops on SQLite.
+"""A standalone write is its own transaction: on SQLite its statements travel with its
+commit, the fewest hops.
 
 On SQLite a write transaction holds the whole database from its first hop
-(``BEGIN IMMEDIATE``), so an INSERT, or the UPDATE of a row read (its version
-checked) in the transaction, is staged and sent with the next statement or the
-commit. Counted with ``count_queries().round_trips``: a hop to an SQLite
-connection's thread, a round trip to PostgreSQL. A staged write that breaks a
-rule still raises the typed error naming its fields, and nothing is written.
+(``BEGIN IMMEDIATE``), so a standalone INSERT, or the UPDATE of a row read (its
+version checked) in the transaction, is staged and sent with the commit.
+Counted with ``count_queries().round_trips``: a hop to an SQLite connection's
+thread, a round trip to PostgreSQL. A staged write that breaks a rule still
+raises the typed error naming its fields from the call, and nothing is written.
+Inside a unit of work each write is sent at once, on both databases: a broken
+rule raises at the call that broke it.
 """
 
 from __future__ import annotations
@@ -96,27 +99,27 @@ async def test_g2_a_stale_version_writes_nothing(db: Database) -> None:
     assert len(await products.history(stored.id)) == 1
 
 
-async def test_in_a_unit_of_work_staged_writes_ride_with_the_next_read_and_the_commit(
+async def test_in_a_unit_of_work_a_broken_rule_raises_at_the_call_on_both_databases(
     db: Database,
 ) -> None:
-    with count_queries() as tally:
+    await Products(db).add(new_product("SKU-TAKEN"))
+    raised_at: list[str] = []
+
+    async def use_case() -> None:
         async with db.unit_of_work() as uow:
             products = Products(uow)
-            first = await products.add(new_product("SKU-1"))
-            second = await products.add(new_product("SKU-2"))
-            moved = await products.update(first.id, {"name": "moved"}, expected_version=1)
-            again = await products.update(first.id, {"name": "again"}, expected_version=2)
-            seen = await products.get(second.id)
-    if db.dialect_name == "sqlite":
-        # BEGIN IMMEDIATE and both INSERTs go with the first update's read, its UPDATE
-        # with the second update's read, that UPDATE with the get, and the audit entries
-        # with the COMMIT: four hops for six statements and a commit.
-        assert tally.round_trips == 4
-    assert (moved.version, again.version) == (2, 3)
-    assert seen == second
-    products = Products(db)
-    assert (await products.get(first.id)).name == "again"
-    assert [e.action for e in await products.history(first.id)] == ["create", "update", "update"]
+            fresh = await products.add(new_product("SKU-1"))
+            try:
+                await products.add(new_product("SKU-TAKEN"))
+            except AlreadyExists:
+                raised_at.append("add")
+                raise
+            await products.update(fresh.id, {"name": "never"}, expected_version=1)
+
+    with pytest.raises(AlreadyExists):
+        await use_case()
+    assert raised_at == ["add"]  # a use case can answer for it (e.g. as its own Conflict)
+    assert await Products(db).count() == 1
 
 
 @pytest.mark.parametrize(
@@ -149,7 +152,7 @@ async def test_g3_a_standalone_update_breaking_a_rule_raises_its_typed_error_and
     assert db.stats.audit_entries == audit_before
 
 
-async def test_g3_a_staged_insert_failing_at_commit_raises_already_exists_and_writes_nothing(
+async def test_g3_an_insert_breaking_a_rule_in_a_unit_raises_already_exists_and_writes_nothing(
     db: Database,
 ) -> None:
     await Products(db).add(new_product("SKU-TAKEN"))
@@ -159,7 +162,7 @@ async def test_g3_a_staged_insert_failing_at_commit_raises_already_exists_and_wr
     async def both() -> None:
         async with db.unit_of_work() as uow:
             await Products(uow).add(fresh)
-            await Products(uow).add(twin)  # fails with the commit on SQLite
+            await Products(uow).add(twin)
 
     with pytest.raises(AlreadyExists) as raised:
         await both()
@@ -170,7 +173,7 @@ async def test_g3_a_staged_insert_failing_at_commit_raises_already_exists_and_wr
     assert await products.history(fresh.id) == []
 
 
-async def test_a_staged_failure_raised_by_another_repository_names_the_writer_s_fields(
+async def test_an_update_breaking_a_rule_in_a_unit_names_the_writer_s_fields(
     db: Database,
 ) -> None:
     await Products(db).add(new_product("SKU-TAKEN"))
@@ -179,7 +182,7 @@ async def test_a_staged_failure_raised_by_another_repository_names_the_writer_s_
     async def update_then_read() -> None:
         async with db.unit_of_work() as uow:
             await Products(uow).update(stored.id, {"sku": "SKU-TAKEN"}, expected_version=1)
-            await Categories(uow).list()  # SQLite: the staged UPDATE fails in this hop
+            await Categories(uow).list()  # not reached
 
     with pytest.raises(AlreadyExists) as raised:
         await update_then_read()

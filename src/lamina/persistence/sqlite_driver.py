@@ -4,18 +4,18 @@ Each call is one hop to the connection's thread (a round trip, as counted by
 :func:`~lamina.persistence.count_queries`). ``BEGIN`` travels with the first
 statement of a transaction, and ``COMMIT`` with the last writes. A write
 transaction starts with ``BEGIN IMMEDIATE``: from its first hop it holds the
-whole database, so a write whose outcome is already known (an UPDATE of a row
-read, its version checked, in this transaction; an INSERT) is staged
-(:meth:`SQLiteConnection.stage`) and travels with the next call instead of
-costing a hop of its own. A standalone insert is then one hop (BEGIN IMMEDIATE,
+whole database, so the writes of a standalone repository call (an UPDATE of a
+row read, its version checked, in this transaction; an INSERT) are staged
+(:meth:`SQLiteConnection.stage`) and travel with its commit instead of costing
+hops of their own (inside an application's unit of work, writes are sent at
+once, so a broken rule raises at the call that broke it). A standalone insert is then one hop (BEGIN IMMEDIATE,
 INSERT, audit entry, COMMIT); so is a standalone versioned update, soft delete
 or restore of plain fields (BEGIN IMMEDIATE, the audit entry's INSERT reading
 the old values, the UPDATE, COMMIT: :mod:`~lamina.persistence.changes`), and
 one that needs the row read first is two (BEGIN IMMEDIATE and the read; UPDATE,
 audit entry and COMMIT). A staged write that breaks a rule (unique, foreign
 key, CHECK) fails in the hop it travels with, which raises the domain error of
-the repository that staged it; the unit of work then rolls back, as for any
-failed write.
+the repository that staged it; nothing is written.
 """
 
 from __future__ import annotations
