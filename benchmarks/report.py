@@ -105,7 +105,8 @@ def render_database(result: DatabaseResult) -> list[str]:
         "",
         f"Round trips per operation ({result.title}), counted at each layer's driver while it "
         "runs: a statement, a pipelined batch or a COPY is one; BEGIN, COMMIT and ROLLBACK "
-        "count where sent on their own:",
+        "count where sent on their own; for lamina on SQLite, a hop to the connection's thread "
+        "is one (it may carry BEGIN, staged writes and COMMIT):",
         "",
     ]
     lines += _table(result, lambda op, layer: _statements(result.results[op].get(layer)))

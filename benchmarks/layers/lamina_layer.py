@@ -122,7 +122,7 @@ class LaminaLayer(Layer):
         count = StatementCount()
         with count_queries() as tally:
             yield count
-        count.value = tally.queries
+        count.value = tally.round_trips  # on SQLite, hops to the connection's thread
 
     async def insert_one(self, item: NewItem) -> None:
         await self.repo.add(

@@ -218,6 +218,61 @@ def build_versioned_update(
     return select(*(row.c[c.name] for c in returned)).add_cte(stored)
 
 
+def build_sqlite_versioned_update(
+    table: Table,
+    key: Column[Any],
+    conditions: Sequence[ColumnElement[bool]],
+    new_values: Mapping[str, Any],
+    compared: Sequence[FieldColumn],
+    returned: Sequence[Column[Any]],
+    *,
+    always: bool = False,
+) -> tuple[Any, Any]:
+    """:func:`build_versioned_update` on SQLite, as two statements sent together in one
+    write transaction (which holds the database, so both see the row alike)::
+
+        INSERT INTO audit_log SELECT …, json_patch(:a_changes, {field: [old, new]…})
+        FROM table WHERE key = :id AND conditions [AND a compared column differs];
+        UPDATE table SET … WHERE <the same> RETURNING returned…
+
+    The audit entry is inserted first, reading the old values, and only for a row the
+    UPDATE then changes (G2, G4): a compared column's pair is listed only if its value
+    changes (``json_patch`` drops the others), the old value as the database holds it,
+    the new one as given (:data:`NEW_PREFIX`); sensitive ones masked.
+    """
+    where = [key == bindparam("id", type_=key.type), *conditions]
+    if compared and not always:
+        where.append(
+            or_(*(table.c[f.column].is_distinct_from(new_values[f.column]) for f in compared))
+        )
+    changed_row = update(table).where(*where).values(dict(new_values)).returning(*returned)
+    known: ColumnElement[Any] = bindparam(CHANGES_PARAM, type_=String())
+    pairs: list[Any] = []
+    for f in compared:
+        old = table.c[f.column]
+        if f.sensitive:
+            pair: ColumnElement[Any] = func.json(literal(_MASKED))
+        else:
+            given = func.json(bindparam(NEW_PREFIX + f.column, type_=String()))
+            pair = func.json_array(_sqlite_json_of(old, f.kind), given)
+        pairs += [
+            literal(f.field),
+            func.json(case((old.is_distinct_from(new_values[f.column]), pair))),
+        ]
+    changes = func.json_patch(known, func.json_object(*pairs)) if pairs else known
+    entry = (
+        select(
+            *(
+                changes if name == "changes" else bindparam(ENTRY_PREFIX + name, type_=v.type)
+                for name, v in audit.entry_parameters().items()
+            )
+        )
+        .select_from(table)
+        .where(*where)
+    )
+    return insert(audit_log).from_select(list(audit.AUDIT_COLUMNS), entry), changed_row
+
+
 def versioned_update_params(
     update_params: Mapping[str, Any], entry: Sequence[Any] | None
 ) -> dict[str, Any]:

@@ -13,7 +13,7 @@ and :mod:`lamina.persistence.sqlite_driver` (``sqlite3`` in worker threads);
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,10 @@ class InsertRows:
 Batch = tuple[str, Sequence[Sequence[Any]]] | InsertRows
 """A write sent with a commit: a statement and its argument rows, or rows to insert."""
 
+OnError = Callable[[BaseException], BaseException | None]
+"""What a staged write's failure stands for (the domain error of the repository that
+staged it), or None to raise the driver's own."""
+
 
 class Connection(ABC):
     """One connection, used by one task at a time."""
@@ -67,6 +71,21 @@ class Connection(ABC):
     @abstractmethod
     async def insert_rows(self, insert: InsertRows) -> None:
         """Insert many rows the driver's fastest way."""
+
+    def stage(
+        self, write: Batch, on_error: OnError | None = None, *, into: list[Row] | None = None
+    ) -> bool:
+        """Send ``write`` with this connection's next call (a statement or the commit) instead
+        of on its own, if the driver can; False if it cannot (the caller sends it).
+
+        Only for a write whose outcome the caller already knows but for a broken rule
+        (unique, foreign key, CHECK): one that changes a row read, with its version
+        checked, in this transaction, or an insert; or a write whose outcome the caller
+        reads once the transaction is committed (``into`` receives the rows a one-row
+        statement returns, unconverted). A failure of ``write`` is raised by the call it
+        travels with, as ``on_error`` makes it. Nothing is staged by default.
+        """
+        return False
 
     @abstractmethod
     async def begin(self, *, write: bool = True) -> None:

@@ -160,7 +160,9 @@ class Inserts(WritingRepository[E, R]):
         insert = self._insert_rows(columns, rows)
         if not self.audited or len(stored) <= AUDIT_SLICE:
             entries = self._creation_entries(stored, context, now)
-            await conn.insert_rows(insert)
+            # A standalone add on SQLite: sent with the commit (the call raises what it breaks)
+            if not (self._standalone and conn.stage(insert, self._domain_error)):
+                await conn.insert_rows(insert)
         else:
             entries = await _built_while(
                 conn.insert_rows(insert),

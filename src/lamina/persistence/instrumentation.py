@@ -18,6 +18,9 @@ class QueryTally:
 
     queries: int = 0
     seconds: float = 0.0
+    round_trips: int = 0
+    """Calls into the driver: a round trip to PostgreSQL, a hop to the thread of an SQLite
+    connection (which may carry several statements: BEGIN, staged writes, COMMIT)."""
 
 
 @dataclass
@@ -58,10 +61,12 @@ def count_queries() -> Iterator[QueryTally]:
 
 
 def record_query(stats: DatabaseStats, seconds: float, statements: int = 1) -> None:
-    """Add ``statements`` sent in ``seconds`` to ``stats`` and to the current tally."""
+    """Add ``statements`` sent in ``seconds`` (one round trip) to ``stats`` and to the
+    current tally."""
     stats.queries += statements
     stats.query_seconds += seconds
     tally = _tally.get()
     if tally is not None:
         tally.queries += statements
+        tally.round_trips += 1
         tally.seconds += seconds

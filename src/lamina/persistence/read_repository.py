@@ -268,15 +268,17 @@ class ReadOnlyRepository(Generic[E, R]):
         try:
             yield
         except Exception as exc:
-            error = translate(
-                exc,
-                entity=self.entity_name(),
-                table=self.table(),
-                field_name=self.mapper().field_for,
-            )
+            error = self._domain_error(exc)
             if error is None or error is exc:
                 raise
             raise error from exc
+
+    def _domain_error(self, exc: BaseException) -> BaseException | None:
+        """The domain error a driver error stands for in this repository's table, or None
+        (also what a write staged on a connection raises if it fails in a later call)."""
+        return translate(
+            exc, entity=self.entity_name(), table=self.table(), field_name=self.mapper().field_for
+        )
 
     # ------------------------------------------------------------------ reads
 

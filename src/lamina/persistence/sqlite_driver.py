@@ -1,8 +1,21 @@
 """The SQLite driver: ``sqlite3`` connections to one file in WAL mode, each in a thread of its own.
 
-Each call is one hop to the connection's thread; ``BEGIN`` travels with the
-first statement of a transaction, and ``COMMIT`` with the last writes, so a
-small unit of work costs two hops.
+Each call is one hop to the connection's thread (a round trip, as counted by
+:func:`~lamina.persistence.count_queries`). ``BEGIN`` travels with the first
+statement of a transaction, and ``COMMIT`` with the last writes. A write
+transaction starts with ``BEGIN IMMEDIATE``: from its first hop it holds the
+whole database, so the writes of a standalone repository call (an UPDATE of a
+row read, its version checked, in this transaction; an INSERT) are staged
+(:meth:`SQLiteConnection.stage`) and travel with its commit instead of costing
+hops of their own (inside an application's unit of work, writes are sent at
+once, so a broken rule raises at the call that broke it). A standalone insert is then one hop (BEGIN IMMEDIATE,
+INSERT, audit entry, COMMIT); so is a standalone versioned update, soft delete
+or restore of plain fields (BEGIN IMMEDIATE, the audit entry's INSERT reading
+the old values, the UPDATE, COMMIT: :mod:`~lamina.persistence.changes`), and
+one that needs the row read first is two (BEGIN IMMEDIATE and the read; UPDATE,
+audit entry and COMMIT). A staged write that breaks a rule (unique, foreign
+key, CHECK) fails in the hop it travels with, which raises the domain error of
+the repository that staged it; nothing is written.
 """
 
 from __future__ import annotations
@@ -18,7 +31,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from lamina.persistence.connection import Batch, Connection, InsertRows, Row
+from lamina.persistence.connection import Batch, Connection, InsertRows, OnError, Row
 from lamina.persistence.instrumentation import DatabaseStats, record_query
 from lamina.persistence.pool import Pool, PoolOptions
 from lamina.persistence.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
@@ -112,8 +125,31 @@ class SQLiteConnection(Connection):
         self._writers = writers
         weakref.finalize(self, worker.stop)  # a connection dropped unclosed ends its thread
         self._pending_begin: str | None = None
+        self._staged: list[tuple[Batch, OnError | None, list[Row] | None]] = []
         self._in_transaction = False
         self._writing = False
+
+    def stage(
+        self, write: Batch, on_error: OnError | None = None, *, into: list[Row] | None = None
+    ) -> bool:
+        """Queue ``write`` to run first in the next hop (statement or commit), inside a
+        write transaction (which holds the database from its first hop); else False."""
+        if not self._writing:
+            return False
+        self._staged.append((write, on_error, into))
+        return True
+
+    def _run_batch(self, batch: Batch, into: list[Row] | None = None) -> None:
+        if isinstance(batch, InsertRows):
+            insert_values(self.raw, batch)
+        elif into is not None:
+            (args,) = batch[1]
+            into += self.raw.execute(batch[0], args).fetchall()
+        elif batch[1]:
+            if len(batch[1]) == 1:
+                self.raw.execute(batch[0], batch[1][0])
+            else:
+                self.raw.executemany(*batch)
 
     async def _hop(
         self,
@@ -124,10 +160,18 @@ class SQLiteConnection(Connection):
     ) -> T:
         pending = self._pending_begin
         self._pending_begin = None
+        staged = self._staged
+        if staged:
+            self._staged = []
+        failing: list[OnError | None] = []  # the staged write that failed, if one did
 
         def run() -> T:
             if pending is not None:
                 self.raw.execute(pending)
+            for write, on_error, into in staged:
+                failing.append(on_error)
+                self._run_batch(write, into)
+                failing.pop()
             return work()
 
         start = time.perf_counter()
@@ -147,12 +191,16 @@ class SQLiteConnection(Connection):
                 if not done.cancelled():
                     done.exception()  # retrieved: the cancellation is what propagates
                 raise
-        except BaseException:
+        except BaseException as exc:
             if pending is not None and not self.raw.in_transaction:
                 self._in_transaction = False
-            raise
+            translate = failing[0] if failing else None
+            error = translate(exc) if translate is not None and isinstance(exc, Exception) else None
+            if error is None or error is exc:
+                raise
+            raise error from exc  # a staged write's failure, as the repository that staged it
         finally:
-            record_query(self._stats, time.perf_counter() - start, statements)
+            record_query(self._stats, time.perf_counter() - start, statements + len(staged))
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
         return await self._hop(lambda: self.raw.execute(sql, args).fetchall())
@@ -182,7 +230,7 @@ class SQLiteConnection(Connection):
             self._writers.leave()
 
     async def commit(self, batches: Sequence[Batch] = ()) -> None:
-        if self._pending_begin is not None and not batches:
+        if self._pending_begin is not None and not batches and not self._staged:
             self._pending_begin = None  # nothing was sent: nothing to commit
             self._in_transaction = False
             self._end_writing()
@@ -195,10 +243,7 @@ class SQLiteConnection(Connection):
 
         def run() -> None:
             for batch in batches:
-                if isinstance(batch, InsertRows):
-                    insert_values(self.raw, batch)
-                elif batch[1]:
-                    self.raw.executemany(*batch)
+                self._run_batch(batch)
             if abandoned.is_set():
                 return
             self.raw.execute("COMMIT")
@@ -212,6 +257,7 @@ class SQLiteConnection(Connection):
 
     async def rollback(self) -> None:
         self._pending_begin = None
+        self._staged = []  # never sent: nothing to undo
         self._in_transaction = False
         try:
             if self.is_closed() or not self.raw.in_transaction:
@@ -324,7 +370,9 @@ class SQLitePool(Pool[SQLiteConnection]):
             await closed
 
     async def release(self, conn: SQLiteConnection, *, discard: bool = False) -> None:
-        if not discard and (conn.raw.in_transaction or conn._pending_begin is not None):
+        if not discard and (
+            conn.raw.in_transaction or conn._pending_begin is not None or conn._staged
+        ):
             await conn.rollback()
         conn._end_writing(discarded=discard)
         await super().release(conn, discard=discard)

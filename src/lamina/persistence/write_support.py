@@ -16,6 +16,7 @@ from lamina.domain.errors import InvalidInput, VersionConflict
 from lamina.persistence.audit import AuditAction, audit_row, audit_rows, changes_between
 from lamina.persistence.connection import Connection, InsertRows
 from lamina.persistence.creation_changes import CreationChanges
+from lamina.persistence.database import Database
 from lamina.persistence.read_repository import ReadOnlyRepository, Visibility
 from lamina.persistence.unit_of_work import UnitOfWork
 
@@ -134,6 +135,11 @@ class WritingRepository(ReadOnlyRepository[E, R]):
             rows = [[row[i] for i in order] for row in rows]
         return stmt.insert_rows(table, rows)
 
+    @property
+    def _standalone(self) -> bool:
+        """Whether each write is its own transaction (bound to the database, not a unit)."""
+        return isinstance(self.target, Database)
+
     async def _locked(
         self,
         conn: Connection,
@@ -248,7 +254,12 @@ class WritingRepository(ReadOnlyRepository[E, R]):
                 .values(self._new_values(set_columns))
             ),
         )
-        if await stmt.execute(conn, params) != 1:
+        args = stmt.arguments(params)  # converted (and checked, G13) before anything is sent
+        # ``current`` was read in this transaction: on SQLite, whose write transaction holds
+        # the database, the UPDATE's outcome is known; a standalone write's travels with its
+        # commit (in a unit of work it is sent at once: a broken rule raises at the call).
+        staged = self._standalone and conn.stage((stmt.sql, [args]), self._domain_error)
+        if not staged and await conn.execute(stmt.sql, args) != 1:
             actual = getattr(current, "version", None)
             raise VersionConflict(self.entity_name(), current.id, actual or 0, None)
         self._audit(uow, current.id, action, diff)
