@@ -8,8 +8,8 @@ whole database, so the writes of a standalone repository call (an UPDATE of a
 row read, its version checked, in this transaction; an INSERT) are staged
 (:meth:`SQLiteConnection.stage`) and travel with its commit instead of costing
 hops of their own (inside an application's unit of work, writes are sent at
-once, so a broken rule raises at the call that broke it). A standalone insert is then one hop (BEGIN IMMEDIATE,
-INSERT, audit entry, COMMIT); so is a standalone versioned update, soft delete
+once, so a broken rule raises at the call that broke it). A standalone insert
+is then one hop (BEGIN IMMEDIATE, INSERT, audit entry, COMMIT); so is a standalone versioned update, soft delete
 or restore of plain fields (BEGIN IMMEDIATE, the audit entry's INSERT reading
 the old values, the UPDATE, COMMIT: :mod:`~lamina.persistence.changes`), and
 one that needs the row read first is two (BEGIN IMMEDIATE and the read; UPDATE,
