@@ -9,13 +9,14 @@ row read, its version checked, in this transaction; an INSERT) are staged
 (:meth:`SQLiteConnection.stage`) and travel with its commit instead of costing
 hops of their own (inside an application's unit of work, writes are sent at
 once, so a broken rule raises at the call that broke it). A standalone insert
-is then one hop (BEGIN IMMEDIATE, INSERT, audit entry, COMMIT); so is a standalone versioned update, soft delete
-or restore of plain fields (BEGIN IMMEDIATE, the audit entry's INSERT reading
-the old values, the UPDATE, COMMIT: :mod:`~lamina.persistence.changes`), and
-one that needs the row read first is two (BEGIN IMMEDIATE and the read; UPDATE,
-audit entry and COMMIT). A staged write that breaks a rule (unique, foreign
-key, CHECK) fails in the hop it travels with, which raises the domain error of
-the repository that staged it; nothing is written.
+is then one hop (BEGIN IMMEDIATE, INSERT, audit entry, COMMIT); so is a
+standalone versioned update, soft delete or restore of plain fields (BEGIN
+IMMEDIATE, the audit entry's INSERT reading the old values, the UPDATE, COMMIT:
+:mod:`~lamina.persistence.changes`), and one that needs the row read first is
+two (BEGIN IMMEDIATE and the read; UPDATE, audit entry and COMMIT). A staged
+write that breaks a rule (unique, foreign key, CHECK) fails in the hop it
+travels with, which raises the domain error of the repository that staged it;
+nothing is written.
 """
 
 from __future__ import annotations
