@@ -90,6 +90,9 @@ class EnrollmentService(Service[d.Enrollment, Actor]):
         return entity
 
 
+ENROLLED = Within("course_id", EnrollmentService, key="course_id")  # the caller's courses
+
+
 class ProgressService(Service[d.VideoProgress, Actor]):
     scope = OwnedBy("user_id")
 
@@ -125,12 +128,9 @@ class ProgressService(Service[d.VideoProgress, Actor]):
 class ReviewService(Service[d.Review, Actor]):
     repository = Reviews
     scope = Within("course_id", CourseService)
+    write_scope = ENROLLED
     owner_field = "user_id"
     publishes = {"create": d.ReviewPosted}
-
-    async def before_create(self, uow: UnitOfWork, entity: d.Review) -> d.Review:
-        await require_enrolled(uow, self.principal, entity.course_id)
-        return entity
 
 
 class AttemptService(Service[d.QuizAttempt, Actor]):
@@ -156,11 +156,8 @@ class ChatService(Service[d.TutorChat, Actor]):
     """Tutor chats: the caller's own; all of them for the tutor."""
 
     scope = Filtered(lambda p: [] if tutor(p) else [where("user_id").in_([p.user_id] if p else [])])
+    write_scope = ENROLLED
     owner_field = "user_id"
-
-    async def before_create(self, uow: UnitOfWork, entity: d.TutorChat) -> d.TutorChat:
-        await require_enrolled(uow, self.principal, entity.course_id)
-        return entity
 
 
 class MessageService(Service[d.ChatMessage, Actor]):

@@ -9,6 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from tests.service.projects_app import (
+    Membership,
+    Memberships,
     Project,
     Projects,
     ProjectService,
@@ -23,7 +25,7 @@ from tests.service.projects_app import (
 from lamina.api import ApiSettings, Resources, install
 from lamina.domain import NotFound, PermissionDenied
 from lamina.persistence import Database, where
-from lamina.service import Filtered, Service, Within
+from lamina.service import Filtered, OwnedBy, Service, Within
 
 
 class UnfrozenProjects(ProjectService):
@@ -113,3 +115,25 @@ def test_a_parent_service_needs_one_path_parameter(db: Database) -> None:
     resources = Resources(db, user_from_header)
     with pytest.raises(TypeError, match="needs a path with one parameter"):
         resources.router(TaskService, path="/a/{x}/b/{y}/tasks", parent=ProjectService)
+
+
+class MyMemberships(Service[Membership, User]):
+    repository = Memberships
+    scope = OwnedBy("user_id")
+
+
+class TasksOfMyProjects(Service[Task, User]):
+    repository = Tasks
+    write_scope = Within("project_id", MyMemberships, key="project_id")  # where I am a member
+
+
+async def test_g10_within_a_field_other_than_the_id_of_what_the_principal_sees(
+    db: Database,
+) -> None:
+    ann, bob = User(new_user()), User(new_user())
+    project = await new_project(db, ann, "p")  # ann is its member, bob is not
+    mine = await TasksOfMyProjects(db, ann).create({"project_id": project.id, "title": "t"})
+    assert mine.project_id == project.id
+    with pytest.raises(PermissionDenied):
+        await TasksOfMyProjects(db, bob).create({"project_id": project.id, "title": "x"})
+    assert await Tasks(db).count() == 1

@@ -139,20 +139,26 @@ class Within(Scope[P]):
             write_scope = Within("course_id", CourseService, write=True)  # ... and may edit
 
     The parents are a :class:`~lamina.persistence.Subquery` inside each statement
-    (no query of their own); a soft-deleted parent hides its children.
+    (no query of their own); a soft-deleted parent hides its children. ``key`` is the
+    parent's field ``field`` holds (default its id): ``write_scope = Within("course_id",
+    EnrollmentService, key="course_id")`` lets the principal write only in the courses
+    of the enrollments it sees (its own).
     """
 
-    def __init__(self, field: str, parent: type[ParentService], *, write: bool = False) -> None:
+    def __init__(
+        self, field: str, parent: type[ParentService], *, write: bool = False, key: str = "id"
+    ) -> None:
         self.field = field
         self.parent = parent
         self.write = write
+        self.key = key
 
     async def filters(self, principal: P, target: Target) -> Sequence[Filter]:
         parent = self.parent
         filters = [*await parent.scope.filters(principal, target)]
         if self.write and parent.write_scope is not None:
             filters += await parent.write_scope.filters(principal, target)
-        return (where(self.field).in_(parent.repository.subquery("id", *filters)),)
+        return (where(self.field).in_(parent.repository.subquery(self.key, *filters)),)
 
 
 _COMPARE: dict[Op, Callable[[Any, Any], bool]] = {
