@@ -141,15 +141,19 @@ class ResourceAction:
             body = self.body()
         return {name: getattr(body, name) for name in type(body).model_fields}
 
+    def parameter_types(self) -> dict[str, Any]:
+        """The types of the method's parameters (Annotated kept); none if unresolvable."""
+        try:
+            return typing.get_type_hints(self.call, include_extras=True)
+        except (NameError, TypeError):
+            return {}
+
     def with_signature_body(self, takes_target: bool) -> ResourceAction:
         """This action, its ``body`` made from the method's further parameters when not given
         (``takes_target``: the method's first parameter is the item's or parent's id)."""
         if self.body is not None or self.method == "GET":
             return self
-        try:
-            hints = typing.get_type_hints(self.call, include_extras=True)
-        except (NameError, TypeError):
-            hints = {}
+        hints = self.parameter_types()
         parameters = list(inspect.signature(self.call).parameters.values())[1:]  # after self
         positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         if takes_target and parameters and parameters[0].kind in positional:

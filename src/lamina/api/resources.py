@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import enum
 import inspect
-import typing
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -528,15 +527,6 @@ def resource_router(
     return router
 
 
-def _type_hints(call: Callable[..., Any]) -> dict[str, Any]:
-    """The parameter types of an action's method (a path parameter is a UUID unless its
-    parameter says otherwise, e.g. ``tag: str``)."""
-    try:
-        return typing.get_type_hints(call, include_extras=True)
-    except (NameError, TypeError):
-        return {}
-
-
 _VERSION_DEPENDENCY = {
     IfMatch.REQUIRED: required_version,
     IfMatch.OPTIONAL: optional_version,
@@ -580,7 +570,7 @@ def _action_endpoint(
     ]
     target_type = UUID if action.on == "item" else Any
     parameters.append(inspect.Parameter("target", keyword, default=target, annotation=target_type))
-    hints = _type_hints(action.call)
+    hints = action.parameter_types()  # a path parameter is a UUID unless it says otherwise
     for name in PATH_PARAM.findall(action.path or ""):
         kind = hints.get(name, UUID)  # its constraints (Annotated) apply too
         parameters.append(inspect.Parameter(name, keyword, annotation=Annotated[kind, Path()]))

@@ -166,10 +166,9 @@ def _add_column(
         ),
     )
     checks: list[CheckConstraint] = []
-    if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
-        checks.append(one_of(column, annotation))
-    elif _literal_strings(annotation):
-        checks.append(one_of(column, _literal_strings(annotation)))
+    allowed = _allowed_strings(annotation)
+    if allowed:
+        checks.append(one_of(column, allowed))
     bounds = [
         f"{column} {sign} {getattr(m, attribute)}"
         for m in metadata
@@ -199,8 +198,10 @@ def _metadata_value(metadata: list[Any], attribute: str) -> Any:
     return None
 
 
-def _literal_strings(annotation: Any) -> list[str]:
-    """The values of ``Literal["a", "b"]`` (none for any other annotation)."""
+def _allowed_strings(annotation: Any) -> list[str]:
+    """The values a ``StrEnum`` or a ``Literal["a", "b"]`` allows (none for other annotations)."""
+    if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
+        return [member.value for member in annotation]
     if typing.get_origin(annotation) is not typing.Literal:
         return []
     values = typing.get_args(annotation)
@@ -209,10 +210,9 @@ def _literal_strings(annotation: Any) -> list[str]:
 
 def _column_type(annotation: Any, metadata: list[Any]) -> TypeEngine[Any] | None:
     origin = typing.get_origin(annotation) or annotation
-    if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
-        return String(max(len(member.value) for member in annotation))
-    if _literal_strings(annotation):
-        return String(max(len(value) for value in _literal_strings(annotation)))
+    allowed = _allowed_strings(annotation)
+    if allowed:
+        return String(max(len(value) for value in allowed))
     if annotation is bool:
         return Boolean()
     if annotation is int:
