@@ -10,7 +10,7 @@ from lamina.persistence import MigrationConfig
 
 if __name__ == "__main__":
     serve(
-        "examples.etl.app:app_from_env",
+        "examples.etl.app:create_app",
         name="etl",
         migrations=MigrationConfig(Path(__file__).parent / "migrations", EtlTable.metadata),
         demo=DemoData(load_demo, logins=LOGINS),

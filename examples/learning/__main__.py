@@ -3,14 +3,14 @@
 
 from pathlib import Path
 
+from examples.learning.base import LearningBase
 from examples.learning.demo import LOGINS, load_demo
-from examples.learning.rows import LearningBase
 from lamina.api import DemoData, serve
 from lamina.persistence import MigrationConfig
 
 if __name__ == "__main__":
     serve(
-        "examples.learning.app:app_from_env",
+        "examples.learning.app:create_app",
         name="learning",
         migrations=MigrationConfig(Path(__file__).parent / "migrations", LearningBase.metadata),
         demo=DemoData(load_demo, logins=LOGINS),

@@ -1,43 +1,34 @@
-"""The e-learning service as a FastAPI app (``create_app``; ``app_from_env`` for uvicorn).
+"""The e-learning service as a FastAPI app: ``create_app`` (uvicorn's factory too).
 
 The database must be migrated first (``python -m examples.learning`` does it).
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from examples.learning.api import routers
-from examples.learning.repositories import Users
+from examples.learning.course import course_routers
+from examples.learning.learning import learning_routers
 from examples.learning.stats import course_stats
-from lamina.api import Resources, service_app
-from lamina.security import (
-    Authenticator,
-    RepositoryAccounts,
-    ServiceSettings,
-    TokenStore,
-    auth_router,
-)
+from examples.learning.user import Users
+from lamina.api import Resources
+from lamina.security import ServiceSettings, app_with_accounts
+
+
+def routers(resources: Resources) -> list[APIRouter]:
+    return [*course_routers(resources), *learning_routers(resources)]
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    """The service on the (already migrated) database of ``settings``."""
-    settings = settings or ServiceSettings()
-    db = settings.database()
-    stats = [course_stats(db)]
-    app = service_app(
-        db, title="lamina learning", subscriptions=stats, settings=settings.api_settings()
+    """The service on the (already migrated) database of ``settings``; anyone reads published
+    courses, a principal with the ``tutor`` scope posts the tutor's replies."""
+    return app_with_accounts(
+        settings,
+        title="lamina learning",
+        users=Users,
+        routers=routers,
+        subscriptions=[course_stats],
+        anonymous_reads=True,
+        scopes={"tutor": "Post the tutor's replies in chats"},
+        scopes_field="scopes",
     )
-    auth = Authenticator(TokenStore(db), scopes={"tutor": "Post the tutor's replies in chats"})
-    accounts = RepositoryAccounts(db, Users, scopes_field="scopes")
-    app.include_router(
-        auth_router(accounts, authenticator=auth, passwords=settings.password_hasher())
-    )
-    for router in routers(Resources(db, auth.optional_principal)):
-        app.include_router(router)
-    return app
-
-
-def app_from_env() -> FastAPI:
-    """The app configured from the environment (the factory each uvicorn worker calls)."""
-    return create_app()

@@ -3,8 +3,9 @@ with videos and a quiz), and the student enrolled in it."""
 
 from decimal import Decimal
 
-from examples.learning.repositories import Users
-from examples.learning.services import CourseService, EnrollmentService, QuizService, VideoService
+from examples.learning.course import CourseService, QuizService, VideoService
+from examples.learning.learning import EnrollmentService
+from examples.learning.user import Users
 from lamina.domain import AlreadyExists, use_context, utcnow
 from lamina.persistence import Database
 from lamina.security import PasswordHasher, Principal, RepositoryAccounts

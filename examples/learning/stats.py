@@ -13,8 +13,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from examples.learning import domain as d
-from examples.learning.repositories import Courses, Reviews
+from examples.learning.course import CourseEvent, Courses
+from examples.learning.learning import (
+    Enrollment,
+    ReviewPosted,
+    Reviews,
+    StudentEnrolled,
+    StudentUnenrolled,
+)
 from lamina.events import StoredEvent, Subscription
 from lamina.persistence import Database, repository_for, where
 
@@ -25,13 +31,13 @@ def course_stats(db: Database) -> Subscription:
     """The subscription keeping the stats of the courses on ``db``."""
     stats = Subscription(SUBSCRIPTION)
 
-    @stats.handles_together(d.StudentEnrolled, d.StudentUnenrolled, d.ReviewPosted)
-    async def recount(events: list[tuple[d.CourseEvent, StoredEvent]]) -> None:
+    @stats.handles_together(StudentEnrolled, StudentUnenrolled, ReviewPosted)
+    async def recount(events: list[tuple[CourseEvent, StoredEvent]]) -> None:
         for course_id in {event.course_id for event, _ in events}:
             of_course = where("course_id") == course_id
             ratings = [r.rating for r in await Reviews(db).list(of_course)]
             rating = Decimal(sum(ratings)) / len(ratings) if ratings else Decimal(0)
-            count = await repository_for(d.Enrollment)(db).count(of_course)
+            count = await repository_for(Enrollment)(db).count(of_course)
             values = {"rating": rating.quantize(Decimal("0.01")), "enrollment_count": count}
             await Courses(db).set_derived(course_id, values)
 

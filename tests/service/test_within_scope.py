@@ -1,5 +1,6 @@
 """``Within``: a child is seen (and changed) through its parent's service, G10; ``may_write``;
-``Resources.router(parent=ParentService)`` nests a collection under a visible parent."""
+``Resources.router(parent=ParentService)`` nests a collection under a visible parent, and
+reads the parent from a ``Within`` scope when it is left out."""
 
 from __future__ import annotations
 
@@ -109,6 +110,26 @@ async def test_a_router_takes_the_parents_service(db: Database, client: httpx.As
     hidden = await client.get(url, headers={"X-Test-User": str(bob.id)})
     assert hidden.status_code == 404
     assert hidden.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_router_reads_the_parent_from_a_within_scope(db: Database) -> None:
+    ann, bob = User(new_user()), User(new_user())
+    project = await new_project(db, ann, "frozen")  # seen by its member, not writable
+    app = FastAPI()
+    install(app, ApiSettings(access_log=False))
+    app.include_router(
+        Resources(db, user_from_header).router(TaskService, path="/projects/{project_id}/tasks")
+    )
+    url = f"/projects/{project.id}/tasks"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        refused = await http.post(url, json={"title": "t"}, headers={"X-Test-User": str(ann.id)})
+        assert refused.status_code == 403  # the parent is UnfrozenProjects: seen, read-only
+        hidden = await http.get(url, headers={"X-Test-User": str(bob.id)})
+        assert hidden.status_code == 404, hidden.text
+    without_within = Resources(db, user_from_header)
+    with pytest.raises(ValueError, match="needs parent="):
+        without_within.router(MyMemberships, path="/projects/{project_id}/memberships")
 
 
 def test_a_parent_service_needs_one_path_parameter(db: Database) -> None:

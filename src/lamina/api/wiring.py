@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fastapi import APIRouter
 
@@ -27,7 +27,7 @@ from lamina.api.nesting import Parent
 from lamina.api.problems import problem_responses
 from lamina.api.resources import provide_service, resource_router
 from lamina.persistence import Database
-from lamina.service import Service
+from lamina.service import Service, Within
 
 S = TypeVar("S", bound=Service[Any, Any])
 
@@ -71,17 +71,32 @@ class Resources:
         ``parent`` may be the parent's service class when the collection path has one
         parameter, the field holding the parent's id: ``path="/courses/{course_id}/videos",
         parent=CourseService`` is ``parent=resources.parent("course_id", CourseService)``.
+        Left out, it is read from the service's scope: a service whose ``scope`` (or
+        ``write_scope``) is ``Within("course_id", CourseService)`` has that parent under a
+        path whose one parameter is ``{course_id}``.
         """
-        parent = options.get("parent")
+        params = re.findall(r"{(\w+)}", options.get("path", ""))
+        parent = options.get("parent", _scope_parent(service, params))
         if isinstance(parent, type):
-            params = re.findall(r"{(\w+)}", options.get("path", ""))
             if len(params) != 1:
                 raise TypeError(
                     f"{service.__name__}: parent={parent.__name__} needs a path with one "
                     f"parameter (the parent's id field); use resources.parent(field, service)"
                 )
-            options["parent"] = self.parent(params[0], parent)
+            parent = self.parent(params[0], parent)
+        if parent is not None:
+            options["parent"] = parent
         responses = {**self.responses, **options.pop("responses", {})}
         return resource_router(
             service, provide=self.service(service), responses=responses, **options
         )
+
+
+def _scope_parent(
+    service: type[Service[Any, Any]], params: list[str]
+) -> type[Service[Any, Any]] | None:
+    """The parent service of a ``Within`` scope on the path's one parameter, or None."""
+    for scope in (service.scope, service.write_scope):
+        if isinstance(scope, Within) and scope.key == "id" and [scope.field] == params:
+            return cast("type[Service[Any, Any]]", scope.parent)
+    return None

@@ -25,6 +25,7 @@ repository)::
 """
 
 from lamina.security.accounts import RepositoryAccounts, registration_schema
+from lamina.security.app_with_accounts import app_with_accounts
 from lamina.security.auth_router import (
     BAD_CREDENTIALS,
     Credentials,
@@ -70,6 +71,7 @@ __all__ = [
     "TokenStore",
     "UserAccounts",
     "Window",
+    "app_with_accounts",
     "auth_router",
     "registration_schema",
     "token_digest",

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 import httpx
 from examples.learning.app import create_app
-from examples.learning.repositories import Users
-from examples.learning.rows import LearningBase
+from examples.learning.base import LearningBase
+from examples.learning.user import Users
 from sqlalchemy import text
 
 from lamina.persistence import Database

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from examples.learning.rows import LearningBase
+from examples.learning.base import LearningBase
 
 from lamina.persistence.migrations import MigrationConfig, check, current, downgrade, upgrade
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from examples.learning.repositories import Courses
+from examples.learning.course import Courses
 from learning_testkit import Client, anonymous_on, etag_of, eventually, grant, serving, user_on
 from sqlalchemy import text
 

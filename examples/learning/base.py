@@ -1,0 +1,25 @@
+"""What the three areas share (the seed's ``models/base.py``): the declarative base of the
+tables, the caller of the use cases and the text of titles."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import StringConstraints
+from sqlalchemy.orm import DeclarativeBase
+
+from lamina.persistence import Base, EntityColumns, new_metadata
+from lamina.security import Principal
+
+Actor = Principal | None  # None: an anonymous reader
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
+
+
+class LearningBase(EntityColumns, DeclarativeBase):
+    """Declarative base of the service's tables (its own metadata and revision history).
+
+    Columns, CHECKs, foreign keys and the standard columns come from the entities
+    (``EntityColumns``); a row says what they cannot: names, uniqueness, indexes."""
+
+    metadata = new_metadata()
+    type_annotation_map = Base.type_annotation_map

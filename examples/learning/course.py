@@ -1,0 +1,211 @@
+"""The course area: what an instructor authors (courses, their videos and quizzes), the
+course's events, tables, use cases and routes.
+
+A course is seen by anyone once published, and by its instructor always; what hangs
+off it is seen with it (``Within``) and changed by the instructor only (403 on a
+course the caller sees, 404 on one it does not).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Self
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import Field, StringConstraints, model_validator
+from sqlalchemy import desc
+
+from examples.learning.base import Actor, LearningBase, Text
+from examples.learning.user import User
+from lamina.api import DEFAULT_ROUTES, ResourceAction, Resources, ResourceSchemas, Route
+from lamina.domain import (
+    EDITORS_ONLY,
+    READ_ONLY,
+    SERVER_OWNED,
+    Conflict,
+    DomainEvent,
+    References,
+    SoftDeletable,
+    StandardEntity,
+    ValueObject,
+    slugify,
+)
+from lamina.persistence import Repository, UnitOfWork, any_of, live_index, live_unique, where
+from lamina.service import Filtered, OwnedBy, Service, Transition, Within
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
+
+
+class CourseStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    ARCHIVED = "archived"
+
+
+class Price(ValueObject):
+    amount: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$", max_length=3)] = "USD"
+
+
+class Course(StandardEntity, SoftDeletable):
+    title: Text
+    slug: Slug
+    description: Annotated[str, StringConstraints(max_length=5000)] = ""
+    difficulty: Literal["beginner", "intermediate", "advanced"] = "beginner"
+    price: Price = Price(amount=Decimal(0))
+    status: Annotated[CourseStatus, READ_ONLY] = CourseStatus.DRAFT
+    rating: Annotated[Decimal, SERVER_OWNED, Field(ge=0, le=5, max_digits=3, decimal_places=2)] = (
+        Decimal(0)
+    )
+    enrollment_count: Annotated[int, SERVER_OWNED, Field(ge=0)] = 0
+    instructor_id: Annotated[UUID, READ_ONLY, References(User)]
+
+
+class Video(StandardEntity, SoftDeletable):
+    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    title: Text
+    position: Annotated[int, Field(ge=1)]
+    duration_s: Annotated[int, Field(gt=0)]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)]
+
+
+class Question(ValueObject):
+    prompt: Text
+    choices: Annotated[list[Text], Field(min_length=2, max_length=6)]
+    answer: Annotated[int, Field(ge=0), EDITORS_ONLY]  # readers get None
+
+    @model_validator(mode="after")
+    def _answer_is_a_choice(self) -> Self:
+        if self.answer >= len(self.choices):
+            raise ValueError("answer must be the index of one of the choices")
+        return self
+
+
+class Quiz(StandardEntity):
+    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    title: Text
+    questions: Annotated[list[Question], Field(min_length=1, max_length=50)]
+
+
+class CourseEvent(DomainEvent):
+    course_id: UUID
+
+
+class CoursePublished(CourseEvent, type="course.published", stream="course_id"):
+    instructor_id: UUID
+
+
+class CourseArchived(CourseEvent, type="course.archived", stream="course_id"):
+    pass
+
+
+# --- tables and repositories ----------------------------------------------------------------
+
+
+class CourseRow(LearningBase, entity=Course, tablename="learning_courses"):
+    __table_args__ = (
+        live_unique("uq_learning_courses_live_slug", "slug"),
+        live_index("ix_learning_courses_rating", desc("rating"), desc("id")),
+        live_index("ix_learning_courses_enrollments", desc("enrollment_count"), desc("id")),
+        live_index("ix_learning_courses_created_at", desc("created_at"), desc("id")),
+    )
+
+
+class VideoRow(LearningBase, entity=Video, tablename="learning_videos"):
+    __table_args__ = (live_unique("uq_learning_videos_live_position", "course_id", "position"),)
+
+
+class QuizRow(LearningBase, entity=Quiz, tablename="learning_quizzes"): ...
+
+
+class Courses(Repository[Course, CourseRow]):
+    filterable = {
+        "id": ["eq", "in"],
+        "difficulty": ["eq"],
+        "status": ["eq"],
+        "instructor_id": ["eq"],
+        "price.amount": ["le", "ge"],
+        "price.currency": ["eq"],
+        "title": ["icontains"],
+        "slug": ["eq"],
+    }
+    sortable = ("rating", "enrollment_count", "created_at", "price.amount", "title")
+    default_order = ("-created_at",)
+    derived = ("rating", "enrollment_count")  # kept by the course-stats projection
+
+
+class Videos(Repository[Video, VideoRow]):
+    filterable = ("course_id", "id")
+    sortable = ("position",)
+    default_order = ("position",)
+
+
+# --- use cases ------------------------------------------------------------------------------
+
+PUBLISHED = where("status") == CourseStatus.PUBLISHED
+
+
+async def has_video(uow: UnitOfWork, course: Course) -> None:
+    if not await Videos(uow).exists(where("course_id") == course.id):
+        raise Conflict("add a video before publishing the course")
+
+
+class CourseService(Service[Course, Actor]):  # the instructor: the caller (OwnedBy)
+    repository = Courses
+    scope = Filtered(
+        lambda p: [any_of(PUBLISHED, where("instructor_id") == p.user_id)] if p else [PUBLISHED]
+    )
+    write_scope = OwnedBy("instructor_id")
+    history_needs_write = True  # the audit trail is the instructor's to read
+    publishes = {"publish": CoursePublished, "archive": CourseArchived}
+
+    def new_entity(self, values: Mapping[str, Any]) -> Course:
+        slug = values.get("slug") or slugify(values.get("title", ""), fallback="course")
+        return super().new_entity({**values, "slug": slug})
+
+    publish = Transition("status", {CourseStatus.DRAFT}, CourseStatus.PUBLISHED, guard=has_video)
+    archive = Transition("status", {CourseStatus.PUBLISHED}, CourseStatus.ARCHIVED)
+
+
+class VideoService(Service[Video, Actor]):
+    repository = Videos
+    scope = Within("course_id", CourseService)
+    write_scope = Within("course_id", CourseService, write=True)
+
+
+class QuizService(Service[Quiz, Actor]):
+    scope = Within("course_id", CourseService)
+    write_scope = Within("course_id", CourseService, write=True)  # ...who see the answers
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+
+def course_routers(resources: Resources) -> list[APIRouter]:
+    """``/courses`` (with publish and archive), their videos and quizzes."""
+    return [
+        resources.router(
+            CourseService,
+            path="/courses",
+            schemas=ResourceSchemas.from_entity(Course, optional_input={"slug"}),  # from the title
+            routes={*DEFAULT_ROUTES, Route.HISTORY},
+            query_aliases={"q": "title__icontains"},
+            actions=[
+                ResourceAction("publish", CourseService.publish),
+                ResourceAction("archive", CourseService.archive),
+            ],
+        ),
+        resources.router(
+            VideoService,
+            path="/courses/{course_id}/videos",
+            routes={*DEFAULT_ROUTES, Route.HISTORY},
+        ),
+        resources.router(
+            QuizService,
+            path="/courses/{course_id}/quizzes",
+            routes={Route.LIST, Route.CREATE, Route.GET},
+        ),
+    ]

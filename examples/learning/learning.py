@@ -1,0 +1,305 @@
+"""The learning area: what a student does in a course (enrollments, video progress,
+reviews, quiz attempts, tutor chats), its events, tables, use cases and routes.
+
+Learning needs an enrollment: the caller's enrollments are the write scope of
+reviews and chats (``ENROLLED``); progress and attempts check it in their use case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy import Index, UniqueConstraint
+
+from examples.learning.base import Actor, LearningBase
+from examples.learning.course import (
+    Course,
+    CourseEvent,
+    Courses,
+    CourseService,
+    CourseStatus,
+    Quiz,
+    QuizService,
+    Video,
+    Videos,
+)
+from examples.learning.user import User
+from lamina.api import ResourceAction, Resources, Route, create_schema
+from lamina.domain import (
+    READ_ONLY,
+    SERVER_OWNED,
+    Conflict,
+    ConstraintViolated,
+    NotFound,
+    PermissionDenied,
+    References,
+    SoftDeletable,
+    StandardEntity,
+)
+from lamina.persistence import Repository, UnitOfWork, live_index, live_unique, where
+from lamina.service import Filtered, OwnedBy, Service, Within
+
+
+class Enrollment(StandardEntity, SoftDeletable):
+    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    user_id: Annotated[UUID, READ_ONLY, References(User)]
+
+
+class VideoProgress(StandardEntity):
+    video_id: Annotated[UUID, READ_ONLY, References(Video)]
+    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    user_id: Annotated[UUID, READ_ONLY, References(User)]
+    watched_s: Annotated[int, Field(ge=0)]
+    completed: bool = False
+
+
+class Review(StandardEntity):
+    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    user_id: Annotated[UUID, READ_ONLY, References(User)]
+    rating: Annotated[int, Field(ge=1, le=5)]
+    comment: Annotated[str, StringConstraints(max_length=5000)] = ""
+
+
+class QuizAttempt(StandardEntity):
+    quiz_id: Annotated[UUID, READ_ONLY, References(Quiz)]
+    user_id: Annotated[UUID, READ_ONLY, References(User)]
+    answers: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=50)]
+    score: Annotated[int, SERVER_OWNED, Field(ge=0, le=100)] = 0
+
+
+class TutorChat(StandardEntity):  # the seed's ai_chat
+    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    user_id: Annotated[UUID, READ_ONLY, References(User)]
+
+
+class ChatMessage(StandardEntity):
+    chat_id: Annotated[UUID, READ_ONLY, References(TutorChat)]
+    role: Annotated[Literal["user", "assistant"], READ_ONLY] = "user"
+    content: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+
+
+class StudentEnrolled(CourseEvent, type="student.enrolled", stream="course_id"):
+    user_id: UUID
+
+
+class StudentUnenrolled(CourseEvent, type="student.unenrolled", stream="course_id"):
+    user_id: UUID
+
+
+class ReviewPosted(CourseEvent, type="review.posted", stream="course_id"):
+    user_id: UUID
+    rating: int
+
+
+class QuizAttempted(CourseEvent, type="quiz.attempted", stream="course_id"):
+    quiz_id: UUID
+    user_id: UUID
+    score: int
+
+
+# --- tables and repositories ----------------------------------------------------------------
+
+
+class EnrollmentRow(LearningBase, entity=Enrollment, tablename="learning_enrollments"):
+    __table_args__ = (
+        live_unique("uq_learning_enrollments_live", "user_id", "course_id"),
+        live_index("ix_learning_enrollments_course", "course_id"),
+    )
+
+
+class VideoProgressRow(LearningBase, entity=VideoProgress, tablename="learning_video_progress"):
+    __table_args__ = (
+        UniqueConstraint("user_id", "video_id"),
+        Index("ix_learning_video_progress_completed", "completed", "user_id"),
+    )
+
+
+class ReviewRow(LearningBase, entity=Review, tablename="learning_reviews"):
+    __table_args__ = (UniqueConstraint("user_id", "course_id"),)
+
+
+class QuizAttemptRow(LearningBase, entity=QuizAttempt, tablename="learning_quiz_attempts"):
+    __table_args__ = (Index("ix_learning_quiz_attempts_quiz_user", "quiz_id", "user_id"),)
+
+
+class TutorChatRow(LearningBase, entity=TutorChat, tablename="learning_tutor_chats"): ...
+
+
+class ChatMessageRow(LearningBase, entity=ChatMessage, tablename="learning_chat_messages"): ...
+
+
+class Reviews(Repository[Review, ReviewRow]):
+    filterable = ("course_id", "user_id", "rating")
+    sortable = ("created_at", "rating")
+
+
+# --- use cases ------------------------------------------------------------------------------
+
+
+def tutor(p: Actor) -> bool:
+    return p is not None and "tutor" in p.scopes
+
+
+class EnrollmentService(Service[Enrollment, Actor]):
+    scope = OwnedBy("user_id")
+    publishes = {"create": StudentEnrolled, "delete": StudentUnenrolled}
+
+    async def unenroll(self, course_id: UUID) -> None:
+        """End the caller's enrollment in a course."""
+        mine = await (await self.scoped()).list(where("course_id") == course_id, limit=1)
+        if not mine:
+            raise NotFound("Enrollment", course_id)
+        await self.delete(mine[0].id)
+
+    async def before_create(self, uow: UnitOfWork, entity: Enrollment) -> Enrollment:
+        if (await Courses(uow).get(entity.course_id)).status is not CourseStatus.PUBLISHED:
+            raise Conflict("only a published course is open for enrollment")
+        return entity
+
+
+ENROLLED = Within("course_id", EnrollmentService, key="course_id")  # the caller's courses
+
+
+class ProgressService(Service[VideoProgress, Actor]):
+    scope = OwnedBy("user_id")
+
+    async def record(
+        self, video_id: UUID, watched_s: int, completed: bool = False
+    ) -> VideoProgress:
+        """Record how much of a video of an enrolled course the caller watched."""
+        self.require_principal()
+
+        async def use_case(uow: UnitOfWork) -> VideoProgress:
+            enrolled = EnrollmentService.repository.subquery(
+                "course_id", where("user_id") == self.principal.user_id
+            )  # type: ignore[union-attr]
+            video = await Videos(uow, scope=[where("course_id").in_(enrolled)]).get(video_id)
+            values = {"video_id": video_id, "course_id": video.course_id, "watched_s": watched_s}
+            progress = self.new_entity({**values, "completed": completed})
+            return await self.repository(uow).upsert(progress, on=("user_id", "video_id"))
+
+        return await self.run(use_case)
+
+    async def of_course(self, course_id: UUID) -> dict[str, Any]:
+        """The caller's progress through the videos of a course, and the share completed."""
+        await CourseService(self.db, self.principal).get(course_id)  # 404 unless seen
+        videos = await Videos(self.db).list(where("course_id") == course_id, order_by=["position"])
+        mine = {
+            p.video_id: p for p in await (await self.scoped()).list(where("course_id") == course_id)
+        }
+        rows = [
+            mine.get(v.id) or {"video_id": v.id, "watched_s": 0, "completed": False} for v in videos
+        ]
+        completed = sum(mine[v.id].completed for v in videos if v.id in mine)
+        return {"videos": rows, "completed_share": completed / len(videos) if videos else 0.0}
+
+
+class ReviewService(Service[Review, Actor]):
+    repository = Reviews
+    scope = Within("course_id", CourseService)
+    write_scope = ENROLLED
+    owner_field = "user_id"
+    publishes = {"create": ReviewPosted}
+
+
+class AttemptService(Service[QuizAttempt, Actor]):
+    scope = OwnedBy("user_id")
+
+    async def before_create(self, uow: UnitOfWork, entity: QuizAttempt) -> QuizAttempt:
+        quiz = await QuizService.repository(uow).get(entity.quiz_id)
+        mine = where("user_id") == entity.user_id, where("course_id") == quiz.course_id
+        if not await EnrollmentService.repository(uow).exists(*mine):
+            raise PermissionDenied("enroll in the course first")
+        if len(entity.answers) != len(quiz.questions):
+            rule, wanted = "one_answer_per_question", f"give {len(quiz.questions)} answers"
+            raise ConstraintViolated("QuizAttempt", rule, ["answers"], wanted)
+        right = sum(a == q.answer for a, q in zip(entity.answers, quiz.questions, strict=True))
+        score = round(100 * right / len(quiz.questions))
+        uow.publish(
+            QuizAttempted(
+                course_id=quiz.course_id, quiz_id=quiz.id, user_id=entity.user_id, score=score
+            )
+        )
+        return entity.evolve(score=score)
+
+
+class ChatService(Service[TutorChat, Actor]):
+    """Tutor chats: the caller's own; all of them for the tutor."""
+
+    scope = Filtered(lambda p: [] if tutor(p) else [where("user_id").in_([p.user_id] if p else [])])
+    write_scope = ENROLLED
+    owner_field = "user_id"
+
+
+class MessageService(Service[ChatMessage, Actor]):
+    scope = Within("chat_id", ChatService)
+
+    def new_entity(self, values: Mapping[str, Any]) -> ChatMessage:
+        role = "assistant" if tutor(self.principal) else "user"
+        return super().new_entity({**values, "role": role})
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+
+class Progress(BaseModel):
+    video_id: UUID
+    watched_s: int
+    completed: bool
+
+
+class CourseProgress(BaseModel):
+    videos: list[Progress]
+    completed_share: float
+
+
+def learning_routers(resources: Resources) -> list[APIRouter]:
+    """Enrollments, progress, reviews, attempts and chats, under the courses they are in."""
+    nested = {Route.LIST, Route.CREATE}
+    record = ResourceAction(
+        "progress",
+        ProgressService.record,
+        body=create_schema(VideoProgress),  # the entity's rules: 422s
+        method="PUT",
+        errors=(),
+    )
+    of_course = ResourceAction(
+        "progress", ProgressService.of_course, method="GET", out=CourseProgress
+    )
+    unenroll = ResourceAction(
+        "unenroll",
+        EnrollmentService.unenroll,
+        on="collection",
+        path="me",
+        method="DELETE",
+        errors=(),
+    )
+    return [
+        resources.router(ProgressService, path="/videos", routes=(), actions=[record]),
+        resources.router(
+            ProgressService, path="/courses", routes=(), actions=[of_course], name="course_progress"
+        ),
+        resources.router(
+            EnrollmentService,
+            path="/courses/{course_id}/enrollments",
+            parent=CourseService,
+            routes={Route.CREATE},
+            actions=[unenroll],
+        ),
+        resources.router(EnrollmentService, path="/users/me/enrollments", routes={Route.LIST}),
+        resources.router(ReviewService, path="/courses/{course_id}/reviews", routes=nested),
+        resources.router(
+            AttemptService, path="/quizzes/{quiz_id}/attempts", parent=QuizService, routes=nested
+        ),
+        resources.router(
+            ChatService,
+            path="/courses/{course_id}/chats",
+            parent=CourseService,
+            routes={Route.LIST, Route.GET, Route.CREATE},
+        ),
+        resources.router(MessageService, path="/chats/{chat_id}/messages", routes=nested),
+    ]
