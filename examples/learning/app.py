@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from examples.learning.course import course_routers
 from examples.learning.learning import learning_routers
 from examples.learning.stats import course_stats
-from examples.learning.user import Users
+from examples.learning.user import User
 from lamina.api import Resources
 from lamina.security import ServiceSettings, app_with_accounts
 
@@ -25,7 +25,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return app_with_accounts(
         settings,
         title="lamina learning",
-        users=Users,
+        users=User,
         routers=routers,
         subscriptions=[course_stats],
         anonymous_reads=True,

@@ -5,25 +5,20 @@ from decimal import Decimal
 
 from examples.learning.course import CourseService, QuizService, VideoService
 from examples.learning.learning import EnrollmentService
-from examples.learning.user import Users
-from lamina.domain import AlreadyExists, use_context, utcnow
+from examples.learning.user import User
+from lamina.domain import use_context
 from lamina.persistence import Database
-from lamina.security import PasswordHasher, Principal, RepositoryAccounts
+from lamina.security import demo_accounts
 
 LOGINS = [("ines", "ines-demo-password"), ("sam", "sam-demo-password")]
 
 
 async def load_demo(db: Database) -> bool:
     """Create the demo data unless it is there; True if it was created now."""
-    accounts, ids = RepositoryAccounts(db, Users), []
-    try:
-        for name, password in LOGINS:
-            form = {"username": name, "email": f"{name}@example.com", "display_name": name.title()}
-            user = await accounts.register({**form, "password": password}, PasswordHasher())
-            ids.append(user.id)
-    except AlreadyExists:
+    users = await demo_accounts(db, User, LOGINS)
+    if users is None:
         return False
-    ines, sam = (Principal(id, frozenset(), utcnow(), "demo") for id in ids)
+    ines, sam = users
     with use_context(actor_id=ines.user_id):
         courses = CourseService(db, ines)
         price = {"amount": Decimal("29.00"), "currency": "EUR"}

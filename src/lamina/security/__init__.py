@@ -24,7 +24,8 @@ repository)::
   :func:`lamina.api.install`.
 """
 
-from lamina.security.accounts import RepositoryAccounts, registration_schema
+from lamina.security.account import Account, Username, accounts_repository
+from lamina.security.accounts import RepositoryAccounts, demo_accounts, registration_schema
 from lamina.security.app_with_accounts import app_with_accounts
 from lamina.security.auth_router import (
     BAD_CREDENTIALS,
@@ -47,6 +48,7 @@ from lamina.security.tokens import AccessToken, IssuedToken, TokenStore, token_d
 __all__ = [
     "BAD_CREDENTIALS",
     "AccessToken",
+    "Account",
     "Argon2Parameters",
     "Authenticator",
     "Credentials",
@@ -70,9 +72,12 @@ __all__ = [
     "TokenResponse",
     "TokenStore",
     "UserAccounts",
+    "Username",
     "Window",
+    "accounts_repository",
     "app_with_accounts",
     "auth_router",
+    "demo_accounts",
     "registration_schema",
     "token_digest",
 ]

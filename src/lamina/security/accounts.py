@@ -13,17 +13,19 @@ follow from the entity unless given::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, SecretStr, ValidationError, create_model
 
 from lamina.api.schemas import create_schema, output_schema
-from lamina.domain import SENSITIVE, Entity
+from lamina.domain import SENSITIVE, AlreadyExists, Entity, utcnow
 from lamina.domain.errors import InvalidInput
 from lamina.persistence import Database, Repository, where
+from lamina.security.account import accounts_repository
 from lamina.security.auth_router import Credentials, Password
+from lamina.security.dependencies import Principal
 from lamina.security.passwords import PasswordHasher
 
 RegistrationT = TypeVar("RegistrationT", bound=BaseModel)
@@ -33,9 +35,10 @@ UserT = TypeVar("UserT", bound=BaseModel)
 class RepositoryAccounts(Generic[RegistrationT, UserT]):
     """lamina's :class:`UserAccounts` (and ``PasswordHashUpdates``) over ``users``.
 
-    ``users`` is a :class:`~lamina.persistence.Repository` class whose entity has
-    ``username`` (declared ``filterable``; stored in lower case: logins are matched
-    in lower case) and ``password_hash``. A registration becomes the entity from
+    ``users`` is the user entity (an :class:`Account`, its repository
+    :func:`accounts_repository`), or a :class:`~lamina.persistence.Repository` class whose
+    entity has ``username`` (declared ``filterable``; stored in lower case: logins are
+    matched in lower case) and ``password_hash``. A registration becomes the entity from
     its fields except ``password``, plus the hash. ``user_model`` is what
     ``/auth/register`` and ``/users/me`` show (default: the entity's output schema
     without its scopes). ``scopes_field`` names a field of space-separated scopes
@@ -46,14 +49,17 @@ class RepositoryAccounts(Generic[RegistrationT, UserT]):
     def __init__(
         self,
         db: Database,
-        users: type[Repository[Any, Any]],
+        users: type[Repository[Any, Any]] | type[Entity],
         user_model: type[UserT] | None = None,
         *,
         scopes_field: str | None = None,
         registration_model: type[RegistrationT] | None = None,
     ) -> None:
         self.db = db
-        self.users = users
+        self.users: type[Repository[Any, Any]] = (
+            accounts_repository(users) if issubclass(users, Entity) else users
+        )
+        users = self.users
         self.scopes_field = scopes_field
         hidden = {scopes_field} if scopes_field else set()
         self.user_model: type[UserT] = user_model or output_schema(  # type: ignore[assignment]
@@ -126,3 +132,32 @@ def registration_schema(
         __doc__=f"What a new {entity.__name__} sends to register.",
         **{username_field: (login.annotation, login), **fields, "password": (Password, ...)},
     )
+
+
+async def demo_accounts(
+    db: Database,
+    users: type[Entity] | type[Repository[Any, Any]],
+    logins: Sequence[tuple[str, str]],
+    passwords: PasswordHasher | None = None,
+) -> list[Principal] | None:
+    """Register the demo ``logins`` (``(username, password)`` pairs) as users: email
+    ``<username>@example.com``, display name the username capitalized. Their principals,
+    to make the rest of the demo data with, or None when they are registered already::
+
+        users = await demo_accounts(db, User, [("ines", "ines-password"), ("sam", "…")])
+        if users is None:
+            return False  # the demo data is there
+        ines, sam = users
+    """
+    accounts: RepositoryAccounts[Any, Any] = RepositoryAccounts(db, users)
+    principals = []
+    try:
+        for name, password in logins:
+            values = {"username": name, "email": f"{name}@example.com", "password": password}
+            user = await accounts.register(
+                {**values, "display_name": name.title()}, passwords or PasswordHasher()
+            )
+            principals.append(Principal(user.id, frozenset(), utcnow(), "demo"))
+    except AlreadyExists:
+        return None
+    return principals

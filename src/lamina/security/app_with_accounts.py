@@ -27,6 +27,7 @@ from fastapi import APIRouter, FastAPI
 
 from lamina.api.service_app import service_app
 from lamina.api.wiring import Resources
+from lamina.domain import Entity
 from lamina.events import Subscription
 from lamina.persistence import Database, Repository
 from lamina.security.accounts import RepositoryAccounts
@@ -40,7 +41,7 @@ def app_with_accounts(
     settings: ServiceSettings | None,
     *,
     title: str,
-    users: type[Repository[Any, Any]],
+    users: type[Entity] | type[Repository[Any, Any]],
     routers: Callable[[Resources], Iterable[APIRouter]],
     subscriptions: Sequence[Callable[[Database], Subscription]] = (),
     anonymous_reads: bool = False,
@@ -51,7 +52,8 @@ def app_with_accounts(
     """The service's FastAPI app on the (already migrated) database of ``settings``
     (default: :class:`ServiceSettings` from the environment).
 
-    ``users`` is the repository class of the accounts (see :class:`RepositoryAccounts`);
+    ``users`` is the user entity (an :class:`Account`) or its repository class (see
+    :class:`RepositoryAccounts`);
     ``subscriptions`` are functions of the database giving the projections run with the
     app. With ``anonymous_reads``, a request without a token reaches the services with
     no principal (``None``: they decide what an anonymous caller sees) instead of a 401.

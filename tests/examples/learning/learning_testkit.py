@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 from examples.learning.app import create_app
 from examples.learning.base import LearningBase
-from examples.learning.user import Users
+from examples.learning.user import User
 from sqlalchemy import text
 
 from lamina.persistence import Database
@@ -107,7 +107,7 @@ async def create_users(url: str, names: list[str]) -> None:
     """Store users ``names`` (password :data:`PASSWORD`) directly: past the registration limit."""
     db = Database(url)
     try:
-        accounts, hasher = RepositoryAccounts(db, Users), PasswordHasher(FAST_PASSWORDS)
+        accounts, hasher = RepositoryAccounts(db, User), PasswordHasher(FAST_PASSWORDS)
         for name in names:
             form = {"username": name, "email": f"{name}@example.com", "display_name": name}
             await accounts.register({**form, "password": PASSWORD}, hasher)
