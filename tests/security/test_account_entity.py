@@ -48,7 +48,9 @@ def test_the_accounts_repository_finds_users_by_username() -> None:
     members = accounts_repository(Member)
     assert accounts_repository(Member) is members
     assert set(members.allowed_filters()) == {"id", "username"}
-    assert "password_hash" in Member.model_fields and "scopes" in Member.model_fields
+    assert {"username", "email", "display_name", "password_hash", "scopes"} <= set(
+        Member.model_fields
+    )
 
 
 async def test_accounts_over_the_entity_register_and_log_in(members_db: Database) -> None:
@@ -59,7 +61,8 @@ async def test_accounts_over_the_entity_register_and_log_in(members_db: Database
     assert "password_hash" not in type(user).model_fields  # never shown
     assert "scopes" not in accounts.registration_model.model_fields  # never chosen
     found = await accounts.find_credentials(" ADA ")
-    assert found is not None and found.user_id == user.id  # type: ignore[attr-defined]
+    assert found is not None
+    assert found.user_id == user.id  # type: ignore[attr-defined]
     assert await passwords.verify(found.password_hash, "a long password")
     with pytest.raises(AlreadyExists):
         await accounts.register({**form, "password": "another password"}, passwords)
