@@ -164,6 +164,17 @@ class EnrollmentService(Service[Enrollment, Actor]):
 ENROLLED = Within("course_id", EnrollmentService, key="course_id")  # the caller's courses
 
 
+class Progress(BaseModel, from_attributes=True):
+    video_id: UUID
+    watched_s: int
+    completed: bool
+
+
+class CourseProgress(BaseModel):
+    videos: list[Progress]
+    completed_share: float
+
+
 class ProgressService(Service[VideoProgress, Actor]):
     scope = OwnedBy("user_id")
 
@@ -184,7 +195,7 @@ class ProgressService(Service[VideoProgress, Actor]):
 
         return await self.run(use_case)
 
-    async def of_course(self, course_id: UUID) -> dict[str, Any]:
+    async def of_course(self, course_id: UUID) -> CourseProgress:
         """The caller's progress through the videos of a course, and the share completed."""
         await CourseService(self.db, self.principal).get(course_id)  # 404 unless seen
         videos = await Videos(self.db).list(where("course_id") == course_id, order_by=["position"])
@@ -192,10 +203,10 @@ class ProgressService(Service[VideoProgress, Actor]):
             p.video_id: p for p in await (await self.scoped()).list(where("course_id") == course_id)
         }
         rows = [
-            mine.get(v.id) or {"video_id": v.id, "watched_s": 0, "completed": False} for v in videos
+            mine.get(v.id) or Progress(video_id=v.id, watched_s=0, completed=False) for v in videos
         ]
-        completed = sum(mine[v.id].completed for v in videos if v.id in mine)
-        return {"videos": rows, "completed_share": completed / len(videos) if videos else 0.0}
+        share = sum(p.completed for p in rows) / len(rows) if rows else 0.0
+        return CourseProgress(videos=rows, completed_share=share)
 
 
 class ReviewService(Service[Review, Actor]):
@@ -246,17 +257,6 @@ class MessageService(Service[ChatMessage, Actor]):
 # --- routes ---------------------------------------------------------------------------------
 
 
-class Progress(BaseModel):
-    video_id: UUID
-    watched_s: int
-    completed: bool
-
-
-class CourseProgress(BaseModel):
-    videos: list[Progress]
-    completed_share: float
-
-
 def learning_routers(resources: Resources) -> list[APIRouter]:
     """Enrollments, progress, reviews, attempts and chats, under the courses they are in."""
     nested = {Route.LIST, Route.CREATE}
@@ -267,9 +267,7 @@ def learning_routers(resources: Resources) -> list[APIRouter]:
         method="PUT",
         errors=(),
     )
-    of_course = ResourceAction(
-        "progress", ProgressService.of_course, method="GET", out=CourseProgress
-    )
+    of_course = ResourceAction("progress", ProgressService.of_course, method="GET")
     unenroll = ResourceAction(
         "unenroll",
         EnrollmentService.unenroll,

@@ -139,6 +139,11 @@ class PublishedOrMine(Scope[User]):
 CourseTitle = Annotated[str, Field(min_length=1, max_length=200)]
 
 
+class CourseOutline(BaseModel):
+    title: str
+    published: bool
+
+
 class CourseService(Service[Course, User]):
     repository = Courses
     scope = PublishedOrMine()
@@ -186,6 +191,19 @@ class CourseService(Service[Course, User]):
 
         return await self.act(id, "rename", renaming, expected_version=expected_version)
 
+    async def outline(self, id: UUID) -> CourseOutline:
+        """The course's title and whether it is published (a read answering another model)."""
+        course = await self.get(id)
+        return CourseOutline(title=course.title, published=course.status is CourseStatus.PUBLISHED)
+
+    async def join(self, id: UUID) -> Enrollment:
+        """Enroll the caller (an action answering another entity)."""
+        return await EnrollmentService(self.db, self.principal).create({"course_id": id})
+
+    async def bookmark(self, id: UUID) -> None:
+        """Check the course is there for the caller (an action answering nothing)."""
+        await self.get(id)
+
 
 class EnrollmentService(Service[Enrollment, User]):
     repository = Enrollments
@@ -230,6 +248,9 @@ def build_app(db: Database) -> FastAPI:
                     "rename", CourseService.rename, body=Renaming, if_match=IfMatch.OPTIONAL
                 ),
                 ResourceAction("retitle", CourseService.rename),  # the body from the signature
+                ResourceAction("outline", CourseService.outline, method="GET"),  # answers from
+                ResourceAction("join", CourseService.join),  # ...the methods' annotations
+                ResourceAction("bookmark", CourseService.bookmark),
             ],
         )
     )

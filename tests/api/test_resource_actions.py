@@ -404,3 +404,31 @@ async def test_an_actions_body_defaults_to_its_methods_further_parameters(api: C
     body = api.app.openapi()["components"]["schemas"][schema_ref.rsplit("/", 1)[-1]]
     assert body["required"] == ["title"]
     assert set(body["properties"]) == {"title"}  # not the id, not expected_version
+
+
+async def test_what_an_action_answers_follows_from_its_methods_return_annotation(
+    api: CoursesApi,
+) -> None:
+    owner, student = uuid7(), uuid7()
+    course = await api.published_course(owner, "Rust in practice")
+    url = f"/courses/{course['id']}"
+
+    outline = await api.request(student, "GET", f"{url}/outline")
+    joined = await api.request(student, "POST", f"{url}/join")
+    bookmarked = await api.request(student, "POST", f"{url}/bookmark")
+
+    assert outline.status_code == 200, outline.text
+    assert outline.json() == {"title": "Rust in practice", "published": True}
+    assert joined.status_code == 200, joined.text
+    assert joined.json()["course_id"] == course["id"]
+    assert joined.json()["user_id"] == str(student)
+    assert (bookmarked.status_code, bookmarked.content) == (204, b"")
+    paths = api.app.openapi()["paths"]
+
+    def answer(path: str, method: str, status: str) -> str:
+        content = paths[path][method]["responses"][status].get("content", {})
+        return str(content.get("application/json", {}).get("schema", {}).get("$ref", ""))
+
+    assert answer("/courses/{id}/outline", "get", "200").endswith("/CourseOutline")
+    assert answer("/courses/{id}/join", "post", "200").endswith("/EnrollmentOut")
+    assert "200" not in paths["/courses/{id}/bookmark"]["post"]["responses"]

@@ -46,6 +46,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, create_model
 
+from lamina.api.schemas import output_schema
+from lamina.domain import Entity
+
 PATH_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 """A path parameter (``{id}``, ``{path:path}``) and its name."""
 
@@ -85,7 +88,9 @@ class ResourceAction:
     ``errors`` are the further statuses the use case can answer (documented;
     409 by default, none for a ``GET``: a read of the resource that is not
     one of its CRUD routes, answering ``out``). ``out`` replaces the resource's
-    output schema for this action.
+    output schema for this action; by default it is what the method is annotated to return
+    when that is another model than the resource's entity (``-> CourseProgress``; another
+    entity answers its output schema), and a method returning ``None`` answers 204.
     """
 
     name: str
@@ -147,6 +152,23 @@ class ResourceAction:
             return typing.get_type_hints(self.call, include_extras=True)
         except (NameError, TypeError):
             return {}
+
+    def with_signature_answer(self, entity: type[BaseModel]) -> ResourceAction:
+        """This action, what it answers read from the method's return annotation when not
+        given: ``-> None`` answers 204; another model than the resource's ``entity`` is
+        ``out`` (an entity through its output schema, without its sensitive fields)."""
+        returned = self.parameter_types().get("return", entity)
+        if returned is type(None) and self.status_code is None:
+            return dataclasses.replace(self, status_code=204)
+        if (
+            self.out is not None
+            or not isinstance(returned, type)
+            or not issubclass(returned, BaseModel)
+            or issubclass(entity, returned)
+        ):
+            return self
+        out = output_schema(returned) if issubclass(returned, Entity) else returned
+        return dataclasses.replace(self, out=out)
 
     def with_signature_body(self, takes_target: bool) -> ResourceAction:
         """This action, its ``body`` made from the method's further parameters when not given

@@ -37,7 +37,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, TypeAdapter
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from lamina.api.actions import PATH_PARAM, IfMatch, ResourceAction, check_actions
 from lamina.api.etags import (
@@ -205,7 +205,10 @@ def resource_router(
         actions = (*actions, erase)
     collection_params = PATH_PARAM.findall(path)
     actions = [
-        a.with_signature_body(takes_target=a.on == "item" or parent is not None) for a in actions
+        a.with_signature_body(
+            takes_target=a.on == "item" or parent is not None
+        ).with_signature_answer(entity)
+        for a in actions
     ]
     check_actions(actions)
     if parent is not None:
@@ -493,13 +496,14 @@ def resource_router(
             statuses += [412, 428] if rule is IfMatch.REQUIRED else [412]
         if action.body is not None:
             statuses.append(422)
-        headers_doc: dict[str, Any] = dict(etag_header_doc(versioned))
+        out = action.out or schemas.out
+        tagged = versioned and "version" in out.model_fields  # its answer carries an ETag
+        headers_doc: dict[str, Any] = dict(etag_header_doc(tagged))
         if action.success_status == 201 and Route.GET in wanted and action.out is None:
             headers_doc["Location"] = {"schema": {"type": "string"}, "required": False}
         success = None
         if action.success_status != 204:
             success = (action.success_status, {"description": "OK", "headers": headers_doc})
-        out = action.out or schemas.out
         router.add_api_route(
             action.route_path(path, item_path),
             _action_endpoint(
@@ -507,7 +511,7 @@ def resource_router(
                 rule,
                 provide=provide,
                 target=item_id if action.on == "item" else Depends(visible_parent),
-                render=render if action.out is None else _Renderer(out, page_model, versioned),
+                render=render if action.out is None else _Renderer(out, page_model, tagged),
                 location=location
                 if action.success_status == 201 and Route.GET in wanted and action.out is None
                 else None,
@@ -515,7 +519,7 @@ def resource_router(
             methods=[action.method],
             status_code=action.success_status,
             response_model=None if action.success_status == 204 else out,
-            response_class=Response,
+            response_class=Response if action.success_status == 204 else JSONResponse,
             summary=action.summary_text(entity.__name__),
             operation_id=f"{action.name}_{resource}",
             responses=documented(*sorted(set(statuses)), success=success),
