@@ -27,7 +27,6 @@ class Input(BaseModel):
 
 
 ComponentOut = output_schema(d.Component)
-ExecutionOut = output_schema(d.JobExecution)
 
 
 class RoleChange(Input):
@@ -81,7 +80,7 @@ def routers(resources: Resources) -> list[APIRouter]:
 
     def under(service: type[s.Service[Any, Any]], name: str, **options: Any) -> APIRouter:
         path = f"/projects/{{project_id}}/{name}"
-        return resources.router(service, path=path, parent=s.ProjectService, **options)
+        return resources.router(service, path=path, **options)  # parent: ProjectService
 
     @reads.get(
         "/components/{id}/dependencies",
@@ -116,14 +115,12 @@ def routers(resources: Resources) -> list[APIRouter]:
                     "depend",
                     s.ComponentService.depend,
                     path="dependencies/{other_id}",
-                    status_code=204,
                 ),
                 ResourceAction(
                     "undepend",
                     s.ComponentService.undepend,
                     path="dependencies/{other_id}",
                     method="DELETE",
-                    status_code=204,
                     errors=(),
                 ),
             ],
@@ -167,9 +164,7 @@ def routers(resources: Resources) -> list[APIRouter]:
                     if_match=IfMatch.OPTIONAL,
                 ),
                 ResourceAction("tag", s.JobService.tag, path="tags/{tag}"),
-                ResourceAction(
-                    "executions", s.JobService.run_job, status_code=201, out=ExecutionOut
-                ),
+                ResourceAction("executions", s.JobService.run_job, status_code=201),
             ],
         ),
         resources.router(
