@@ -8,8 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from examples.learning.course import course_routers
-from examples.learning.learning import learning_routers
-from examples.learning.stats import course_stats
+from examples.learning.learning import course_stats, learning_routers
 from examples.learning.user import User
 from lamina.api import Resources
 from lamina.security import ServiceSettings, app_with_accounts

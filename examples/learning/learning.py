@@ -40,6 +40,7 @@ from lamina.domain import (
     SoftDeletable,
     StandardEntity,
 )
+from lamina.events import Average, Count, Rollup
 from lamina.persistence import Repository, UnitOfWork, live_index, live_unique, where
 from lamina.service import Filtered, OwnedBy, Service, Within
 
@@ -162,6 +163,12 @@ class EnrollmentService(Service[Enrollment, Actor]):
 
 
 ENROLLED = Within("course_id", EnrollmentService, key="course_id")  # the caller's courses
+PER_VIDEO = ("user_id", "video_id")
+
+
+class EnrolledVideos(Service[Video, Actor]):
+    repository = Videos
+    scope = ENROLLED
 
 
 class Progress(BaseModel, from_attributes=True):
@@ -183,17 +190,10 @@ class ProgressService(Service[VideoProgress, Actor]):
     ) -> VideoProgress:
         """Record how much of a video of an enrolled course the caller watched."""
         self.require_principal()
-
-        async def use_case(uow: UnitOfWork) -> VideoProgress:
-            enrolled = EnrollmentService.repository.subquery(
-                "course_id", where("user_id") == self.principal.user_id
-            )  # type: ignore[union-attr]
-            video = await Videos(uow, scope=[where("course_id").in_(enrolled)]).get(video_id)
-            values = {"video_id": video_id, "course_id": video.course_id, "watched_s": watched_s}
-            progress = self.new_entity({**values, "completed": completed})
-            return await self.repository(uow).upsert(progress, on=("user_id", "video_id"))
-
-        return await self.run(use_case)
+        video = await EnrolledVideos(self.db, self.principal).get(video_id)  # else 404
+        values = {"video_id": video.id, "course_id": video.course_id, "watched_s": watched_s}
+        progress = self.new_entity({**values, "completed": completed})
+        return await self.run(lambda uow: self.repository(uow).upsert(progress, on=PER_VIDEO))
 
     async def of_course(self, course_id: UUID) -> CourseProgress:
         """The caller's progress through the videos of a course, and the share completed."""
@@ -252,6 +252,18 @@ class MessageService(Service[ChatMessage, Actor]):
     def new_entity(self, values: Mapping[str, Any]) -> ChatMessage:
         role = "assistant" if tutor(self.principal) else "user"
         return super().new_entity({**values, "role": role})
+
+
+course_stats = Rollup(  # the course's rating and enrollment count, off the request path
+    "course-stats",
+    Courses,
+    key="course_id",
+    on=(StudentEnrolled, StudentUnenrolled, ReviewPosted),
+    values={
+        "rating": Average(Reviews, "rating"),
+        "enrollment_count": Count(EnrollmentService.repository),
+    },
+)
 
 
 # --- routes ---------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from lamina.events.metrics import EventMetrics
 from lamina.events.notifier import EventNotifier
 from lamina.events.registry import EventDecodeError, EventRegistry, default_registry
 from lamina.events.relay import EventRelay, ForeignMessages, RelayStalled, RelayStats
+from lamina.events.rollups import Average, Count, Rollup, Summary
 from lamina.events.runner import EventRunner, RunnerStats, SubscriptionBusy, work_order
 from lamina.events.store import EventStore
 from lamina.events.stored import StoredEvent
@@ -44,8 +45,10 @@ from lamina.events.stream_dead_letters import (
 )
 
 __all__ = [
+    "Average",
     "ConnectionInfo",
     "ConsumerStats",
+    "Count",
     "Credential",
     "DeadLetter",
     "DeadLetterSink",
@@ -67,6 +70,7 @@ __all__ = [
     "LiveStats",
     "RelayStalled",
     "RelayStats",
+    "Rollup",
     "RunnerStats",
     "StoredEvent",
     "StreamConsumer",
@@ -75,6 +79,7 @@ __all__ = [
     "Subscription",
     "SubscriptionBusy",
     "SubscriptionState",
+    "Summary",
     "TooManyConnections",
     "default_registry",
     "subscription_states",

@@ -6,10 +6,11 @@ import builtins
 import typing
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Column, ColumnElement, Table, bindparam, func, select
+from sqlalchemy import Column, ColumnElement, Integer, Numeric, Table, bindparam, func, select
 
 from lamina.domain.entity import Entity
 from lamina.domain.errors import InvalidInput, NotFound
@@ -451,6 +452,35 @@ class ReadOnlyRepository(Generic[E, R]):
         return await self._count(
             self._filters(filters), self._visibility(include_deleted, only_deleted)
         )
+
+    async def sum(
+        self,
+        field: str,
+        *filters: Filter,
+        include_deleted: bool = False,
+        only_deleted: bool = False,
+    ) -> int | Decimal:
+        """The sum of a numeric ``field`` over the entities that match (0 when none): a
+        ``Decimal`` for a decimal field, an ``int`` otherwise (computed by the database)."""
+        column = self.mapper().column_for(field)
+        numeric = column is not None and isinstance(column.type, Integer | Numeric)
+        if column is None or not numeric or self.mapper().encrypted(column.name) is not None:
+            raise MappingError(f"{type(self).__name__}: {field!r} is no numeric column")
+        fs, visibility = self._filters(filters), self._visibility(include_deleted, only_deleted)
+        stmt = self.statements.get(
+            self._key("sum", column.name, fs.shape, visibility),
+            lambda: (
+                select(func.coalesce(func.sum(column), 0).label("total"))
+                .select_from(self.table())
+                .where(*self._where(fs, visibility))
+            ),
+        )
+        async with self._read() as conn:
+            rows = await stmt.fetch(conn, self._params(fs))
+        total = rows[0]["total"]
+        if isinstance(column.type, Integer) or isinstance(total, int):
+            return int(total)
+        return Decimal(str(total))
 
     async def exists(
         self, *filters: Filter, include_deleted: bool = False, only_deleted: bool = False

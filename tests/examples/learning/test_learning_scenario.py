@@ -28,7 +28,7 @@ def _replay(url: str) -> None:
     command = [
         str(Path(sys.executable).parent / "lamina"), "events", "replay",
         "--subscription", "course-stats", "--from", "0",
-        "--handlers", "examples.learning.stats:course_stats", "--url", url,
+        "--handlers", "examples.learning.learning:course_stats", "--url", url,
     ]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
