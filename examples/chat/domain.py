@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import enum
 import json
-import re
-import unicodedata
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -20,6 +18,7 @@ from lamina.domain import (
     EmailAddress,
     Entity,
     EventPriority,
+    Slug,
     SoftDeletable,
     Timestamped,
     Versioned,
@@ -40,20 +39,12 @@ Metadata = Annotated[
     Field(description="Any JSON object of at most 8 KiB; no text in it may contain NUL."),
 ]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{3,32}$")]
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
 NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
 """Text with something in it besides whitespace (and no NUL, which no database stores alike)."""
 
 
 Title = Annotated[str, StringConstraints(max_length=200, pattern=NOT_BLANK)]
 Name = Annotated[str, StringConstraints(max_length=100, pattern=NOT_BLANK)]
-
-
-def slugify(text: str) -> str:
-    """A URL-safe slug of ``text`` ("Weekly Sync #3" → "weekly-sync-3")."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:80].strip("-") or "conversation"
 
 
 class Role(enum.StrEnum):

@@ -28,6 +28,7 @@ from lamina.domain import (
     Conflict,
     DomainEvent,
     References,
+    Slug,
     SoftDeletable,
     StandardEntity,
     ValueObject,
@@ -35,8 +36,6 @@ from lamina.domain import (
 )
 from lamina.persistence import Repository, UnitOfWork, any_of, live_index, live_unique, where
 from lamina.service import Filtered, OwnedBy, Service, Transition, Within
-
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
 
 
 class CourseStatus(enum.StrEnum):

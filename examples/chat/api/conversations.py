@@ -9,9 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from examples.chat.domain import Conversation, Metadata, Modality, Slug, Title
+from examples.chat.domain import Conversation, Metadata, Modality, Title
 from examples.chat.services import ConversationService, WorkspaceService
 from lamina.api import DEFAULT_ROUTES, Resources, ResourceSchemas, Route, update_schema
+from lamina.domain import Slug
 
 
 class ConversationCreate(BaseModel):

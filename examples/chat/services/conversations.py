@@ -22,7 +22,6 @@ from examples.chat.domain import (
     ConversationUpdated,
     Participant,
     ParticipantStatus,
-    slugify,
 )
 from examples.chat.repositories import Conversations, Participants
 from examples.chat.services.access import (
@@ -34,7 +33,7 @@ from examples.chat.services.access import (
     visible_conversations,
 )
 from examples.chat.services.changes import changed_fields
-from lamina.domain import NotFound, PermissionDenied, utcnow
+from lamina.domain import NotFound, PermissionDenied, slugify, utcnow
 from lamina.persistence import UnitOfWork, where
 from lamina.service import Action, MemberOf, Service
 
@@ -44,7 +43,7 @@ SLUG_ATTEMPTS = 20
 
 async def free_slug(uow: UnitOfWork, workspace_id: UUID, title: str) -> str:
     """A slug derived from ``title`` that no conversation of the workspace uses (deleted too)."""
-    base = slugify(title)[:70].strip("-") or "conversation"
+    base = slugify(title, max_length=70, fallback="conversation")
     conversations = Conversations(uow)
     for n in range(1, SLUG_ATTEMPTS + 1):
         candidate = base if n == 1 else f"{base}-{n}"

@@ -44,7 +44,7 @@ from lamina.domain.events import DomainEvent, EntityErased, EventPriority
 from lamina.domain.ids import uuid7, uuid7_batch
 from lamina.domain.masking import ShowLast
 from lamina.domain.secret_keys import SECRET_PLACEHOLDER, SecretConfiguration, SecretKey
-from lamina.domain.text import slugify
+from lamina.domain.text import Slug, slugify
 
 __all__ = [
     "EDITORS_ONLY",
@@ -77,6 +77,7 @@ __all__ = [
     "SecretConfiguration",
     "SecretKey",
     "ShowLast",
+    "Slug",
     "SoftDeletable",
     "StandardEntity",
     "Timestamped",

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
+"""A URL slug: lower-case ASCII words joined by ``-``, at most 80 characters (what
+:func:`slugify` makes)."""
 
 
 def slugify(text: str, *, max_length: int = 80, fallback: str = "item") -> str:
