@@ -28,7 +28,7 @@ from examples.learning.course import (
     Videos,
 )
 from examples.learning.user import User
-from lamina.api import ResourceAction, Resources, Route, create_schema
+from lamina.api import ResourceAction, Resources, Route
 from lamina.domain import (
     READ_ONLY,
     SERVER_OWNED,
@@ -272,13 +272,7 @@ course_stats = Rollup(  # the course's rating and enrollment count, off the requ
 def learning_routers(resources: Resources) -> list[APIRouter]:
     """Enrollments, progress, reviews, attempts and chats, under the courses they are in."""
     nested = {Route.LIST, Route.CREATE}
-    record = ResourceAction(
-        "progress",
-        ProgressService.record,
-        body=create_schema(VideoProgress),  # the entity's rules: 422s
-        method="PUT",
-        errors=(),
-    )
+    record = ResourceAction("progress", ProgressService.record, method="PUT", errors=())
     of_course = ResourceAction("progress", ProgressService.of_course, method="GET")
     unenroll = ResourceAction(
         "unenroll",

@@ -191,6 +191,12 @@ class CourseService(Service[Course, User]):
 
         return await self.act(id, "rename", renaming, expected_version=expected_version)
 
+    async def headline(
+        self, id: UUID, title: str, *, expected_version: int | None = None
+    ) -> Course:
+        """Rename a course; ``title: str`` takes the entity's rules for its title."""
+        return await self.rename(id, title=title, expected_version=expected_version)
+
     async def outline(self, id: UUID) -> CourseOutline:
         """The course's title and whether it is published (a read answering another model)."""
         course = await self.get(id)
@@ -248,6 +254,7 @@ def build_app(db: Database) -> FastAPI:
                     "rename", CourseService.rename, body=Renaming, if_match=IfMatch.OPTIONAL
                 ),
                 ResourceAction("retitle", CourseService.rename),  # the body from the signature
+                ResourceAction("headline", CourseService.headline),  # the entity's rules
                 ResourceAction("outline", CourseService.outline, method="GET"),  # answers from
                 ResourceAction("join", CourseService.join),  # ...the methods' annotations
                 ResourceAction("bookmark", CourseService.bookmark),

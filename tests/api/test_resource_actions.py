@@ -432,3 +432,22 @@ async def test_what_an_action_answers_follows_from_its_methods_return_annotation
     assert answer("/courses/{id}/outline", "get", "200").endswith("/CourseOutline")
     assert answer("/courses/{id}/join", "post", "200").endswith("/EnrollmentOut")
     assert "200" not in paths["/courses/{id}/bookmark"]["post"]["responses"]
+
+
+async def test_a_body_parameter_named_like_an_entity_field_takes_its_rules(
+    api: CoursesApi,
+) -> None:
+    owner = uuid7()
+    course = await api.new_course(owner)
+    url = f"/courses/{course['id']}/headline"
+    for bad in ("", "x" * 201):  # the entity's title: 1 to 200 characters
+        refused = await api.request(
+            owner, "POST", url, json={"title": bad}, headers={"If-Match": '"1"'}
+        )
+        assert_problem(refused, 422, "invalid-input")
+    renamed = await api.request(
+        owner, "POST", url, json={"title": "Go"}, headers={"If-Match": '"1"'}
+    )
+    assert renamed.status_code == 200, renamed.text
+    schema = api.app.openapi()["components"]["schemas"]["HeadlineBody"]["properties"]["title"]
+    assert (schema["minLength"], schema["maxLength"]) == (1, 200)

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, create_model
+from pydantic.fields import FieldInfo
 
 from lamina.api.schemas import output_schema
 from lamina.domain import Entity
@@ -170,9 +171,14 @@ class ResourceAction:
         out = output_schema(returned) if issubclass(returned, Entity) else returned
         return dataclasses.replace(self, out=out)
 
-    def with_signature_body(self, takes_target: bool) -> ResourceAction:
+    def with_signature_body(
+        self, takes_target: bool, entity: type[BaseModel] | None = None
+    ) -> ResourceAction:
         """This action, its ``body`` made from the method's further parameters when not given
-        (``takes_target``: the method's first parameter is the item's or parent's id)."""
+        (``takes_target``: the method's first parameter is the item's or parent's id). A
+        parameter named like a field of the resource's ``entity`` and of the field's type
+        takes the field's rules too (``watched_s: int`` is ``Field(ge=0)`` when the entity
+        says so), so a value the entity refuses is a 422 before the use case runs."""
         if self.body is not None or self.method == "GET":
             return self
         hints = self.parameter_types()
@@ -181,11 +187,18 @@ class ResourceAction:
         if takes_target and parameters and parameters[0].kind in positional:
             parameters = parameters[1:]
         in_path = {*PATH_PARAM.findall(self.path or ""), "expected_version"}
-        fields: dict[str, Any] = {
-            p.name: (hints.get(p.name, Any), ... if p.default is p.empty else p.default)
-            for p in parameters
-            if p.name not in in_path and p.kind not in _NOT_BODY
-        }
+        entity_fields = entity.model_fields if entity is not None else {}
+        fields: dict[str, Any] = {}
+        for p in parameters:
+            if p.name in in_path or p.kind in _NOT_BODY:
+                continue
+            annotation = hints.get(p.name, Any)
+            default = ... if p.default is p.empty else p.default
+            same = entity_fields.get(p.name)
+            if same is not None and same.annotation == annotation:  # the entity's rules
+                fields[p.name] = (annotation, FieldInfo.merge_field_infos(same, default=default))
+            else:
+                fields[p.name] = (annotation, default)
         if not fields:
             return self
         name = "".join(part.capitalize() for part in self.name.split("_")) + "Body"

@@ -206,7 +206,7 @@ def resource_router(
     collection_params = PATH_PARAM.findall(path)
     actions = [
         a.with_signature_body(
-            takes_target=a.on == "item" or parent is not None
+            takes_target=a.on == "item" or parent is not None, entity=entity
         ).with_signature_answer(entity)
         for a in actions
     ]
