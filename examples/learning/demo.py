@@ -6,7 +6,6 @@ from decimal import Decimal
 from examples.learning.course import CourseService, QuizService, VideoService
 from examples.learning.learning import EnrollmentService
 from examples.learning.user import User
-from lamina.domain import use_context
 from lamina.persistence import Database
 from lamina.security import demo_accounts
 
@@ -19,19 +18,17 @@ async def load_demo(db: Database) -> bool:
     if users is None:
         return False
     ines, sam = users
-    with use_context(actor_id=ines.user_id):
-        courses = CourseService(db, ines)
-        price = {"amount": Decimal("29.00"), "currency": "EUR"}
-        sql = await courses.create({"title": "SQL from scratch", "price": price})
-        await courses.create({"title": "Advanced indexing", "difficulty": "advanced"})
-        for n, title in enumerate(["Tables", "Queries", "Joins"], start=1):
-            video = {"title": title, "position": n, "duration_s": 300 * n}
-            url = f"https://videos.example/{n}"
-            await VideoService(db, ines).create({**video, "course_id": sql.id, "url": url})
-        question = {"prompt": "Which clause filters rows?", "choices": ["WHERE", "ORDER BY"]}
-        quiz = {"title": "Basics", "questions": [{**question, "answer": 0}]}
-        await QuizService(db, ines).create({**quiz, "course_id": sql.id})
-        await courses.publish(sql.id)
-    with use_context(actor_id=sam.user_id):
-        await EnrollmentService(db, sam).create({"course_id": sql.id})
+    courses = CourseService(db, ines)
+    price = {"amount": Decimal("29.00"), "currency": "EUR"}
+    sql = await courses.create({"title": "SQL from scratch", "price": price})
+    await courses.create({"title": "Advanced indexing", "difficulty": "advanced"})
+    for n, title in enumerate(["Tables", "Queries", "Joins"], start=1):
+        video = {"title": title, "position": n, "duration_s": 300 * n}
+        url = f"https://videos.example/{n}"
+        await VideoService(db, ines).create({**video, "course_id": sql.id, "url": url})
+    question = {"prompt": "Which clause filters rows?", "choices": ["WHERE", "ORDER BY"]}
+    quiz = {"title": "Basics", "questions": [{**question, "answer": 0}]}
+    await QuizService(db, ines).create({**quiz, "course_id": sql.id})
+    await courses.publish(sql.id)
+    await EnrollmentService(db, sam).create({"course_id": sql.id})
     return True

@@ -207,3 +207,15 @@ async def test_a_member_added_later_sees_the_project(db: Database) -> None:
     assert (await newcomer_projects.get(project.id)).name == "p"
     task = await create_as(newcomer_tasks, {"project_id": project.id, "title": "hello"})
     assert isinstance(task, Task)
+
+
+async def test_g4_a_service_outside_a_request_acts_as_its_principal(db: Database) -> None:
+    ann, admin = new_user(), new_user()
+    projects, _ = services(db, ann)
+    made = await projects.create({"name": "scripted"})  # no request: no actor in force
+    assert (made.created_by_id, made.updated_by_id) == (ann, ann)
+    (entry,) = await Projects(db).history(made.id)
+    assert entry.actor_id == ann
+    with use_context(actor_id=admin):  # an actor in force is the one recorded
+        renamed = await projects.update(made.id, {"name": "by the admin"}, expected_version=1)
+    assert renamed.updated_by_id == admin

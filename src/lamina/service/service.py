@@ -13,6 +13,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
+from lamina.domain.context import EventContext, use_context
 from lamina.domain.editors_only import has_editors_only, hide_editors_only
 from lamina.domain.entity import SERVER_OWNED, Entity
 from lamina.domain.errors import (
@@ -318,8 +319,16 @@ class Service(Generic[E, P]):
             raise InvalidInput.from_validation_error(exc) from None
 
     async def run(self, use_case: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        """Run ``use_case`` in a unit of work (retried on transient failures)."""
-        return await self.db.run(use_case)
+        """Run ``use_case`` in a unit of work (retried on transient failures), for the
+        principal: where no actor is in force (a script, a job, demo data rather than a
+        request), the principal's id is the actor that actor columns, audit entries and
+        events record."""
+        context = EventContext.peek()
+        actor = _actor_of(self.principal)
+        if actor is None or (context is not None and context.actor_id is not None):
+            return await self.db.run(use_case)
+        with use_context((context or EventContext()).with_changes(actor_id=actor)):
+            return await self.db.run(use_case)
 
     # ------------------------------------------------------------------ hooks (in the unit of work)
     #
@@ -589,3 +598,9 @@ def _id_field(entity: type[Entity]) -> str:
 def _event_sources(entity: type[Entity]) -> set[str]:
     """The event fields an entity can fill: its own fields and its id as ``<entity>_id``."""
     return {*entity.model_fields, _id_field(entity)}
+
+
+def _actor_of(principal: Any) -> UUID | None:
+    """The principal's id as an actor (its ``user_id``, else its ``id``), or None."""
+    actor = getattr(principal, "user_id", None) or getattr(principal, "id", None)
+    return actor if isinstance(actor, UUID) else None
