@@ -5,17 +5,12 @@ The database must be migrated first (``python -m examples.learning`` does it).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from examples.learning.course import course_routers
 from examples.learning.learning import course_stats, learning_routers
 from examples.learning.user import User
-from lamina.api import Resources
 from lamina.security import ServiceSettings, app_with_accounts
-
-
-def routers(resources: Resources) -> list[APIRouter]:
-    return [*course_routers(resources), *learning_routers(resources)]
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -25,7 +20,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         settings,
         title="lamina learning",
         users=User,
-        routers=routers,
+        routers=[course_routers, learning_routers],
         subscriptions=[course_stats],
         anonymous_reads=True,
         scopes={"tutor": "Post the tutor's replies in chats"},
