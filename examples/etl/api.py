@@ -6,13 +6,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from examples.etl import domain as d
 from examples.etl import services as s
 from lamina.api import (
     DEFAULT_ROUTES,
     IfMatch,
+    RequestBody,
     ResourceAction,
     Resources,
     ResourceSchemas,
@@ -21,22 +22,17 @@ from lamina.api import (
     problem_responses,
 )
 
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 ComponentOut = output_schema(d.Component)
 
 
-class RoleChange(Input):
+class RoleChange(RequestBody):
     role: d.Role
 
 
 Point = ResourceSchemas.from_entity(d.Metric, exclude_input={"component_id"}).create
 
 
-class Points(Input):
+class Points(RequestBody):
     points: Annotated[list[Point], Field(min_length=1, max_length=10_000)]  # type: ignore[valid-type]
 
 
@@ -64,12 +60,12 @@ class ComponentList(BaseModel):
     items: list[ComponentOut]  # type: ignore[valid-type]
 
 
-class Outcome(Input):
+class Outcome(RequestBody):
     rows_read: Annotated[int, Field(ge=0, le=2**62)] = 0
     rows_written: Annotated[int, Field(ge=0, le=2**62)] = 0
 
 
-class Failure(Input):
+class Failure(RequestBody):
     error: Annotated[str, Field(max_length=2000)] = ""
 
 

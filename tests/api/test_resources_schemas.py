@@ -251,3 +251,16 @@ def test_optional_input_fields_may_be_left_out_on_create_only() -> None:
         schemas.create.model_validate({"title": ""})  # still checked when given
     with pytest.raises(ValueError, match="client-settable"):
         create_schema(Task, optional={"project_id"})
+
+
+def test_a_hand_written_request_body_refuses_unknown_fields() -> None:
+    from pydantic import ValidationError
+
+    from lamina.api import RequestBody
+
+    class RoleChange(RequestBody):
+        role: str
+
+    assert RoleChange.model_validate({"role": "owner"}).role == "owner"
+    with pytest.raises(ValidationError, match="extra_forbidden"):
+        RoleChange.model_validate({"role": "owner", "is_admin": True})

@@ -10,15 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from examples.chat.domain import Name, Username
 from examples.chat.repositories import Users
+from lamina.api import RequestBody
 from lamina.domain import EmailAddress
 from lamina.persistence import Database
 from lamina.security import Password, RepositoryAccounts
 
 
-class UserRegistration(BaseModel):
+class UserRegistration(RequestBody):
     """What a new user sends to ``POST /auth/register``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     username: Annotated[Username, Field(examples=["alice"])]
     email: EmailAddress

@@ -7,18 +7,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from examples.chat.domain import Conversation, Metadata, Modality, Title
 from examples.chat.services import ConversationService, WorkspaceService
-from lamina.api import DEFAULT_ROUTES, Resources, ResourceSchemas, Route, update_schema
+from lamina.api import DEFAULT_ROUTES, RequestBody, Resources, ResourceSchemas, Route, update_schema
 from lamina.domain import Slug
 
 
-class ConversationCreate(BaseModel):
+class ConversationCreate(RequestBody):
     """A new conversation; the slug is derived from the title when not given."""
-
-    model_config = ConfigDict(extra="forbid")
 
     title: Annotated[Title, Field(examples=["Weekly sync"])]
     slug: Slug | None = None

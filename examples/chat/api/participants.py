@@ -6,17 +6,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from examples.chat.domain import Username
 from examples.chat.services import ConversationService, ParticipantService
-from lamina.api import IfMatch, ResourceAction, Resources, Route
+from lamina.api import IfMatch, RequestBody, ResourceAction, Resources, Route
 
 
-class Invitation(BaseModel):
+class Invitation(RequestBody):
     """Whom to invite (a member of the conversation's workspace) and what to tell them."""
-
-    model_config = ConfigDict(extra="forbid")
 
     username: Annotated[Username, Field(examples=["bob"])]
     initial_message: Annotated[str, StringConstraints(max_length=2000)] | None = None

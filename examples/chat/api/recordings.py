@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from examples.chat.domain import Recording, RecordingStatus
 from examples.chat.services import JoinedConversationService, RecordingService
-from lamina.api import IfMatch, ResourceAction, Resources, ResourceSchemas, Route
+from lamina.api import IfMatch, RequestBody, ResourceAction, Resources, ResourceSchemas, Route
 
 RECORDING_SCHEMAS = ResourceSchemas.from_entity(
     Recording,
@@ -22,10 +22,8 @@ RECORDING_SCHEMAS = ResourceSchemas.from_entity(
 MAX_SAFE_INTEGER = 2**53 - 1
 
 
-class RecordingEnd(BaseModel):
+class RecordingEnd(RequestBody):
     """How a recording ended; its end time and duration are the server's."""
-
-    model_config = ConfigDict(extra="forbid")
 
     status: Literal[RecordingStatus.COMPLETED, RecordingStatus.FAILED] = Field(
         default=RecordingStatus.COMPLETED, description="completed or failed"

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from examples.chat.api.wiring import problems
 from examples.chat.domain import Role, Username
@@ -17,6 +17,7 @@ from examples.chat.services import Member, MemberService, WorkspaceService
 from lamina.api import (
     IfMatch,
     ListQuery,
+    RequestBody,
     ResourceAction,
     Resources,
     Route,
@@ -24,10 +25,8 @@ from lamina.api import (
 )
 
 
-class MemberIn(BaseModel):
+class MemberIn(RequestBody):
     """Who to add to a workspace, and as what (a workspace has one owner: its creator)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     username: Annotated[Username, Field(examples=["bob"])]
     role: Role = Role.MEMBER

@@ -62,6 +62,7 @@ from lamina.api.resources import (
 )
 from lamina.api.schemas import (
     Count,
+    RequestBody,
     ResourceSchemas,
     check_input_schema,
     create_schema,
@@ -103,6 +104,7 @@ __all__ = [
     "Problem",
     "ProblemResponse",
     "ReadinessCheck",
+    "RequestBody",
     "ResourceAction",
     "ResourceSchemas",
     "Resources",

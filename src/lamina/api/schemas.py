@@ -295,6 +295,13 @@ def page_schema(
     )
 
 
+class RequestBody(BaseModel):
+    """The base of a request body written by hand: an unknown field is a 422, as in the
+    schemas derived from entities (``class RoleChange(RequestBody): role: Role``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Count(BaseModel):
     """How many items match."""
 
