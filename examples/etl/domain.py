@@ -22,6 +22,7 @@ from lamina.domain import (
     DomainEvent,
     EmailAddress,
     Entity,
+    References,
     SecretConfiguration,
     SoftDeletable,
     StandardEntity,
@@ -30,7 +31,6 @@ from lamina.domain import (
 )
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")]
-InProject = Annotated[UUID, READ_ONLY]
 TAG = r"^[a-z0-9][a-z0-9_.-]{0,49}$"
 TagName = Annotated[str, StringConstraints(pattern=TAG.replace("a-z", "A-Za-z"))]
 """A tag as a path gives it: any case (tags are stored in lower case)."""
@@ -76,19 +76,24 @@ class ExecutionStatus(enum.StrEnum):
 
 
 class User(StandardEntity):
-    username: Annotated[str, READ_ONLY, StringConstraints(pattern=r"^[a-z0-9_]{3,32}$")]
+    username: Annotated[
+        str, READ_ONLY, StringConstraints(pattern=r"^[a-z0-9_]{3,32}$", max_length=32)
+    ]
     email: EmailAddress
     display_name: Name
-    password_hash: Annotated[str, SENSITIVE]
+    password_hash: Annotated[str, SENSITIVE, StringConstraints(max_length=200)]
 
 
 class Project(StandardEntity, SoftDeletable):
     name: Name
 
 
+InProject = Annotated[UUID, READ_ONLY, References(Project)]
+
+
 class Membership(StandardEntity):
     project_id: InProject
-    user_id: UUID  # set once: changes take the role only
+    user_id: Annotated[UUID, References(User)]  # set once: changes take the role only
     role: Role = Role.VIEWER
 
 
@@ -101,13 +106,13 @@ class Component(StandardEntity, SoftDeletable, SecretConfiguration):
 
 class Dependency(Entity, Timestamped, ActorTracked):
     project_id: InProject
-    component_id: UUID
-    depends_on_id: UUID
+    component_id: Annotated[UUID, References(Component)]
+    depends_on_id: Annotated[UUID, References(Component)]
 
 
 class Metric(Entity):
     project_id: InProject
-    component_id: UUID
+    component_id: Annotated[UUID, References(Component)]
     name: Name
     value: Annotated[float, Field(allow_inf_nan=False)]
     unit: Annotated[str, StringConstraints(max_length=20)] = ""
@@ -185,7 +190,7 @@ class DataclassDefinition(StandardEntity, SoftDeletable):
     dataclass_type: DataclassType
     schema_definition: JsonSchema = Field(default_factory=lambda: {"type": "object"})
     validation_rules: Annotated[list[Rule], Field(max_length=100)] = Field(default_factory=list)
-    component_id: UUID | None = None  # the component that produces it (one each)
+    component_id: Annotated[UUID | None, References(Component)] = None  # its producer (one each)
 
 
 class Job(StandardEntity, SoftDeletable):
@@ -198,32 +203,32 @@ class Job(StandardEntity, SoftDeletable):
 
 class JobStep(Entity, Timestamped):
     project_id: InProject
-    job_id: UUID
-    component_id: UUID
+    job_id: Annotated[UUID, References(Job)]
+    component_id: Annotated[UUID, References(Component)]
     position: Annotated[int, Field(ge=1)]
 
 
 class Tag(StandardEntity):
     project_id: InProject
-    name: Annotated[str, StringConstraints(pattern=TAG)]
+    name: Annotated[str, StringConstraints(pattern=TAG, max_length=50)]
 
 
 class JobTag(Entity):
     project_id: InProject
-    job_id: UUID
-    tag_id: UUID
+    job_id: Annotated[UUID, References(Job)]
+    tag_id: Annotated[UUID, References(Tag)]
 
 
 class JobExecution(StandardEntity):
     project_id: InProject
-    job_id: Annotated[UUID, READ_ONLY]
+    job_id: Annotated[UUID, READ_ONLY, References(Job)]
     status: Annotated[ExecutionStatus, READ_ONLY] = ExecutionStatus.QUEUED
     attempt: Annotated[int, READ_ONLY] = 1
     started_at: Annotated[datetime | None, READ_ONLY] = None
     finished_at: Annotated[datetime | None, READ_ONLY] = None
     error: Annotated[str, READ_ONLY, StringConstraints(max_length=2000)] = ""
-    rows_read: Annotated[int, READ_ONLY, Field(ge=0)] = 0
-    rows_written: Annotated[int, READ_ONLY, Field(ge=0)] = 0
+    rows_read: Annotated[int, READ_ONLY, Field(ge=0, le=2**62)] = 0  # a BIGINT column
+    rows_written: Annotated[int, READ_ONLY, Field(ge=0, le=2**62)] = 0
 
 
 class ExecutionEvent(DomainEvent):

@@ -9,11 +9,11 @@ from uuid import UUID
 
 import pytest
 from pydantic import Field, StringConstraints
-from sqlalchemy import String, text
+from sqlalchemy import BigInteger, Integer, String, Text, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from lamina.domain import Entity, ReferenceMissing, References, ValueObject, uuid7
+from lamina.domain import ENCRYPTED, Entity, ReferenceMissing, References, ValueObject, uuid7
 from lamina.persistence import (
     Base,
     Database,
@@ -22,6 +22,7 @@ from lamina.persistence import (
     MappingError,
     Repository,
     UUIDPrimaryKey,
+    encrypted_columns,
     new_metadata,
 )
 
@@ -95,6 +96,25 @@ def test_columns_follow_the_fields() -> None:
         "ck_t_entity_columns_gadgets_level_allowed": "level IN ('easy', 'hard')",
         "ck_t_entity_columns_gadgets_price_amount_range": "price_amount >= 0",
     }
+
+
+def test_an_encrypted_field_gets_an_encrypted_column_and_a_wide_int_a_bigint() -> None:
+    class Vault(Entity):
+        secret: Annotated[str, ENCRYPTED]
+        hint: Annotated[str | None, ENCRYPTED] = None
+        total: Annotated[int, Field(ge=0, le=2**40)] = 0
+        small: Annotated[int, Field(ge=-(2**31), le=2**31 - 1)] = 0
+
+    class VaultBase(EntityColumns, DeclarativeBase):
+        metadata = new_metadata()
+        type_annotation_map = Base.type_annotation_map
+
+    class VaultRow(VaultBase, entity=Vault, tablename="t_entity_columns_vaults"): ...
+
+    c = VaultRow.__table__.c
+    assert [type(c[n].type) for n in ("secret", "total", "small")] == [Text, BigInteger, Integer]
+    assert (c.secret.nullable, c.hint.nullable) == (False, True)
+    assert [col.name for col in encrypted_columns(VaultBase.metadata)] == ["secret", "hint"]
 
 
 def test_a_field_of_an_unknown_type_must_be_declared() -> None:

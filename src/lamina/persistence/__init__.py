@@ -51,6 +51,7 @@ from lamina.persistence.pool import PoolOptions
 from lamina.persistence.read_repository import ReadOnlyRepository
 from lamina.persistence.repository import Repository
 from lamina.persistence.sqlmodel_rows import (
+    EntityFields,
     SoftDeleteField,
     StandardFields,
     encrypted_field,
@@ -73,6 +74,7 @@ __all__ = [
     "Database",
     "DatabaseStats",
     "EntityColumns",
+    "EntityFields",
     "Filter",
     "IndexColumn",
     "JSONValue",

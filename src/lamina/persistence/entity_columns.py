@@ -19,7 +19,8 @@ fields get lamina's standard columns (``id`` the UUID primary key, the
 timestamps, ``version``, the actors, and ``deleted_at`` for a
 :class:`~lamina.domain.SoftDeletable` entity), so the entity alone decides
 whether its rows are versioned or soft-deleted; ``str`` a
-``String(max_length)`` (``Text`` without one), ``int``, ``bool``, ``float``,
+``String(max_length)`` (``Text`` without one), ``int`` an ``Integer`` (a
+``BigInteger`` when its bounds go beyond 32 bits), ``bool``, ``float``,
 ``Decimal`` a ``Numeric(max_digits, decimal_places)``, ``UUID``, ``datetime``
 (:class:`UTCDateTime`), a ``StrEnum`` or a ``Literal`` of strings a ``String`` with
 a :func:`one_of` CHECK,
@@ -30,8 +31,10 @@ the database refuses what the entity refuses, and a broken one is a 422 naming
 the field like the Pydantic rule. A field marked
 :class:`~lamina.domain.References` (``Annotated[UUID, References(Course)]``) gets
 a foreign key to the table of that entity's row (declared earlier on the same
-metadata) and an index. A field of another type must be declared on the row
-(:class:`MappingError` says which).
+metadata) and an index; one marked ``ENCRYPTED`` an
+:func:`~lamina.persistence.encrypted_column`. A field of another type must be
+declared on the row (:class:`MappingError` says which). SQLModel tables get the
+same from :class:`~lamina.persistence.EntityFields`.
 """
 
 from __future__ import annotations
@@ -40,15 +43,17 @@ import enum
 import inspect
 import typing
 import weakref
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen
 from pydantic import BaseModel, StringConstraints
 from pydantic.fields import FieldInfo
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -61,16 +66,18 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
-from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import MappedColumn, mapped_column
 from sqlalchemy.types import TypeEngine
 
-from lamina.domain.entity import Entity, References
+from lamina.domain.entity import ENCRYPTED, Entity, References
 from lamina.persistence.base import STANDARD_COLUMNS, one_of
+from lamina.persistence.encryption import encrypted_column
 from lamina.persistence.json_values import JSONValue
 from lamina.persistence.mapping import MappingError, _optional_of, _value_object_type
 from lamina.persistence.types import UTCDateTime
 
 _BOUNDS = ((Ge, "ge", ">="), (Gt, "gt", ">"), (Le, "le", "<="), (Lt, "lt", "<"))
+_INT32 = (-(2**31), 2**31 - 1)
 
 
 _TABLES: weakref.WeakKeyDictionary[MetaData, dict[type[Entity], str]] = weakref.WeakKeyDictionary()
@@ -94,9 +101,14 @@ class EntityColumns:
             _add_columns(cls, entity)
         super().__init_subclass__(**kwargs)
         if entity is not None:
-            metadata: MetaData = cls.metadata  # type: ignore[attr-defined]
-            _TABLES.setdefault(metadata, {})[entity] = cls.__tablename__  # type: ignore[attr-defined]
-            _ROWS[entity] = cls
+            register_row(cls.metadata, entity, cls)  # type: ignore[attr-defined]
+
+
+def register_row(metadata: MetaData, entity: type[Entity], row: type) -> None:
+    """Record ``row`` as ``entity``'s: its table is what ``References(entity)`` fields of rows
+    declared later on ``metadata`` point to, and :func:`row_for` returns it."""
+    _TABLES.setdefault(metadata, {})[entity] = row.__tablename__  # type: ignore[attr-defined]
+    _ROWS[entity] = row
 
 
 def row_for(entity: type[Entity]) -> type:
@@ -113,11 +125,46 @@ def row_for(entity: type[Entity]) -> type:
     return row
 
 
+class DerivedColumn(NamedTuple):
+    """A column derived from an entity field: the column, the field (or value-object part)
+    it stores, and whether it is nullable."""
+
+    column: MappedColumn[Any]
+    field: FieldInfo
+    nullable: bool
+
+
 def _declared(cls: type, column: str) -> bool:
     return hasattr(cls, column) or column in inspect.get_annotations(cls)
 
 
 def _add_columns(cls: type, entity: type[Entity]) -> None:
+    metadata: MetaData = cls.metadata  # type: ignore[attr-defined]
+    columns, checks = derived_columns(
+        cls.__name__, entity, metadata, lambda column: _declared(cls, column)
+    )
+    for name, derived in columns.items():
+        setattr(cls, name, derived.column)
+    cls.__table_args__ = with_checks(cls.__dict__.get("__table_args__", ()), checks)  # type: ignore[attr-defined]
+
+
+def with_checks(args: Any, checks: list[CheckConstraint]) -> Any:
+    """``__table_args__`` with ``checks`` added before its keyword dictionary (if any)."""
+    if not checks:
+        return args
+    if isinstance(args, dict):
+        args = (args,)
+    keywords = args[-1:] if args and isinstance(args[-1], dict) else ()
+    positional = args[: len(args) - len(keywords)]
+    return (*positional, *checks, *keywords)
+
+
+def derived_columns(
+    owner: str, entity: type[Entity], metadata: MetaData, declared: Callable[[str], bool]
+) -> tuple[dict[str, DerivedColumn], list[CheckConstraint]]:
+    """The columns of ``entity``'s fields that are not ``declared``, and their CHECKs (see the
+    module); ``owner`` names the row in errors."""
+    columns: dict[str, DerivedColumn] = {}
     checks: list[CheckConstraint] = []
     for name, info in entity.model_fields.items():
         value_object, optional = _value_object_type(info.annotation)
@@ -126,44 +173,45 @@ def _add_columns(cls: type, entity: type[Entity]) -> None:
         else:
             parts = [(f"{name}_{s}", i, optional) for s, i in value_object.model_fields.items()]
         for column, part, nullable in parts:
-            if _declared(cls, column):
+            if declared(column):
                 continue
             if column in STANDARD_COLUMNS:
-                setattr(cls, column, STANDARD_COLUMNS[column]())
+                columns[column] = DerivedColumn(STANDARD_COLUMNS[column](), part, nullable)
             else:
-                checks += _add_column(cls, entity, column, part, nullable)
-    if checks:
-        args: Any = cls.__dict__.get("__table_args__", ())
-        if isinstance(args, dict):
-            args = (args,)
-        keywords = args[-1:] if args and isinstance(args[-1], dict) else ()
-        positional = args[: len(args) - len(keywords)]
-        cls.__table_args__ = (*positional, *checks, *keywords)  # type: ignore[attr-defined]
+                made, more = _column(owner, entity, metadata, column, part, nullable)
+                columns[column] = DerivedColumn(made, part, nullable)
+                checks += more
+    return columns, checks
 
 
-def _add_column(
-    cls: type, entity: type[Entity], column: str, info: FieldInfo, nullable: bool
-) -> list[CheckConstraint]:
+def _column(
+    owner: str,
+    entity: type[Entity],
+    metadata_of_row: MetaData,
+    column: str,
+    info: FieldInfo,
+    nullable: bool,
+) -> tuple[MappedColumn[Any], list[CheckConstraint]]:
     annotation, optional = _optional_of(info.annotation)
     metadata = list(info.metadata)
     if typing.get_origin(annotation) is typing.Annotated:  # Annotated[X, ...] | None
         metadata += annotation.__metadata__
         annotation = annotation.__origin__
+    if ENCRYPTED in metadata:
+        return encrypted_column(nullable=nullable or optional), []
     sql_type = _column_type(annotation, metadata)
     if sql_type is None:
         raise MappingError(
-            f"{cls.__name__}: no column type for {entity.__name__}.{column} "
+            f"{owner}: no column type for {entity.__name__}.{column} "
             f"({annotation!r}); declare the column on the row"
         )
     foreign_keys = [
-        _foreign_key(cls, entity, column, m) for m in metadata if isinstance(m, References)
+        _foreign_key(owner, entity, metadata_of_row, column, m)
+        for m in metadata
+        if isinstance(m, References)
     ]
-    setattr(
-        cls,
-        column,
-        mapped_column(
-            sql_type, *foreign_keys, nullable=nullable or optional, index=bool(foreign_keys) or None
-        ),
+    made = mapped_column(
+        sql_type, *foreign_keys, nullable=nullable or optional, index=bool(foreign_keys) or None
     )
     checks: list[CheckConstraint] = []
     allowed = _allowed_strings(annotation)
@@ -177,14 +225,16 @@ def _add_column(
     ]
     if bounds:
         checks.append(CheckConstraint(" AND ".join(bounds), name=f"{column}_range"))
-    return checks
+    return made, checks
 
 
-def _foreign_key(cls: type, entity: type[Entity], column: str, marker: References) -> ForeignKey:
-    table = _TABLES.get(cls.metadata, {}).get(marker.entity)  # type: ignore[attr-defined]
+def _foreign_key(
+    owner: str, entity: type[Entity], metadata: MetaData, column: str, marker: References
+) -> ForeignKey:
+    table = _TABLES.get(metadata, {}).get(marker.entity)
     if table is None:
         raise MappingError(
-            f"{cls.__name__}: {entity.__name__}.{column} references {marker.entity.__name__}, "
+            f"{owner}: {entity.__name__}.{column} references {marker.entity.__name__}, "
             f"which has no row on this metadata yet; declare its row first"
         )
     return ForeignKey(f"{table}.id")
@@ -216,7 +266,9 @@ def _column_type(annotation: Any, metadata: list[Any]) -> TypeEngine[Any] | None
     if annotation is bool:
         return Boolean()
     if annotation is int:
-        return Integer()
+        bounds = [getattr(m, a) for m in metadata for kind, a, _ in _BOUNDS if isinstance(m, kind)]
+        wide = any(not _INT32[0] <= b <= _INT32[1] for b in bounds)
+        return BigInteger() if wide else Integer()
     if annotation is float:
         return Float()
     if annotation is Decimal:

@@ -20,6 +20,24 @@ migrations) and its column types (aware UTC datetimes, UUIDs, JSON); the
 fields are those of :class:`~lamina.persistence.StandardColumns` and
 :class:`~lamina.persistence.SoftDeleteColumn`, recognised by name. The row
 stays a table: entities and API schemas are separate models, as everywhere.
+
+A table can also take its fields from its entity, as
+:class:`~lamina.persistence.EntityColumns` gives a declarative row its columns:
+start the application's base from :class:`EntityFields` and name the entity::
+
+    class EtlTable(EntityFields, registry=new_registry()):
+        pass
+
+
+    class ComponentRow(EtlTable, entity=Component, tablename="etl_components", table=True):
+        __table_args__ = (live_unique("uq_etl_components_live_name", "project_id", "name"),)
+
+Each field of the entity the table (or a mixin) does not declare becomes a
+SQLModel field typed as in the entity, with the column, foreign key and CHECKs
+``EntityColumns`` derives (standard fields, ``StrEnum`` and ``Literal`` values,
+bounds, ``References``, ``ENCRYPTED``); a declared field is kept as written.
+:func:`~lamina.persistence.row_for` and
+:func:`~lamina.persistence.repository_for` find the table by its entity.
 """
 
 from __future__ import annotations
@@ -30,14 +48,17 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import String, Text
+from pydantic.fields import FieldInfo
+from sqlalchemy import MetaData, String, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelMetaclass
 
-from lamina.domain.entity import utcnow
+from lamina.domain.entity import Entity, utcnow
 from lamina.domain.ids import uuid7
 from lamina.persistence.base import TYPE_ANNOTATION_MAP, new_metadata
 from lamina.persistence.encryption import ENCRYPTED_INFO
+from lamina.persistence.entity_columns import derived_columns, register_row, with_checks
 from lamina.persistence.json_values import JSONValue
 from lamina.persistence.types import UTCDateTime
 
@@ -90,7 +111,94 @@ def encrypted_field(*, nullable: bool = False) -> Any:
     )
 
 
+class _EntityFieldsMeta(SQLModelMetaclass):
+    """Adds the fields of ``entity=`` to the class body before SQLModel reads it."""
+
+    def __new__(
+        mcs,
+        name: str,
+        bases: tuple[type[Any], ...],
+        namespace: dict[str, Any],
+        *,
+        entity: type[Entity] | None = None,
+        tablename: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        if tablename is not None:
+            namespace["__tablename__"] = tablename
+        if entity is None:
+            return super().__new__(mcs, name, bases, namespace, **kwargs)
+        metadata: MetaData = next(b.metadata for b in bases if hasattr(b, "metadata"))
+        _add_fields(name, bases, namespace, entity, metadata)
+        cls = super().__new__(mcs, name, bases, namespace, **kwargs)
+        register_row(metadata, entity, cls)
+        return cls
+
+    def __init__(
+        cls,
+        name: str,
+        bases: tuple[type, ...],
+        namespace: dict[str, Any],
+        *,
+        entity: type[Entity] | None = None,
+        tablename: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, bases, namespace, **kwargs)
+
+
+def _add_fields(
+    name: str,
+    bases: tuple[type[Any], ...],
+    namespace: dict[str, Any],
+    entity: type[Entity],
+    metadata: MetaData,
+) -> None:
+    annotations = namespace.setdefault("__annotations__", {})
+
+    def declared(field: str) -> bool:
+        return (
+            field in annotations
+            or field in namespace
+            or any(field in getattr(b, "model_fields", {}) or hasattr(b, field) for b in bases)
+        )
+
+    columns, checks = derived_columns(name, entity, metadata, declared)
+    for field, derived in columns.items():
+        info, column = derived.field, derived.column.column
+        if column.info.get(ENCRYPTED_INFO):  # the sealed value
+            annotations[field] = str | None if column.nullable else str
+            namespace[field] = Field(default=None, sa_column=column)
+            continue
+        annotation: Any = info.annotation
+        annotations[field] = annotation | None if derived.nullable else annotation
+        namespace[field] = Field(**_default(field, info, derived.nullable), sa_column=column)
+    namespace["__table_args__"] = with_checks(namespace.get("__table_args__", ()), checks)
+
+
+def _default(field: str, info: FieldInfo, nullable: bool) -> dict[str, Any]:
+    """The default of a derived field: the standard fields' own, else the entity's."""
+    standard = {**StandardFields.model_fields, **SoftDeleteField.model_fields}
+    info = standard.get(field, info)
+    if info.default_factory is not None and not info.default_factory_takes_validated_data:
+        return {"default_factory": info.default_factory}
+    if not info.is_required():
+        return {"default": info.default}
+    return {"default": None} if nullable else {}
+
+
+class EntityFields(SQLModel, metaclass=_EntityFieldsMeta):
+    """Base of SQLModel tables that take their fields from an entity:
+    ``class Row(AppTable, entity=Entity, tablename="rows", table=True)`` (see the module)."""
+
+    def __init_subclass__(
+        cls, entity: type[Entity] | None = None, tablename: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+
+
 __all__ = [
+    "EntityFields",
     "SoftDeleteField",
     "StandardFields",
     "encrypted_field",

@@ -1,8 +1,8 @@
 """The ETL tables after a developer added a field to a SQLModel table: jobs get ``timeout_s``.
 
-The other tables are the service's own (copied); ``JobRow`` is its declaration with the new
-field, as the developer would edit it. ``lamina db revision --autogenerate`` reads
-``metadata``.
+The other tables are the service's own (copied); ``JobRow`` declares by hand the fields the
+service's table takes from its entity, and the new one. ``lamina db revision --autogenerate``
+reads ``metadata``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[3]
 def test_python_m_examples_etl_serves_the_demo(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(REPO)}
+    path = os.pathsep.join([str(REPO / "src"), str(REPO)])  # this checkout's lamina
+    env = {**os.environ, "PORT": str(port), "PYTHONPATH": path}
     for name in ("LAMINA_DATABASE_URL", "LAMINA_SECRET_KEY", "LAMINA_KEYS", "LAMINA_KEYS_FILE"):
         env.pop(name, None)
     process = subprocess.Popen(

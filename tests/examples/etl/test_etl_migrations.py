@@ -32,7 +32,8 @@ async def test_migrations_create_exactly_the_sqlmodel_tables(isolated_db_url: st
 
 def lamina_db(*args: str, url: str, metadata: str, versions: Path) -> str:
     """Run ``lamina db ARGS`` as a user would; its output (it must succeed)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(Path(__file__).parent)])}
+    path = [str(ROOT / "src"), str(ROOT), str(Path(__file__).parent)]  # this checkout's lamina
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     command = [str(Path(sys.executable).parent / "lamina"), "db", *args]
     command += ["--url", url, "--metadata", metadata, "--migrations", str(versions)]
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -54,18 +55,18 @@ async def test_a_field_added_to_a_sqlmodel_table_migrates_up_down_and_up(
         "-m",
         "job timeout",
         "--rev-id",
-        "etl_0002",
+        "etl_timeout",
         url=url,
         metadata=V2,
         versions=versions,
     )
-    written = (versions / "etl_0002_job_timeout.py").read_text()
+    written = (versions / "etl_timeout_job_timeout.py").read_text()
     assert "add_column" in written
     assert "timeout_s" in written
     assert "drop_column('timeout_s')" in written.replace('"', "'")
 
-    for step in (["upgrade"], ["downgrade", "etl_0001"], ["upgrade"]):
+    for step in (["upgrade"], ["downgrade", "app@-1"], ["upgrade"]):
         lamina_db(*step, url=url, metadata=V2, versions=versions)
     lamina_db("check", url=url, metadata=V2, versions=versions)  # exit 0: no drift
     applied = lamina_db("current", url=url, metadata=V2, versions=versions)
-    assert "etl_0002" in applied
+    assert "etl_timeout" in applied
