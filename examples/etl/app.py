@@ -9,10 +9,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from examples.etl.api import routers
-from examples.etl.repositories import Users
+from examples.etl.domain import User
 from lamina.security import ServiceSettings, app_with_accounts
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """The service on the (already migrated) database of ``settings``."""
-    return app_with_accounts(settings, title="lamina etl", users=Users, routers=routers)
+    return app_with_accounts(settings, title="lamina etl", users=User, routers=routers)

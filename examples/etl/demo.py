@@ -1,60 +1,53 @@
 """Demo data, made through the services: an owner, a viewer, a project with a pipeline of three
 components (one with a secret), a dataclass definition and a tagged job."""
 
+from examples.etl import domain as d
 from examples.etl import services as s
-from examples.etl.repositories import Users
-from lamina.domain import AlreadyExists, use_context, utcnow
 from lamina.persistence import Database
-from lamina.security import PasswordHasher, Principal, RepositoryAccounts
+from lamina.security import demo_accounts
 
 LOGINS = [("olga", "olga-demo-password"), ("victor", "victor-demo-password")]
 
 
 async def load_demo(db: Database) -> bool:
     """Create the demo data unless it is there; True if it was created now."""
-    accounts, ids = RepositoryAccounts(db, Users), []
-    try:
-        for name, password in LOGINS:
-            form = {"username": name, "email": f"{name}@example.com", "display_name": name.title()}
-            user = await accounts.register({**form, "password": password}, PasswordHasher())
-            ids.append(user.id)
-    except AlreadyExists:
+    users = await demo_accounts(db, d.User, LOGINS)
+    if users is None:
         return False
-    olga = Principal(ids[0], frozenset(), utcnow(), "demo")
-    with use_context(actor_id=olga.user_id):
-        project = await s.ProjectService(db, olga).create({"name": "Sales warehouse"})
-        await s.MemberService(db, olga).create(
-            {"project_id": project.id, "user_id": ids[1], "role": "viewer"}
-        )
-        components, made = s.ComponentService(db, olga), []
-        for name, kind in [
-            ("crm-extract", "extractor"),
-            ("clean", "transformer"),
-            ("warehouse-load", "loader"),
-        ]:
-            config = {"url": "postgresql://etl@warehouse/sales", "password": "demo-secret"}
-            secret = {"configuration": config, "secret_keys": ["password"]}
-            values = {"project_id": project.id, "name": name, "component_type": kind}
-            made.append(await components.create({**values, **(secret if kind == "loader" else {})}))
-        for first, then in zip(made[1:], made, strict=False):
-            await components.depend(first.id, then.id)
-        schema = {
-            "type": "object",
-            "properties": {"amount": {"type": "number"}},
-            "required": ["amount"],
+    olga, victor = users
+    project = await s.ProjectService(db, olga).create({"name": "Sales warehouse"})
+    await s.MemberService(db, olga).create(
+        {"project_id": project.id, "user_id": victor.user_id, "role": "viewer"}
+    )
+    components, made = s.ComponentService(db, olga), []
+    for name, kind in [
+        ("crm-extract", "extractor"),
+        ("clean", "transformer"),
+        ("warehouse-load", "loader"),
+    ]:
+        config = {"url": "postgresql://etl@warehouse/sales", "password": "demo-secret"}
+        secret = {"configuration": config, "secret_keys": ["password"]}
+        values = {"project_id": project.id, "name": name, "component_type": kind}
+        made.append(await components.create({**values, **(secret if kind == "loader" else {})}))
+    for first, then in zip(made[1:], made, strict=False):
+        await components.depend(first.id, then.id)
+    schema = {
+        "type": "object",
+        "properties": {"amount": {"type": "number"}},
+        "required": ["amount"],
+    }
+    await s.DataclassService(db, olga).create(
+        {
+            "project_id": project.id,
+            "name": "Sale",
+            "dataclass_type": "record",
+            "schema_definition": schema,
+            "component_id": made[0].id,
+            "validation_rules": [{"kind": "range", "field": "amount", "min": 0}],
         }
-        await s.DataclassService(db, olga).create(
-            {
-                "project_id": project.id,
-                "name": "Sale",
-                "dataclass_type": "record",
-                "schema_definition": schema,
-                "component_id": made[0].id,
-                "validation_rules": [{"kind": "range", "field": "amount", "min": 0}],
-            }
-        )
-        jobs = s.JobService(db, olga)
-        job = await jobs.create({"project_id": project.id, "name": "nightly-sales"})
-        await jobs.set_components(job.id, [c.id for c in made])
-        await jobs.tag(job.id, "nightly")
+    )
+    jobs = s.JobService(db, olga)
+    job = await jobs.create({"project_id": project.id, "name": "nightly-sales"})
+    await jobs.set_components(job.id, [c.id for c in made])
+    await jobs.tag(job.id, "nightly")
     return True

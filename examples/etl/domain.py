@@ -17,10 +17,8 @@ from pydantic import AfterValidator, Field, JsonValue, StringConstraints
 
 from lamina.domain import (
     READ_ONLY,
-    SENSITIVE,
     ActorTracked,
     DomainEvent,
-    EmailAddress,
     Entity,
     References,
     SecretConfiguration,
@@ -29,6 +27,7 @@ from lamina.domain import (
     Timestamped,
     ValueObject,
 )
+from lamina.security import Account
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")]
 TAG = r"^[a-z0-9][a-z0-9_.-]{0,49}$"
@@ -75,13 +74,8 @@ class ExecutionStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class User(StandardEntity):
-    username: Annotated[
-        str, READ_ONLY, StringConstraints(pattern=r"^[a-z0-9_]{3,32}$", max_length=32)
-    ]
-    email: EmailAddress
-    display_name: Name
-    password_hash: Annotated[str, SENSITIVE, StringConstraints(max_length=200)]
+class User(Account):
+    """A user of the registry: lamina's account fields."""
 
 
 class Project(StandardEntity, SoftDeletable):

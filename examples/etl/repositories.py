@@ -9,10 +9,6 @@ from lamina.persistence import Repository
 NAMED = ("name", "created_at")
 
 
-class Users(Repository[d.User, r.UserRow]):
-    filterable = ("username",)
-
-
 class Projects(Repository[d.Project, r.ProjectRow]):
     sortable = NAMED
 
