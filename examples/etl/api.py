@@ -60,15 +60,6 @@ class ComponentList(BaseModel):
     items: list[ComponentOut]  # type: ignore[valid-type]
 
 
-class Outcome(RequestBody):
-    rows_read: Annotated[int, Field(ge=0, le=2**62)] = 0
-    rows_written: Annotated[int, Field(ge=0, le=2**62)] = 0
-
-
-class Failure(RequestBody):
-    error: Annotated[str, Field(max_length=2000)] = ""
-
-
 def routers(resources: Resources) -> list[APIRouter]:
     """Every route of the service but the accounts'."""
     items = {*DEFAULT_ROUTES, Route.HISTORY}
@@ -176,15 +167,8 @@ def routers(resources: Resources) -> list[APIRouter]:
             parent=resources.parent("job_id", s.JobService, param="id"),
             routes={Route.LIST, Route.GET},
             actions=[  # a runner reports on the current row: no If-Match
-                ResourceAction(
-                    name, getattr(s.ExecutionService, name), body=body, if_match=IfMatch.NONE
-                )
-                for name, body in [
-                    ("start", None),
-                    ("succeed", Outcome),
-                    ("fail", Failure),
-                    ("cancel", None),
-                ]
+                ResourceAction(name, getattr(s.ExecutionService, name), if_match=IfMatch.NONE)
+                for name in ("start", "succeed", "fail", "cancel")
             ],
         ),
         under(s.TagService, "tags", routes={Route.LIST, Route.GET, Route.DELETE}),

@@ -267,6 +267,8 @@ class ExecutionService(InProject):
         "fail": d.ExecutionFailed,
     }
     start = Transition("status", {S.QUEUED}, S.RUNNING, also=lambda run: {"started_at": utcnow()})
-    succeed = Transition("status", {S.RUNNING}, S.SUCCEEDED, also=finished)
-    fail = Transition("status", {S.RUNNING}, S.FAILED, also=finished)
+    succeed = Transition(
+        "status", {S.RUNNING}, S.SUCCEEDED, also=finished, takes=["rows_read", "rows_written"]
+    )
+    fail = Transition("status", {S.RUNNING}, S.FAILED, also=finished, takes=["error"])
     cancel = Transition("status", {S.QUEUED, S.RUNNING}, S.CANCELLED, also=finished)

@@ -94,3 +94,30 @@ def test_a_transition_is_a_method_an_action_mounts_with_if_match() -> None:
     action = ResourceAction("close", Lifecycle.close)
     assert action.precondition(versioned=True) is IfMatch.REQUIRED
     assert action.summary_text("Project") == "Close the Project (from open to closed)"
+
+
+class Prioritised(ProjectService):
+    reopen = Transition(
+        "status", {Status.CLOSED}, Status.OPEN, takes=["priority"], also=lambda p, **v: v
+    )
+
+
+def test_a_transition_takes_entity_fields_as_its_actions_body() -> None:
+    action = ResourceAction("reopen", Prioritised.reopen).with_signature_body(
+        takes_target=True, entity=Project
+    )
+    assert action.body is not None
+    assert list(action.body.model_fields) == ["priority"]
+    assert action.body.model_validate({}).priority == 0  # the entity's default
+    for bad in ({"priority": 11}, {"priority": 1, "name": "x"}):  # the entity's rules, no extra
+        with pytest.raises(ValueError, match=r"priority|extra"):
+            action.body.model_validate(bad)
+
+
+class Misspelt(ProjectService):
+    reopen = Transition("status", {Status.CLOSED}, Status.OPEN, takes=["nothing"])
+
+
+def test_a_transition_takes_only_fields_of_the_entity() -> None:
+    with pytest.raises(TypeError, match="no such field"):
+        _ = Misspelt.reopen

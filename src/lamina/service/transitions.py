@@ -21,7 +21,9 @@ CourseService.publish)``. An entity in another state is a
 from __future__ import annotations
 
 import enum
+import inspect
 import types
+import typing
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -40,11 +42,13 @@ class Transition(Generic[E]):
     """A use case setting ``field`` from one of ``sources`` to ``target`` (see the module).
 
     ``guard`` may refuse it (raise a domain error). ``also(entity, **values)`` gives further
-    changes, from the entity and the keyword arguments of the call (an action's body fields)::
+    changes, from the entity and the keyword arguments of the call. ``takes`` names fields of
+    the entity the call takes as keyword arguments, with the fields' types and defaults, so
+    an action mounting it has them as its body, under the entity's rules::
 
-        fail = Transition("status", {RUNNING}, FAILED,
+        fail = Transition("status", {RUNNING}, FAILED, takes=["error"],
                           also=lambda run, error: {"error": error, "finished_at": utcnow()})
-        ResourceAction("fail", RunService.fail, body=Failure)   # Failure(error: str)
+        ResourceAction("fail", RunService.fail)   # body {"error": ...}, as Run.error allows
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class Transition(Generic[E]):
         *,
         guard: Guard | None = None,
         also: Callable[..., Mapping[str, Any]] | None = None,
+        takes: Collection[str] = (),
         doc: str | None = None,
     ) -> None:
         self.field = field
@@ -62,6 +67,7 @@ class Transition(Generic[E]):
         self.target = target
         self.guard = guard
         self.also = also
+        self.takes = tuple(takes)
         self.name = ""
         self.__doc__ = doc
 
@@ -80,8 +86,37 @@ class Transition(Generic[E]):
     def __get__(self, service: object | None, owner: type) -> Callable[..., Awaitable[E]]:
         method = self._method
         if method.__doc__ is None:  # the entity is known once the service class is made
-            method.__doc__ = self.__doc__ or self._summary(getattr(owner, "entity", None))
+            entity = getattr(owner, "entity", None)
+            method.__doc__ = self.__doc__ or self._summary(entity)
+            if self.takes:
+                self._declare_takes(method, entity)
         return method if service is None else types.MethodType(method, service)
+
+    def _declare_takes(self, method: Callable[..., Any], entity: type[Entity] | None) -> None:
+        """Give ``method`` the signature of the fields it takes (for actions' bodies)."""
+        fields = entity.model_fields if entity is not None else {}
+        missing = [name for name in self.takes if name not in fields]
+        if missing:
+            raise TypeError(f"Transition {self.name!r} takes {missing}: no such field")
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        taken = [
+            inspect.Parameter(
+                name,
+                keyword,
+                annotation=fields[name].annotation,
+                default=inspect.Parameter.empty
+                if fields[name].is_required()
+                else fields[name].get_default(call_default_factory=True),
+            )
+            for name in self.takes
+        ]
+        params = list(inspect.signature(method).parameters.values())
+        params = [*params[:2], *taken, params[2]]  # service, id, the fields, expected_version
+        method.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        method.__annotations__ = {
+            **typing.get_type_hints(method),
+            **{p.name: p.annotation for p in taken},
+        }
 
     async def _run(
         self, service: Any, id: UUID, expected_version: int | None, values: dict[str, Any]

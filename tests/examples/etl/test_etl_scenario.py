@@ -236,6 +236,9 @@ async def test_the_etl_scenario(
         run = await olga.ok("POST", f"/executions/{run['id']}/start")
         assert run["status"] == "running"
         assert run["started_at"] is not None
+        for bad in ({"rows_read": -1}, {"rows_read": 2**63}, {"rows": 1}, {"error": "x"}):
+            await olga.problem("POST", f"/executions/{run['id']}/succeed", 422, json=bad)
+        await olga.problem("POST", f"/executions/{run['id']}/fail", 422, json={"error": "x" * 2001})
         outcome = {"rows_read": 10, "rows_written": 9}
         run = await olga.ok("POST", f"/executions/{run['id']}/succeed", json=outcome)
         assert (run["status"], run["rows_written"]) == ("succeeded", 9)
