@@ -87,9 +87,9 @@ class Transition(Generic[E]):
         method = self._method
         if method.__doc__ is None:  # the entity is known once the service class is made
             entity = getattr(owner, "entity", None)
-            method.__doc__ = self.__doc__ or self._summary(entity)
-            if self.takes:
+            if self.takes:  # first: a field the entity lacks raises on every access
                 self._declare_takes(method, entity)
+            method.__doc__ = self.__doc__ or self._summary(entity)
         return method if service is None else types.MethodType(method, service)
 
     def _declare_takes(self, method: Callable[..., Any], entity: type[Entity] | None) -> None:
