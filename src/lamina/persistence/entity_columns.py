@@ -217,15 +217,20 @@ def _column(
     allowed = _allowed_strings(annotation)
     if allowed:
         checks.append(one_of(column, allowed))
-    bounds = [
-        f"{column} {sign} {getattr(m, attribute)}"
+    bounds = [f"{column} {sign} {value}" for sign, value in _bounds(metadata)]
+    if bounds:
+        checks.append(CheckConstraint(" AND ".join(bounds), name=f"{column}_range"))
+    return made, checks
+
+
+def _bounds(metadata: list[Any]) -> list[tuple[str, Any]]:
+    """The numeric bounds in a field's metadata: ``(">=", 0)``, ``("<=", 5)``…"""
+    return [
+        (sign, getattr(m, attribute))
         for m in metadata
         for kind, attribute, sign in _BOUNDS
         if isinstance(m, kind)
     ]
-    if bounds:
-        checks.append(CheckConstraint(" AND ".join(bounds), name=f"{column}_range"))
-    return made, checks
 
 
 def _foreign_key(
@@ -266,8 +271,7 @@ def _column_type(annotation: Any, metadata: list[Any]) -> TypeEngine[Any] | None
     if annotation is bool:
         return Boolean()
     if annotation is int:
-        bounds = [getattr(m, a) for m in metadata for kind, a, _ in _BOUNDS if isinstance(m, kind)]
-        wide = any(not _INT32[0] <= b <= _INT32[1] for b in bounds)
+        wide = any(not _INT32[0] <= value <= _INT32[1] for _, value in _bounds(metadata))
         return BigInteger() if wide else Integer()
     if annotation is float:
         return Float()

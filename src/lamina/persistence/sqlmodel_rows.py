@@ -178,8 +178,7 @@ def _add_fields(
 
 def _default(field: str, info: FieldInfo, nullable: bool) -> dict[str, Any]:
     """The default of a derived field: the standard fields' own, else the entity's."""
-    standard = {**StandardFields.model_fields, **SoftDeleteField.model_fields}
-    info = standard.get(field, info)
+    info = {**StandardFields.model_fields, **SoftDeleteField.model_fields}.get(field, info)
     if info.default_factory is not None and not info.default_factory_takes_validated_data:
         return {"default_factory": info.default_factory}
     if not info.is_required():
