@@ -18,9 +18,12 @@ from lamina.domain import (
     EmailAddress,
     Entity,
     EventPriority,
+    MessageText,
+    Name,
     Slug,
     SoftDeletable,
     Timestamped,
+    Title,
     Versioned,
 )
 
@@ -39,12 +42,6 @@ Metadata = Annotated[
     Field(description="Any JSON object of at most 8 KiB; no text in it may contain NUL."),
 ]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{3,32}$")]
-NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
-"""Text with something in it besides whitespace (and no NUL, which no database stores alike)."""
-
-
-Title = Annotated[str, StringConstraints(max_length=200, pattern=NOT_BLANK)]
-Name = Annotated[str, StringConstraints(max_length=100, pattern=NOT_BLANK)]
 
 
 class Role(enum.StrEnum):
@@ -120,7 +117,7 @@ class Message(Entity, Timestamped, SoftDeletable, Versioned, ActorTracked):
     workspace_id: Annotated[UUID, READ_ONLY]
     sender_id: Annotated[UUID, READ_ONLY]
     role: MessageRole = MessageRole.USER
-    content: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    content: MessageText
 
 
 class Recording(Entity, Timestamped, Versioned, ActorTracked):

@@ -20,6 +20,7 @@ from lamina.domain import (
     ActorTracked,
     DomainEvent,
     Entity,
+    Name,
     References,
     SecretConfiguration,
     SoftDeletable,
@@ -29,7 +30,6 @@ from lamina.domain import (
 )
 from lamina.security import Account
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")]
 TAG = r"^[a-z0-9][a-z0-9_.-]{0,49}$"
 TagName = Annotated[str, StringConstraints(pattern=TAG.replace("a-z", "A-Za-z"))]
 """A tag as a path gives it: any case (tags are stored in lower case)."""

@@ -1,18 +1,14 @@
 """What the three areas share (the seed's ``models/base.py``): the declarative base of the
-tables, the caller of the use cases and the text of titles."""
+tables, the caller of the use cases."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import StringConstraints
 from sqlalchemy.orm import DeclarativeBase
 
 from lamina.persistence import Base, EntityColumns, new_metadata
 from lamina.security import Principal
 
 Actor = Principal | None  # None: an anonymous reader
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
 
 
 class LearningBase(EntityColumns, DeclarativeBase):

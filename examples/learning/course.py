@@ -15,10 +15,10 @@ from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, model_validator
 from sqlalchemy import desc
 
-from examples.learning.base import Actor, LearningBase, Text
+from examples.learning.base import Actor, LearningBase
 from examples.learning.user import User
 from lamina.api import DEFAULT_ROUTES, ResourceAction, Resources, ResourceSchemas, Route
 from lamina.domain import (
@@ -26,12 +26,16 @@ from lamina.domain import (
     READ_ONLY,
     SERVER_OWNED,
     Conflict,
+    Description,
     DomainEvent,
+    Price,
     References,
     Slug,
     SoftDeletable,
     StandardEntity,
+    Title,
     ValueObject,
+    WebAddress,
     slugify,
 )
 from lamina.persistence import Repository, UnitOfWork, any_of, live_index, live_unique, where
@@ -44,17 +48,12 @@ class CourseStatus(enum.StrEnum):
     ARCHIVED = "archived"
 
 
-class Price(ValueObject):
-    amount: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$", max_length=3)] = "USD"
-
-
 class Course(StandardEntity, SoftDeletable):
-    title: Text
+    title: Title
     slug: Slug
-    description: Annotated[str, StringConstraints(max_length=5000)] = ""
+    description: Description = ""
     difficulty: Literal["beginner", "intermediate", "advanced"] = "beginner"
-    price: Price = Price(amount=Decimal(0))
+    price: Price = Price.free()
     status: Annotated[CourseStatus, READ_ONLY] = CourseStatus.DRAFT
     rating: Annotated[Decimal, SERVER_OWNED, Field(ge=0, le=5, max_digits=3, decimal_places=2)] = (
         Decimal(0)
@@ -65,15 +64,15 @@ class Course(StandardEntity, SoftDeletable):
 
 class Video(StandardEntity, SoftDeletable):
     course_id: Annotated[UUID, READ_ONLY, References(Course)]
-    title: Text
+    title: Title
     position: Annotated[int, Field(ge=1)]
     duration_s: Annotated[int, Field(gt=0)]
-    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)]
+    url: WebAddress
 
 
 class Question(ValueObject):
-    prompt: Text
-    choices: Annotated[list[Text], Field(min_length=2, max_length=6)]
+    prompt: Title
+    choices: Annotated[list[Title], Field(min_length=2, max_length=6)]
     answer: Annotated[int, Field(ge=0), EDITORS_ONLY]  # readers get None
 
     @model_validator(mode="after")
@@ -85,7 +84,7 @@ class Question(ValueObject):
 
 class Quiz(StandardEntity):
     course_id: Annotated[UUID, READ_ONLY, References(Course)]
-    title: Text
+    title: Title
     questions: Annotated[list[Question], Field(min_length=1, max_length=50)]
 
 

@@ -8,10 +8,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from examples.chat.domain import Name, Username
+from examples.chat.domain import Username
 from examples.chat.repositories import Users
 from lamina.api import RequestBody
-from lamina.domain import EmailAddress
+from lamina.domain import EmailAddress, Name
 from lamina.persistence import Database
 from lamina.security import Password, RepositoryAccounts
 

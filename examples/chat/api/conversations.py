@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import Field
 
-from examples.chat.domain import Conversation, Metadata, Modality, Title
+from examples.chat.domain import Conversation, Metadata, Modality
 from examples.chat.services import ConversationService, WorkspaceService
 from lamina.api import DEFAULT_ROUTES, RequestBody, Resources, ResourceSchemas, Route, update_schema
-from lamina.domain import Slug
+from lamina.domain import Slug, Title
 
 
 class ConversationCreate(RequestBody):

@@ -43,13 +43,24 @@ from lamina.domain.errors import (
 from lamina.domain.events import DomainEvent, EntityErased, EventPriority
 from lamina.domain.ids import uuid7, uuid7_batch
 from lamina.domain.masking import ShowLast
+from lamina.domain.money import CurrencyCode, Price
 from lamina.domain.secret_keys import SECRET_PLACEHOLDER, SecretConfiguration, SecretKey
-from lamina.domain.text import Slug, slugify
+from lamina.domain.text import (
+    NOT_BLANK,
+    Description,
+    MessageText,
+    Name,
+    Slug,
+    Title,
+    WebAddress,
+    slugify,
+)
 
 __all__ = [
     "EDITORS_ONLY",
     "ENCRYPTED",
     "MASK",
+    "NOT_BLANK",
     "READ_ONLY",
     "SECRET_PLACEHOLDER",
     "SENSITIVE",
@@ -58,7 +69,9 @@ __all__ = [
     "AlreadyExists",
     "Conflict",
     "ConstraintViolated",
+    "CurrencyCode",
     "DecryptionFailed",
+    "Description",
     "DomainError",
     "DomainEvent",
     "EmailAddress",
@@ -69,8 +82,11 @@ __all__ = [
     "EventPriority",
     "FieldError",
     "InvalidInput",
+    "MessageText",
+    "Name",
     "NotFound",
     "PermissionDenied",
+    "Price",
     "RateLimited",
     "ReferenceMissing",
     "References",
@@ -81,11 +97,13 @@ __all__ = [
     "SoftDeletable",
     "StandardEntity",
     "Timestamped",
+    "Title",
     "Unauthenticated",
     "Unavailable",
     "ValueObject",
     "VersionConflict",
     "Versioned",
+    "WebAddress",
     "has_editors_only",
     "hide_editors_only",
     "replace_context",
