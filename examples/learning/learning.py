@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 from sqlalchemy import Index, UniqueConstraint
 
 from examples.learning.base import Actor, LearningBase
@@ -34,7 +34,8 @@ from lamina.domain import (
     SERVER_OWNED,
     Conflict,
     ConstraintViolated,
-    NotFound,
+    Description,
+    MessageText,
     PermissionDenied,
     References,
     SoftDeletable,
@@ -62,7 +63,7 @@ class Review(StandardEntity):
     course_id: Annotated[UUID, READ_ONLY, References(Course)]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
     rating: Annotated[int, Field(ge=1, le=5)]
-    comment: Annotated[str, StringConstraints(max_length=5000)] = ""
+    comment: Description = ""
 
 
 class QuizAttempt(StandardEntity):
@@ -80,7 +81,7 @@ class TutorChat(StandardEntity):  # the seed's ai_chat
 class ChatMessage(StandardEntity):
     chat_id: Annotated[UUID, READ_ONLY, References(TutorChat)]
     role: Annotated[Literal["user", "assistant"], READ_ONLY] = "user"
-    content: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    content: MessageText
 
 
 class StudentEnrolled(CourseEvent, type="student.enrolled", stream="course_id"):
@@ -148,13 +149,6 @@ def tutor(p: Actor) -> bool:
 class EnrollmentService(Service[Enrollment, Actor]):
     scope = OwnedBy("user_id")
     publishes = {"create": StudentEnrolled, "delete": StudentUnenrolled}
-
-    async def unenroll(self, course_id: UUID) -> None:
-        """End the caller's enrollment in a course."""
-        mine = await (await self.scoped()).list(where("course_id") == course_id, limit=1)
-        if not mine:
-            raise NotFound("Enrollment", course_id)
-        await self.delete(mine[0].id)
 
     async def before_create(self, uow: UnitOfWork, entity: Enrollment) -> Enrollment:
         if (await Courses(uow).get(entity.course_id)).status is not CourseStatus.PUBLISHED:
@@ -274,14 +268,6 @@ def learning_routers(resources: Resources) -> list[APIRouter]:
     nested = {Route.LIST, Route.CREATE}
     record = ResourceAction("progress", ProgressService.record, method="PUT", errors=())
     of_course = ResourceAction("progress", ProgressService.of_course, method="GET")
-    unenroll = ResourceAction(
-        "unenroll",
-        EnrollmentService.unenroll,
-        on="collection",
-        path="me",
-        method="DELETE",
-        errors=(),
-    )
     return [
         resources.router(ProgressService, path="/videos", routes=(), actions=[record]),
         resources.router(
@@ -291,8 +277,7 @@ def learning_routers(resources: Resources) -> list[APIRouter]:
             EnrollmentService,
             path="/courses/{course_id}/enrollments",
             parent=CourseService,
-            routes={Route.CREATE},
-            actions=[unenroll],
+            routes={Route.CREATE, Route.DELETE_MINE},
         ),
         resources.router(EnrollmentService, path="/users/me/enrollments", routes={Route.LIST}),
         resources.router(ReviewService, path="/courses/{course_id}/reviews", routes=nested),

@@ -75,6 +75,10 @@ class Route(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    DELETE_MINE = "delete_mine"
+    """``DELETE {path}/me``: the caller's own item of the collection (in its parent, for a
+    nested one) deleted, without ``If-Match``: 204, or 404 when they have none
+    (``Service.delete_mine``; the service needs an ``owner_field``)."""
     RESTORE = "restore"
     HISTORY = "history"
     """``GET {item_path}/history``: the audit entries, oldest first, a page at a time."""
@@ -421,6 +425,29 @@ def resource_router(
             operation_id=f"update_{resource}",
             responses=documented(*write_statuses, success=ok_with_etag),
             openapi_extra={"parameters": if_match},
+        )
+
+    if Route.DELETE_MINE in wanted:  # before DELETE {path}/{id}, which would take "me"
+        if service.owner_field is None:
+            raise ValueError(f"{service.__name__} has no owner_field: no {path}/me route")
+
+        async def delete_mine(
+            service: Any = Depends(provide),
+            parent_id: UUID | None = Depends(visible_parent),
+        ) -> Response:
+            in_parent = () if parent_field is None else (where(parent_field) == parent_id,)
+            await service.delete_mine(*in_parent)
+            return Response(status_code=204)
+
+        router.add_api_route(
+            f"{path.rstrip('/')}/me",
+            delete_mine,
+            methods=["DELETE"],
+            status_code=204,
+            response_class=Response,
+            summary=f"Delete my {entity.__name__}",
+            operation_id=f"delete_my_{resource}",
+            responses=documented(401, 403, 404),
         )
 
     if Route.DELETE in wanted:

@@ -34,6 +34,7 @@ from lamina.persistence import (
     UnitOfWork,
     history_page,
     repository_for,
+    where,
 )
 from lamina.service.policy import Action, Policy
 from lamina.service.scopes import OwnedBy, Scope, Target, Unscoped, principal_id, unmet_scope
@@ -503,6 +504,20 @@ class Service(Generic[E, P]):
             self.announce(uow, "delete", current)
 
         await self.run(use_case)
+
+    async def delete_mine(self, *filters: Filter) -> None:
+        """Delete the caller's own live entity among those ``filters`` select (its
+        ``owner_field`` holds the caller's id): an enrollment in one course is
+        ``delete_mine(where("course_id") == course_id)``. A caller has at most one there, so
+        no version is asked; :class:`NotFound` when they have none."""
+        if self.owner_field is None:
+            raise TypeError(f"{type(self).__name__} has no owner_field: nothing is the caller's")
+        self.require_principal()
+        mine = where(self.owner_field) == principal_id(self.principal)
+        found = await (await self.scoped()).list(*filters, mine, limit=1)
+        if not found:
+            raise NotFound(self.entity_name(), message=f"you have no {self.entity_name()} here")
+        await self.delete(found[0].id)
 
     async def restore(self, id: UUID, *, expected_version: int | None = None) -> E:
         """Bring back a soft-deleted entity of the scope; :class:`Conflict` if it is not deleted."""
