@@ -9,9 +9,8 @@ course the caller sees, 404 on one it does not).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -20,7 +19,7 @@ from sqlalchemy import desc
 
 from examples.learning.base import Actor, LearningBase
 from examples.learning.user import User
-from lamina.api import DEFAULT_ROUTES, ResourceAction, Resources, ResourceSchemas, Route
+from lamina.api import DEFAULT_ROUTES, ResourceAction, Resources, Route
 from lamina.domain import (
     EDITORS_ONLY,
     READ_ONLY,
@@ -36,7 +35,7 @@ from lamina.domain import (
     Title,
     ValueObject,
     WebAddress,
-    slugify,
+    slug_of,
 )
 from lamina.persistence import Repository, UnitOfWork, any_of, live_index, live_unique, where
 from lamina.service import Filtered, OwnedBy, Service, Transition, Within
@@ -50,7 +49,7 @@ class CourseStatus(enum.StrEnum):
 
 class Course(StandardEntity, SoftDeletable):
     title: Title
-    slug: Slug
+    slug: Annotated[Slug, Field(default_factory=slug_of("title", fallback="course"))]
     description: Description = ""
     difficulty: Literal["beginner", "intermediate", "advanced"] = "beginner"
     price: Price = Price.free()
@@ -160,10 +159,6 @@ class CourseService(Service[Course, Actor]):  # the instructor: the caller (Owne
     history_needs_write = True  # the audit trail is the instructor's to read
     publishes = {"publish": CoursePublished, "archive": CourseArchived}
 
-    def new_entity(self, values: Mapping[str, Any]) -> Course:
-        slug = values.get("slug") or slugify(values.get("title", ""), fallback="course")
-        return super().new_entity({**values, "slug": slug})
-
     publish = Transition("status", {CourseStatus.DRAFT}, CourseStatus.PUBLISHED, guard=has_video)
     archive = Transition("status", {CourseStatus.PUBLISHED}, CourseStatus.ARCHIVED)
 
@@ -188,7 +183,6 @@ def course_routers(resources: Resources) -> list[APIRouter]:
         resources.router(
             CourseService,
             path="/courses",
-            schemas=ResourceSchemas.from_entity(Course, optional_input={"slug"}),  # from the title
             routes={*DEFAULT_ROUTES, Route.HISTORY},
             query_aliases={"q": "title__icontains"},
             actions=[

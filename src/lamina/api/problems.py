@@ -47,6 +47,7 @@ from starlette.responses import JSONResponse, Response
 
 from lamina.api.request_context import peek_context
 from lamina.domain.errors import (
+    CONSEQUENTIAL_ERROR,
     AlreadyExists,
     Conflict,
     ConstraintViolated,
@@ -340,7 +341,7 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 def _validation_error_response(request: Request, exc: RequestValidationError) -> Response:
-    raw = exc.errors()
+    raw = [e for e in exc.errors() if e.get("type") != CONSEQUENTIAL_ERROR]
     shown = [_field_error(err) for err in raw[:MAX_REPORTED_FIELD_ERRORS]]
     detail = f"the request is invalid ({len(raw)} error{'s' if len(raw) != 1 else ''})"
     if len(raw) > len(shown):

@@ -53,6 +53,7 @@ from lamina.domain.text import (
     Slug,
     Title,
     WebAddress,
+    slug_of,
     slugify,
 )
 
@@ -107,6 +108,7 @@ __all__ = [
     "has_editors_only",
     "hide_editors_only",
     "replace_context",
+    "slug_of",
     "slugify",
     "use_context",
     "utcnow",

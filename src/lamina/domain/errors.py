@@ -110,6 +110,11 @@ class FieldError:
     message: str
 
 
+CONSEQUENTIAL_ERROR = "default_factory_not_called"
+"""The Pydantic error of a field whose default is made from others that were invalid: it
+follows from their errors, so it is not reported."""
+
+
 class InvalidInput(DomainError):
     """The input is malformed or breaks a rule; ``errors`` says what, per field."""
 
@@ -122,7 +127,11 @@ class InvalidInput(DomainError):
     @classmethod
     def from_validation_error(cls, exc: ValidationError) -> InvalidInput:
         """An error listing every problem of a Pydantic validation error, per field."""
-        errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        errors = [
+            FieldError(".".join(str(p) for p in e["loc"]), e["msg"])
+            for e in exc.errors()
+            if e["type"] != CONSEQUENTIAL_ERROR
+        ]
         summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
         return cls(f"invalid values: {summary}", errors)
 

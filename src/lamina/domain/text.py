@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
 
 from pydantic import StringConstraints
 
@@ -44,3 +45,19 @@ def slugify(text: str, *, max_length: int = 80, fallback: str = "item") -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     return slug[:max_length].strip("-") or fallback
+
+
+def slug_of(
+    field: str, *, max_length: int = 80, fallback: str = "item"
+) -> Callable[[Mapping[str, Any]], str]:
+    """A default for a slug field: the :func:`slugify` of ``field``'s value when the slug is
+    not given (``slug: Slug = Field(default_factory=slug_of("title"))``); ``field`` must be
+    declared before it. Input schemas derived from the entity keep it optional."""
+
+    def default(values: Mapping[str, Any]) -> str:
+        text = values.get(field)
+        return slugify(
+            text if isinstance(text, str) else "", max_length=max_length, fallback=fallback
+        )
+
+    return default

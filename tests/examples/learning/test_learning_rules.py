@@ -45,6 +45,8 @@ async def test_broken_rules_are_422_naming_the_field(learning_url: str) -> None:
         for body, field in bad_courses:
             problem = await ines.problem("POST", "/courses", 422, json=body)
             assert any(field in f for f in fields_of(problem)), (body, problem)
+        blank = await ines.problem("POST", "/courses", 422, json={"title": " "})
+        assert fields_of(blank) == {"title"}, blank  # not the slug made from it
         course, video = await _published(ines)
         cid = course["id"]
         for change, field in (({"duration_s": 0}, "duration_s"), ({"position": 0}, "position")):
