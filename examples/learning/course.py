@@ -120,10 +120,8 @@ class QuizRow(LearningBase, entity=Quiz, tablename="learning_quizzes"): ...
 
 class Courses(Repository[Course, CourseRow]):
     filterable = {
-        "id": ["eq", "in"],
         "difficulty": ["eq"],
         "status": ["eq"],
-        "instructor_id": ["eq"],
         "price.amount": ["le", "ge"],
         "price.currency": ["eq"],
         "title": ["icontains"],
@@ -134,8 +132,7 @@ class Courses(Repository[Course, CourseRow]):
     derived = ("rating", "enrollment_count")  # kept by the course-stats projection
 
 
-class Videos(Repository[Video, VideoRow]):
-    filterable = ("course_id", "id")
+class Videos(Repository[Video, VideoRow]):  # by id and course, like every repository
     sortable = ("position",)
     default_order = ("position",)
 

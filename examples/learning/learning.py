@@ -135,7 +135,7 @@ class ChatMessageRow(LearningBase, entity=ChatMessage, tablename="learning_chat_
 
 
 class Reviews(Repository[Review, ReviewRow]):
-    filterable = ("course_id", "user_id", "rating")
+    filterable = ("rating",)
     sortable = ("created_at", "rating")
 
 

@@ -191,7 +191,7 @@ def test_every_error_has_a_stable_code_and_structured_details() -> None:
 
 def test_the_event_context_is_set_per_block_and_restored() -> None:
     actor = uuid7()
-    outer = EventContext.current()
+    outer = EventContext.peek()  # current() would set one, for every later test too
     with use_context(actor_id=actor, correlation_id="req-1") as ctx:
         assert EventContext.current() is ctx
         assert (ctx.actor_id, ctx.correlation_id) == (actor, "req-1")
@@ -199,7 +199,7 @@ def test_the_event_context_is_set_per_block_and_restored() -> None:
             assert EventContext.current().causation_id == "evt-9"
             assert inner.actor_id == actor
         assert EventContext.current() is ctx
-    assert EventContext.current() is outer
+    assert EventContext.peek() is outer
     with pytest.raises(ValidationError):
         EventContext(actor_id="not-a-uuid")
 

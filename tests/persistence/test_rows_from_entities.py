@@ -27,6 +27,7 @@ from lamina.persistence import (
     Database,
     EntityColumns,
     MappingError,
+    Op,
     Repository,
     new_metadata,
     repository_for,
@@ -138,3 +139,16 @@ async def test_a_service_without_a_repository_uses_the_entitys_default(db_url: s
     finally:
         await db.drop_all(RowsBase.metadata)
         await db.close()
+
+
+class TitledBooks(Repository[Book, BookRow]):
+    filterable = {"title": ["eq"], "shelf_id": ["is_null"]}
+
+
+def test_every_repository_filters_by_id_and_references_and_what_it_declares() -> None:
+    allowed = TitledBooks.allowed_filters()
+    assert allowed["id"] == {Op.EQ, Op.IN}
+    assert allowed["shelf_id"] == {Op.EQ, Op.IN, Op.IS_NULL}  # implied, and declared
+    assert allowed["title"] == {Op.EQ}
+    assert "cover" not in allowed
+    assert set(repository_for(Book).allowed_filters()) == {"id", "shelf_id"}

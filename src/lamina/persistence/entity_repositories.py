@@ -7,8 +7,8 @@ nothing its row and entity do not already say::
     Videos = repository_for(Video)  # the row declared with entity=Video
     await Videos(db).list(where("course_id") == course.id)
 
-It filters ``id`` and every :class:`~lamina.domain.References` field by
-equality (``eq``, ``in``: the fields an API nests by) and sorts by
+Like every repository, it filters ``id`` and every :class:`~lamina.domain.References`
+field by equality (``eq``, ``in``: the fields an API nests by); it sorts by
 ``created_at`` when the entity has it. A :class:`~lamina.service.Service` that
 declares no ``repository`` uses it. Declare a ``Repository`` subclass for more
 (other filters or sorts, renames, relations).
@@ -20,7 +20,7 @@ import functools
 import types
 from typing import Any, TypeVar
 
-from lamina.domain.entity import Entity, References
+from lamina.domain.entity import Entity
 from lamina.persistence.entity_columns import row_for
 from lamina.persistence.repository import Repository
 
@@ -37,17 +37,10 @@ def repository_for(entity: type[E]) -> type[Repository[E, Any]]:
 
 @functools.cache
 def _repository(entity: type[E], row: type) -> type[Repository[E, Any]]:
-    references = [
-        name
-        for name, info in entity.model_fields.items()
-        if any(isinstance(marker, References) for marker in info.metadata)
-    ]
-    filterable = dict.fromkeys(("id", *references), ("eq", "in"))
     sortable = ("created_at",) if "created_at" in entity.model_fields else ()
 
     def body(namespace: dict[str, Any]) -> None:
         namespace.update(
-            filterable=filterable,
             sortable=sortable,
             __module__=entity.__module__,
             __doc__=f"The default repository of {entity.__name__} (``repository_for``).",

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from sqlalchemy import Column, ColumnElement, Integer, Numeric, Table, bindparam, func, select
 
-from lamina.domain.entity import Entity
+from lamina.domain.entity import Entity, References
 from lamina.domain.errors import InvalidInput, NotFound
 from lamina.persistence import audit
 from lamina.persistence.audit import AuditEntry
@@ -44,6 +44,19 @@ Target = Database | UnitOfWork
 Visibility = typing.Literal["live", "all", "deleted"]
 
 
+_KEY_OPS = frozenset({Op.EQ, Op.IN})
+
+
+def _keys_of(entity: type[Entity]) -> list[str]:
+    """The fields every repository of ``entity`` filters by equality and ``in``: its id and
+    its references (``References(Other)``: indexed foreign keys)."""
+    return [
+        name
+        for name, info in entity.model_fields.items()
+        if name == "id" or any(isinstance(m, References) for m in info.metadata)
+    ]
+
+
 class ReadOnlyRepository(Generic[E, R]):
     """Reads of one entity type; :class:`~lamina.persistence.Repository` adds the writes.
 
@@ -69,6 +82,8 @@ class ReadOnlyRepository(Generic[E, R]):
     row: ClassVar[type[Any]]
     renames: ClassVar[Mapping[str, str]] = {}
     filterable: ClassVar[Sequence[str] | Mapping[str, Sequence[str]]] = ()
+    """The fields list filters may use: names (every operator) or ``{name: [operators]}``.
+    The id and the references (``References(Other)``) always filter by ``eq`` and ``in``."""
     sortable: ClassVar[Sequence[str]] = ()
     default_order: ClassVar[Sequence[str]] = ()
     relations: ClassVar[Mapping[str, type[ReadOnlyRepository[Any, Any]]]] = {}
@@ -109,9 +124,12 @@ class ReadOnlyRepository(Generic[E, R]):
             cls._relations = {}
             all_ops = frozenset(Op)
             if isinstance(cls.filterable, Mapping):
-                allowed = {f: frozenset(Op(o) for o in ops) for f, ops in cls.filterable.items()}
+                declared = {f: frozenset(Op(o) for o in ops) for f, ops in cls.filterable.items()}
             else:
-                allowed = dict.fromkeys(cls.filterable, all_ops)
+                declared = dict.fromkeys(cls.filterable, all_ops)
+            allowed = dict.fromkeys(_keys_of(cls.entity), _KEY_OPS)
+            for field, ops in declared.items():
+                allowed[field] = allowed.get(field, frozenset()) | ops
             for field in allowed:
                 column = cls._mapper.column_for(field)
                 if column is None:
