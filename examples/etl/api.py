@@ -116,7 +116,6 @@ def routers(resources: Resources) -> list[APIRouter]:
             s.MetricService,
             path="/components/{component_id}/metrics",
             routes={Route.LIST},
-            parent=s.ComponentService,
             actions=[
                 ResourceAction(
                     "ingest",

@@ -276,18 +276,14 @@ def learning_routers(resources: Resources) -> list[APIRouter]:
         resources.router(
             EnrollmentService,
             path="/courses/{course_id}/enrollments",
-            parent=CourseService,
             routes={Route.CREATE, Route.DELETE_MINE},
         ),
         resources.router(EnrollmentService, path="/users/me/enrollments", routes={Route.LIST}),
         resources.router(ReviewService, path="/courses/{course_id}/reviews", routes=nested),
-        resources.router(
-            AttemptService, path="/quizzes/{quiz_id}/attempts", parent=QuizService, routes=nested
-        ),
+        resources.router(AttemptService, path="/quizzes/{quiz_id}/attempts", routes=nested),
         resources.router(
             ChatService,
             path="/courses/{course_id}/chats",
-            parent=CourseService,
             routes={Route.LIST, Route.GET, Route.CREATE},
         ),
         resources.router(MessageService, path="/chats/{chat_id}/messages", routes=nested),

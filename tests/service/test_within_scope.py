@@ -5,12 +5,15 @@ reads the parent from a ``Within`` scope when it is left out."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated
+from uuid import UUID
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from tests.service.projects_app import (
     Membership,
+    MembershipRow,
     Memberships,
     Project,
     Projects,
@@ -23,9 +26,9 @@ from tests.service.projects_app import (
     user_from_header,
 )
 
-from lamina.api import ApiSettings, Resources, install
-from lamina.domain import NotFound, PermissionDenied
-from lamina.persistence import Database, where
+from lamina.api import ApiSettings, Resources, Route, install
+from lamina.domain import Entity, NotFound, PermissionDenied, References, Timestamped
+from lamina.persistence import Database, Repository, where
 from lamina.service import Filtered, OwnedBy, Service, Within
 
 
@@ -158,3 +161,39 @@ async def test_g10_within_a_field_other_than_the_id_of_what_the_principal_sees(
     with pytest.raises(PermissionDenied):
         await TasksOfMyProjects(db, bob).create({"project_id": project.id, "title": "x"})
     assert await Tasks(db).count() == 1
+
+
+class ReferencedMembership(Timestamped, Entity):
+    user_id: UUID
+    project_id: Annotated[UUID, References(Project)]
+
+
+class ReferencedMemberships(Repository[ReferencedMembership, MembershipRow]): ...
+
+
+class MembershipsOfMine(Service[ReferencedMembership, User]):
+    repository = ReferencedMemberships
+    scope = OwnedBy("user_id")
+
+
+async def test_a_router_takes_the_parent_from_the_service_routed_for_the_referenced_entity(
+    db: Database,
+) -> None:
+    ann, bob = User(new_user()), User(new_user())
+    project = await new_project(db, ann, "p")
+    resources = Resources(db, user_from_header)
+    app = FastAPI()
+    install(app, ApiSettings(access_log=False))
+    app.include_router(resources.router(ProjectService, path="/projects"))
+    path = "/projects/{project_id}/memberships"
+    app.include_router(resources.router(MembershipsOfMine, path=path, routes={Route.LIST}))
+    url = f"/projects/{project.id}/memberships"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        listed = await http.get(url, headers={"X-Test-User": str(ann.id)})
+        assert [m["user_id"] for m in listed.json()["items"]] == [str(ann.id)]
+        hidden = await http.get(url, headers={"X-Test-User": str(bob.id)})
+        assert hidden.status_code == 404, hidden.text  # ProjectService does not show it to bob
+    resources.router(UnfrozenProjects, path="/unfrozen")  # a second service of Project...
+    with pytest.raises(TypeError, match="give parent="):  # ...makes the parent ambiguous
+        resources.router(MembershipsOfMine, path=path, routes={Route.LIST})

@@ -26,6 +26,7 @@ from fastapi import APIRouter
 from lamina.api.nesting import Parent
 from lamina.api.problems import problem_responses
 from lamina.api.resources import provide_service, resource_router
+from lamina.domain import References
 from lamina.persistence import Database
 from lamina.service import Service, Within
 
@@ -51,6 +52,7 @@ class Resources:
         self.principal = principal
         self.responses = dict(problem_responses(401) if responses is None else responses)
         self._providers: dict[type[Any], Callable[..., Awaitable[Any]]] = {}
+        self._served: dict[type[Any], set[type[Service[Any, Any]]]] = {}
 
     def service(self, service: type[S]) -> Callable[..., Awaitable[S]]:
         """The dependency giving ``service(db, caller)`` for each request."""
@@ -73,10 +75,16 @@ class Resources:
         parent=CourseService`` is ``parent=resources.parent("course_id", CourseService)``.
         Left out, it is read from the service's scope: a service whose ``scope`` (or
         ``write_scope``) is ``Within("course_id", CourseService)`` has that parent under a
-        path whose one parameter is ``{course_id}``.
+        path whose one parameter is ``{course_id}``. Else, when that parameter is a
+        ``References(Course)`` field of the entity, the parent is the service whose router
+        this object made for ``Course`` earlier (if it made routers for several services of
+        ``Course``, give ``parent=``).
         """
         params = re.findall(r"{(\w+)}", options.get("path", ""))
-        parent = options.get("parent", _scope_parent(service, params))
+        parent = options.get("parent")
+        if parent is None:
+            parent = _scope_parent(service, params) or self._referenced_parent(service, params)
+        self._served.setdefault(service.entity, set()).add(service)
         if isinstance(parent, type):
             if len(params) != 1:
                 raise TypeError(
@@ -90,6 +98,23 @@ class Resources:
         return resource_router(
             service, provide=self.service(service), responses=responses, **options
         )
+
+    def _referenced_parent(
+        self, service: type[Service[Any, Any]], params: list[str]
+    ) -> type[Service[Any, Any]] | None:
+        """The one service already routed for the entity the path's parameter references."""
+        info = service.entity.model_fields.get(params[0]) if len(params) == 1 else None
+        for marker in info.metadata if info else ():
+            if isinstance(marker, References):
+                candidates = self._served.get(marker.entity, set())
+                if len(candidates) > 1:
+                    names = ", ".join(sorted(c.__name__ for c in candidates))
+                    raise TypeError(
+                        f"{service.__name__}: {params[0]} references a "
+                        f"{marker.entity.__name__}, served by {names}: give parent="
+                    )
+                return next(iter(candidates), None)
+        return None
 
 
 def _scope_parent(
