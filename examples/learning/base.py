@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import DeclarativeBase
 
-from lamina.persistence import Base, EntityColumns, new_metadata
+from lamina.persistence import EntityColumns
 from lamina.security import Principal
 
 Actor = Principal | None  # None: an anonymous reader
@@ -16,6 +16,3 @@ class LearningBase(EntityColumns, DeclarativeBase):
 
     Columns, CHECKs, foreign keys and the standard columns come from the entities
     (``EntityColumns``); a row says what they cannot: names, uniqueness, indexes."""
-
-    metadata = new_metadata()
-    type_annotation_map = Base.type_annotation_map

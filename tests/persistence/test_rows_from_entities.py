@@ -23,12 +23,12 @@ from lamina.domain import (
     uuid7,
 )
 from lamina.persistence import (
-    Base,
     Database,
     EntityColumns,
     MappingError,
     Op,
     Repository,
+    UTCDateTime,
     new_metadata,
     repository_for,
     row_for,
@@ -53,9 +53,10 @@ class Tag(Entity):  # no row declares it
     label: str
 
 
-class RowsBase(EntityColumns, DeclarativeBase):
-    metadata = new_metadata()
-    type_annotation_map = Base.type_annotation_map
+class RowsBase(EntityColumns, DeclarativeBase): ...  # its own metadata and column types
+
+
+class OtherBase(EntityColumns, DeclarativeBase): ...
 
 
 class ShelfRow(RowsBase, entity=Shelf, tablename="t_rows_shelves"): ...
@@ -152,3 +153,11 @@ def test_every_repository_filters_by_id_and_references_and_what_it_declares() ->
     assert allowed["title"] == {Op.EQ}
     assert "cover" not in allowed
     assert set(repository_for(Book).allowed_filters()) == {"id", "shelf_id"}
+
+
+def test_a_declarative_base_with_entity_columns_has_metadata_of_its_own() -> None:
+    assert RowsBase.metadata is not OtherBase.metadata
+    assert RowsBase.metadata.naming_convention == new_metadata().naming_convention
+    assert set(RowsBase.metadata.tables) == {"t_rows_shelves", "t_rows_books"}
+    assert OtherBase.metadata.tables == {}
+    assert isinstance(ShelfRow.__table__.c.created_at.type, UTCDateTime)

@@ -6,9 +6,7 @@ An entity already says what each field holds (``Annotated[int, Field(gt=0)]``,
 "no database constraints" comes from. Put :class:`EntityColumns` first in the
 declarative base, and name the entity on each row::
 
-    class AppBase(EntityColumns, DeclarativeBase):
-        metadata = new_metadata()
-        type_annotation_map = Base.type_annotation_map
+    class AppBase(EntityColumns, DeclarativeBase): ...  # its own metadata and column types
 
     class VideoRow(AppBase, entity=Video, tablename="videos"):
         __table_args__ = (live_unique("uq_videos_live_position", "course_id", "position"),)
@@ -66,11 +64,11 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
-from sqlalchemy.orm import MappedColumn, mapped_column
+from sqlalchemy.orm import DeclarativeBase, MappedColumn, mapped_column
 from sqlalchemy.types import TypeEngine
 
 from lamina.domain.entity import ENCRYPTED, Entity, References
-from lamina.persistence.base import STANDARD_COLUMNS, one_of
+from lamina.persistence.base import STANDARD_COLUMNS, TYPE_ANNOTATION_MAP, new_metadata, one_of
 from lamina.persistence.encryption import encrypted_column
 from lamina.persistence.json_values import JSONValue
 from lamina.persistence.mapping import MappingError, _optional_of, _value_object_type
@@ -90,11 +88,19 @@ _ROWS: weakref.WeakKeyDictionary[type[Entity], type] = weakref.WeakKeyDictionary
 
 class EntityColumns:
     """Mixin of a declarative base: ``class Row(AppBase, entity=Entity, tablename="rows")`` gets
-    the columns and CHECKs of the entity's fields it does not declare itself (see the module)."""
+    the columns and CHECKs of the entity's fields it does not declare itself (see the module).
+
+    The base itself (``class AppBase(EntityColumns, DeclarativeBase)``) gets a metadata of its
+    own with lamina's naming convention (:func:`new_metadata`) and lamina's column types
+    (``Base.type_annotation_map``), unless it declares them."""
+
+    type_annotation_map: typing.ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
 
     def __init_subclass__(
         cls, entity: type[Entity] | None = None, tablename: str | None = None, **kwargs: Any
     ) -> None:
+        if DeclarativeBase in cls.__bases__ and "metadata" not in cls.__dict__:
+            cls.metadata = new_metadata()  # type: ignore[attr-defined]  # the app's own
         if tablename is not None:
             cls.__tablename__ = tablename  # type: ignore[attr-defined]
         if entity is not None:
