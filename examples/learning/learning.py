@@ -53,7 +53,6 @@ class Enrollment(StandardEntity, SoftDeletable):
 
 class VideoProgress(StandardEntity):
     video_id: Annotated[UUID, READ_ONLY, References(Video)]
-    course_id: Annotated[UUID, READ_ONLY, References(Course)]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
     watched_s: Annotated[int, Field(ge=0)]
     completed: bool = False
@@ -157,7 +156,6 @@ class EnrollmentService(Service[Enrollment, Actor]):
 
 
 ENROLLED = Within("course_id", EnrollmentService, key="course_id")  # the caller's courses
-PER_VIDEO = ("user_id", "video_id")
 
 
 class EnrolledVideos(Service[Video, Actor]):
@@ -176,26 +174,16 @@ class CourseProgress(BaseModel):
     completed_share: float
 
 
-class ProgressService(Service[VideoProgress, Actor]):
+class ProgressService(Service[VideoProgress, Actor]):  # PUT /videos/{id}/progress: mine
     scope = OwnedBy("user_id")
-
-    async def record(
-        self, video_id: UUID, watched_s: int, completed: bool = False
-    ) -> VideoProgress:
-        """Record how much of a video of an enrolled course the caller watched."""
-        self.require_principal()
-        video = await EnrolledVideos(self.db, self.principal).get(video_id)  # else 404
-        values = {"video_id": video.id, "course_id": video.course_id, "watched_s": watched_s}
-        progress = self.new_entity({**values, "completed": completed})
-        return await self.run(lambda uow: self.repository(uow).upsert(progress, on=PER_VIDEO))
+    write_scope = Within("video_id", EnrolledVideos)  # recorded in the caller's courses only
 
     async def of_course(self, course_id: UUID) -> CourseProgress:
         """The caller's progress through the videos of a course, and the share completed."""
         await CourseService(self.db, self.principal).get(course_id)  # 404 unless seen
         videos = await Videos(self.db).list(where("course_id") == course_id, order_by=["position"])
-        mine = {
-            p.video_id: p for p in await (await self.scoped()).list(where("course_id") == course_id)
-        }
+        watched = where("video_id").in_([v.id for v in videos])
+        mine = {p.video_id: p for p in await (await self.scoped()).list(watched)}
         rows = [
             mine.get(v.id) or Progress(video_id=v.id, watched_s=0, completed=False) for v in videos
         ]
@@ -265,11 +253,10 @@ course_stats = Rollup(  # the course's rating and enrollment count, off the requ
 
 def learning_routers(resources: Resources) -> list[APIRouter]:
     """Enrollments, progress, reviews, attempts and chats, under the courses they are in."""
-    nested = {Route.LIST, Route.CREATE}
-    record = ResourceAction("progress", ProgressService.record, method="PUT", errors=())
+    nested, mine = {Route.LIST, Route.CREATE}, {Route.PUT_MINE}
     of_course = ResourceAction("progress", ProgressService.of_course, method="GET")
     return [
-        resources.router(ProgressService, path="/videos", routes=(), actions=[record]),
+        resources.router(ProgressService, path="/videos/{video_id}/progress", routes=mine),
         resources.router(
             ProgressService, path="/courses", routes=(), actions=[of_course], name="course_progress"
         ),

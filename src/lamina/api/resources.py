@@ -75,6 +75,10 @@ class Route(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    PUT_MINE = "put_mine"
+    """``PUT {path}`` of a nested collection: the caller's own item in the parent, created or
+    replaced from the body (``PUT /videos/{id}/progress``): 200 with it (``Service.put_mine``;
+    the owner field and the parent's field must be unique together)."""
     DELETE_MINE = "delete_mine"
     """``DELETE {path}/me``: the caller's own item of the collection (in its parent, for a
     nested one) deleted, without ``If-Match``: 204, or 404 when they have none
@@ -339,22 +343,7 @@ def resource_router(
             headers = {"Location": location(request, created)} if Route.GET in wanted else {}
             return render.one(created, 201, headers=headers)
 
-        # A resource whose fields all come from the path, the caller or defaults (an enrollment:
-        # ``POST /courses/{id}/enrollments``) is created without a body.
-        body_required = any(field.is_required() for field in create_body.model_fields.values())
-        signature = inspect.signature(create_item)
-        body = inspect.Parameter(
-            "body",
-            inspect.Parameter.KEYWORD_ONLY,
-            annotation=create_body if body_required else create_body | None,
-            default=inspect.Parameter.empty if body_required else None,
-        )
-        create_item.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[
-                body if p.name == "body" else p.replace(kind=p.KEYWORD_ONLY)
-                for p in signature.parameters.values()
-            ]
-        )
+        _take_body(create_item, create_body)
         router.add_api_route(
             path,
             create_item,
@@ -380,6 +369,30 @@ def resource_router(
                     },
                 ),
             ),
+        )
+
+    if Route.PUT_MINE in wanted:
+        if service.owner_field is None or parent_field is None:
+            raise ValueError(f"{path}: PUT_MINE needs parent= and the service's owner_field")
+        key = (parent_field,)
+
+        async def put_mine(
+            body: Any,
+            service: Any = Depends(provide),
+            parent_id: UUID | None = Depends(visible_parent),
+        ) -> Response:
+            values = {**(body or schemas.create()).model_dump(), parent_field: parent_id}
+            return render.one(await service.put_mine(values, key=key))
+
+        _take_body(put_mine, schemas.create)
+        router.add_api_route(
+            path,
+            put_mine,
+            methods=["PUT"],
+            response_model=schemas.out,
+            summary=f"Set my {entity.__name__} (created, or replaced)",
+            operation_id=f"put_my_{resource}",
+            responses=documented(400, 403, 404, 409, 422, success=ok_with_etag),
         )
 
     if Route.GET in wanted:
@@ -562,6 +575,26 @@ _VERSION_DEPENDENCY = {
     IfMatch.REQUIRED: required_version,
     IfMatch.OPTIONAL: optional_version,
 }
+
+
+def _take_body(endpoint: Callable[..., Any], schema: type[BaseModel]) -> None:
+    """Give ``endpoint`` its ``body`` parameter, of ``schema``: optional when every field of it
+    is (a resource whose fields all come from the path, the caller or defaults, as an
+    enrollment: ``POST /courses/{id}/enrollments``, is created without a body)."""
+    required = any(field.is_required() for field in schema.model_fields.values())
+    signature = inspect.signature(endpoint)
+    body = inspect.Parameter(
+        "body",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=schema if required else schema | None,
+        default=inspect.Parameter.empty if required else None,
+    )
+    endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[
+            body if p.name == "body" else p.replace(kind=p.KEYWORD_ONLY)
+            for p in signature.parameters.values()
+        ]
+    )
 
 
 def _action_endpoint(

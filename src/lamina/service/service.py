@@ -119,7 +119,7 @@ class Service(Generic[E, P]):
     """Whether a service made for no principal (None) may write; else its writes are 401."""
     publishes: ClassVar[Mapping[str, type[DomainEvent]]] = {}
     """The event each use case publishes, by its name (``create``, ``update``, ``delete``,
-    ``restore`` or an action's), made from the entity (after the change; as it was for a
+    ``restore``, ``put_mine`` or an action's), made from the entity (after the change; as it was for a
     delete): each field of the event takes the entity's field of that name, and
     ``<entity>_id`` (``course_id`` for a ``Course``) its id; a field with a default the
     entity does not have keeps it::
@@ -446,6 +446,38 @@ class Service(Generic[E, P]):
         Raises :class:`NotFound` if it would fall outside the principal's
         scope, :class:`PermissionDenied` if the policy refuses it.
         """
+        self._check_new_values(values)
+
+        async def use_case(uow: UnitOfWork) -> E:
+            repo, entity = await self._checked_new(uow, values)
+            stored = await repo.add(entity)
+            await self.after_create(uow, stored)
+            self.announce(uow, "create", stored)
+            return stored
+
+        return await self.run(use_case)
+
+    async def put_mine(self, values: Mapping[str, Any], *, key: Sequence[str]) -> E:
+        """Create the caller's own entity from ``values``, or change the one they have with
+        the same values of the ``key`` fields (the caller's progress through one video:
+        ``key=("video_id",)``): an upsert on ``owner_field`` and ``key``, which a unique
+        constraint must cover. Checked as a create is (scope, write scope, policy,
+        ``before_create``); no version is asked, as the caller has one such entity at most.
+        Publishes the event ``publishes["put_mine"]``, if any."""
+        if self.owner_field is None:
+            raise TypeError(f"{type(self).__name__} has no owner_field: nothing is the caller's")
+        self._check_new_values(values)
+        on = (self.owner_field, *key)
+
+        async def use_case(uow: UnitOfWork) -> E:
+            repo, entity = await self._checked_new(uow, values)
+            stored = await repo.upsert(entity, on=on)
+            self.announce(uow, "put_mine", stored)
+            return stored
+
+        return await self.run(use_case)
+
+    def _check_new_values(self, values: Mapping[str, Any]) -> None:
         self.require_principal()
         owned = self.entity.fields_marked(SERVER_OWNED) & values.keys()
         if owned:
@@ -454,23 +486,21 @@ class Service(Generic[E, P]):
                 [FieldError(f, "set by the server") for f in sorted(owned)],
             )
 
-        async def use_case(uow: UnitOfWork) -> E:
-            read = await self.scope_filters(uow)
-            entity = self.new_entity(values)
-            await self.check_in_scope(entity, read, target=uow, creating=True)
-            write = await self.check_writable(entity, Action.CREATE, uow, creating=True)
-            await self.authorize(Action.CREATE, entity)
-            adjusted = await self.before_create(uow, entity)
-            if adjusted is not entity:
-                await self.check_in_scope(adjusted, read, target=uow, creating=True)
-                await self.check_writable(adjusted, Action.CREATE, uow, creating=True)
-            repo = cast(Repository[E, Any], self.repository(uow, scope=(*read, *write)))
-            stored = await repo.add(adjusted)
-            await self.after_create(uow, stored)
-            self.announce(uow, "create", stored)
-            return stored
-
-        return await self.run(use_case)
+    async def _checked_new(
+        self, uow: UnitOfWork, values: Mapping[str, Any]
+    ) -> tuple[Repository[E, Any], E]:
+        """The entity made from ``values`` once scopes, policy and ``before_create`` passed,
+        and the repository (with the scopes) to write it with."""
+        read = await self.scope_filters(uow)
+        entity = self.new_entity(values)
+        await self.check_in_scope(entity, read, target=uow, creating=True)
+        write = await self.check_writable(entity, Action.CREATE, uow, creating=True)
+        await self.authorize(Action.CREATE, entity)
+        adjusted = await self.before_create(uow, entity)
+        if adjusted is not entity:
+            await self.check_in_scope(adjusted, read, target=uow, creating=True)
+            await self.check_writable(adjusted, Action.CREATE, uow, creating=True)
+        return cast(Repository[E, Any], self.repository(uow, scope=(*read, *write))), adjusted
 
     async def update(
         self, id: UUID, changes: Mapping[str, Any], *, expected_version: int | None = None
