@@ -1,7 +1,4 @@
-"""The e-learning service as a FastAPI app: ``create_app`` (uvicorn's factory too).
-
-The database must be migrated first (``python -m examples.learning`` does it).
-"""
+"""The e-learning service as a FastAPI app: ``create_app``, uvicorn's factory (migrate first)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,5 @@ Actor = Principal | None  # None: an anonymous reader
 
 
 class LearningBase(EntityColumns, DeclarativeBase):
-    """Declarative base of the service's tables (its own metadata and revision history).
-
-    Columns, CHECKs, foreign keys and the standard columns come from the entities
-    (``EntityColumns``); a row says what they cannot: names, uniqueness, indexes."""
+    """The service's tables: columns, CHECKs and foreign keys from the entities; a row adds
+    what they cannot say (names, uniqueness, indexes). Own metadata and revision history."""

@@ -1,10 +1,6 @@
-"""The course area: what an instructor authors (courses, their videos and quizzes), the
-course's events, tables, use cases and routes.
-
-A course is seen by anyone once published, and by its instructor always; what hangs
-off it is seen with it (``Within``) and changed by the instructor only (403 on a
-course the caller sees, 404 on one it does not).
-"""
+"""The course area: courses, their videos and quizzes, with their events, tables, use cases and
+routes. Anyone sees a published course, its instructor any; what hangs off a course is seen
+with it and changed by its instructor only (403 if the caller sees the course, else 404)."""
 
 from __future__ import annotations
 

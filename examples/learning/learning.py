@@ -1,9 +1,6 @@
-"""The learning area: what a student does in a course (enrollments, video progress,
-reviews, quiz attempts, tutor chats), its events, tables, use cases and routes.
-
-Learning needs an enrollment: the caller's enrollments are the write scope of
-reviews and chats (``ENROLLED``); progress and attempts check it in their use case.
-"""
+"""The learning area: enrollments, video progress, reviews, quiz attempts and tutor chats, with
+their events, tables, use cases and routes. The caller's enrollments (``ENROLLED``) are where
+progress, reviews and chats may be written; an attempt checks it in its use case."""
 
 from __future__ import annotations
 

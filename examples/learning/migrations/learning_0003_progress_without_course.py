@@ -31,8 +31,8 @@ def downgrade() -> None:
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         batch_op.add_column(sa.Column("course_id", sa.Uuid(), nullable=True))
     op.execute(
-        f"UPDATE {TABLE} SET course_id = (SELECT v.course_id FROM learning_videos v"
-        f" WHERE v.id = {TABLE}.video_id)"
+        "UPDATE learning_video_progress SET course_id = (SELECT v.course_id"
+        " FROM learning_videos v WHERE v.id = learning_video_progress.video_id)"
     )
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         batch_op.alter_column("course_id", existing_type=sa.Uuid(), nullable=False)
