@@ -165,10 +165,8 @@ def routers(resources: Resources) -> list[APIRouter]:
             item_path="/executions/{id}",
             parent=resources.parent("job_id", s.JobService, param="id"),
             routes={Route.LIST, Route.GET},
-            actions=[  # a runner reports on the current row: no If-Match
-                ResourceAction(name, getattr(s.ExecutionService, name), if_match=IfMatch.NONE)
-                for name in ("start", "succeed", "fail", "cancel")
-            ],
+            # start, succeed, fail, cancel: a runner reports on the current row, no If-Match
+            actions=ResourceAction.transitions(s.ExecutionService, if_match=IfMatch.NONE),
         ),
         under(s.TagService, "tags", routes={Route.LIST, Route.GET, Route.DELETE}),
     ]

@@ -178,10 +178,7 @@ def course_routers(resources: Resources) -> list[APIRouter]:
             path="/courses",
             routes={*DEFAULT_ROUTES, Route.HISTORY},
             query_aliases={"q": "title__icontains"},
-            actions=[
-                ResourceAction("publish", CourseService.publish),
-                ResourceAction("archive", CourseService.archive),
-            ],
+            actions=ResourceAction.transitions(CourseService),  # publish, archive
         ),
         resources.router(
             VideoService,

@@ -246,7 +246,7 @@ def build_app(db: Database) -> FastAPI:
             provide=courses,
             path="/courses",
             schemas=COURSE_SCHEMAS,
-            routes=set(Route),
+            routes=set(Route) - {Route.PUT_MINE, Route.DELETE_MINE},  # none is the caller's
             responses=unauthenticated,
             actions=[
                 ResourceAction("publish", CourseService.publish),

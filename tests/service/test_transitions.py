@@ -121,3 +121,15 @@ class Misspelt(ProjectService):
 def test_a_transition_takes_only_fields_of_the_entity() -> None:
     with pytest.raises(TypeError, match="no such field"):
         _ = Misspelt.reopen
+
+
+def test_resource_actions_of_every_transition_in_declaration_order() -> None:
+    class Reviewed(Lifecycle):  # a subclass adds one and keeps its parent's
+        approve = Transition("status", {Status.OPEN}, Status.OPEN)
+
+    actions = ResourceAction.transitions(Reviewed, if_match=IfMatch.NONE)
+    assert [a.name for a in actions] == ["close", "reopen", "approve"]
+    assert all(a.if_match is IfMatch.NONE for a in actions)
+    assert actions[0].call is Reviewed.close
+    with pytest.raises(ValueError, match="declares no Transition"):
+        ResourceAction.transitions(ProjectService)

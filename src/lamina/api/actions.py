@@ -49,6 +49,7 @@ from pydantic.fields import FieldInfo
 
 from lamina.api.schemas import output_schema
 from lamina.domain import Entity
+from lamina.service import Transition
 
 PATH_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 """A path parameter (``{id}``, ``{path:path}``) and its name."""
@@ -105,6 +106,19 @@ class ResourceAction:
     errors: Sequence[int] | None = None
     summary: str | None = None
     out: type[BaseModel] | None = None
+
+    @classmethod
+    def transitions(cls, service: type, **options: Any) -> list[ResourceAction]:
+        """An item action for each :class:`~lamina.service.Transition` of ``service``, named
+        as the service names it, in the order declared: ``actions=ResourceAction.transitions(
+        CourseService)`` mounts ``POST /courses/{id}/publish`` and ``…/archive``. ``options``
+        are the actions' other fields (``if_match=IfMatch.NONE``)."""
+        found: dict[str, Any] = {}
+        for klass in reversed(service.__mro__):
+            found.update((n, v) for n, v in vars(klass).items() if isinstance(v, Transition))
+        if not found:
+            raise ValueError(f"{service.__name__} declares no Transition")
+        return [cls(name, getattr(service, name), **options) for name in found]
 
     def precondition(self, versioned: bool) -> IfMatch:
         """The ``If-Match`` rule of this action on a resource (``versioned`` or not)."""
