@@ -39,7 +39,7 @@ from lamina.domain import (
     StandardEntity,
 )
 from lamina.events import Average, Count, Rollup
-from lamina.persistence import Repository, UnitOfWork, live_index, live_unique, where
+from lamina.persistence import Repository, UnitOfWork, live_unique, where
 from lamina.service import Filtered, OwnedBy, Service, Within
 
 
@@ -103,10 +103,7 @@ class QuizAttempted(CourseEvent, type="quiz.attempted", stream="course_id"):
 
 
 class EnrollmentRow(LearningBase, entity=Enrollment, tablename="learning_enrollments"):
-    __table_args__ = (
-        live_unique("uq_learning_enrollments_live", "user_id", "course_id"),
-        live_index("ix_learning_enrollments_course", "course_id"),
-    )
+    __table_args__ = (live_unique("uq_learning_enrollments_live", "user_id", "course_id"),)
 
 
 class VideoProgressRow(LearningBase, entity=VideoProgress, tablename="learning_video_progress"):
@@ -209,11 +206,8 @@ class AttemptService(Service[QuizAttempt, Actor]):
             raise ConstraintViolated("QuizAttempt", rule, ["answers"], wanted)
         right = sum(a == q.answer for a, q in zip(entity.answers, quiz.questions, strict=True))
         score = round(100 * right / len(quiz.questions))
-        uow.publish(
-            QuizAttempted(
-                course_id=quiz.course_id, quiz_id=quiz.id, user_id=entity.user_id, score=score
-            )
-        )
+        attempt = {"quiz_id": quiz.id, "user_id": entity.user_id, "score": score}
+        uow.publish(QuizAttempted(course_id=quiz.course_id, **attempt))
         return entity.evolve(score=score)
 
 
