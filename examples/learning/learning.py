@@ -12,18 +12,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import Index, UniqueConstraint
 
+from examples.learning import course
 from examples.learning.base import Actor, LearningBase
-from examples.learning.course import (
-    Course,
-    CourseEvent,
-    Courses,
-    CourseService,
-    CourseStatus,
-    Quiz,
-    QuizService,
-    Video,
-    Videos,
-)
 from examples.learning.user import User
 from lamina.api import ResourceAction, Resources, Route
 from lamina.domain import (
@@ -44,33 +34,33 @@ from lamina.service import Filtered, OwnedBy, Service, Within
 
 
 class Enrollment(StandardEntity, SoftDeletable):
-    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    course_id: Annotated[UUID, READ_ONLY, References(course.Course)]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
 
 
 class VideoProgress(StandardEntity):
-    video_id: Annotated[UUID, READ_ONLY, References(Video)]
+    video_id: Annotated[UUID, READ_ONLY, References(course.Video)]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
     watched_s: Annotated[int, Field(ge=0)]
     completed: bool = False
 
 
 class Review(StandardEntity):
-    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    course_id: Annotated[UUID, READ_ONLY, References(course.Course)]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
     rating: Annotated[int, Field(ge=1, le=5)]
     comment: Description = ""
 
 
 class QuizAttempt(StandardEntity):
-    quiz_id: Annotated[UUID, READ_ONLY, References(Quiz)]
+    quiz_id: Annotated[UUID, READ_ONLY, References(course.Quiz)]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
     answers: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=50)]
     score: Annotated[int, SERVER_OWNED, Field(ge=0, le=100)] = 0
 
 
 class TutorChat(StandardEntity):  # the seed's ai_chat
-    course_id: Annotated[UUID, READ_ONLY, References(Course)]
+    course_id: Annotated[UUID, READ_ONLY, References(course.Course)]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
 
 
@@ -80,20 +70,20 @@ class ChatMessage(StandardEntity):
     content: MessageText
 
 
-class StudentEnrolled(CourseEvent, type="student.enrolled", stream="course_id"):
+class StudentEnrolled(course.CourseEvent, type="student.enrolled", stream="course_id"):
     user_id: UUID
 
 
-class StudentUnenrolled(CourseEvent, type="student.unenrolled", stream="course_id"):
+class StudentUnenrolled(course.CourseEvent, type="student.unenrolled", stream="course_id"):
     user_id: UUID
 
 
-class ReviewPosted(CourseEvent, type="review.posted", stream="course_id"):
+class ReviewPosted(course.CourseEvent, type="review.posted", stream="course_id"):
     user_id: UUID
     rating: int
 
 
-class QuizAttempted(CourseEvent, type="quiz.attempted", stream="course_id"):
+class QuizAttempted(course.CourseEvent, type="quiz.attempted", stream="course_id"):
     quiz_id: UUID
     user_id: UUID
     score: int
@@ -144,7 +134,8 @@ class EnrollmentService(Service[Enrollment, Actor]):
     publishes = {"create": StudentEnrolled, "delete": StudentUnenrolled}
 
     async def before_create(self, uow: UnitOfWork, entity: Enrollment) -> Enrollment:
-        if (await Courses(uow).get(entity.course_id)).status is not CourseStatus.PUBLISHED:
+        offered = await course.Courses(uow).get(entity.course_id)
+        if offered.status is not course.CourseStatus.PUBLISHED:
             raise Conflict("only a published course is open for enrollment")
         return entity
 
@@ -152,8 +143,8 @@ class EnrollmentService(Service[Enrollment, Actor]):
 ENROLLED = Within("course_id", EnrollmentService, key="course_id")  # the caller's courses
 
 
-class EnrolledVideos(Service[Video, Actor]):
-    repository = Videos
+class EnrolledVideos(Service[course.Video, Actor]):
+    repository = course.Videos
     scope = ENROLLED
 
 
@@ -174,8 +165,8 @@ class ProgressService(Service[VideoProgress, Actor]):  # PUT /videos/{id}/progre
 
     async def of_course(self, course_id: UUID) -> CourseProgress:
         """The caller's progress through the videos of a course, and the share completed."""
-        await CourseService(self.db, self.principal).get(course_id)  # 404 unless seen
-        videos = await Videos(self.db).list(where("course_id") == course_id, order_by=["position"])
+        await course.CourseService(self.db, self.principal).get(course_id)  # 404 unless seen
+        videos = await course.Videos(self.db).list(where("course_id") == course_id)  # in order
         watched = where("video_id").in_([v.id for v in videos])
         mine = {p.video_id: p for p in await (await self.scoped()).list(watched)}
         rows = [
@@ -187,7 +178,7 @@ class ProgressService(Service[VideoProgress, Actor]):  # PUT /videos/{id}/progre
 
 class ReviewService(Service[Review, Actor]):
     repository = Reviews
-    scope = Within("course_id", CourseService)
+    scope = Within("course_id", course.CourseService)
     write_scope = ENROLLED
     owner_field = "user_id"
     publishes = {"create": ReviewPosted}
@@ -197,7 +188,7 @@ class AttemptService(Service[QuizAttempt, Actor]):
     scope = OwnedBy("user_id")
 
     async def before_create(self, uow: UnitOfWork, entity: QuizAttempt) -> QuizAttempt:
-        quiz = await QuizService.repository(uow).get(entity.quiz_id)
+        quiz = await course.QuizService.repository(uow).get(entity.quiz_id)
         mine = where("user_id") == entity.user_id, where("course_id") == quiz.course_id
         if not await EnrollmentService.repository(uow).exists(*mine):
             raise PermissionDenied("enroll in the course first")
@@ -229,7 +220,7 @@ class MessageService(Service[ChatMessage, Actor]):
 
 course_stats = Rollup(  # the course's rating and enrollment count, off the request path
     "course-stats",
-    Courses,
+    course.Courses,
     key="course_id",
     on=(StudentEnrolled, StudentUnenrolled, ReviewPosted),
     values={
