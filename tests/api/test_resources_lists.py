@@ -148,6 +148,8 @@ async def test_g5_unknown_or_undeclared_fields_and_operators_are_400(api: Projec
     prefix = await get(api, user, "/projects?api_key__startswith=a")
     assert_bad_request(prefix, "api_key__startswith")
     assert_bad_request(await get(api, user, f"{url}/count?limit=2"), "limit")
+    for text_only in ("priority__icontains=1", "created_at__startswith=2026"):  # LIKE needs text
+        assert_bad_request(await get(api, user, f"/projects?{text_only}"), text_only.split("=")[0])
 
 
 async def test_limits_are_bounded(api: ProjectsApi) -> None:

@@ -161,3 +161,20 @@ def test_a_declarative_base_with_entity_columns_has_metadata_of_its_own() -> Non
     assert set(RowsBase.metadata.tables) == {"t_rows_shelves", "t_rows_books"}
     assert OtherBase.metadata.tables == {}
     assert isinstance(ShelfRow.__table__.c.created_at.type, UTCDateTime)
+
+
+def test_text_operators_are_for_text_fields_only() -> None:
+    class Anything(Repository[Book, BookRow]):
+        filterable = ("title", "shelf_id", "created_at")
+
+    allowed = Anything.allowed_filters()
+    assert Op.ICONTAINS in allowed["title"]
+    assert Op.ICONTAINS not in allowed["created_at"]
+    assert Op.LT in allowed["created_at"]
+    assert Op.STARTSWITH not in allowed["shelf_id"]
+
+    class Wrong(Repository[Book, BookRow]):
+        filterable = {"created_at": ["startswith"]}
+
+    with pytest.raises(MappingError, match="not text"):
+        Wrong.allowed_filters()

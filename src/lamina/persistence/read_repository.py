@@ -10,7 +10,17 @@ from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Column, ColumnElement, Integer, Numeric, Table, bindparam, func, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    bindparam,
+    func,
+    select,
+)
 
 from lamina.domain.entity import Entity, References
 from lamina.domain.errors import InvalidInput, NotFound
@@ -19,7 +29,7 @@ from lamina.persistence.audit import AuditEntry
 from lamina.persistence.connection import Connection
 from lamina.persistence.database import Database
 from lamina.persistence.errors import translate
-from lamina.persistence.filters import EQUALITY_OPS, Filter, Op, Subquery
+from lamina.persistence.filters import EQUALITY_OPS, TEXT_OPS, Filter, Op, Subquery
 from lamina.persistence.keyring import Keyring
 from lamina.persistence.keyset import cursor_after, position_of
 from lamina.persistence.mapping import EntityMapper, MappingError, storable
@@ -138,6 +148,14 @@ class ReadOnlyRepository(Generic[E, R]):
                 if encrypted is not None:  # equality through a blind index at most
                     ops = EQUALITY_OPS if encrypted.blind_index else frozenset({Op.IS_NULL})
                     allowed[field] = allowed[field] & ops
+                elif not isinstance(column.type, String):  # LIKE matches text only
+                    named = declared.get(field, frozenset()) & TEXT_OPS
+                    if named and isinstance(cls.filterable, Mapping):
+                        raise MappingError(
+                            f"{cls.__name__}.filterable: {field!r} is not text: "
+                            f"no {', '.join(sorted(named))}"
+                        )
+                    allowed[field] = allowed[field] - TEXT_OPS
             cls._allowed_filters = allowed
         return cls._mapper
 

@@ -119,8 +119,8 @@ class Service(Generic[E, P]):
     """Whether a service made for no principal (None) may write; else its writes are 401."""
     publishes: ClassVar[Mapping[str, type[DomainEvent]]] = {}
     """The event each use case publishes, by its name (``create``, ``update``, ``delete``,
-    ``restore``, ``put_mine`` or an action's), made from the entity (after the change; as it was for a
-    delete): each field of the event takes the entity's field of that name, and
+    ``restore``, ``put_mine`` or an action's), made from the entity (after the change; as it
+    was for a delete): each field of the event takes the entity's field of that name, and
     ``<entity>_id`` (``course_id`` for a ``Course``) its id; a field with a default the
     entity does not have keeps it::
 
