@@ -26,6 +26,7 @@ from lamina.domain import (
     SoftDeletable,
     StandardEntity,
     Timestamped,
+    Unique,
     ValueObject,
 )
 from lamina.security import Account
@@ -87,13 +88,15 @@ InProject = Annotated[UUID, READ_ONLY, References(Project)]
 
 class Membership(StandardEntity):
     project_id: InProject
-    user_id: Annotated[UUID, References(User)]  # set once: changes take the role only
+    user_id: Annotated[
+        UUID, References(User), Unique("project_id")
+    ]  # set once: changes take the role only
     role: Role = Role.VIEWER
 
 
 class Component(StandardEntity, SoftDeletable, SecretConfiguration):
     project_id: InProject
-    name: Name
+    name: Annotated[Name, Unique("project_id")]
     component_type: ComponentType
     status: ComponentStatus = ComponentStatus.DRAFT
 
@@ -101,7 +104,7 @@ class Component(StandardEntity, SoftDeletable, SecretConfiguration):
 class Dependency(Entity, Timestamped, ActorTracked):
     project_id: InProject
     component_id: Annotated[UUID, References(Component)]
-    depends_on_id: Annotated[UUID, References(Component)]
+    depends_on_id: Annotated[UUID, References(Component), Unique("component_id")]
 
 
 class Metric(Entity):
@@ -180,7 +183,7 @@ JsonSchema = Annotated[dict[str, JsonValue], AfterValidator(a_json_schema)]
 
 class DataclassDefinition(StandardEntity, SoftDeletable):
     project_id: InProject
-    name: Name
+    name: Annotated[Name, Unique("project_id")]
     dataclass_type: DataclassType
     schema_definition: JsonSchema = Field(default_factory=lambda: {"type": "object"})
     validation_rules: Annotated[list[Rule], Field(max_length=100)] = Field(default_factory=list)
@@ -189,7 +192,7 @@ class DataclassDefinition(StandardEntity, SoftDeletable):
 
 class Job(StandardEntity, SoftDeletable):
     project_id: InProject
-    name: Name
+    name: Annotated[Name, Unique("project_id")]
     num_of_retries: Annotated[int, Field(ge=0, le=10)] = 0
     file_logging: bool = False
     strategy_type: StrategyType = StrategyType.SEQUENTIAL
@@ -199,18 +202,18 @@ class JobStep(Entity, Timestamped):
     project_id: InProject
     job_id: Annotated[UUID, References(Job)]
     component_id: Annotated[UUID, References(Component)]
-    position: Annotated[int, Field(ge=1)]
+    position: Annotated[int, Field(ge=1), Unique("job_id")]
 
 
 class Tag(StandardEntity):
     project_id: InProject
-    name: Annotated[str, StringConstraints(pattern=TAG, max_length=50)]
+    name: Annotated[str, StringConstraints(pattern=TAG, max_length=50), Unique("project_id")]
 
 
 class JobTag(Entity):
     project_id: InProject
     job_id: Annotated[UUID, References(Job)]
-    tag_id: Annotated[UUID, References(Tag)]
+    tag_id: Annotated[UUID, References(Tag), Unique("job_id")]
 
 
 class JobExecution(StandardEntity):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index
 from sqlmodel import Field
 
 from examples.etl import domain as d
@@ -19,23 +19,19 @@ class EtlTable(EntityFields, registry=new_registry()):
     """The service's tables: their own metadata and revision history."""
 
 
-class UserRow(EtlTable, entity=d.User, tablename="etl_users", table=True):
-    __table_args__ = (UniqueConstraint("username"), UniqueConstraint("email"))
+class UserRow(EtlTable, entity=d.User, tablename="etl_users", table=True): ...
 
 
 class ProjectRow(EtlTable, entity=d.Project, tablename="etl_projects", table=True): ...
 
 
-class MembershipRow(EtlTable, entity=d.Membership, tablename="etl_memberships", table=True):
-    __table_args__ = (UniqueConstraint("project_id", "user_id"),)
+class MembershipRow(EtlTable, entity=d.Membership, tablename="etl_memberships", table=True): ...
 
 
-class ComponentRow(EtlTable, entity=d.Component, tablename="etl_components", table=True):
-    __table_args__ = (live_unique("uq_etl_components_live_name", "project_id", "name"),)
+class ComponentRow(EtlTable, entity=d.Component, tablename="etl_components", table=True): ...
 
 
-class DependencyRow(EtlTable, entity=d.Dependency, tablename="etl_dependencies", table=True):
-    __table_args__ = (UniqueConstraint("component_id", "depends_on_id"),)
+class DependencyRow(EtlTable, entity=d.Dependency, tablename="etl_dependencies", table=True): ...
 
 
 class MetricRow(EtlTable, entity=d.Metric, tablename="etl_metrics", table=True):
@@ -47,26 +43,19 @@ class MetricRow(EtlTable, entity=d.Metric, tablename="etl_metrics", table=True):
 
 
 class DataclassRow(EtlTable, entity=d.DataclassDefinition, tablename="etl_dataclasses", table=True):
-    __table_args__ = (
-        live_unique("uq_etl_dataclasses_live_name", "project_id", "name"),
-        live_unique("uq_etl_dataclasses_live_component", "component_id"),
-    )
+    __table_args__ = (live_unique("uq_etl_dataclasses_live_component", "component_id"),)
 
 
-class JobRow(EtlTable, entity=d.Job, tablename="etl_jobs", table=True):
-    __table_args__ = (live_unique("uq_etl_jobs_live_name", "project_id", "name"),)
+class JobRow(EtlTable, entity=d.Job, tablename="etl_jobs", table=True): ...
 
 
-class JobStepRow(EtlTable, entity=d.JobStep, tablename="etl_job_steps", table=True):
-    __table_args__ = (UniqueConstraint("job_id", "position"),)
+class JobStepRow(EtlTable, entity=d.JobStep, tablename="etl_job_steps", table=True): ...
 
 
-class TagRow(EtlTable, entity=d.Tag, tablename="etl_tags", table=True):
-    __table_args__ = (UniqueConstraint("project_id", "name"),)
+class TagRow(EtlTable, entity=d.Tag, tablename="etl_tags", table=True): ...
 
 
-class JobTagRow(EtlTable, entity=d.JobTag, tablename="etl_job_tags", table=True):
-    __table_args__ = (UniqueConstraint("job_id", "tag_id"),)
+class JobTagRow(EtlTable, entity=d.JobTag, tablename="etl_job_tags", table=True): ...
 
 
 class ExecutionRow(EtlTable, entity=d.JobExecution, tablename="etl_executions", table=True): ...

@@ -29,11 +29,12 @@ from lamina.domain import (
     SoftDeletable,
     StandardEntity,
     Title,
+    Unique,
     ValueObject,
     WebAddress,
     slug_of,
 )
-from lamina.persistence import Repository, UnitOfWork, any_of, live_index, live_unique, where
+from lamina.persistence import Repository, UnitOfWork, any_of, live_index, where
 from lamina.service import Filtered, OwnedBy, Service, Transition, Within
 
 
@@ -45,7 +46,7 @@ class CourseStatus(enum.StrEnum):
 
 class Course(StandardEntity, SoftDeletable):
     title: Title
-    slug: Annotated[Slug, Field(default_factory=slug_of("title", fallback="course"))]
+    slug: Annotated[Slug, Unique(), Field(default_factory=slug_of("title", fallback="course"))]
     description: Description = ""
     difficulty: Literal["beginner", "intermediate", "advanced"] = "beginner"
     price: Price = Price.free()
@@ -60,7 +61,7 @@ class Course(StandardEntity, SoftDeletable):
 class Video(StandardEntity, SoftDeletable):
     course_id: Annotated[UUID, READ_ONLY, References(Course)]
     title: Title
-    position: Annotated[int, Field(ge=1)]
+    position: Annotated[int, Field(ge=1), Unique("course_id")]
     duration_s: Annotated[int, Field(gt=0)]
     url: WebAddress
 
@@ -100,29 +101,20 @@ class CourseArchived(CourseEvent, type="course.archived", stream="course_id"):
 
 class CourseRow(LearningBase, entity=Course, tablename="learning_courses"):
     __table_args__ = (
-        live_unique("uq_learning_courses_live_slug", "slug"),
         live_index("ix_learning_courses_rating", desc("rating"), desc("id")),
         live_index("ix_learning_courses_enrollments", desc("enrollment_count"), desc("id")),
         live_index("ix_learning_courses_created_at", desc("created_at"), desc("id")),
     )
 
 
-class VideoRow(LearningBase, entity=Video, tablename="learning_videos"):
-    __table_args__ = (live_unique("uq_learning_videos_live_position", "course_id", "position"),)
+class VideoRow(LearningBase, entity=Video, tablename="learning_videos"): ...
 
 
 class QuizRow(LearningBase, entity=Quiz, tablename="learning_quizzes"): ...
 
 
 class Courses(Repository[Course, CourseRow]):
-    filterable = {
-        "difficulty": ["eq"],
-        "status": ["eq"],
-        "price.amount": ["le", "ge"],
-        "price.currency": ["eq"],
-        "title": ["icontains"],
-        "slug": ["eq"],
-    }
+    filterable = ("difficulty", "status", "price.amount", "price.currency", "title", "slug")
     sortable = ("rating", "enrollment_count", "created_at", "price.amount", "title")
     default_order = ("-created_at",)
     derived = ("rating", "enrollment_count")  # kept by the course-stats projection

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index
 
 from examples.learning import course
 from examples.learning.base import Actor, LearningBase
@@ -27,26 +27,27 @@ from lamina.domain import (
     References,
     SoftDeletable,
     StandardEntity,
+    Unique,
 )
 from lamina.events import Average, Count, Rollup
-from lamina.persistence import Repository, UnitOfWork, live_unique, where
+from lamina.persistence import Repository, UnitOfWork, where
 from lamina.service import Filtered, OwnedBy, Service, Within
 
 
-class Enrollment(StandardEntity, SoftDeletable):
-    course_id: Annotated[UUID, READ_ONLY, References(course.Course)]
+class Enrollment(StandardEntity, SoftDeletable):  # in a course once (among live ones)
+    course_id: Annotated[UUID, READ_ONLY, References(course.Course), Unique("user_id")]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
 
 
 class VideoProgress(StandardEntity):
-    video_id: Annotated[UUID, READ_ONLY, References(course.Video)]
+    video_id: Annotated[UUID, READ_ONLY, References(course.Video), Unique("user_id")]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
     watched_s: Annotated[int, Field(ge=0)]
     completed: bool = False
 
 
 class Review(StandardEntity):
-    course_id: Annotated[UUID, READ_ONLY, References(course.Course)]
+    course_id: Annotated[UUID, READ_ONLY, References(course.Course), Unique("user_id")]
     user_id: Annotated[UUID, READ_ONLY, References(User)]
     rating: Annotated[int, Field(ge=1, le=5)]
     comment: Description = ""
@@ -92,19 +93,14 @@ class QuizAttempted(course.CourseEvent, type="quiz.attempted", stream="course_id
 # --- tables and repositories ----------------------------------------------------------------
 
 
-class EnrollmentRow(LearningBase, entity=Enrollment, tablename="learning_enrollments"):
-    __table_args__ = (live_unique("uq_learning_enrollments_live", "user_id", "course_id"),)
+class EnrollmentRow(LearningBase, entity=Enrollment, tablename="learning_enrollments"): ...
 
 
 class VideoProgressRow(LearningBase, entity=VideoProgress, tablename="learning_video_progress"):
-    __table_args__ = (
-        UniqueConstraint("user_id", "video_id"),
-        Index("ix_learning_video_progress_completed", "completed", "user_id"),
-    )
+    __table_args__ = (Index("ix_learning_video_progress_completed", "completed", "user_id"),)
 
 
-class ReviewRow(LearningBase, entity=Review, tablename="learning_reviews"):
-    __table_args__ = (UniqueConstraint("user_id", "course_id"),)
+class ReviewRow(LearningBase, entity=Review, tablename="learning_reviews"): ...
 
 
 class QuizAttemptRow(LearningBase, entity=QuizAttempt, tablename="learning_quiz_attempts"):

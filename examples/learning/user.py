@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from sqlalchemy import UniqueConstraint
-
 from examples.learning.base import LearningBase
 from lamina.domain import READ_ONLY
 from lamina.security import Account
@@ -15,5 +13,4 @@ class User(Account):
     scopes: Annotated[str, READ_ONLY] = ""  # "tutor" for the tutor bot
 
 
-class UserRow(LearningBase, entity=User, tablename="learning_users"):
-    __table_args__ = (UniqueConstraint("username"), UniqueConstraint("email"))
+class UserRow(LearningBase, entity=User, tablename="learning_users"): ...  # unique: Account's

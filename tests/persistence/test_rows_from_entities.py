@@ -8,17 +8,19 @@ from uuid import UUID
 
 import pytest
 from pydantic import StringConstraints
-from sqlalchemy import CheckConstraint, text
+from sqlalchemy import CheckConstraint, UniqueConstraint, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 
 from lamina.domain import (
+    AlreadyExists,
     Entity,
     InvalidInput,
     ReferenceMissing,
     References,
     SoftDeletable,
     Timestamped,
+    Unique,
     Versioned,
     uuid7,
 )
@@ -158,7 +160,7 @@ def test_every_repository_filters_by_id_and_references_and_what_it_declares() ->
 def test_a_declarative_base_with_entity_columns_has_metadata_of_its_own() -> None:
     assert RowsBase.metadata is not OtherBase.metadata
     assert RowsBase.metadata.naming_convention == new_metadata().naming_convention
-    assert set(RowsBase.metadata.tables) == {"t_rows_shelves", "t_rows_books"}
+    assert {"t_rows_shelves", "t_rows_books"} <= set(RowsBase.metadata.tables)
     assert OtherBase.metadata.tables == {}
     assert isinstance(ShelfRow.__table__.c.created_at.type, UTCDateTime)
 
@@ -178,3 +180,66 @@ def test_text_operators_are_for_text_fields_only() -> None:
 
     with pytest.raises(MappingError, match="not text"):
         Wrong.allowed_filters()
+
+
+class Room(Entity, Timestamped, SoftDeletable):
+    shelf_id: Annotated[UUID, References(Shelf)]
+    code: Annotated[Name, Unique()]  # unique among live rooms
+    seat: Annotated[int, Unique("shelf_id")]  # one per shelf, among live rooms
+
+
+class Label(Entity):
+    shelf_id: Annotated[UUID, References(Shelf), Unique()]  # one label per shelf
+    text: Annotated[Name, Unique("shelf_id")]
+
+
+class RoomRow(RowsBase, entity=Room, tablename="t_rows_rooms"): ...
+
+
+class LabelRow(RowsBase, entity=Label, tablename="t_rows_labels"): ...
+
+
+def test_unique_fields_become_unique_constraints_live_ones_when_soft_deletable() -> None:
+    rooms = {i.name: i for i in RoomRow.__table__.indexes if i.unique}
+    assert set(rooms) == {"uq_t_rows_rooms_live_code", "uq_t_rows_rooms_live_seat"}
+    assert [c.name for c in rooms["uq_t_rows_rooms_live_seat"].columns] == ["shelf_id", "seat"]
+    labels = {
+        tuple(c.name for c in u.columns): u.name
+        for u in LabelRow.__table__.constraints
+        if isinstance(u, UniqueConstraint)
+    }
+    assert labels == {
+        ("shelf_id",): "uq_t_rows_labels_shelf_id",
+        ("shelf_id", "text"): "uq_t_rows_labels_shelf_id_text",
+    }
+
+
+async def test_g18_a_unique_field_refuses_a_second_live_value_naming_the_fields(
+    db_url: str,
+) -> None:
+    db = Database(db_url)
+    try:
+        await db.drop_all(RowsBase.metadata)
+        await db.create_all(RowsBase.metadata)
+        shelf = await repository_for(Shelf)(db).add(Shelf(name="s"))
+        rooms = repository_for(Room)(db)
+        first = await rooms.add(Room(shelf_id=shelf.id, code="A", seat=1))
+        with pytest.raises(AlreadyExists) as taken:
+            await rooms.add(Room(shelf_id=shelf.id, code="B", seat=1))
+        assert sorted(taken.value.fields) == ["seat", "shelf_id"]
+        with pytest.raises(AlreadyExists):
+            await rooms.add(Room(shelf_id=shelf.id, code="A", seat=2))
+        await rooms.delete(first.id)  # a deleted room frees its code and seat
+        await rooms.add(Room(shelf_id=shelf.id, code="A", seat=1))
+    finally:
+        await db.drop_all(RowsBase.metadata)
+        await db.close()
+
+
+def test_unique_within_an_unknown_field_is_a_mapping_error() -> None:
+    class Odd(Entity):
+        code: Annotated[Name, Unique("nope")]
+
+    with pytest.raises(MappingError, match="no \\['nope'\\]"):
+
+        class OddRow(OtherBase, entity=Odd, tablename="t_rows_odd"): ...

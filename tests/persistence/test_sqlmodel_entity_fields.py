@@ -12,7 +12,16 @@ from uuid import UUID
 import pytest
 from pydantic import Field as PydanticField
 from pydantic import StringConstraints
-from sqlalchemy import BigInteger, CheckConstraint, Integer, String, Text, select, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
@@ -25,6 +34,7 @@ from lamina.domain import (
     SoftDeletable,
     StandardEntity,
     Timestamped,
+    Unique,
     uuid7,
 )
 from lamina.persistence import (
@@ -48,7 +58,7 @@ class Stage(enum.StrEnum):
 
 
 class Pipeline(StandardEntity, SoftDeletable):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=40), Unique()]
     stage: Stage = Stage.DRAFT
     retries: Annotated[int, PydanticField(ge=0, le=5)] = 0
     rows: Annotated[int, PydanticField(ge=0, le=2**62)] = 0  # beyond 32 bits: a BIGINT
@@ -59,7 +69,7 @@ class Pipeline(StandardEntity, SoftDeletable):
 
 class Run(Entity, Timestamped):
     pipeline_id: Annotated[UUID, References(Pipeline)]
-    label: Annotated[str, StringConstraints(max_length=20)] | None = None
+    label: Annotated[str | None, StringConstraints(max_length=20), Unique("pipeline_id")] = None
 
 
 class Tables(EntityFields, registry=new_registry()):
@@ -143,3 +153,14 @@ async def test_rows_read_and_written_through_the_default_repository(db_url: str)
     finally:
         await db.drop_all(Tables.metadata)
         await db.close()
+
+
+def test_unique_fields_of_sqlmodel_tables() -> None:
+    live = {i.name for i in PipelineRow.__table__.indexes if i.unique}
+    assert live == {"uq_t_smef_pipelines_live_name"}
+    unique = [
+        [c.name for c in u.columns]
+        for u in RunRow.__table__.constraints
+        if isinstance(u, UniqueConstraint)
+    ]
+    assert unique == [["pipeline_id", "label"]]

@@ -54,6 +54,26 @@ field of a :class:`ValueObject` the entity holds (in a list, too). Its changes s
 in the audit trail: make that the editors' too (``Service.history_needs_write``)."""
 
 
+class Unique:
+    """Marks a field whose value no other entity has: ``slug: Annotated[Slug, Unique()]``;
+    ``Unique("course_id")``: no other of the same course (a video's ``position``).
+
+    Among live entities only, for a :class:`SoftDeletable` one (a deleted course frees its
+    slug). A row made by ``lamina.persistence.EntityColumns`` or ``EntityFields`` gets the
+    unique constraint (``live_unique`` for a soft-deletable entity, named
+    ``uq_<table>_live_<field>``), on the ``within`` fields and then this one; a write that
+    would break it raises :class:`~lamina.domain.AlreadyExists` naming the fields (409).
+    """
+
+    __slots__ = ("within",)
+
+    def __init__(self, *within: str) -> None:
+        self.within = within
+
+    def __repr__(self) -> str:
+        return f"Unique({', '.join(map(repr, self.within))})"
+
+
 class References:
     """Marks a field holding the id of another entity: ``Annotated[UUID, References(Course)]``.
 

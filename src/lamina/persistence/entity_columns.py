@@ -41,7 +41,7 @@ import enum
 import inspect
 import typing
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -57,18 +57,26 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Numeric,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import DeclarativeBase, MappedColumn, mapped_column
 from sqlalchemy.types import TypeEngine
 
-from lamina.domain.entity import ENCRYPTED, Entity, References
-from lamina.persistence.base import STANDARD_COLUMNS, TYPE_ANNOTATION_MAP, new_metadata, one_of
+from lamina.domain.entity import ENCRYPTED, Entity, References, Unique
+from lamina.persistence.base import (
+    STANDARD_COLUMNS,
+    TYPE_ANNOTATION_MAP,
+    live_unique,
+    new_metadata,
+    one_of,
+)
 from lamina.persistence.encryption import encrypted_column
 from lamina.persistence.json_values import JSONValue
 from lamina.persistence.mapping import MappingError, _optional_of, _value_object_type
@@ -151,18 +159,47 @@ def _add_columns(cls: type, entity: type[Entity]) -> None:
     )
     for name, derived in columns.items():
         setattr(cls, name, derived.column)
-    cls.__table_args__ = with_checks(cls.__dict__.get("__table_args__", ()), checks)  # type: ignore[attr-defined]
+    constraints = [*checks, *unique_constraints(entity, cls.__tablename__)]  # type: ignore[attr-defined]
+    cls.__table_args__ = with_checks(cls.__dict__.get("__table_args__", ()), constraints)  # type: ignore[attr-defined]
 
 
-def with_checks(args: Any, checks: list[CheckConstraint]) -> Any:
-    """``__table_args__`` with ``checks`` added before its keyword dictionary (if any)."""
+def unique_constraints(entity: type[Entity], table: str) -> list[UniqueConstraint | Index]:
+    """The constraints of ``entity``'s :class:`~lamina.domain.Unique` fields: a ``live_unique``
+    index named ``uq_<table>_live_<field>`` for a soft-deletable entity, else a
+    ``UniqueConstraint`` (named by the metadata's convention), on the ``within`` fields and
+    then the field."""
+    live = "deleted_at" in entity.model_fields
+    made: list[UniqueConstraint | Index] = []
+    for name, info in entity.model_fields.items():
+        for marker in info.metadata:
+            if isinstance(marker, Unique):
+                unknown = [f for f in marker.within if f not in entity.model_fields]
+                if unknown or _value_object_type(info.annotation)[0] is not None:
+                    raise MappingError(
+                        f"{entity.__name__}.{name}: Unique{marker.within!r} needs plain fields"
+                        f" of {entity.__name__}" + (f" (no {unknown})" if unknown else "")
+                    )
+                columns = (*marker.within, name)
+                made.append(
+                    live_unique(f"uq_{table}_live_{name}", *columns)
+                    if live
+                    else UniqueConstraint(*columns)
+                )
+    return made
+
+
+def with_checks(args: Any, checks: Sequence[CheckConstraint | UniqueConstraint | Index]) -> Any:
+    """``__table_args__`` with ``checks`` added before its keyword dictionary (if any), but
+    those of a name it declares already (the row's own says it)."""
     if not checks:
         return args
     if isinstance(args, dict):
         args = (args,)
     keywords = args[-1:] if args and isinstance(args[-1], dict) else ()
     positional = args[: len(args) - len(keywords)]
-    return (*positional, *checks, *keywords)
+    declared = {getattr(a, "name", None) for a in positional} - {None}
+    added = [c for c in checks if c.name is None or c.name not in declared]
+    return (*positional, *added, *keywords)
 
 
 def derived_columns(

@@ -58,7 +58,12 @@ from lamina.domain.entity import Entity, utcnow
 from lamina.domain.ids import uuid7
 from lamina.persistence.base import TYPE_ANNOTATION_MAP, new_metadata
 from lamina.persistence.encryption import ENCRYPTED_INFO
-from lamina.persistence.entity_columns import derived_columns, register_row, with_checks
+from lamina.persistence.entity_columns import (
+    derived_columns,
+    register_row,
+    unique_constraints,
+    with_checks,
+)
 from lamina.persistence.json_values import JSONValue
 from lamina.persistence.types import UTCDateTime
 
@@ -173,7 +178,9 @@ def _add_fields(
         annotation: Any = info.annotation
         annotations[field] = annotation | None if derived.nullable else annotation
         namespace[field] = Field(**_default(field, info, derived.nullable), sa_column=column)
-    namespace["__table_args__"] = with_checks(namespace.get("__table_args__", ()), checks)
+    table = namespace.get("__tablename__") or name.lower()  # SQLModel's default
+    constraints = [*checks, *unique_constraints(entity, table)]
+    namespace["__table_args__"] = with_checks(namespace.get("__table_args__", ()), constraints)
 
 
 def _default(field: str, info: FieldInfo, nullable: bool) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from lamina.domain import (
     EmailAddress,
     Entity,
     StandardEntity,
+    Unique,
 )
 from lamina.persistence import Repository, repository_for
 
@@ -38,11 +39,11 @@ Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{3,32}$", max_le
 
 
 class Account(StandardEntity):
-    """A user who logs in: ``username`` (set at registration, never changed), ``email``,
-    ``display_name`` and the ``password_hash`` (never shown, never set by a client)."""
+    """A user who logs in: ``username`` (set at registration, never changed), ``email`` (both
+    unique), ``display_name`` and the ``password_hash`` (never shown, never set by a client)."""
 
-    username: Annotated[Username, READ_ONLY]
-    email: EmailAddress
+    username: Annotated[Username, READ_ONLY, Unique()]
+    email: Annotated[EmailAddress, Unique()]
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
     password_hash: Annotated[str, SENSITIVE, StringConstraints(max_length=200)]
 
