@@ -12,15 +12,11 @@ polling (within a second).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from examples.chat.demo import DEMO_USERS, load_demo
 from examples.chat.rows import ChatBase
 from lamina.api import DemoData, serve
 from lamina.persistence import Database, MigrationConfig
 from lamina.security import PasswordHasher
-
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def demo(db: Database) -> bool:
@@ -33,7 +29,7 @@ def main() -> None:
     serve(
         "examples.chat.app:app_from_env",
         name="chat",
-        migrations=MigrationConfig(versions=MIGRATIONS, metadata=ChatBase.metadata),
+        migrations=MigrationConfig.beside(ChatBase),
         demo=DemoData(demo, logins=[(u.username, u.password) for u in DEMO_USERS]),
         web_client="/",
     )

@@ -1,8 +1,6 @@
 """``python -m examples.etl``: migrate, load the demo data, serve on port 8002 (lamina's
 ``serve`` reads ``LAMINA_DATABASE_URL``, ``HOST``, ``PORT``, ``WORKERS``, ``LAMINA_KEYS``…)."""
 
-from pathlib import Path
-
 from examples.etl.demo import LOGINS, load_demo
 from examples.etl.rows import EtlTable
 from lamina.api import DemoData, serve
@@ -12,7 +10,7 @@ if __name__ == "__main__":
     serve(
         "examples.etl.app:create_app",
         name="etl",
-        migrations=MigrationConfig(Path(__file__).parent / "migrations", EtlTable.metadata),
+        migrations=MigrationConfig.beside(EtlTable),
         demo=DemoData(load_demo, logins=LOGINS),
         port=8002,
         encryption_keys=True,

@@ -1,8 +1,6 @@
 """``python -m examples.learning``: migrate, load the demo data, serve on port 8001 (lamina's
 ``serve`` reads ``LAMINA_DATABASE_URL``, ``HOST``, ``PORT``, ``WORKERS``, ``LAMINA_DEMO=0``…)."""
 
-from pathlib import Path
-
 from examples.learning.base import LearningBase
 from examples.learning.demo import LOGINS, load_demo
 from lamina.api import DemoData, serve
@@ -12,7 +10,7 @@ if __name__ == "__main__":
     serve(
         "examples.learning.app:create_app",
         name="learning",
-        migrations=MigrationConfig(Path(__file__).parent / "migrations", LearningBase.metadata),
+        migrations=MigrationConfig.beside(LearningBase),
         demo=DemoData(load_demo, logins=LOGINS),
         port=8001,
     )

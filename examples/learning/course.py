@@ -92,8 +92,7 @@ class CoursePublished(CourseEvent, type="course.published", stream="course_id"):
     instructor_id: UUID
 
 
-class CourseArchived(CourseEvent, type="course.archived", stream="course_id"):
-    pass
+class CourseArchived(CourseEvent, type="course.archived", stream="course_id"): ...
 
 
 # --- tables and repositories ----------------------------------------------------------------

@@ -7,8 +7,7 @@ the environment::
 
     # myapp/__main__.py
     serve("myapp.app:app_from_env", name="myapp",
-          migrations=MigrationConfig(versions=Path(__file__).parent / "migrations",
-                                     metadata=Rows.metadata),
+          migrations=MigrationConfig.beside(Rows),   # myapp/migrations
           demo=DemoData(load_demo, logins=[("alice", "alice-demo-password")]))
 
 Environment (all optional):

@@ -28,7 +28,6 @@ from chat_testkit import (
     user_on,
     wait_until_up,
 )
-from examples.chat.__main__ import MIGRATIONS
 from examples.chat.rows import ChatBase
 
 from lamina.persistence.migrations import MigrationConfig, check, current, downgrade, upgrade
@@ -80,7 +79,7 @@ async def test_g16_logging_out_on_one_process_ends_the_stream_on_the_other(
 
 async def test_migrations_create_exactly_the_models(isolated_db_url: str) -> None:
     chat_url = isolated_db_url
-    app = MigrationConfig(versions=MIGRATIONS, metadata=ChatBase.metadata)
+    app = MigrationConfig.beside(ChatBase)
     await upgrade(chat_url, app=app)
     assert await check(chat_url, app=app) == []
     await downgrade(chat_url, "base", app=app)

@@ -54,6 +54,17 @@ class MigrationConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "versions", Path(self.versions))
 
+    @classmethod
+    def beside(cls, base: type, *, folder: str = "migrations") -> MigrationConfig:
+        """The schema of ``base`` (a declarative base or SQLModel table base, whose
+        ``metadata`` it is), with its revisions in the ``migrations`` folder of the package
+        that declares it: ``MigrationConfig.beside(LearningBase)`` for
+        ``examples/learning/base.py`` is ``examples/learning/migrations``."""
+        module = sys.modules[base.__module__]
+        if module.__file__ is None:
+            raise ValueError(f"{base.__name__}: its module {module.__name__} has no folder")
+        return cls(versions=Path(module.__file__).parent / folder, metadata=base)
+
     def load_metadata(self) -> MetaData | None:
         """The application's ``MetaData``, importing it first when given as a path."""
         if self.metadata is None:
