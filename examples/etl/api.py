@@ -1,11 +1,10 @@
-"""The routes: lamina's resource routers over the services, and one hand-written read."""
+"""The routes: lamina's resource routers over the services."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
-from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from examples.etl import domain as d
@@ -18,11 +17,7 @@ from lamina.api import (
     Resources,
     ResourceSchemas,
     Route,
-    output_schema,
-    problem_responses,
 )
-
-ComponentOut = output_schema(d.Component)
 
 
 class RoleChange(RequestBody):
@@ -56,34 +51,15 @@ class Report(BaseModel):
     results: list[Result]
 
 
-class ComponentList(BaseModel):
-    items: list[ComponentOut]  # type: ignore[valid-type]
-
-
 def routers(resources: Resources) -> list[APIRouter]:
     """Every route of the service but the accounts'."""
     items = {*DEFAULT_ROUTES, Route.HISTORY}
-    reads = APIRouter(tags=["components"])
 
     def under(service: type[s.Service[Any, Any]], name: str, **options: Any) -> APIRouter:
         path = f"/projects/{{project_id}}/{name}"
         return resources.router(service, path=path, **options)  # parent: ProjectService
 
-    @reads.get(
-        "/components/{id}/dependencies",
-        response_model=ComponentList,
-        responses=problem_responses(400, 401, 404, 422, 503),
-    )
-    async def dependencies(
-        id: UUID,
-        transitive: bool = Query(False, description="Also what they depend on, and so on."),
-        service: s.ComponentService = Depends(resources.service(s.ComponentService)),
-    ) -> Any:
-        """The components a component depends on."""
-        return {"items": await service.dependencies(id, transitive)}
-
     return [
-        reads,
         resources.router(s.ProjectService, path="/projects", routes=items),
         under(
             s.MemberService,
@@ -103,6 +79,7 @@ def routers(resources: Resources) -> list[APIRouter]:
                     s.ComponentService.depend,
                     path="dependencies/{other_id}",
                 ),
+                ResourceAction("dependencies", s.ComponentService.dependencies, method="GET"),
                 ResourceAction(
                     "undepend",
                     s.ComponentService.undepend,

@@ -114,8 +114,9 @@ class ComponentService(InProject):
 
         await self.run(use_case)
 
-    async def dependencies(self, id: UUID, transitive: bool) -> list[d.Component]:
-        """The components this one depends on (directly, or through others too)."""
+    async def dependencies(self, id: UUID, transitive: bool = False) -> list[d.Component]:
+        """The components this one depends on (directly, or ``transitive``ly: through others
+        too)."""
         await self.get(id)
         edges = r.Dependencies(self.db)
         if transitive:

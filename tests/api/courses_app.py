@@ -202,6 +202,15 @@ class CourseService(Service[Course, User]):
         course = await self.get(id)
         return CourseOutline(title=course.title, published=course.status is CourseStatus.PUBLISHED)
 
+    async def others(
+        self, id: UUID, limit: Annotated[int, Field(ge=1, le=10)] = 3, mine: bool = False
+    ) -> list[Course]:
+        """Other courses the caller sees (a read with query parameters, answering a list)."""
+        await self.get(id)
+        found = await (await self.scoped()).list(order_by=["title"])
+        others = [c for c in found if c.id != id]
+        return [c for c in others if not mine or c.owner_id == self.principal.id][:limit]
+
     async def join(self, id: UUID) -> Enrollment:
         """Enroll the caller (an action answering another entity)."""
         return await EnrollmentService(self.db, self.principal).create({"course_id": id})
@@ -256,6 +265,7 @@ def build_app(db: Database) -> FastAPI:
                 ResourceAction("retitle", CourseService.rename),  # the body from the signature
                 ResourceAction("headline", CourseService.headline),  # the entity's rules
                 ResourceAction("outline", CourseService.outline, method="GET"),  # answers from
+                ResourceAction("others", CourseService.others, method="GET"),
                 ResourceAction("join", CourseService.join),  # ...the methods' annotations
                 ResourceAction("bookmark", CourseService.bookmark),
             ],

@@ -434,6 +434,26 @@ async def test_what_an_action_answers_follows_from_its_methods_return_annotation
     assert "200" not in paths["/courses/{id}/bookmark"]["post"]["responses"]
 
 
+async def test_a_get_action_takes_query_parameters_and_may_answer_a_list(
+    api: CoursesApi,
+) -> None:
+    owner = uuid7()
+    course = await api.published_course(owner, "Rust in practice")
+    for title in ("Go basics", "C in depth", "Ada today"):
+        await api.published_course(owner, title)
+    url = f"/courses/{course['id']}/others"
+
+    listed = await api.request(owner, "GET", url, params={"limit": 2, "mine": "true"})
+    assert listed.status_code == 200, listed.text
+    assert [c["title"] for c in listed.json()["items"]] == ["Ada today", "C in depth"]
+    assert set(listed.json()["items"][0]) >= {"id", "title", "version"}  # the course's output
+    assert len((await api.request(owner, "GET", url)).json()["items"]) == 3  # the defaults
+    for bad in ({"limit": 0}, {"limit": "many"}, {"mine": "perhaps"}, {"sort": "title"}):
+        assert_problem(await api.request(owner, "GET", url, params=bad), 422, "invalid-input")
+    operation = api.app.openapi()["paths"]["/courses/{id}/others"]["get"]
+    assert {p["name"] for p in operation["parameters"] if p["in"] == "query"} == {"limit", "mine"}
+
+
 async def test_a_body_parameter_named_like_an_entity_field_takes_its_rules(
     api: CoursesApi,
 ) -> None:

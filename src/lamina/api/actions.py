@@ -92,7 +92,10 @@ class ResourceAction:
     one of its CRUD routes, answering ``out``). ``out`` replaces the resource's
     output schema for this action; by default it is what the method is annotated to return
     when that is another model than the resource's entity (``-> CourseProgress``; another
-    entity answers its output schema), and a method returning ``None`` answers 204.
+    entity answers its output schema), and a method returning ``None`` answers 204; one
+    returning ``list[Model]`` answers ``{"items": [...]}`` (``answers_list``). A ``GET``
+    action's further parameters are its ``query`` parameters (``transitive: bool = False``
+    is ``?transitive=true``; an unknown one is a 422).
     """
 
     name: str
@@ -106,6 +109,8 @@ class ResourceAction:
     errors: Sequence[int] | None = None
     summary: str | None = None
     out: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    answers_list: bool = False
 
     @classmethod
     def transitions(cls, service: type, **options: Any) -> list[ResourceAction]:
@@ -154,11 +159,13 @@ class ResourceAction:
         return f"{base}/{segment}" if segment else base
 
     def arguments(self, body: BaseModel | None) -> dict[str, Any]:
-        """The keyword arguments the body gives the method (its fields, as parsed)."""
+        """The keyword arguments the body (or a GET's query) gives the method (its fields,
+        as parsed)."""
         if body is None:
-            if self.body is None:
+            model = self.query if self.method == "GET" else self.body
+            if model is None:
                 return {}
-            body = self.body()
+            body = model()
         return {name: getattr(body, name) for name in type(body).model_fields}
 
     def parameter_types(self) -> dict[str, Any]:
@@ -168,13 +175,28 @@ class ResourceAction:
         except (NameError, TypeError):
             return {}
 
-    def with_signature_answer(self, entity: type[BaseModel]) -> ResourceAction:
+    def with_signature_answer(
+        self, entity: type[BaseModel], entity_out: type[BaseModel] | None = None
+    ) -> ResourceAction:
         """This action, what it answers read from the method's return annotation when not
         given: ``-> None`` answers 204; another model than the resource's ``entity`` is
-        ``out`` (an entity through its output schema, without its sensitive fields)."""
+        ``out`` (an entity through its output schema, without its sensitive fields);
+        ``-> list[Model]`` is ``{"items": [...]}`` of those (``entity_out`` for the
+        resource's own entity)."""
         returned = self.parameter_types().get("return", entity)
         if returned is type(None) and self.status_code is None:
             return dataclasses.replace(self, status_code=204)
+        listed = typing.get_args(returned) if typing.get_origin(returned) is list else ()
+        if self.out is None and listed and isinstance(listed[0], type):
+            item = listed[0]
+            if issubclass(entity, item) and entity_out is not None:
+                shown: Any = entity_out
+            elif issubclass(item, BaseModel):
+                shown = output_schema(item) if issubclass(item, Entity) else item
+            else:
+                return self
+            items: type[BaseModel] = create_model(f"{item.__name__}List", items=(list[shown], ...))
+            return dataclasses.replace(self, out=items, answers_list=True)
         if (
             self.out is not None
             or not isinstance(returned, type)
@@ -193,7 +215,7 @@ class ResourceAction:
         parameter named like a field of the resource's ``entity`` and of the field's type
         takes the field's rules too (``watched_s: int`` is ``Field(ge=0)`` when the entity
         says so), so a value the entity refuses is a 422 before the use case runs."""
-        if self.body is not None or self.method == "GET":
+        if self.body is not None or self.query is not None:
             return self
         hints = self.parameter_types()
         parameters = list(inspect.signature(self.call).parameters.values())[1:]  # after self
@@ -215,9 +237,14 @@ class ResourceAction:
                 fields[p.name] = (annotation, default)
         if not fields:
             return self
-        name = "".join(part.capitalize() for part in self.name.split("_")) + "Body"
+        reads = self.method == "GET"
+        name = "".join(part.capitalize() for part in self.name.split("_"))
+        name += "Query" if reads else "Body"
         strict = ConfigDict(extra="forbid")  # an unknown field is a 422, as in every body
-        return dataclasses.replace(self, body=create_model(name, __config__=strict, **fields))
+        model: type[BaseModel] = create_model(name, __config__=strict, **fields)
+        if reads:
+            return dataclasses.replace(self, query=model)
+        return dataclasses.replace(self, body=model)
 
     def body_optional(self) -> bool:
         """Whether the request may leave the body out (every field has a default)."""

@@ -215,7 +215,7 @@ def resource_router(
     actions = [
         a.with_signature_body(
             takes_target=a.on == "item" or parent is not None, entity=entity
-        ).with_signature_answer(entity)
+        ).with_signature_answer(entity, schemas.out)
         for a in actions
     ]
     check_actions(actions)
@@ -534,7 +534,7 @@ def resource_router(
         statuses = [400, 403, 404, *action.error_statuses]
         if rule is not IfMatch.NONE:
             statuses += [412, 428] if rule is IfMatch.REQUIRED else [412]
-        if action.body is not None:
+        if action.body is not None or action.query is not None:
             statuses.append(422)
         out = action.out or schemas.out
         tagged = versioned and "version" in out.model_fields  # its answer carries an ETag
@@ -622,6 +622,8 @@ def _action_endpoint(
         if rule is not IfMatch.NONE:
             kwargs["expected_version"] = version
         result = await action.call(service, *ids, **kwargs)
+        if action.answers_list:
+            result = {"items": result}
         if action.success_status == 204:
             return Response(status_code=204)
         headers = {"Location": location(request, result)} if location is not None else {}
@@ -643,6 +645,10 @@ def _action_endpoint(
             inspect.Parameter(
                 "version", keyword, default=Depends(_VERSION_DEPENDENCY[rule]), annotation=Any
             )
+        )
+    if action.query is not None:
+        parameters.append(
+            inspect.Parameter("body", keyword, annotation=Annotated[action.query, Query()])
         )
     if action.body is not None:
         optional = action.body_optional()
