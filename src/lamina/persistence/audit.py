@@ -84,11 +84,6 @@ def audit_row(
     return audit_rows(entity_type, [(entity_id, changes)], action, context, at)[0]
 
 
-def entity_key(entity_id: object) -> str:
-    """An entity id as audit entries file it (a UUID in its 8-4-4-4-12 form)."""
-    return uuid_text(entity_id) if type(entity_id) is UUID else str(entity_id)
-
-
 def audit_rows(
     entity_type: str,
     changed: Sequence[tuple[object, dict[str, list[Any]]]],
@@ -107,7 +102,7 @@ def audit_rows(
         [
             entry_id,
             entity_type,
-            entity_key(entity_id),
+            uuid_text(entity_id) if type(entity_id) is UUID else str(entity_id),
             kind,
             actor,
             correlation,

@@ -41,9 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from lamina.domain.context import EventContext
 from lamina.domain.entity import MASK
-from lamina.domain.ids import uuid7
 from lamina.persistence import audit
 from lamina.persistence.tables import audit_log
 from lamina.persistence.unread_changes import FieldColumn
@@ -64,29 +62,6 @@ def _entry_parameters() -> list[Any]:
 
 def _entry_params(entry: Sequence[Any]) -> dict[str, Any]:
     return {ENTRY_PREFIX + c: v for c, v in zip(audit.AUDIT_COLUMNS, entry, strict=True)}
-
-
-def entry_params(
-    entity_type: str,
-    entity_id: object,
-    action: audit.AuditAction,
-    changes: dict[str, list[Any]],
-    context: EventContext,
-    at: datetime,
-) -> dict[str, Any]:
-    """The :data:`ENTRY_PREFIX` parameters of one audit entry (the values of
-    :func:`~lamina.persistence.audit.audit_row`, made directly for one write)."""
-    return {
-        "a_id": uuid7(),
-        "a_entity_type": entity_type,
-        "a_entity_id": audit.entity_key(entity_id),
-        "a_action": action.value,
-        "a_actor_id": context.actor_id,
-        "a_correlation_id": context.correlation_id,
-        "a_tenant_id": context.tenant_id,
-        "a_changes": to_json(changes).decode(),
-        "a_occurred_at": at,
-    }
 
 
 def build_audited_insert(table: Table, columns: Sequence[str]) -> Any:

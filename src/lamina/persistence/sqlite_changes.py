@@ -22,11 +22,11 @@ from pydantic_core import to_json
 from lamina.domain.context import EventContext
 from lamina.domain.entity import Entity, utcnow
 from lamina.domain.errors import NotFound, VersionConflict
-from lamina.persistence.audit import AuditAction
+from lamina.persistence.audit import AuditAction, audit_row
 from lamina.persistence.audited_writes import (
     NEW_PREFIX,
     build_sqlite_versioned_update,
-    entry_params,
+    versioned_update_params,
 )
 from lamina.persistence.connection import Batch, OnError, Row
 from lamina.persistence.database import Database
@@ -129,9 +129,9 @@ class SQLiteChanges(WritingRepository[E, R]):
         raw: Mapping[str, Any],
         compared: tuple[FieldColumn, ...],
         action: AuditAction,
-    ) -> list[tuple[Batch, OnError | None, list[Row] | None]]:
+    ) -> tuple[list[tuple[Batch, OnError | None, list[Row] | None]], list[Row]]:
         """The audit entry's INSERT (if audited) and the UPDATE of ``change`` with their
-        arguments, the UPDATE's into a list that receives the row it returns; ``params``
+        arguments, and the list that receives the row the UPDATE returns; ``params``
         already holds the key, the scope and the expected version."""
         context = EventContext.current()
         now = utcnow()
@@ -147,13 +147,15 @@ class SQLiteChanges(WritingRepository[E, R]):
         writes: list[tuple[Batch, OnError | None, list[Row] | None]] = []
         if change.entry is not None:
             known = self._lifecycle_diff(raw, action)
-            params.update(entry_params(self.entity_name(), id, action, known, context, now))
+            entry = audit_row(self.entity_name(), id, action, known, context, now)
+            params = versioned_update_params(params, entry)
             for field in compared:
                 if not field.sensitive:
                     params[NEW_PREFIX + field.column] = to_json(values[field.field]).decode()
             writes.append(((change.entry.sql, [change.entry.arguments(params)]), None, None))
-        writes.append(((change.changed.sql, [change.changed.arguments(params)]), None, []))
-        return writes
+        stored: list[Row] = []
+        writes.append(((change.changed.sql, [change.changed.arguments(params)]), None, stored))
+        return writes, stored
 
     async def _change_on_sqlite(
         self,
@@ -173,9 +175,7 @@ class SQLiteChanges(WritingRepository[E, R]):
         if check_version:
             params["old_version"] = expected_version
         with self._translated():  # values are checked (and converted) on the way
-            writes = self._sqlite_writes(id, change, params, values, raw, compared, action)
-        stored = writes[-1][2]
-        assert stored is not None
+            writes, stored = self._sqlite_writes(id, change, params, values, raw, compared, action)
         for _ in range(UNLOCKED_ATTEMPTS):
             with self._translated():
                 await db.write_alone(writes, audit_entries=1 if change.entry is not None else 0)
