@@ -73,6 +73,19 @@ async def test_g2_a_standalone_update_delete_and_restore_of_plain_fields_are_one
     assert history[1].changes == {"name": ("Product SKU-1", "renamed")}
 
 
+async def test_each_standalone_write_counts_one_transaction_and_its_audit_entry(
+    db: Database,
+) -> None:
+    products = Products(db)
+    transactions, entries = db.stats.transactions, db.stats.audit_entries
+    stored = await products.add(new_product())
+    await products.update(stored.id, {"name": "renamed"}, expected_version=1)
+    await products.delete(stored.id, expected_version=2)
+    assert db.stats.transactions == transactions + 3
+    assert db.stats.audit_entries == entries + 3
+    assert len(await products.history(stored.id)) == 3
+
+
 async def test_g3_a_standalone_update_cancelled_while_its_hop_runs_leaves_nothing(
     db: Database,
 ) -> None:
