@@ -22,6 +22,7 @@ from persistence_models import Post, Posted, Posts, Topic, Topics
 from lamina.domain import NotFound, Unavailable, utcnow
 from lamina.events import EventStore
 from lamina.persistence import Database, PoolOptions, RetryPolicy, UnitOfWork
+from lamina.persistence.sqlite_driver import WriterQueue
 
 WRITERS = 8
 BOUND = 5.0
@@ -266,3 +267,18 @@ async def test_a_parent_held_for_share_is_deleted_only_after_its_child_is_added(
             await Topics(uow).get(topic.id, for_share=True)
     with pytest.raises(TypeError, match="unit of work"):
         await Topics(db).get(topic.id, for_share=True)
+
+
+async def test_g15_an_sqlite_writer_arriving_as_the_lock_is_handed_over_waits_bounded() -> None:
+    writers = WriterQueue(timeout=0.05)
+    await writers.enter()
+    queued = asyncio.create_task(writers.enter())
+    await asyncio.sleep(0)  # queued behind the first writer
+    writers.leave()  # handed to the queued writer, which has not run yet
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        async with asyncio.timeout(5):  # in this task: before the queued writer runs
+            await writers.enter()  # behind it, and no longer than the busy timeout
+    await queued
+    writers.leave()
+    async with asyncio.timeout(5):
+        await writers.enter()  # free again: let in at once

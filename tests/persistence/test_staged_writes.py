@@ -13,6 +13,8 @@ rule raises at the call that broke it.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -69,6 +71,49 @@ async def test_g2_a_standalone_update_delete_and_restore_of_plain_fields_are_one
     history = await products.history(stored.id)
     assert [e.action for e in history] == ["create", "update", "delete", "restore"]
     assert history[1].changes == {"name": ("Product SKU-1", "renamed")}
+
+
+async def test_each_standalone_write_counts_one_transaction_and_its_audit_entry(
+    db: Database,
+) -> None:
+    products = Products(db)
+    transactions, entries = db.stats.transactions, db.stats.audit_entries
+    stored = await products.add(new_product())
+    await products.update(stored.id, {"name": "renamed"}, expected_version=1)
+    await products.delete(stored.id, expected_version=2)
+    assert db.stats.transactions == transactions + 3
+    assert db.stats.audit_entries == entries + 3
+    assert len(await products.history(stored.id)) == 3
+
+
+async def test_g3_a_standalone_update_cancelled_while_its_hop_runs_leaves_nothing(
+    db: Database,
+) -> None:
+    if db.dialect_name != "sqlite":
+        pytest.skip("SQLite's one-hop change runs in the connection's thread")
+    products = Products(db)
+    stored = await products.add(new_product())
+    loop = asyncio.get_running_loop()
+    auditing = asyncio.Event()
+
+    def slow_audit_entry(statement: str) -> None:  # runs in the connection's thread
+        if "INSERT INTO lamina_audit_log" in statement and not auditing.is_set():
+            loop.call_soon_threadsafe(auditing.set)
+            time.sleep(0.2)  # the hop is still running when the cancellation comes
+
+    async with db.connection() as conn:  # the connection the change takes next
+        conn.raw.set_trace_callback(slow_audit_entry)
+    task = asyncio.create_task(products.update(stored.id, {"name": "x"}, expected_version=1))
+    await asyncio.wait_for(auditing.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with db.connection() as conn:
+        conn.raw.set_trace_callback(None)
+    assert await products.get(stored.id) == stored  # rolled back, not committed after all
+    assert len(await products.history(stored.id)) == 1
+    updated = await products.update(stored.id, {"name": "y"}, expected_version=1)
+    assert updated.version == 2  # the write lock and the connection were given back
 
 
 async def test_g2_a_standalone_update_that_needs_the_row_is_two_hops(db: Database) -> None:

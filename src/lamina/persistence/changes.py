@@ -2,8 +2,9 @@
 
 On PostgreSQL a change the caller fully describes is one statement that reads the old
 values itself (:mod:`~lamina.persistence.unread_changes`); on SQLite, outside a unit of
-work, it is two statements sent with BEGIN IMMEDIATE and COMMIT in one hop. Other changes
-read the row first (on SQLite their UPDATE then travels with the commit)."""
+work, it is two statements sent with BEGIN IMMEDIATE and COMMIT in one hop
+(:mod:`~lamina.persistence.sqlite_changes`). Other changes read the row first (on SQLite
+their UPDATE then travels with the commit)."""
 
 from __future__ import annotations
 
@@ -20,17 +21,15 @@ from lamina.domain.errors import FieldError, InvalidInput, NotFound, VersionConf
 from lamina.persistence.audit import AuditAction, audit_rows
 from lamina.persistence.audited_writes import (
     NEW_PREFIX,
-    build_sqlite_versioned_update,
     build_versioned_update,
     versioned_update_params,
 )
-from lamina.persistence.connection import Connection, Row
+from lamina.persistence.connection import Connection
 from lamina.persistence.database import Database
 from lamina.persistence.read_repository import Visibility
-from lamina.persistence.statements import CompiledStatement
+from lamina.persistence.sqlite_changes import UNLOCKED_ATTEMPTS, SQLiteChanges
 from lamina.persistence.unit_of_work import UnitOfWork
 from lamina.persistence.unread_changes import FieldColumn, UnreadChanges
-from lamina.persistence.write_support import WritingRepository
 
 E = TypeVar("E", bound=Entity)
 R = TypeVar("R")
@@ -39,11 +38,8 @@ R = TypeVar("R")
 _UNREAD: dict[type[Any], UnreadChanges] = {}
 """Per repository class: which changes are written without reading the row first."""
 
-_UNLOCKED_ATTEMPTS = 5
-"""Reads of a row that keeps moving on before a change without expected version gives up."""
 
-
-class Changes(WritingRepository[E, R]):
+class Changes(SQLiteChanges[E, R]):
     """The versioned changes of :class:`~lamina.persistence.Repository`."""
 
     async def update(
@@ -97,8 +93,12 @@ class Changes(WritingRepository[E, R]):
         target = self.target
         if target.dialect_name == "postgresql" or isinstance(target, Database):
             unread = self._unread(changes, action)
-            if unread is not None:
+            if unread is not None and target.dialect_name == "postgresql":
                 return await self._change_unread(id, unread, expected_version, visibility, action)
+            if unread is not None and isinstance(target, Database):  # SQLite, standalone
+                return await self._change_on_sqlite(
+                    target, id, unread, expected_version, visibility, action
+                )
             if (
                 isinstance(target, Database)
                 and target.dialect_name == "postgresql"
@@ -145,9 +145,8 @@ class Changes(WritingRepository[E, R]):
         action: AuditAction,
     ) -> E:
         """A change written by one statement that reads the old values itself
-        (:func:`~lamina.persistence.audited_writes.build_versioned_update`), PostgreSQL;
-        or, outside a unit of work on SQLite, by an audit entry's INSERT that reads them
-        and the UPDATE, sent with BEGIN IMMEDIATE and COMMIT in one hop (:meth:`_sqlite_unread`).
+        (:func:`~lamina.persistence.audited_writes.build_versioned_update`), on PostgreSQL
+        (on SQLite, outside a unit of work: :mod:`~lamina.persistence.sqlite_changes`).
 
         Outside a unit of work it is the whole write, audit entry included, in one round
         trip; in one (PostgreSQL), its entry (built from the old values returned) is queued
@@ -175,27 +174,19 @@ class Changes(WritingRepository[E, R]):
         set_columns = tuple(columns)
         returned = self._columns()
         table = self.table()
-        if target.dialect_name == "sqlite":  # standalone: see _sqlite_unread
-            key = ("unread-sqlite", visibility, set_columns, check_version, bool(raw))
-            pair = self._sqlite_unread_statements(
-                key, visibility, set_columns, check_version, compared, bool(raw)
-            )
-        else:
-            stmt = self.statements.get(
-                self._key(
-                    "unread", visibility, set_columns, check_version, bool(raw), in_statement
-                ),
-                lambda: build_versioned_update(
-                    table,
-                    self._pk,
-                    self._checked_where(visibility, check_version),
-                    self._new_values(set_columns),
-                    compared,
-                    returned,
-                    audited=in_statement,
-                    always=bool(raw),
-                ),
-            )
+        stmt = self.statements.get(
+            self._key("unread", visibility, set_columns, check_version, bool(raw), in_statement),
+            lambda: build_versioned_update(
+                table,
+                self._pk,
+                self._checked_where(visibility, check_version),
+                self._new_values(set_columns),
+                compared,
+                returned,
+                audited=in_statement,
+                always=bool(raw),
+            ),
+        )
         params = self._params(None, id=id, **{f"v_{c}": v for c, v in columns.items()})
         if check_version:
             params["old_version"] = expected_version
@@ -206,81 +197,24 @@ class Changes(WritingRepository[E, R]):
             for column in compared:
                 if not column.sensitive:
                     params[NEW_PREFIX + column.column] = to_json(values[column.field]).decode()
-        for _ in range(_UNLOCKED_ATTEMPTS):
-            if target.dialect_name == "sqlite":
-                with self._translated():
-                    rows = await self._sqlite_unread(*pair, versioned_update_params(params, entry))
-                if rows:
-                    (stored,) = self._entities(rows)
-                    self._count_change(action, standalone=False)  # the unit counts its commit
-                    self._database().stats.audit_entries += 1 if self.audited else 0
-                    return stored
-                async with self._read() as conn:
+        for _ in range(UNLOCKED_ATTEMPTS):
+            with self._translated():
+                async with self._unread_connection() as (uow, conn):
+                    rows = await stmt.fetch_values(conn, versioned_update_params(params, entry))
+                    if rows:
+                        (stored,) = self._entities([rows[0][: len(returned)]])
+                        if uow is not None and self.audited:
+                            olds = rows[0][len(returned) :]
+                            diff = self._found_diff(values, compared, olds)
+                            self._audit(uow, id, action, {**diff, **known})
+                        self._count_change(action, standalone)
+                        return stored
                     current = await self._locked(conn, id, visibility, locking=False)
-            else:
-                with self._translated():
-                    async with self._unread_connection() as (uow, conn):
-                        rows = await stmt.fetch_values(conn, versioned_update_params(params, entry))
-                        if rows:
-                            (stored,) = self._entities([rows[0][: len(returned)]])
-                            if uow is not None and self.audited:
-                                olds = rows[0][len(returned) :]
-                                diff = self._found_diff(values, compared, olds)
-                                self._audit(uow, id, action, {**diff, **known})
-                            self._count_change(action, standalone)
-                            return stored
-                        current = await self._locked(conn, id, visibility, locking=False)
-            if current is None:
-                raise NotFound(self.entity_name(), id)
-            self.check_version(current, expected_version)
-            if not raw and all(getattr(current, f) == v for f, v in values.items()):
-                return current  # nothing to change
+            unchanged = self._unmatched(current, id, expected_version, values, bool(raw))
+            if unchanged is not None:
+                return unchanged
             # Changed by another writer between the statement and the read: again.
         raise VersionConflict(self.entity_name(), id, expected_version or 0, None)
-
-    def _sqlite_unread_statements(
-        self,
-        key: tuple[Any, ...],
-        visibility: Visibility,
-        set_columns: tuple[str, ...],
-        check_version: bool,
-        compared: tuple[FieldColumn, ...],
-        always: bool,
-    ) -> tuple[CompiledStatement | None, CompiledStatement]:
-        """The audit entry's INSERT (None if not audited) and the UPDATE of a standalone change
-        on SQLite (:func:`~.audited_writes.build_sqlite_versioned_update`)."""
-
-        def build() -> tuple[Any, Any]:
-            return build_sqlite_versioned_update(
-                self.table(),
-                self._pk,
-                self._checked_where(visibility, check_version),
-                self._new_values(set_columns),
-                compared,
-                self._columns(),
-                always=always,
-            )
-
-        entry = self.statements.get(self._key(*key, "entry"), lambda: build()[0])
-        changed = self.statements.get(self._key(*key, "update"), lambda: build()[1])
-        return (entry if self.audited else None), changed
-
-    async def _sqlite_unread(
-        self,
-        entry: CompiledStatement | None,
-        changed: CompiledStatement,
-        params: Mapping[str, Any],
-    ) -> list[list[Any]]:
-        """A standalone change on SQLite in one hop: BEGIN IMMEDIATE, the audit entry's INSERT,
-        the UPDATE and COMMIT, staged together on the unit's connection and sent with its
-        commit; the row as stored (none if the UPDATE matched nothing, which then wrote
-        nothing either)."""
-        stored: list[Row] = []
-        async with self.target.writing() as uow, uow.connection() as conn:
-            staged = entry is None or conn.stage((entry.sql, [entry.arguments(params)]))
-            if not (staged and conn.stage((changed.sql, [changed.arguments(params)]), into=stored)):
-                raise RuntimeError("an SQLite write transaction stages its writes")
-        return [changed.convert_row(row) for row in stored]
 
     @asynccontextmanager
     async def _unread_connection(self) -> AsyncIterator[tuple[UnitOfWork | None, Connection]]:
@@ -327,7 +261,7 @@ class Changes(WritingRepository[E, R]):
         the caller named a version, and is read again when it did not."""
         context = EventContext.current()
         table = self.table()
-        for _ in range(_UNLOCKED_ATTEMPTS):
+        for _ in range(UNLOCKED_ATTEMPTS):
             with self._translated():
                 async with db.connection(writes=True) as conn:
                     current = await self._locked(conn, id, visibility, locking=False)

@@ -8,7 +8,7 @@ import os
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from lamina.domain.errors import Unavailable
-from lamina.persistence.connection import Connection
+from lamina.persistence.connection import Batch, Connection, OnError, Row
 from lamina.persistence.errors import ConnectionLost, is_connection_error, is_transient
 from lamina.persistence.instrumentation import DatabaseStats
 from lamina.persistence.keyring import Keyring
@@ -213,6 +213,48 @@ class Database:
         """A unit of work of its own, committed at the end (for database-bound repositories)."""
         async with self.unit_of_work() as uow:
             yield uow
+
+    async def write_alone(
+        self,
+        writes: Sequence[tuple[Batch, OnError | None, list[Row] | None]],
+        *,
+        audit_entries: int = 0,
+    ) -> None:
+        """Run ``writes`` as a transaction of their own, sent with its BEGIN and COMMIT in
+        one call (SQLite: one hop to the connection's thread, see :meth:`Connection.stage`).
+
+        What a unit of work around them would do, for a standalone repository write that
+        holds nothing else: the same write lock, commit, rollback and statistics
+        (``audit_entries``: the audit entries among ``writes``). Each write is
+        ``(batch, on_error, into)`` as :meth:`Connection.stage` takes them.
+        """
+        conn = await self.acquire()
+        try:
+            await conn.begin(write=True)
+        except BaseException as exc:
+            await self.release(conn, failed=exc)
+            if is_connection_error(exc):
+                raise ConnectionLost("could not start a transaction") from exc
+            raise
+        failure: BaseException | None = None
+        try:
+            for write, on_error, into in writes:
+                if not conn.stage(write, on_error, into=into):
+                    raise RuntimeError(f"{self.dialect_name} does not stage writes")
+            await conn.commit()
+        except BaseException as exc:
+            failure = exc
+            await conn.rollback()
+            self.stats.rollbacks += 1
+            if is_connection_error(exc):
+                raise Unavailable(
+                    "the database connection was lost while committing; the outcome is unknown"
+                ) from exc
+            raise
+        finally:
+            await self.release(conn, failed=failure)
+        self.stats.transactions += 1
+        self.stats.audit_entries += audit_entries
 
     @asynccontextmanager
     async def connection(self, *, writes: bool = False) -> AsyncIterator[Connection]:

@@ -19,6 +19,7 @@ from lamina.domain.context import EventContext
 from lamina.domain.entity import SERVER_OWNED, Entity, utcnow
 from lamina.domain.errors import AlreadyExists, InvalidInput
 from lamina.domain.ids import uuid7_run
+from lamina.persistence import audit
 from lamina.persistence.audit import AuditAction
 from lamina.persistence.audited_writes import (
     ENTRY_PREFIX,
@@ -28,8 +29,16 @@ from lamina.persistence.audited_writes import (
     build_audited_rows_insert,
     build_creation_entries,
 )
-from lamina.persistence.connection import COPY_THRESHOLD, Connection, InsertRows
+from lamina.persistence.connection import (
+    COPY_THRESHOLD,
+    Batch,
+    Connection,
+    InsertRows,
+    OnError,
+    Row,
+)
 from lamina.persistence.database import Database
+from lamina.persistence.tables import audit_log
 from lamina.persistence.unit_of_work import UnitOfWork
 from lamina.persistence.unread_changes import FieldColumn, plain_column
 from lamina.persistence.write_support import WritingRepository
@@ -101,8 +110,11 @@ class Inserts(WritingRepository[E, R]):
         Raises :class:`AlreadyExists` naming the fields of a broken unique
         rule, :class:`ReferenceMissing` for a missing foreign key.
         """
-        if isinstance(self.target, Database) and self.target.dialect_name == "postgresql":
-            return await self._add_alone(self.target, entity)
+        target = self.target
+        if isinstance(target, Database):
+            if target.dialect_name == "postgresql":
+                return await self._add_alone(target, entity)
+            return await self._add_on_sqlite(target, entity)
         async with self._write() as (uow, conn):
             (stored,) = await self._insert_new(uow, conn, [entity])
         return stored
@@ -130,6 +142,23 @@ class Inserts(WritingRepository[E, R]):
                 await conn.execute(sql, args)
         db.stats.transactions += 1
         db.stats.audit_entries += len(entries)
+        return stored
+
+    async def _add_on_sqlite(self, db: Database, entity: E) -> E:
+        """Insert ``entity`` and its audit entry in a write transaction of their own, with
+        BEGIN IMMEDIATE and COMMIT in one hop (SQLite, :meth:`Database.write_alone`)."""
+        context = EventContext.current()
+        now = utcnow()
+        with self._translated():  # values are checked (and converted) on the way
+            (stored,), columns, rows = self._stamp_new([entity], context, now)
+            writes: list[tuple[Batch, OnError | None, list[Row] | None]] = [
+                (self._insert_rows(columns, rows), self._domain_error, None)
+            ]
+            entries = self._creation_entries([stored], context, now)
+            if entries:
+                stmt = self.statements.get(audit.INSERT_KEY, audit.build_insert)
+                writes.append((stmt.insert_rows(audit_log, entries), None, None))
+            await db.write_alone(writes, audit_entries=len(entries))
         return stored
 
     async def add_many(self, entities: Sequence[E]) -> list[E]:

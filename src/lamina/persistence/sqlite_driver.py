@@ -237,21 +237,23 @@ class SQLiteConnection(Connection):
             self._end_writing()
             return
 
-        # Set when the caller is cancelled while the batches run: the transaction is
-        # then left open, to be rolled back, instead of committed after all. Only a
+        # Holds True once the caller is cancelled while the batches run: the transaction
+        # is then left open, to be rolled back, instead of committed after all. Only a
         # cancellation that arrives during the COMMIT statement itself finds it done.
-        abandoned = threading.Event()
+        abandoned: list[bool] = []
 
         def run() -> None:
             for batch in batches:
                 self._run_batch(batch)
-            if abandoned.is_set():
+            if abandoned:
                 return
             self.raw.execute("COMMIT")
             self._checkpointer.after_commit()
 
         try:
-            await self._hop(run, statements=1 + len(batches), on_cancel=abandoned.set)
+            await self._hop(
+                run, statements=1 + len(batches), on_cancel=lambda: abandoned.append(True)
+            )
         finally:
             self._in_transaction = self.raw.in_transaction
             self._end_writing()
@@ -294,13 +296,20 @@ class WriterQueue:
     def __init__(self, timeout: float) -> None:
         self._timeout = timeout
         self._lock = asyncio.Lock()
+        self._waiting = 0
 
     async def enter(self) -> None:
+        if not self._waiting and not self._lock.locked():
+            await self._lock.acquire()  # free and nobody queued: taken at once, no timer
+            return
+        self._waiting += 1
         try:
             async with asyncio.timeout(self._timeout):
                 await self._lock.acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
+        finally:
+            self._waiting -= 1
 
     def leave(self) -> None:
         self._lock.release()

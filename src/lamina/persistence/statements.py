@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Float, Numeric, Table, Uuid
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
@@ -26,6 +26,7 @@ from lamina.domain.ids import uuid_from_hex, uuid_hex
 from lamina.persistence.connection import Connection, InsertRows
 
 Processor = Callable[[Any], Any] | None
+T = TypeVar("T")
 
 _PG_FLOAT_OID = 701
 _PG_NUMERIC_OID = 1700
@@ -156,6 +157,7 @@ class StatementCache:
         self.dialect = dialect
         self._max_size = max_size
         self._compiled: dict[Hashable, CompiledStatement] = {}
+        self._prepared: dict[Hashable, Any] = {}
 
     def get(self, key: Hashable, build: Callable[[], ClauseElement]) -> CompiledStatement:
         """The compiled statement for ``key``, building and compiling it on first use."""
@@ -167,6 +169,18 @@ class StatementCache:
             self._compiled.pop(next(iter(self._compiled)))
         self._compiled[key] = compiled
         return compiled
+
+    def prepared(self, key: Hashable, build: Callable[[], T]) -> T:
+        """What ``build`` makes (from statements it compiles with :meth:`compile`) for
+        ``key``, made on first use and then kept, as bounded as the statements."""
+        found: T | None = self._prepared.get(key)
+        if found is not None:
+            return found
+        made = build()
+        if len(self._prepared) >= self._max_size:
+            self._prepared.pop(next(iter(self._prepared)))
+        self._prepared[key] = made
+        return made
 
     def compile(self, statement: ClauseElement) -> CompiledStatement:
         """Compile ``statement`` now (use :meth:`get` to reuse the result)."""
