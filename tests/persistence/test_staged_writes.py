@@ -84,6 +84,10 @@ async def test_each_standalone_write_counts_one_transaction_and_its_audit_entry(
     assert db.stats.transactions == transactions + 3
     assert db.stats.audit_entries == entries + 3
     assert len(await products.history(stored.id)) == 3
+    other = await products.add(new_product("SKU-2"))
+    with pytest.raises(VersionConflict):  # a stale change writes no entry, and counts none
+        await products.update(other.id, {"name": "stale"}, expected_version=7)
+    assert db.stats.audit_entries == entries + 4
 
 
 async def test_g3_a_standalone_update_cancelled_while_its_hop_runs_leaves_nothing(

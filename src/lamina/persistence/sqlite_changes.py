@@ -178,8 +178,9 @@ class SQLiteChanges(WritingRepository[E, R]):
             writes, stored = self._sqlite_writes(id, change, params, values, raw, compared, action)
         for _ in range(UNLOCKED_ATTEMPTS):
             with self._translated():
-                await db.write_alone(writes, audit_entries=1 if change.entry is not None else 0)
+                await db.write_alone(writes)  # its entry is written only if the row matched
             if stored:
+                db.stats.audit_entries += 1 if change.entry is not None else 0
                 db.stats.soft_deletes += 1 if action is AuditAction.DELETE else 0
                 return self._entities([change.changed.convert_row(row) for row in stored])[0]
             async with self._read() as conn:
