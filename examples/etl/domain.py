@@ -88,9 +88,7 @@ InProject = Annotated[UUID, READ_ONLY, References(Project)]
 
 class Membership(StandardEntity):
     project_id: InProject
-    user_id: Annotated[
-        UUID, References(User), Unique("project_id")
-    ]  # set once: changes take the role only
+    user_id: Annotated[UUID, References(User), Unique("project_id")]  # changes: the role only
     role: Role = Role.VIEWER
 
 
