@@ -30,18 +30,16 @@ override the service's use case. Errors are problem+json (install
 from __future__ import annotations
 
 import enum
-import inspect
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, TypeAdapter
 from starlette.responses import JSONResponse, Response
 
 from lamina.api.actions import PATH_PARAM, IfMatch, ResourceAction, check_actions
+from lamina.api.endpoints import JSON, Renderer, action_endpoint, take_body
 from lamina.api.etags import (
-    etag,
     etag_header_doc,
     if_match_parameter_doc,
     no_version,
@@ -59,11 +57,10 @@ from lamina.api.nesting import Parent, check_parent, parent_dependency
 from lamina.api.problems import problem_responses
 from lamina.api.schemas import Count, ResourceSchemas, page_schema, partial_schema
 from lamina.domain.entity import Entity
-from lamina.persistence import AuditEntry, CursorPage, Database, Filter, where
+from lamina.persistence import AuditEntry, Database, Filter, where
 from lamina.service import Service
 
 S = TypeVar("S", bound=Service[Any, Any])
-JSON = "application/json"
 
 
 class Route(enum.StrEnum):
@@ -120,42 +117,6 @@ def provide_service(
 
     dependency.__name__ = f"provide_{service.__name__}"
     return dependency
-
-
-class _Renderer:
-    """Entity → JSON response bytes through the output schema, with the ETag."""
-
-    def __init__(self, out: type[BaseModel], page: type[BaseModel], versioned: bool) -> None:
-        self.out = out
-        self.versioned = versioned
-        self._one = TypeAdapter(out)
-        self._page = TypeAdapter(page)
-
-    def headers(self, entity: Any) -> dict[str, str]:
-        version = getattr(entity, "version", None) if self.versioned else None
-        return {} if version is None else {"ETag": etag(version)}
-
-    def one(
-        self,
-        entity: Any,
-        status: int = 200,
-        *,
-        fields: frozenset[str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
-        """The entity as the output schema has it (only ``fields``, when given)."""
-        out = self.out.model_validate(entity, from_attributes=True)
-        body = self._one.dump_json(out, include=set(fields) if fields is not None else None)
-        return Response(body, status, {**self.headers(entity), **(headers or {})}, JSON)
-
-    def page(self, page: CursorPage[Any], *, fields: frozenset[str] | None = None) -> Response:
-        """A page of items (each with only ``fields``, when given) and the next cursor."""
-        data = {"items": page.items, "next_cursor": page.next_cursor}
-        include: dict[str, Any] | None = None
-        if fields is not None:
-            include = {"items": {"__all__": set(fields)}, "next_cursor": True}
-        validated = self._page.validate_python(data, from_attributes=True)
-        return Response(self._page.dump_json(validated, include=include), 200, None, JSON)
 
 
 def resource_router(
@@ -250,7 +211,7 @@ def resource_router(
         custom=query_filters,
     )
     page_model = page_schema(schemas.out)
-    render = _Renderer(schemas.out, page_model, versioned)
+    render = Renderer(schemas.out, page_model, versioned)
     resource = name or entity.__name__.lower()
     extra = dict(responses or {})
     router = APIRouter(tags=list(tags) if tags else None)
@@ -343,7 +304,7 @@ def resource_router(
             headers = {"Location": location(request, created)} if Route.GET in wanted else {}
             return render.one(created, 201, headers=headers)
 
-        _take_body(create_item, create_body)
+        take_body(create_item, create_body)
         router.add_api_route(
             path,
             create_item,
@@ -384,7 +345,7 @@ def resource_router(
             values = {**(body or schemas.create()).model_dump(), parent_field: parent_id}
             return render.one(await service.put_mine(values, key=key))
 
-        _take_body(put_mine, schemas.create)
+        take_body(put_mine, schemas.create)
         router.add_api_route(
             path,
             put_mine,
@@ -517,7 +478,7 @@ def resource_router(
             page = await service.history_page(id, limit=limit, cursor=cursor)
             return history_render.page(page)
 
-        history_render = _Renderer(AuditEntry, AuditEntryPage, versioned=False)
+        history_render = Renderer(AuditEntry, AuditEntryPage, versioned=False)
         router.add_api_route(
             f"{item_path.rstrip('/')}/history",
             item_history,
@@ -546,12 +507,12 @@ def resource_router(
             success = (action.success_status, {"description": "OK", "headers": headers_doc})
         router.add_api_route(
             action.route_path(path, item_path),
-            _action_endpoint(
+            action_endpoint(
                 action,
                 rule,
                 provide=provide,
                 target=item_id if action.on == "item" else Depends(visible_parent),
-                render=render if action.out is None else _Renderer(out, page_model, tagged),
+                render=render if action.out is None else Renderer(out, page_model, tagged),
                 location=location
                 if action.success_status == 201 and Route.GET in wanted and action.out is None
                 else None,
@@ -569,97 +530,3 @@ def resource_router(
         )
 
     return router
-
-
-_VERSION_DEPENDENCY = {
-    IfMatch.REQUIRED: required_version,
-    IfMatch.OPTIONAL: optional_version,
-}
-
-
-def _take_body(endpoint: Callable[..., Any], schema: type[BaseModel]) -> None:
-    """Give ``endpoint`` its ``body`` parameter, of ``schema``: optional when every field of it
-    is (a resource whose fields all come from the path, the caller or defaults, as an
-    enrollment: ``POST /courses/{id}/enrollments``, is created without a body)."""
-    required = any(field.is_required() for field in schema.model_fields.values())
-    signature = inspect.signature(endpoint)
-    body = inspect.Parameter(
-        "body",
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=schema if required else schema | None,
-        default=inspect.Parameter.empty if required else None,
-    )
-    endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[
-            body if p.name == "body" else p.replace(kind=p.KEYWORD_ONLY)
-            for p in signature.parameters.values()
-        ]
-    )
-
-
-def _action_endpoint(
-    action: ResourceAction,
-    rule: IfMatch,
-    *,
-    provide: Callable[..., Any],
-    target: Any,
-    render: _Renderer,
-    location: Callable[[Request, Entity], str] | None,
-) -> Callable[..., Awaitable[Response]]:
-    """The endpoint of one action: its signature tells FastAPI what to parse and inject
-    (``target`` is the item id path parameter, or the visible parent's dependency)."""
-
-    async def endpoint(
-        request: Request,
-        service: Any,
-        target: Any = None,
-        version: Any = None,
-        body: Any = None,
-        **path_values: Any,
-    ) -> Response:
-        ids = (target,) if target is not None else ()
-        kwargs = {**path_values, **action.arguments(body)}
-        if rule is not IfMatch.NONE:
-            kwargs["expected_version"] = version
-        result = await action.call(service, *ids, **kwargs)
-        if action.answers_list:
-            result = {"items": result}
-        if action.success_status == 204:
-            return Response(status_code=204)
-        headers = {"Location": location(request, result)} if location is not None else {}
-        return render.one(result, action.success_status, headers=headers)
-
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    parameters = [
-        inspect.Parameter("request", keyword, annotation=Request),
-        inspect.Parameter("service", keyword, default=Depends(provide), annotation=Any),
-    ]
-    target_type = UUID if action.on == "item" else Any
-    parameters.append(inspect.Parameter("target", keyword, default=target, annotation=target_type))
-    hints = action.parameter_types()  # a path parameter is a UUID unless it says otherwise
-    for name in PATH_PARAM.findall(action.path or ""):
-        kind = hints.get(name, UUID)  # its constraints (Annotated) apply too
-        parameters.append(inspect.Parameter(name, keyword, annotation=Annotated[kind, Path()]))
-    if rule is not IfMatch.NONE:
-        parameters.append(
-            inspect.Parameter(
-                "version", keyword, default=Depends(_VERSION_DEPENDENCY[rule]), annotation=Any
-            )
-        )
-    if action.query is not None:
-        parameters.append(
-            inspect.Parameter("body", keyword, annotation=Annotated[action.query, Query()])
-        )
-    if action.body is not None:
-        optional = action.body_optional()
-        parameters.append(
-            inspect.Parameter(
-                "body",
-                keyword,
-                default=None if optional else inspect.Parameter.empty,
-                annotation=action.body | None if optional else action.body,
-            )
-        )
-    endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    endpoint.__name__ = f"{action.name}_action"
-    return endpoint
