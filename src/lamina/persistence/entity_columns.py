@@ -9,7 +9,7 @@ declarative base, and name the entity on each row::
     class AppBase(EntityColumns, DeclarativeBase): ...  # its own metadata and column types
 
     class VideoRow(AppBase, entity=Video, tablename="videos"):
-        __table_args__ = (live_unique("uq_videos_live_position", "course_id", "position"),)
+        __table_args__ = (Index("ix_videos_duration", "duration_s"),)
         url: Mapped[str] = mapped_column(Text())  # declared: kept
 
 Every field the row (or a mixin) does not declare gets a column. The standard
@@ -30,9 +30,10 @@ the field like the Pydantic rule. A field marked
 :class:`~lamina.domain.References` (``Annotated[UUID, References(Course)]``) gets
 a foreign key to the table of that entity's row (declared earlier on the same
 metadata) and an index; one marked ``ENCRYPTED`` an
-:func:`~lamina.persistence.encrypted_column`. A field of another type must be
-declared on the row (:class:`MappingError` says which). SQLModel tables get the
-same from :class:`~lamina.persistence.EntityFields`.
+:func:`~lamina.persistence.encrypted_column`; one marked
+:class:`~lamina.domain.Unique` its unique constraint (see :func:`unique_constraints`). A
+field of another type must be declared on the row (:class:`MappingError` says which).
+SQLModel tables get the same from :class:`~lamina.persistence.EntityFields`.
 """
 
 from __future__ import annotations
