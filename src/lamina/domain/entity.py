@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -11,6 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from lamina.domain.ids import uuid7
+from lamina.domain.masking import ShowLast
 
 
 class _Marker:
@@ -142,6 +144,47 @@ def _same_as_created_at(data: dict[str, Any]) -> Any:
     return data["created_at"] if "created_at" in data else utcnow()
 
 
+_LAMINA_MARKERS = (_Marker, Unique, References, ShowLast)
+
+
+def check_markers(model: type[BaseModel]) -> None:
+    """Make every lamina marker of ``model``'s fields count where Pydantic would drop it.
+
+    Pydantic keeps the metadata of an ``Annotated`` around a field's whole type only; the
+    markers of an optional field written ``Annotated[str, SENSITIVE] | None`` are lifted
+    into the field's metadata, as ``Annotated[str | None, SENSITIVE]`` has them. A marker
+    deeper in the type (``list[Annotated[str, SENSITIVE]]``) could mean nothing there: a
+    TypeError says so, rather than leave the field unmasked, not unique, writable…"""
+    for name, info in model.model_fields.items():
+        arguments = typing.get_args(info.annotation)
+        optional = type(None) in arguments and len(arguments) == 2
+        for argument in arguments if optional else ():
+            if typing.get_origin(argument) is Annotated:
+                lifted = [m for m in argument.__metadata__ if isinstance(m, _LAMINA_MARKERS)]
+                info.metadata += [m for m in lifted if m not in info.metadata]
+        hidden = _nested_markers(info.annotation, skip_optional=optional)
+        if hidden:
+            markers = ", ".join(map(repr, hidden))
+            raise TypeError(
+                f"{model.__name__}.{name}: {markers} inside the field's type has no effect; "
+                f"put it around the whole type: Annotated[X, {markers}]"
+            )
+
+
+def _nested_markers(annotation: Any, *, skip_optional: bool = False) -> list[Any]:
+    """The lamina markers in ``Annotated`` types nested in ``annotation`` (but those of its
+    optional part, when ``skip_optional``: lifted already)."""
+    found: list[Any] = []
+    for argument in typing.get_args(annotation):
+        nested = argument
+        if typing.get_origin(argument) is Annotated:
+            if not skip_optional:
+                found += [m for m in argument.__metadata__ if isinstance(m, _LAMINA_MARKERS)]
+            nested = argument.__origin__
+        found += _nested_markers(nested)
+    return found
+
+
 class ValueObject(BaseModel):
     """An immutable value compared by its fields (a ``Price``, an ``Address``).
 
@@ -150,6 +193,11 @@ class ValueObject(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        check_markers(cls)
 
 
 class Entity(BaseModel):
@@ -169,6 +217,11 @@ class Entity(BaseModel):
         super().__init_subclass__(**kwargs)
         if "__entity_name__" not in cls.__dict__:
             cls.__entity_name__ = cls.__name__
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        check_markers(cls)
 
     def evolve(self, **changes: Any) -> Self:
         """Return a copy with ``changes`` applied and every field validated again.

@@ -239,7 +239,7 @@ def _column(
     annotation, optional = _optional_of(info.annotation)
     metadata = list(info.metadata)
     if typing.get_origin(annotation) is typing.Annotated:  # Annotated[X, ...] | None
-        metadata += annotation.__metadata__
+        metadata += [m for m in annotation.__metadata__ if m not in metadata]  # not lifted
         annotation = annotation.__origin__
     if ENCRYPTED in metadata:
         return encrypted_column(nullable=nullable or optional), []
