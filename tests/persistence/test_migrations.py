@@ -525,7 +525,6 @@ def test_metadata_accepts_a_path_a_base_or_a_metadata(sample_app: ModuleType) ->
     assert {id(load()) for load in loaders} == {id(sample_app.AppBase.metadata)}
 
 
-
 def test_a_schemas_revisions_beside_its_declarative_base(sample_app: ModuleType) -> None:
     base = sample_app.AppBase
     config = MigrationConfig.beside(base, folder="versions")
