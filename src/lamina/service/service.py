@@ -464,10 +464,8 @@ class Service(Generic[E, P]):
         constraint must cover. Checked as a create is (scope, write scope, policy,
         ``before_create``); no version is asked, as the caller has one such entity at most.
         Publishes the event ``publishes["put_mine"]``, if any."""
-        if self.owner_field is None:
-            raise TypeError(f"{type(self).__name__} has no owner_field: nothing is the caller's")
         self._check_new_values(values)
-        on = (self.owner_field, *key)
+        on = (self._owner(), *key)
 
         async def use_case(uow: UnitOfWork) -> E:
             repo, entity = await self._checked_new(uow, values)
@@ -476,6 +474,12 @@ class Service(Generic[E, P]):
             return stored
 
         return await self.run(use_case)
+
+    def _owner(self) -> str:
+        """The ``owner_field``; TypeError for a service whose entities are nobody's."""
+        if self.owner_field is None:
+            raise TypeError(f"{type(self).__name__} has no owner_field: nothing is the caller's")
+        return self.owner_field
 
     def _check_new_values(self, values: Mapping[str, Any]) -> None:
         self.require_principal()
@@ -540,10 +544,9 @@ class Service(Generic[E, P]):
         ``owner_field`` holds the caller's id): an enrollment in one course is
         ``delete_mine(where("course_id") == course_id)``. A caller has at most one there, so
         no version is asked; :class:`NotFound` when they have none."""
-        if self.owner_field is None:
-            raise TypeError(f"{type(self).__name__} has no owner_field: nothing is the caller's")
+        owner = self._owner()
         self.require_principal()
-        mine = where(self.owner_field) == principal_id(self.principal)
+        mine = where(owner) == principal_id(self.principal)
         found = await (await self.scoped()).list(*filters, mine, limit=1)
         if not found:
             raise NotFound(self.entity_name(), message=f"you have no {self.entity_name()} here")
