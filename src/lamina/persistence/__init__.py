@@ -31,7 +31,7 @@ from lamina.persistence.database import Database, RetryPolicy, normalize_url
 from lamina.persistence.encryption import encrypted_column, key_id_of, reencrypt
 from lamina.persistence.entity_columns import EntityColumns, row_for
 from lamina.persistence.entity_repositories import repository_for
-from lamina.persistence.errors import ConnectionLost
+from lamina.persistence.errors import ConnectionLost, TransactionAborted
 from lamina.persistence.filters import Filter, Op, Subquery, any_of, where
 from lamina.persistence.graphs import path_between, reachable
 from lamina.persistence.instrumentation import DatabaseStats, count_queries
@@ -98,6 +98,7 @@ __all__ = [
     "StandardFields",
     "Subquery",
     "TimestampColumns",
+    "TransactionAborted",
     "UTCDateTime",
     "UUIDPrimaryKey",
     "UnitOfWork",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -73,6 +74,11 @@ def normalize_url(url: str) -> URL:
             raise ValueError("lamina needs an SQLite file, not an in-memory database")
         return parsed.set(drivername="sqlite+aiosqlite")
     raise ValueError(f"unsupported database {backend!r}: use PostgreSQL or SQLite")
+
+
+def _log_failed_release(returning: asyncio.Future[None]) -> None:
+    if not returning.cancelled() and returning.exception() is not None:
+        logger.warning("could not return a connection to the pool", exc_info=returning.exception())
 
 
 class Database:
@@ -316,11 +322,18 @@ class Database:
         that was lost (or closed) is discarded rather than lent out again. End
         any transaction begun on it (commit or rollback) before releasing it.
         """
-        discard = conn.is_closed() or (failed is not None and is_connection_error(failed))
-        try:
-            await self._pool.release(conn, discard=discard)
-        except Exception:
-            logger.warning("could not return a connection to the pool", exc_info=True)
+        # A cancelled use may have left a statement in flight (a BEGIN whose reply comes
+        # later): its connection's state is unknown, so it is closed, not lent out again.
+        unknown = isinstance(failed, asyncio.CancelledError)
+        discard = (
+            conn.is_closed() or unknown or (failed is not None and is_connection_error(failed))
+        )
+        # Shielded: a cancellation (anyio's come again at every await) must not stop the
+        # rollback of a transaction left open, nor keep the pool's slot and write lock.
+        returning = asyncio.ensure_future(self._pool.release(conn, discard=discard))
+        returning.add_done_callback(_log_failed_release)
+        with contextlib.suppress(Exception):  # logged by _log_failed_release
+            await asyncio.shield(returning)
 
     def on_events_committed(self, listener: Callable[[int], None]) -> Callable[[], None]:
         """Call ``listener(count)`` in this process after a commit that appended events.

@@ -30,6 +30,7 @@ from sqlalchemy.sql.elements import ColumnClause, TextClause
 
 from lamina.domain.errors import (
     AlreadyExists,
+    Conflict,
     ConstraintViolated,
     DomainError,
     FieldError,
@@ -51,6 +52,21 @@ _IDENTIFIER = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)')
 
 class ConnectionLost(Unavailable):
     """The connection failed before anything was committed: re-running the unit of work is safe."""
+
+
+IN_FAILED_TRANSACTION = "25P02"
+"""PostgreSQL's SQLSTATE for a statement sent in a transaction a failed one aborted."""
+
+ABORTED_MESSAGE = (
+    "the transaction was aborted by a statement that failed in it, so nothing of it was "
+    "written; on PostgreSQL a use case cannot carry on after a failed write"
+)
+
+
+class TransactionAborted(Conflict):
+    """A unit of work carried on after one of its writes failed (a caught ``AlreadyExists``),
+    and PostgreSQL had aborted its transaction: nothing of it was written (409). Check first
+    (``exists``), or let the error end the unit of work."""
 
 
 def _drivers() -> tuple[DriverErrors, ...]:
@@ -145,6 +161,8 @@ def translate(
     """
     if isinstance(exc, DomainError):
         return exc
+    if getattr(exc, "sqlstate", None) == IN_FAILED_TRANSACTION:
+        return TransactionAborted(ABORTED_MESSAGE)
     if isinstance(exc, NaiveDatetimeError):
         return InvalidInput(f"{entity}: {exc}", [FieldError("", str(exc))])
     found = failure(exc)

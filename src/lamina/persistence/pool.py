@@ -84,15 +84,20 @@ class Pool(ABC, Generic[C]):
         try:
             while self._idle:
                 conn = self._idle.pop()
-                if not conn.is_closed():
+                if not conn.is_closed() and await self._usable(conn):
                     return conn
                 self._all.discard(conn)
+                await self._close(conn)
             conn = await self._open()
         except BaseException:
             self._slots.release()
             raise
         self._all.add(conn)
         return conn
+
+    async def _usable(self, conn: C) -> bool:
+        """Whether an idle connection may be lent out (a driver may clean it up first)."""
+        return True
 
     async def release(self, conn: C, *, discard: bool = False) -> None:
         """Return a connection; ``discard`` (after a failure) closes it instead."""

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from lamina.persistence.connection import COPY_THRESHOLD, Batch, Connection, InsertRows, Row
+from lamina.persistence.errors import ABORTED_MESSAGE, TransactionAborted
 from lamina.persistence.instrumentation import DatabaseStats, record_query
 from lamina.persistence.pool import Pool, PoolOptions
 
@@ -95,10 +96,10 @@ class PostgresConnection(Connection):
         else:
             await self.execute_many(insert.sql, insert.rows)
 
-    async def _simple(self, sql: str) -> None:
+    async def _simple(self, sql: str) -> str:
         start = time.perf_counter()
         try:
-            await self.raw.execute(sql)
+            return str(await self.raw.execute(sql))
         finally:
             record_query(self._stats, time.perf_counter() - start)
 
@@ -106,12 +107,17 @@ class PostgresConnection(Connection):
         await self._simple("BEGIN")
 
     async def commit(self, batches: Sequence[Batch] = ()) -> None:
-        for batch in batches:
-            if isinstance(batch, InsertRows):
-                await self.insert_rows(batch)
-            else:
-                await self.execute_many(*batch)
-        await self._simple("COMMIT")
+        try:
+            for batch in batches:
+                if isinstance(batch, InsertRows):
+                    await self.insert_rows(batch)
+                else:
+                    await self.execute_many(*batch)
+            aborted = await self._simple("COMMIT") == "ROLLBACK"
+        except asyncpg.InFailedSQLTransactionError:
+            aborted = True
+        if aborted:  # a statement failed in it earlier, and the use case carried on
+            raise TransactionAborted(ABORTED_MESSAGE)
 
     async def rollback(self) -> None:
         if self.raw.is_closed():
@@ -150,6 +156,18 @@ class PostgresPool(Pool[PostgresConnection]):
             raw.terminate()
             raise
         return PostgresConnection(raw, self._stats)
+
+    async def release(self, conn: PostgresConnection, *, discard: bool = False) -> None:
+        if not discard and not conn.raw.is_closed():
+            discard = not await self._usable(conn)
+        await super().release(conn, discard=discard)
+
+    async def _usable(self, conn: PostgresConnection) -> bool:
+        """Roll back a transaction a use left open (a cancelled BEGIN or ROLLBACK, whose
+        reply may come after the connection was given back); unusable if that fails."""
+        if conn.raw.is_in_transaction():
+            await conn.rollback()
+        return not conn.raw.is_in_transaction()
 
     async def _close(self, conn: PostgresConnection) -> None:
         if not conn.raw.is_closed():
