@@ -12,6 +12,7 @@ import pytest
 
 from lamina.api import create_schema, output_schema
 from lamina.domain import (
+    EDITORS_ONLY,
     READ_ONLY,
     SENSITIVE,
     Entity,
@@ -58,3 +59,15 @@ def test_a_marker_deeper_in_the_type_is_refused(annotation: object) -> None:
         type("Odd", (Entity,), {"__annotations__": {"field": annotation}})
     with pytest.raises(TypeError, match="has no effect"):
         type("OddValue", (ValueObject,), {"__annotations__": {"field": annotation}})
+
+
+def test_a_marker_lamina_reads_on_entities_only_is_refused_on_a_value_objects_field() -> None:
+    with pytest.raises(TypeError, match="mark the entity's field that holds it"):
+        type("Card", (ValueObject,), {"__annotations__": {"number": Annotated[str, SENSITIVE]}})
+
+
+def test_editors_only_works_on_a_value_objects_field() -> None:
+    class Question(ValueObject):
+        answer: Annotated[int, EDITORS_ONLY]
+
+    assert EDITORS_ONLY in Question.model_fields["answer"].metadata

@@ -198,6 +198,16 @@ class ValueObject(BaseModel):
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         check_markers(cls)
+        for name, info in cls.model_fields.items():
+            ignored = [m for m in info.metadata if isinstance(m, _LAMINA_MARKERS)]
+            ignored = [m for m in ignored if m is not EDITORS_ONLY]
+            if ignored:  # the audit log, columns and schemas read an entity's fields only
+                markers = ", ".join(map(repr, ignored))
+                raise TypeError(
+                    f"{cls.__name__}.{name}: {markers} on a value object's field has no "
+                    f"effect; mark the entity's field that holds it (Annotated[{cls.__name__}, "
+                    f"{markers}])"
+                )
 
 
 class Entity(BaseModel):
