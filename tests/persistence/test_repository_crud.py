@@ -13,6 +13,8 @@ from persistence_models import (
     Category,
     Counter,
     Counters,
+    Course,
+    Courses,
     Kind,
     Price,
     Product,
@@ -214,6 +216,24 @@ async def test_upsert_on_a_soft_deleted_key_raises_already_exists(db: Database) 
     assert caught.value.fields == ("sku",)
     with pytest.raises(InvalidInput):
         await products.upsert(new_product("U-3"), on=["nope"])
+
+
+async def test_upsert_on_a_live_unique_key_updates_the_live_row_only(db: Database) -> None:
+    courses = Courses(db)
+    first = await courses.upsert(
+        Course(workspace="w", slug="s", level="beginner"), on=["workspace", "slug"]
+    )
+    await courses.delete(first.id)  # deleted: no longer holds the key
+    second = await courses.upsert(
+        Course(workspace="w", slug="s", level="beginner"), on=["workspace", "slug"]
+    )
+    again = await courses.upsert(
+        Course(workspace="w", slug="s", level="expert"), on=["workspace", "slug"]
+    )
+    assert second.id != first.id
+    assert (again.id, again.level, again.version) == (second.id, "expert", 2)
+    with pytest.raises(InvalidInput, match="no unique constraint"):  # a 422, not a 500
+        await Products(db).upsert(new_product("U-4"), on=["name"])
 
 
 async def test_a_duplicate_unique_value_raises_already_exists_naming_the_field(

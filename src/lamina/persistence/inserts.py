@@ -11,7 +11,15 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic_core import to_json
-from sqlalchemy import Integer, Uuid, bindparam, select
+from sqlalchemy import (
+    Integer,
+    PrimaryKeyConstraint,
+    Table,
+    UniqueConstraint,
+    Uuid,
+    bindparam,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -307,8 +315,10 @@ class Inserts(WritingRepository[E, R]):
     async def upsert(self, entity: E, *, on: Sequence[str]) -> E:
         """Insert ``entity``, or update the existing row with the same values of the ``on`` fields.
 
-        ``on`` must name a unique constraint. Returns the entity as stored.
-        A soft-deleted row holding those values raises :class:`AlreadyExists`.
+        ``on`` must name the fields of a unique constraint, or of a ``live_unique`` index
+        (then only a live row is updated; soft-deleted ones do not count); else
+        :class:`InvalidInput`. Returns the entity as stored. A soft-deleted row holding those
+        values under a plain unique constraint raises :class:`AlreadyExists`.
         """
         mapper = self.mapper()
         on_columns = []
@@ -320,6 +330,11 @@ class Inserts(WritingRepository[E, R]):
                 raise InvalidInput.for_field(field, "an encrypted field cannot be an upsert key")
             on_columns.append(column)
         table = self.table()
+        where = _unique_where(table, {c.name for c in on_columns})
+        if where is False:
+            raise InvalidInput.for_field(
+                on[0], f"no unique constraint of {self.entity_name()} is on exactly {list(on)}"
+            )
         async with self._write() as (uow, conn):
             now = utcnow()
             (stored,), columns, rows = self._stamp_new([entity], uow.context, now)
@@ -330,7 +345,7 @@ class Inserts(WritingRepository[E, R]):
                 lambda: (
                     make_insert(table)
                     .values({c: bindparam(c, type_=table.c[c].type) for c in columns})
-                    .on_conflict_do_nothing(index_elements=on_columns)
+                    .on_conflict_do_nothing(index_elements=on_columns, index_where=where)
                     .returning(self._pk)
                 ),
             )
@@ -340,13 +355,31 @@ class Inserts(WritingRepository[E, R]):
             match = self.statements.get(
                 (type(self), "upsert-match", tuple(c.name for c in on_columns)),
                 lambda: select(self._pk).where(
-                    *[c == bindparam(f"m_{c.name}", type_=c.type) for c in on_columns]
+                    *[c == bindparam(f"m_{c.name}", type_=c.type) for c in on_columns],
+                    *([] if where is None else [table.c.deleted_at.is_(None)]),  # the live one
                 ),
             )
             found = await match.fetch(conn, {f"m_{c.name}": values[c.name] for c in on_columns})
-            existing = await self._locked(conn, found[0][self._pk.name], "all") if found else None
-            if existing is None or getattr(existing, "deleted_at", None) is not None:
+            existing = await self._locked(conn, found[0][self._pk.name], "live") if found else None
+            if existing is None:  # soft-deleted: not brought back by a write
                 raise AlreadyExists(self.entity_name(), list(on))
             owned = self.entity.fields_marked(SERVER_OWNED) | set(on) | set(self.relations)
             changes = {f: getattr(entity, f) for f in mapper.fields if f not in owned}
             return await self._apply(uow, conn, existing, changes, {}, AuditAction.UPDATE)
+
+
+def _unique_where(table: Table, columns: set[str]) -> Any:
+    """The predicate of the unique rule on exactly ``columns`` (None for a plain unique
+    constraint or index; ``deleted_at IS NULL`` for a ``live_unique`` one), False if none."""
+    for constraint in table.constraints:
+        if (
+            isinstance(constraint, UniqueConstraint | PrimaryKeyConstraint)
+            and {c.name for c in constraint.columns} == columns
+        ):
+            return None
+    for index in table.indexes:
+        if index.unique and {c.name for c in index.columns} == columns:
+            options = index.dialect_options
+            found = options["postgresql"].get("where")
+            return found if found is not None else options["sqlite"].get("where")
+    return False
