@@ -14,10 +14,11 @@ import asyncio
 import sqlite3
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 import asyncpg
 import pytest
-from persistence_models import Post, Posted, Posts, Topic, Topics
+from persistence_models import Post, Posted, Posts, Price, Products, Topic, Topics, new_product
 
 from lamina.domain import NotFound, Unavailable, utcnow
 from lamina.events import EventStore
@@ -282,3 +283,18 @@ async def test_g15_an_sqlite_writer_arriving_as_the_lock_is_handed_over_waits_bo
     writers.leave()
     async with asyncio.timeout(5):
         await writers.enter()  # free again: let in at once
+
+
+async def test_g15_concurrent_changes_without_a_version_all_land(db: Database) -> None:
+    """A change needing the row read first (a value object), without ``expected_version``,
+    under contention: each waits its turn, none fails with a conflict nobody asked about."""
+    products = Products(db)
+    stored = await products.add(new_product("HOT"))
+
+    async def reprice(n: int) -> None:
+        price = Price(amount=Decimal(n + 1), currency="EUR")
+        await products.update(stored.id, {"price": price, "name": f"n{n}"})
+
+    await asyncio.gather(*(reprice(n) for n in range(20)))
+    assert (await products.get(stored.id)).version == 21
+    assert len(await products.history(stored.id)) == 21

@@ -105,10 +105,12 @@ class Changes(SQLiteChanges[E, R]):
                 and self.has("version")
                 and self._entity_has("version")
             ):
-                return await self._change_alone(
+                changed = await self._change_alone(
                     target, id, changes, expected_version, visibility, action
                 )
-        async with self._write() as (uow, conn):
+                if changed is not None:
+                    return changed
+        async with self._write() as (uow, conn):  # locking the row: waits its turn
             current = await self._locked(conn, id, visibility)
             if current is None:
                 raise NotFound(self.entity_name(), id)
@@ -252,52 +254,50 @@ class Changes(SQLiteChanges[E, R]):
         expected_version: int | None,
         visibility: Visibility,
         action: AuditAction,
-    ) -> E:
+    ) -> E | None:
         """A versioned change outside any unit of work (PostgreSQL) whose values need the
         row (validators across fields, value objects, encrypted or JSON fields): the row is
         read, then changed with its audit entry in one statement whose conditions check the
         version read, so nothing is locked between the two round trips and no BEGIN or
         COMMIT is sent. A row that moves on in between is a :class:`VersionConflict` when
-        the caller named a version, and is read again when it did not."""
+        the caller named a version; when it did not, None: the caller changes it in a
+        transaction that locks the row, as many may be changing it at once."""
         context = EventContext.current()
         table = self.table()
-        for _ in range(UNLOCKED_ATTEMPTS):
-            with self._translated():
-                async with db.connection(writes=True) as conn:
-                    current = await self._locked(conn, id, visibility, locking=False)
-                    if current is None:
-                        raise NotFound(self.entity_name(), id)
-                    self.check_version(current, expected_version)
-                    pending = dict(changes)
-                    raw = self._lifecycle_values(pending, action)
-                    planned = self._planned_update(context, current, pending, raw, action)
-                    if planned is None:
-                        return current
-                    set_columns, params, diff, updated = planned
-                    entry = None
-                    if self.audited:
-                        (entry,) = audit_rows(
-                            self.entity_name(), [(current.id, diff)], action, context, utcnow()
-                        )
-                    stmt = self.statements.get(
-                        self._key("read-then-update", visibility, set_columns, self.audited),
-                        lambda cols=set_columns: build_versioned_update(  # type: ignore[misc]
-                            table,
-                            self._pk,
-                            self._checked_where(visibility, True),
-                            self._new_values(cols),
-                            (),
-                            [self._pk],
-                            audited=self.audited,
-                        ),
+        with self._translated():
+            async with db.connection(writes=True) as conn:
+                current = await self._locked(conn, id, visibility, locking=False)
+                if current is None:
+                    raise NotFound(self.entity_name(), id)
+                self.check_version(current, expected_version)
+                pending = dict(changes)
+                raw = self._lifecycle_values(pending, action)
+                planned = self._planned_update(context, current, pending, raw, action)
+                if planned is None:
+                    return current
+                set_columns, params, diff, updated = planned
+                entry = None
+                if self.audited:
+                    (entry,) = audit_rows(
+                        self.entity_name(), [(current.id, diff)], action, context, utcnow()
                     )
-                    done = len(
-                        await stmt.fetch_values(conn, versioned_update_params(params, entry))
-                    )
-            if done == 1:
-                self._count_change(action, standalone=True)
-                return updated
-            if expected_version is not None:
-                db.stats.version_conflicts += 1
-                raise VersionConflict(self.entity_name(), id, expected_version, None)
-        raise VersionConflict(self.entity_name(), id, 0, None)
+                stmt = self.statements.get(
+                    self._key("read-then-update", visibility, set_columns, self.audited),
+                    lambda cols=set_columns: build_versioned_update(  # type: ignore[misc]
+                        table,
+                        self._pk,
+                        self._checked_where(visibility, True),
+                        self._new_values(cols),
+                        (),
+                        [self._pk],
+                        audited=self.audited,
+                    ),
+                )
+                done = len(await stmt.fetch_values(conn, versioned_update_params(params, entry)))
+        if done == 1:
+            self._count_change(action, standalone=True)
+            return updated
+        if expected_version is not None:
+            db.stats.version_conflicts += 1
+            raise VersionConflict(self.entity_name(), id, expected_version, None)
+        return None
