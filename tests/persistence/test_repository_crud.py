@@ -436,3 +436,17 @@ async def test_integers_beyond_their_column_are_refused_alike_on_every_database(
     with pytest.raises(InvalidInput):
         await counters.add_many([Counter(name="e"), Counter(name="f", value=2**40)])
     assert [c.value for c in await counters.list()] == [largest]
+
+
+async def test_text_longer_than_its_column_is_refused_alike_on_both_databases(
+    db: Database,
+) -> None:
+    """SQLite would store it and PostgreSQL refuse it: both answer InvalidInput naming it."""
+    categories = Categories(db)
+    with pytest.raises(InvalidInput, match="name: at most 100 characters") as refused:
+        await categories.add(Category(name="x" * 101))
+    assert [e.field for e in refused.value.errors] == ["name"]
+    stored = await categories.add(Category(name="x" * 100))
+    with pytest.raises(InvalidInput, match="name: at most 100"):
+        await categories.update(stored.id, {"name": "y" * 101})
+    assert (await categories.get(stored.id)).name == "x" * 100

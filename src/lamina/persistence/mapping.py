@@ -11,7 +11,7 @@ from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
-from sqlalchemy import BigInteger, Column, Integer, SmallInteger, Table
+from sqlalchemy import BigInteger, Column, Integer, SmallInteger, String, Table
 from sqlalchemy import Enum as SAEnum
 
 from lamina.domain.entity import ENCRYPTED, FIELD_MARKERS, SENSITIVE, Entity, ValueObject
@@ -239,6 +239,16 @@ class EntityMapper(Generic[E]):
             for i, name in enumerate(self.columns)
             if name in self._ranges
         ]
+        self._lengths: dict[str, int] = {
+            name: limit
+            for name in self.columns
+            if (limit := self._unchecked_length(table.c[name])) is not None
+        }
+        self._sized_positions = [
+            (i, self.field_for(name), self._lengths[name])
+            for i, name in enumerate(self.columns)
+            if name in self._lengths
+        ]
         self._adapters: dict[str, TypeAdapter[Any]] = {}
         self._trusted: tuple[str, ...] | None = None
         """Field names in column order when rows become entities without validation."""
@@ -284,6 +294,22 @@ class EntityMapper(Generic[E]):
     def encrypted(self, column: str) -> EncryptedField | None:
         """The encrypted field stored in ``column``, if it is one."""
         return None if self.encryption is None else self.encryption.by_column.get(column)
+
+    def _unchecked_length(self, column: Column[Any]) -> int | None:
+        """The length of a ``String(n)`` column whose field does not keep its values within
+        it already (SQLite would store a longer value, PostgreSQL refuse it), else None."""
+        limit = getattr(column.type, "length", None)
+        if not isinstance(column.type, String) or not isinstance(limit, int):
+            return None
+        field = self.field_for(column.name)
+        name, _, sub = field.partition(".")
+        info = (
+            self._value_objects[name][0].model_fields[sub]
+            if sub
+            else self.entity.model_fields.get(name)
+        )
+        kept = [m.max_length for m in (info.metadata if info else []) if hasattr(m, "max_length")]
+        return None if any(k is not None and k <= limit for k in kept) else limit
 
     @staticmethod
     def _part(table: Table, column: str, sub: str | None) -> _Part:
@@ -340,6 +366,9 @@ class EntityMapper(Generic[E]):
                 bounds = self._ranges.get(part.column.name)
                 if bounds is not None and v is not None and not bounds[0] <= v <= bounds[1]:
                     raise _out_of_range(self.field_for(part.column.name), *bounds)
+                limit = self._lengths.get(part.column.name)
+                if limit is not None and isinstance(v, str) and len(v) > limit:
+                    raise _too_long(self.field_for(part.column.name), limit)
                 out[part.column.name] = storable(v, part.column)
         return out
 
@@ -359,6 +388,10 @@ class EntityMapper(Generic[E]):
             value = out[i]
             if value is not None and not low <= value <= high:
                 raise _out_of_range(field, low, high)
+        for i, field, limit in self._sized_positions:
+            value = out[i]
+            if isinstance(value, str) and len(value) > limit:
+                raise _too_long(field, limit)
         return out
 
     @property
@@ -398,6 +431,10 @@ class EntityMapper(Generic[E]):
         if extra:
             data.update(extra)
         return self.entity.model_validate(data)
+
+
+def _too_long(field: str, limit: int) -> InvalidInput:
+    return InvalidInput.for_field(field, f"at most {limit} characters fit")
 
 
 def _out_of_range(field: str, low: int, high: int) -> InvalidInput:
