@@ -102,3 +102,7 @@ class Connection(ABC):
     @abstractmethod
     def is_closed(self) -> bool:
         """True if the connection can no longer be used."""
+
+    @abstractmethod
+    def in_transaction(self) -> bool:
+        """True if a transaction begun on it may still be open (its pool rolls it back)."""

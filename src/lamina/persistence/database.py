@@ -328,6 +328,12 @@ class Database:
         discard = (
             conn.is_closed() or unknown or (failed is not None and is_connection_error(failed))
         )
+        if not discard and not conn.in_transaction():  # nothing to await: nothing to shield
+            try:
+                await self._pool.release(conn)
+            except Exception:
+                logger.warning("could not return a connection to the pool", exc_info=True)
+            return
         # Shielded: a cancellation (anyio's come again at every await) must not stop the
         # rollback of a transaction left open, nor keep the pool's slot and write lock.
         returning = asyncio.ensure_future(self._pool.release(conn, discard=discard))

@@ -128,6 +128,9 @@ class PostgresConnection(Connection):
     def is_closed(self) -> bool:
         return bool(self.raw.is_closed())
 
+    def in_transaction(self) -> bool:
+        return bool(self.raw.is_in_transaction())
+
 
 class PostgresPool(Pool[PostgresConnection]):
     """asyncpg connections in lamina's pool."""

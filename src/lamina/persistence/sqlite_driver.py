@@ -278,6 +278,9 @@ class SQLiteConnection(Connection):
     def is_closed(self) -> bool:
         return self._worker.stopped
 
+    def in_transaction(self) -> bool:
+        return bool(self.raw.in_transaction or self._pending_begin is not None or self._staged)
+
 
 class WriterQueue:
     """The writers of one pool (one ``Database`` on an SQLite file), let in one at a time,
@@ -380,9 +383,7 @@ class SQLitePool(Pool[SQLiteConnection]):
             await closed
 
     async def release(self, conn: SQLiteConnection, *, discard: bool = False) -> None:
-        if not discard and (
-            conn.raw.in_transaction or conn._pending_begin is not None or conn._staged
-        ):
+        if not discard and conn.in_transaction():
             await conn.rollback()
         conn._end_writing(discarded=discard)
         await super().release(conn, discard=discard)
