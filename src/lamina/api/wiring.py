@@ -26,7 +26,6 @@ from fastapi import APIRouter
 from lamina.api.nesting import Parent
 from lamina.api.problems import problem_responses
 from lamina.api.resources import provide_service, resource_router
-from lamina.domain import References
 from lamina.persistence import Database
 from lamina.service import Service, Within
 
@@ -103,18 +102,17 @@ class Resources:
         self, service: type[Service[Any, Any]], params: list[str]
     ) -> type[Service[Any, Any]] | None:
         """The one service already routed for the entity the path's parameter references."""
-        info = service.entity.model_fields.get(params[0]) if len(params) == 1 else None
-        for marker in info.metadata if info else ():
-            if isinstance(marker, References):
-                candidates = self._served.get(marker.entity, set())
-                if len(candidates) > 1:
-                    names = ", ".join(sorted(c.__name__ for c in candidates))
-                    raise TypeError(
-                        f"{service.__name__}: {params[0]} references a "
-                        f"{marker.entity.__name__}, served by {names}: give parent="
-                    )
-                return next(iter(candidates), None)
-        return None
+        referenced = service.entity.references().get(params[0]) if len(params) == 1 else None
+        if referenced is None:
+            return None
+        candidates = self._served.get(referenced, set())
+        if len(candidates) > 1:
+            names = ", ".join(sorted(c.__name__ for c in candidates))
+            raise TypeError(
+                f"{service.__name__}: {params[0]} references a "
+                f"{referenced.__name__}, served by {names}: give parent="
+            )
+        return next(iter(candidates), None)
 
 
 def _scope_parent(

@@ -269,6 +269,16 @@ class Entity(BaseModel):
         )
 
     @classmethod
+    def references(cls) -> dict[str, type[Entity]]:
+        """The fields holding another entity's id (``References(Course)``) and that entity."""
+        return {
+            name: marker.entity
+            for name, info in cls.model_fields.items()
+            for marker in info.metadata
+            if isinstance(marker, References)
+        }
+
+    @classmethod
     def fields_marked(cls, marker: _Marker) -> frozenset[str]:
         """Names of the fields annotated with ``marker`` (``SERVER_OWNED``, ``SENSITIVE``…)."""
         return frozenset(name for name, f in cls.model_fields.items() if marker in f.metadata)

@@ -94,6 +94,17 @@ NEW_PREFIX = ENTRY_PREFIX + "new_"
 """Prefix of the parameters holding the new values of the compared columns as JSON text
 (as the entity writes them: a timestamp keeps the offset it was given with)."""
 
+
+def new_value_params(compared: Sequence[FieldColumn], values: Mapping[str, Any]) -> dict[str, str]:
+    """The new values of the ``compared`` fields as the audit entry's statement binds them
+    (their JSON, under :data:`NEW_PREFIX`); sensitive ones are masked, so not bound."""
+    return {
+        NEW_PREFIX + f.column: to_json(values[f.field]).decode()
+        for f in compared
+        if not f.sensitive
+    }
+
+
 _MASKED = to_json([MASK, MASK]).decode()
 
 

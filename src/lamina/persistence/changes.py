@@ -13,15 +13,15 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from uuid import UUID
 
-from pydantic_core import to_json, to_jsonable_python
+from pydantic_core import to_jsonable_python
 
 from lamina.domain.context import EventContext
 from lamina.domain.entity import MASK, SERVER_OWNED, Entity, utcnow
 from lamina.domain.errors import FieldError, InvalidInput, NotFound, VersionConflict
 from lamina.persistence.audit import AuditAction, audit_rows
 from lamina.persistence.audited_writes import (
-    NEW_PREFIX,
     build_versioned_update,
+    new_value_params,
     versioned_update_params,
 )
 from lamina.persistence.connection import Connection
@@ -29,7 +29,7 @@ from lamina.persistence.database import Database
 from lamina.persistence.read_repository import Visibility
 from lamina.persistence.sqlite_changes import UNLOCKED_ATTEMPTS, SQLiteChanges
 from lamina.persistence.unit_of_work import UnitOfWork
-from lamina.persistence.unread_changes import FieldColumn, UnreadChanges
+from lamina.persistence.unread_changes import FieldColumn, UnreadChange, UnreadChanges
 
 E = TypeVar("E", bound=Entity)
 R = TypeVar("R")
@@ -120,9 +120,7 @@ class Changes(SQLiteChanges[E, R]):
                 uow.db.stats.soft_deletes += 1
             return await self._apply(uow, conn, current, changes, raw, action)
 
-    def _unread(
-        self, changes: dict[str, Any], action: AuditAction
-    ) -> tuple[dict[str, Any], dict[str, Any], tuple[FieldColumn, ...]] | None:
+    def _unread(self, changes: dict[str, Any], action: AuditAction) -> UnreadChange | None:
         """``changes`` (with a lifecycle's ``deleted_at``) validated, the lifecycle's raw column
         values and the changed columns, when the change can be written without reading the
         row first (:mod:`~lamina.persistence.unread_changes`); else None."""
@@ -141,7 +139,7 @@ class Changes(SQLiteChanges[E, R]):
     async def _change_unread(
         self,
         id: UUID,
-        unread: tuple[dict[str, Any], dict[str, Any], tuple[FieldColumn, ...]],
+        unread: UnreadChange,
         expected_version: int | None,
         visibility: Visibility,
         action: AuditAction,
@@ -196,9 +194,7 @@ class Changes(SQLiteChanges[E, R]):
         entry = None
         if in_statement:
             (entry,) = audit_rows(self.entity_name(), [(id, known)], action, context, now)
-            for column in compared:
-                if not column.sensitive:
-                    params[NEW_PREFIX + column.column] = to_json(values[column.field]).decode()
+            params.update(new_value_params(compared, values))
         for _ in range(UNLOCKED_ATTEMPTS):
             with self._translated():
                 async with self._unread_connection() as (uow, conn):

@@ -22,7 +22,7 @@ from sqlalchemy import (
     select,
 )
 
-from lamina.domain.entity import Entity, References
+from lamina.domain.entity import Entity
 from lamina.domain.errors import InvalidInput, NotFound
 from lamina.persistence import audit
 from lamina.persistence.audit import AuditEntry
@@ -60,11 +60,7 @@ _KEY_OPS = frozenset({Op.EQ, Op.IN})
 def _keys_of(entity: type[Entity]) -> list[str]:
     """The fields every repository of ``entity`` filters by equality and ``in``: its id and
     its references (``References(Other)``: indexed foreign keys)."""
-    return [
-        name
-        for name, info in entity.model_fields.items()
-        if name == "id" or any(isinstance(m, References) for m in info.metadata)
-    ]
+    return [*(["id"] if "id" in entity.model_fields else []), *entity.references()]
 
 
 class ReadOnlyRepository(Generic[E, R]):

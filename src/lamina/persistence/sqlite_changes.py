@@ -17,22 +17,20 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from pydantic_core import to_json
-
 from lamina.domain.context import EventContext
 from lamina.domain.entity import Entity, utcnow
 from lamina.domain.errors import NotFound, VersionConflict
 from lamina.persistence.audit import AuditAction, audit_row
 from lamina.persistence.audited_writes import (
-    NEW_PREFIX,
     build_sqlite_versioned_update,
+    new_value_params,
     versioned_update_params,
 )
 from lamina.persistence.connection import Batch, OnError, Row
 from lamina.persistence.database import Database
 from lamina.persistence.read_repository import Visibility
 from lamina.persistence.statements import CompiledStatement
-from lamina.persistence.unread_changes import FieldColumn
+from lamina.persistence.unread_changes import FieldColumn, UnreadChange
 from lamina.persistence.write_support import WritingRepository
 
 E = TypeVar("E", bound=Entity)
@@ -149,9 +147,7 @@ class SQLiteChanges(WritingRepository[E, R]):
             known = self._lifecycle_diff(raw, action)
             entry = audit_row(self.entity_name(), id, action, known, context, now)
             params = versioned_update_params(params, entry)
-            for field in compared:
-                if not field.sensitive:
-                    params[NEW_PREFIX + field.column] = to_json(values[field.field]).decode()
+            params.update(new_value_params(compared, values))
             writes.append(((change.entry.sql, [change.entry.arguments(params)]), None, None))
         stored: list[Row] = []
         writes.append(((change.changed.sql, [change.changed.arguments(params)]), None, stored))
@@ -161,7 +157,7 @@ class SQLiteChanges(WritingRepository[E, R]):
         self,
         db: Database,
         id: UUID,
-        unread: tuple[dict[str, Any], dict[str, Any], tuple[FieldColumn, ...]],
+        unread: UnreadChange,
         expected_version: int | None,
         visibility: Visibility,
         action: AuditAction,

@@ -54,6 +54,11 @@ class FieldColumn:
     sensitive: bool
 
 
+UnreadChange = tuple[dict[str, Any], dict[str, Any], tuple[FieldColumn, ...]]
+"""A change written without reading the row: its validated field values, the lifecycle's
+raw column values and the changed fields' columns."""
+
+
 def plain_column(field: str, mapper: EntityMapper[Any]) -> FieldColumn | None:
     """The column of ``field`` if the database can write its JSON as the entity does."""
     if not dumps_plain_values(mapper.entity, (field,)):
