@@ -35,22 +35,6 @@ class Stored(BaseModel):
     stored: int
 
 
-class Broken(BaseModel):
-    path: str
-    rule: str
-    message: str
-
-
-class Result(BaseModel):
-    index: int
-    valid: bool
-    errors: list[Broken]
-
-
-class Report(BaseModel):
-    results: list[Result]
-
-
 def routers(resources: Resources) -> list[APIRouter]:
     """Every route of the service but the accounts'."""
     items = {*DEFAULT_ROUTES, Route.HISTORY}
@@ -110,9 +94,7 @@ def routers(resources: Resources) -> list[APIRouter]:
             s.DataclassService,
             "dataclasses",
             routes=items,
-            actions=[
-                ResourceAction("validate", s.DataclassService.validate, out=Report, errors=())
-            ],
+            actions=[ResourceAction("validate", s.DataclassService.validate, errors=())],
         ),
         under(
             s.JobService,

@@ -6,14 +6,11 @@ them, each in a project whose members are owners, editors or viewers.
 
 from __future__ import annotations
 
-import enum
-import re
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from jsonschema import Draft202012Validator, SchemaError
-from pydantic import AfterValidator, Field, JsonValue, StringConstraints
+from pydantic import Field, StringConstraints
 
 from lamina.domain import (
     READ_ONLY,
@@ -27,52 +24,21 @@ from lamina.domain import (
     StandardEntity,
     Timestamped,
     Unique,
-    ValueObject,
 )
 from lamina.security import Account
+from lamina.validation import JsonSchema, RecordRules
 
 TAG = r"^[a-z0-9][a-z0-9_.-]{0,49}$"
 TagName = Annotated[str, StringConstraints(pattern=TAG.replace("a-z", "A-Za-z"))]
 """A tag as a path gives it: any case (tags are stored in lower case)."""
 
 
-class Role(enum.StrEnum):
-    OWNER = "owner"
-    EDITOR = "editor"
-    VIEWER = "viewer"
-
-
-class ComponentType(enum.StrEnum):
-    EXTRACTOR = "extractor"
-    TRANSFORMER = "transformer"
-    LOADER = "loader"
-    VALIDATOR = "validator"
-
-
-class ComponentStatus(enum.StrEnum):
-    DRAFT = "draft"
-    ACTIVE = "active"
-    DEPRECATED = "deprecated"
-
-
-class DataclassType(enum.StrEnum):
-    RECORD = "record"
-    EVENT = "event"
-    REFERENCE = "reference"
-
-
-class StrategyType(enum.StrEnum):
-    SEQUENTIAL = "sequential"
-    PARALLEL = "parallel"
-    CONDITIONAL = "conditional"
-
-
-class ExecutionStatus(enum.StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+Role = Literal["owner", "editor", "viewer"]
+ComponentType = Literal["extractor", "transformer", "loader", "validator"]
+ComponentStatus = Literal["draft", "active", "deprecated"]
+DataclassType = Literal["record", "event", "reference"]
+StrategyType = Literal["sequential", "parallel", "conditional"]
+ExecutionStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class User(Account):
@@ -89,14 +55,14 @@ InProject = Annotated[UUID, READ_ONLY, References(Project)]
 class Membership(StandardEntity):
     project_id: InProject
     user_id: Annotated[UUID, References(User), Unique("project_id")]  # changes: the role only
-    role: Role = Role.VIEWER
+    role: Role = "viewer"
 
 
 class Component(StandardEntity, SoftDeletable, SecretConfiguration):
     project_id: InProject
     name: Annotated[Name, Unique("project_id")]
     component_type: ComponentType
-    status: ComponentStatus = ComponentStatus.DRAFT
+    status: ComponentStatus = "draft"
 
 
 class Dependency(Entity, Timestamped, ActorTracked):
@@ -114,77 +80,12 @@ class Metric(Entity):
     recorded_at: datetime
 
 
-Path = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*$", max_length=200)
-]
-
-
-def compiles(pattern: str) -> str:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"not a regular expression: {exc}") from None
-    return pattern
-
-
-Number = Annotated[float, Field(allow_inf_nan=False)]
-
-
-class Required(ValueObject):
-    """``field`` (a dotted path into a record) must be there, and not null."""
-
-    kind: Literal["required"]
-    field: Path
-
-
-class Range(ValueObject):
-    kind: Literal["range"]
-    field: Path
-    min: Number | None = None
-    max: Number | None = None
-
-
-class Format(ValueObject):
-    kind: Literal["format"]
-    field: Path
-    pattern: Annotated[str, StringConstraints(max_length=200), AfterValidator(compiles)]
-
-
-class OneOf(ValueObject):
-    kind: Literal["enum"]
-    field: Path
-    values: Annotated[list[JsonValue], Field(min_length=1, max_length=100)]
-
-
-class Compare(ValueObject):
-    """``field`` ``op`` ``other``, both numbers or both text."""
-
-    kind: Literal["compare"]
-    field: Path
-    op: Literal["<", "<=", ">", ">=", "==", "!="]
-    other: Path
-
-
-Rule = Annotated[Required | Range | Format | OneOf | Compare, Field(discriminator="kind")]
-
-
-def a_json_schema(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-    try:
-        Draft202012Validator.check_schema(value)
-    except SchemaError as exc:
-        raise ValueError(f"not a JSON Schema: {exc.message}") from None
-    return value
-
-
-JsonSchema = Annotated[dict[str, JsonValue], AfterValidator(a_json_schema)]
-
-
 class DataclassDefinition(StandardEntity, SoftDeletable):
     project_id: InProject
     name: Annotated[Name, Unique("project_id")]
     dataclass_type: DataclassType
     schema_definition: JsonSchema = Field(default_factory=lambda: {"type": "object"})
-    validation_rules: Annotated[list[Rule], Field(max_length=100)] = Field(default_factory=list)
+    validation_rules: RecordRules = Field(default_factory=list)
     component_id: Annotated[UUID | None, References(Component)] = None  # its producer (one each)
 
 
@@ -193,7 +94,7 @@ class Job(StandardEntity, SoftDeletable):
     name: Annotated[Name, Unique("project_id")]
     num_of_retries: Annotated[int, Field(ge=0, le=10)] = 0
     file_logging: bool = False
-    strategy_type: StrategyType = StrategyType.SEQUENTIAL
+    strategy_type: StrategyType = "sequential"
 
 
 class JobStep(Entity, Timestamped):
@@ -217,7 +118,7 @@ class JobTag(Entity):
 class JobExecution(StandardEntity):
     project_id: InProject
     job_id: Annotated[UUID, READ_ONLY, References(Job)]
-    status: Annotated[ExecutionStatus, READ_ONLY] = ExecutionStatus.QUEUED
+    status: Annotated[ExecutionStatus, READ_ONLY] = "queued"
     attempt: Annotated[int, READ_ONLY] = 1
     started_at: Annotated[datetime | None, READ_ONLY] = None
     finished_at: Annotated[datetime | None, READ_ONLY] = None

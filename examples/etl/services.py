@@ -8,23 +8,21 @@ one unit of work.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from uuid import UUID
 
 from pydantic import Field, JsonValue
 
 from examples.etl import domain as d
 from examples.etl import repositories as r
-from examples.etl.rules import broken_rules
 from lamina.domain import Conflict, NotFound, utcnow
 from lamina.persistence import Subquery, UnitOfWork, path_between, reachable, where
 from lamina.security import Principal
 from lamina.service import MemberOf, Service, Transition, Within
+from lamina.validation import RecordReport, check_records
 
-EDITORS = (d.Role.OWNER, d.Role.EDITOR)
 
-
-def projects(p: Principal, roles: Sequence[d.Role] = tuple(d.Role)) -> Subquery:
+def projects(p: Principal, roles: Sequence[d.Role] = get_args(d.Role)) -> Subquery:
     """The projects ``p`` is a member of with one of ``roles``."""
     return r.Memberships.subquery(
         "project_id", where("user_id") == p.user_id, where("role").in_(list(roles))
@@ -34,17 +32,15 @@ def projects(p: Principal, roles: Sequence[d.Role] = tuple(d.Role)) -> Subquery:
 class ProjectService(Service[d.Project, Principal]):
     repository = r.Projects
     scope = MemberOf("id", lambda p, _: projects(p))
-    write_scope = MemberOf("id", lambda p, _: projects(p, [d.Role.OWNER]))
+    write_scope = MemberOf("id", lambda p, _: projects(p, ["owner"]))
 
     async def after_create(self, uow: UnitOfWork, entity: d.Project) -> None:
-        owner = d.Membership(
-            project_id=entity.id, user_id=self.principal.user_id, role=d.Role.OWNER
-        )
+        owner = d.Membership(project_id=entity.id, user_id=self.principal.user_id, role="owner")
         await r.Memberships(uow).add(owner)
 
 
 MEMBER = Within("project_id", ProjectService)  # a deleted project hides what is in it
-EDITOR = MemberOf("project_id", lambda p, _: projects(p, EDITORS))
+EDITOR = MemberOf("project_id", lambda p, _: projects(p, ["owner", "editor"]))
 
 
 class InProject(Service[Any, Principal]):
@@ -57,7 +53,7 @@ class InProject(Service[Any, Principal]):
 class MemberService(Service[d.Membership, Principal]):
     repository = r.Memberships
     scope = MEMBER
-    write_scope = MemberOf("project_id", lambda p, _: projects(p, [d.Role.OWNER]))
+    write_scope = MemberOf("project_id", lambda p, _: projects(p, ["owner"]))
 
 
 class ComponentService(InProject):
@@ -66,9 +62,8 @@ class ComponentService(InProject):
     async def before_update(
         self, uow: UnitOfWork, current: d.Component, changes: dict[str, Any]
     ) -> dict[str, Any]:
-        if changes.get("status") == d.ComponentStatus.DEPRECATED:
-            running = (d.ExecutionStatus.QUEUED, d.ExecutionStatus.RUNNING)
-            active = r.Executions.subquery("job_id", where("status").in_(list(running)))
+        if changes.get("status") == "deprecated":
+            active = r.Executions.subquery("job_id", where("status").in_(["queued", "running"]))
             used = (where("component_id") == current.id, where("job_id").in_(active))
             if await r.Steps(uow).exists(*used):
                 raise Conflict("an active job uses this component: it cannot be deprecated")
@@ -166,14 +161,10 @@ class DataclassService(InProject):
 
     async def validate(
         self, id: UUID, records: Annotated[list[JsonValue], Field(min_length=1, max_length=1_000)]
-    ) -> dict[str, Any]:
+    ) -> RecordReport:
         """Per record: valid, or the rules it breaks with their paths."""
-        definition = await self.get(id)
-        results = []
-        for index, record in enumerate(records):
-            errors = broken_rules(definition, record)
-            results.append({"index": index, "valid": not errors, "errors": errors})
-        return {"results": results}
+        found = await self.get(id)
+        return check_records(records, schema=found.schema_definition, rules=found.validation_rules)
 
 
 class JobService(InProject):
@@ -251,9 +242,6 @@ class TagService(InProject):
     repository = r.Tags
 
 
-S = d.ExecutionStatus
-
-
 def finished(run: d.JobExecution, **values: Any) -> dict[str, Any]:
     return {"finished_at": utcnow(), **values}
 
@@ -267,9 +255,9 @@ class ExecutionService(InProject):
         "succeed": d.ExecutionSucceeded,
         "fail": d.ExecutionFailed,
     }
-    start = Transition("status", {S.QUEUED}, S.RUNNING, also=lambda run: {"started_at": utcnow()})
+    start = Transition("status", {"queued"}, "running", also=lambda run: {"started_at": utcnow()})
     succeed = Transition(
-        "status", {S.RUNNING}, S.SUCCEEDED, also=finished, takes=["rows_read", "rows_written"]
+        "status", {"running"}, "succeeded", also=finished, takes=["rows_read", "rows_written"]
     )
-    fail = Transition("status", {S.RUNNING}, S.FAILED, also=finished, takes=["error"])
-    cancel = Transition("status", {S.QUEUED, S.RUNNING}, S.CANCELLED, also=finished)
+    fail = Transition("status", {"running"}, "failed", also=finished, takes=["error"])
+    cancel = Transition("status", {"queued", "running"}, "cancelled", also=finished)

@@ -22,6 +22,7 @@ PACKAGES = (
     "lamina.service",
     "lamina.api",
     "lamina.security",
+    "lamina.validation",
 )
 
 

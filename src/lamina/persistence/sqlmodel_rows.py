@@ -42,7 +42,7 @@ bounds, ``References``, ``ENCRYPTED``); a declared field is kept as written.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -96,10 +96,11 @@ def json_field(default_factory: Callable[[], Any] = dict) -> Any:
     return Field(default_factory=default_factory, sa_type=JSONValue)
 
 
-def enum_field(values: type[StrEnum], default: StrEnum | None = None) -> Any:
-    """A text column for a ``StrEnum`` (as long as its longest value); pair it with
-    :func:`~lamina.persistence.one_of` in ``__table_args__`` for the CHECK."""
-    length = max(len(member.value) for member in values)
+def enum_field(values: type[StrEnum] | Sequence[str], default: str | None = None) -> Any:
+    """A text column for a ``StrEnum`` or the strings of a ``Literal`` (``get_args(Status)``),
+    as long as the longest value; pair it with :func:`~lamina.persistence.one_of` in
+    ``__table_args__`` for the CHECK."""
+    length = max(len(str(value)) for value in values)
     if default is None:
         return Field(sa_type=String(length))
     return Field(default=default, sa_type=String(length))

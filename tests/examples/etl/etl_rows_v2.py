@@ -7,6 +7,7 @@ reads ``metadata``.
 
 from __future__ import annotations
 
+from typing import get_args
 from uuid import UUID
 
 from examples.etl.rows import EtlTable
@@ -38,13 +39,13 @@ class JobRow(Tables, StandardFields, SoftDeleteField, table=True):
     __table_args__ = (
         live_unique("uq_etl_jobs_live_name", "project_id", "name"),
         CheckConstraint("num_of_retries BETWEEN 0 AND 10", name="num_of_retries_range"),
-        one_of("strategy_type", d.StrategyType),
+        one_of("strategy_type", get_args(d.StrategyType)),
     )
     project_id: UUID = Field(foreign_key="etl_projects.id", index=True)
     name: str = Field(max_length=100)
     num_of_retries: int = 0
     file_logging: bool = False
-    strategy_type: str = enum_field(d.StrategyType)
+    strategy_type: str = enum_field(get_args(d.StrategyType))
     timeout_s: int | None = None  # the new field
 
 
