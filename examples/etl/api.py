@@ -57,21 +57,7 @@ def routers(resources: Resources) -> list[APIRouter]:
             s.ComponentService,
             "components",
             routes=items,
-            actions=[
-                ResourceAction(
-                    "depend",
-                    s.ComponentService.depend,
-                    path="dependencies/{other_id}",
-                ),
-                ResourceAction("dependencies", s.ComponentService.dependencies, method="GET"),
-                ResourceAction(
-                    "undepend",
-                    s.ComponentService.undepend,
-                    path="dependencies/{other_id}",
-                    method="DELETE",
-                    errors=(),
-                ),
-            ],
+            actions=ResourceAction.links(s.ComponentService, "dependencies"),
         ),
         resources.router(
             s.MetricService,

@@ -30,7 +30,7 @@ async def load_demo(db: Database) -> bool:
         values = {"project_id": project.id, "name": name, "component_type": kind}
         made.append(await components.create({**values, **(secret if kind == "loader" else {})}))
     for first, then in zip(made[1:], made, strict=False):
-        await components.depend(first.id, then.id)
+        await components.dependencies.add(first.id, then.id)
     schema = {
         "type": "object",
         "properties": {"amount": {"type": "number"}},

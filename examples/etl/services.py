@@ -16,9 +16,9 @@ from pydantic import Field, JsonValue
 from examples.etl import domain as d
 from examples.etl import repositories as r
 from lamina.domain import Conflict, NotFound, utcnow
-from lamina.persistence import Subquery, UnitOfWork, path_between, reachable, where
+from lamina.persistence import Subquery, UnitOfWork, where
 from lamina.security import Principal
-from lamina.service import MemberOf, Service, Transition, Within
+from lamina.service import Links, MemberOf, Service, Transition, Within
 from lamina.validation import RecordReport, check_records
 
 
@@ -58,6 +58,9 @@ class MemberService(Service[d.Membership, Principal]):
 
 class ComponentService(InProject):
     repository = r.Components
+    dependencies = Links(
+        r.Dependencies, "component_id", "depends_on_id", acyclic=True, order_by=["name"]
+    )
 
     async def before_update(
         self, uow: UnitOfWork, current: d.Component, changes: dict[str, Any]
@@ -68,57 +71,6 @@ class ComponentService(InProject):
             if await r.Steps(uow).exists(*used):
                 raise Conflict("an active job uses this component: it cannot be deprecated")
         return changes
-
-    async def depend(self, id: UUID, other_id: UUID) -> None:
-        """Make the component depend on another of its project; 409 naming a cycle."""
-
-        async def use_case(uow: UnitOfWork) -> None:
-            _, component = await self.for_write(uow, id, "add a dependency to")
-            await r.Projects(uow).get(component.project_id, for_update=True)  # one at a time
-            other = await (await self.scoped(uow)).get(other_id)
-            if other.project_id != component.project_id:
-                raise NotFound("Component", other_id)
-            edges = r.Dependencies(uow)
-            cycle = await path_between(
-                edges, other_id, id, source="component_id", target="depends_on_id"
-            )
-            if cycle is not None:
-                names = {c.id: c.name for c in await r.Components(uow).get_many(cycle)}
-                loop = " → ".join(names[i] for i in [id, *cycle])
-                raise Conflict(f"this dependency would close a cycle: {loop}")
-            await edges.add(
-                d.Dependency(
-                    project_id=component.project_id, component_id=id, depends_on_id=other_id
-                )
-            )
-
-        await self.run(use_case)
-
-    async def undepend(self, id: UUID, other_id: UUID) -> None:
-        """Remove a dependency of the component."""
-
-        async def use_case(uow: UnitOfWork) -> None:
-            await self.for_write(uow, id, "remove a dependency of")
-            edges = r.Dependencies(uow)
-            found = await edges.list(
-                where("component_id") == id, where("depends_on_id") == other_id
-            )
-            if not found:
-                raise NotFound("Dependency", other_id)
-            await edges.delete(found[0].id)
-
-        await self.run(use_case)
-
-    async def dependencies(self, id: UUID, transitive: bool = False) -> list[d.Component]:
-        """The components this one depends on (directly, or ``transitive``ly: through others
-        too)."""
-        await self.get(id)
-        edges = r.Dependencies(self.db)
-        if transitive:
-            ids = list(await reachable(edges, id, source="component_id", target="depends_on_id"))
-        else:
-            ids = [e.depends_on_id for e in await edges.list(where("component_id") == id)]
-        return await (await self.scoped()).list(where("id").in_(ids), order_by=["name"])
 
 
 class MetricService(Service[d.Metric, Principal]):
@@ -167,8 +119,15 @@ class DataclassService(InProject):
         return check_records(records, schema=found.schema_definition, rules=found.validation_rules)
 
 
+class TagService(InProject):
+    repository = r.Tags
+
+
 class JobService(InProject):
     repository = r.Jobs
+    tags = Links(
+        r.JobTags, "job_id", "tag_id", to=TagService, by="name", create=True, again_ok=True
+    )
 
     async def set_components(
         self,
@@ -201,20 +160,8 @@ class JobService(InProject):
 
     async def tag(self, id: UUID, tag: d.TagName) -> d.Job:
         """Tag the job (the tag is made when the project has none of that name)."""
-        name = tag.lower()
-
-        async def tagging(uow: UnitOfWork, job: d.Job) -> dict[str, Any]:
-            tags = r.Tags(uow)
-            found = await tags.list(where("project_id") == job.project_id, where("name") == name)
-            made = (
-                found[0] if found else await tags.add(d.Tag(project_id=job.project_id, name=name))
-            )
-            link = r.JobTags(uow)
-            if not await link.exists(where("job_id") == id, where("tag_id") == made.id):
-                await link.add(d.JobTag(project_id=job.project_id, job_id=id, tag_id=made.id))
-            return {}
-
-        return await self.act(id, "tag", tagging)
+        await self.tags.add(id, tag.lower())
+        return await self.get(id)
 
     async def run_job(self, id: UUID) -> d.JobExecution:
         """Queue an execution of the job (its next attempt)."""
@@ -236,10 +183,6 @@ def tagged(name: str) -> Any:
 
 class StepService(InProject):
     repository = r.Steps
-
-
-class TagService(InProject):
-    repository = r.Tags
 
 
 def finished(run: d.JobExecution, **values: Any) -> dict[str, Any]:

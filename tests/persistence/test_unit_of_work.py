@@ -219,3 +219,32 @@ async def test_g3_a_cancelled_unit_of_work_leaves_nothing_and_frees_its_connecti
         assert await Products(single).count() == 1
     finally:
         await single.close()
+
+
+async def test_units_serializing_on_one_key_run_one_after_another(db: Database) -> None:
+    order: list[str] = []
+    first_holds = asyncio.Event()
+
+    async def first() -> None:
+        async with db.unit_of_work() as uow:
+            await uow.serialize("graph", 1)
+            first_holds.set()
+            await asyncio.sleep(0.3)
+            order.append("first ends")
+
+    async def second(key: object) -> None:
+        await first_holds.wait()
+        async with db.unit_of_work() as uow:
+            await uow.serialize("graph", key)
+            order.append(f"second on {key}")
+
+    await asyncio.gather(first(), second(1))
+    assert order == ["first ends", "second on 1"]
+    if db.dialect_name == "postgresql":  # another key does not wait (SQLite: one writer anyway)
+        order.clear()
+        first_holds.clear()
+        await asyncio.gather(first(), second(2))
+        assert order == ["second on 2", "first ends"]
+    async with db.unit_of_work(read_only=True) as reader:
+        with pytest.raises(RuntimeError, match="read-only"):
+            await reader.serialize("graph", 1)

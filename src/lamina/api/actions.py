@@ -43,13 +43,14 @@ import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, create_model
 from pydantic.fields import FieldInfo
 
 from lamina.api.schemas import output_schema
 from lamina.domain import Entity
-from lamina.service import Transition
+from lamina.service import Links, Transition
 
 PATH_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 """A path parameter (``{id}``, ``{path:path}``) and its name."""
@@ -124,6 +125,47 @@ class ResourceAction:
         if not found:
             raise ValueError(f"{service.__name__} declares no Transition")
         return [cls(name, getattr(service, name), **options) for name in found]
+
+    @classmethod
+    def links(
+        cls, service: type, name: str, *, param: str = "other_id", **options: Any
+    ) -> list[ResourceAction]:
+        """The routes of the :class:`~lamina.service.Links` ``name`` of ``service``:
+        ``POST {item}/{name}/{param}`` links the item to the other end the path names (204),
+        ``DELETE`` the same path unlinks them (204; 404 when not linked), and ``GET
+        {item}/{name}`` answers ``{"items": [...]}`` of the other ends (with
+        ``?transitive=true`` for a link between alike). The path parameter has the type of
+        what names the other end (a UUID, or the ``by`` field's). ``options`` are the actions'
+        other fields."""
+        links = getattr(service, name, None)
+        if not isinstance(links, Links):
+            raise ValueError(f"{service.__name__}.{name} is no Links")
+        far: Any = links.to or service
+        ends = f"{far.entity.__name__}s"
+
+        async def add(svc: Any, id: UUID, **path: Any) -> None:
+            await links.add(svc, id, path[param])
+
+        async def remove(svc: Any, id: UUID, **path: Any) -> None:
+            await links.remove(svc, id, path[param])
+
+        async def linked(svc: Any, id: UUID, transitive: bool = False) -> Any:
+            return await links.linked(svc, id, transitive=transitive)
+
+        for call, verb in [(add, "Link it to one of its"), (remove, "Unlink it from one of its")]:
+            _signed(call, [("id", UUID), (param, links.by_type)], {"return": None})
+            call.__doc__ = f"{verb} {name}."
+        read: list[tuple[str, Any]] = [("id", UUID)]
+        if links.self_referential:
+            read.append(("transitive", bool))
+        _signed(linked, read, {"return": list.__class_getitem__(far.entity)})
+        linked.__doc__ = f"Its {name} ({ends})."
+        at = f"{name}/{{{param}}}"
+        return [
+            cls(f"link_{name}", add, path=at, **options),
+            cls(f"unlink_{name}", remove, path=at, method="DELETE", errors=(), **options),
+            cls(name, linked, method="GET", **options),
+        ]
 
     def precondition(self, versioned: bool) -> IfMatch:
         """The ``If-Match`` rule of this action on a resource (``versioned`` or not)."""
@@ -258,6 +300,21 @@ class ResourceAction:
             return self.summary
         doc = (self.call.__doc__ or "").strip().splitlines()
         return doc[0].rstrip(".") if doc else f"{self.name.capitalize()} a {entity_name}"
+
+
+def _signed(
+    call: Callable[..., Any], parameters: list[tuple[str, Any]], hints: dict[str, Any]
+) -> None:
+    """Give ``call`` (taking the service first) the signature ``parameters`` say, so an
+    action reads its path, query and answer from it as from a written method."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    listed = [inspect.Parameter("service", inspect.Parameter.POSITIONAL_ONLY)]
+    for index, (name, kind) in enumerate(parameters):
+        default = False if kind is bool else inspect.Parameter.empty
+        how = inspect.Parameter.POSITIONAL_OR_KEYWORD if index == 0 else keyword
+        listed.append(inspect.Parameter(name, how, annotation=kind, default=default))
+    call.__signature__ = inspect.Signature(listed)  # type: ignore[attr-defined]
+    call.__annotations__ = {**dict(parameters), **hints}
 
 
 def check_actions(actions: Sequence[ResourceAction]) -> None:

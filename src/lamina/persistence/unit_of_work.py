@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -45,6 +46,8 @@ def _build_event_insert() -> Any:
     }
     return insert(events).values(stream_version=next_version, **values)
 
+
+_SERIALIZE = "SELECT pg_advisory_xact_lock($1)"
 
 _APPEND_GATE = "SELECT pg_advisory_xact_lock($1), pg_notify($2, $3)"
 """Takes the append lock (G7) and queues the NOTIFY that wakes readers (sent at commit)."""
@@ -206,6 +209,20 @@ class UnitOfWork:
         if self.read_only:
             raise RuntimeError("this unit of work is read-only")
         yield self
+
+    async def serialize(self, *key: object) -> None:
+        """Hold a lock named by ``key`` until this unit of work ends: units of work that
+        serialize on the same key run one after another from here on, so what one checks
+        before it writes (no cycle in a graph, a count under a limit) still holds when it
+        commits. On PostgreSQL a transaction-scoped advisory lock (the key hashed to 64 bits);
+        on SQLite a writing unit of work holds the one writer lock from its start already."""
+        if self.read_only:
+            raise RuntimeError("this unit of work is read-only")
+        if self.dialect_name != "postgresql":
+            return
+        digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+        async with self.connection() as conn:
+            await conn.execute(_SERIALIZE, [int.from_bytes(digest, "big", signed=True)])
 
     def record_audit(self, *rows: list[Any]) -> None:
         """Queue audit entries (built by :mod:`lamina.persistence.audit`'s ``audit_row(s)``)."""

@@ -5,6 +5,7 @@ Its :class:`Scope` decides which rows the principal can see (the filters every
 repository query carries); its :class:`Policy` decides what it may do with them.
 """
 
+from lamina.service.links import BoundLinks, Links
 from lamina.service.policy import Action, Policy
 from lamina.service.scopes import (
     Filtered,
@@ -25,8 +26,10 @@ from lamina.service.transitions import Guard, Transition
 
 __all__ = [
     "Action",
+    "BoundLinks",
     "Filtered",
     "Guard",
+    "Links",
     "MemberOf",
     "OwnedBy",
     "Policy",

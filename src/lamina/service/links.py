@@ -1,0 +1,236 @@
+"""``Links``: a many-to-many link from a service's items to other entities, one row per pair.
+
+Tags on a job, dependencies between components, a course's prerequisites: each is a link
+entity holding two ids, and the same three use cases over it. Declare the link on the
+service of the items it starts from::
+
+    class ComponentService(Service[Component, User]):
+        dependencies = Links(Dependencies, "component_id", "depends_on_id", acyclic=True)
+
+    class JobService(Service[Job, User]):
+        tags = Links(JobTags, "job_id", "tag_id", to=TagService, by="name", create=True)
+
+and ``service.dependencies.add(id, other_id)``, ``.remove(id, other_id)`` and
+``.linked(id, transitive=True)`` run them for the service's principal;
+``ResourceAction.links(ComponentService, "dependencies")`` mounts them as
+``POST|DELETE /components/{id}/dependencies/{other_id}`` and ``GET
+/components/{id}/dependencies``.
+
+Adding or removing a link is a change of the item: the service's write scope and policy
+decide it (403 for a reader, 404 for who does not see the item), in one unit of work. The
+other end is found through its own service's scope (``to``, default this service): one the
+caller does not see is a 404. The link entity's other references (a ``project_id``) are
+where the link lives: both ends must have the same value there (another is a 404, as
+though it did not exist), and the link is made with it.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
+
+from lamina.domain.entity import Entity
+from lamina.domain.errors import AlreadyExists, Conflict, NotFound
+from lamina.persistence import Repository, UnitOfWork, path_between, reachable, where
+
+if TYPE_CHECKING:
+    from lamina.service.service import Service
+
+
+class Links:
+    """A link from the items of the service declaring it to other entities (see the module).
+
+    ``repository`` is the link entity's; ``source`` its field holding the item's id and
+    ``target`` the other end's. ``to`` is the service the other ends are found through
+    (default: the declaring service, a self-referential link). ``by`` is the field of the
+    other end the caller names it by (default ``id``; a tag's ``name``), and with ``create``
+    an end of that name is made when there is none (a create of ``to``: its write scope,
+    policy and ``before_create`` apply). ``acyclic`` refuses a link that would close a cycle
+    (409 naming it), with adds serialized where the link lives. Adding a link already there
+    is a 409, or nothing with ``again_ok``. ``order_by`` sorts what :meth:`linked` answers
+    (default: the other end's repository's order).
+    """
+
+    def __init__(
+        self,
+        repository: type[Repository[Any, Any]],
+        source: str,
+        target: str,
+        *,
+        to: type[Service[Any, Any]] | None = None,
+        by: str = "id",
+        create: bool = False,
+        acyclic: bool = False,
+        again_ok: bool = False,
+        order_by: Sequence[str] = (),
+    ) -> None:
+        fields = repository.entity.model_fields
+        missing = [f for f in (source, target) if f not in fields]
+        if missing:
+            raise TypeError(f"Links: {repository.entity.__name__} has no field {missing[0]!r}")
+        if create and by == "id":
+            raise TypeError("Links(create=True) needs `by`: the field a new end is made with")
+        self.repository = repository
+        self.source = source
+        self.target = target
+        self.to = to
+        self.by = by
+        self.create = create
+        self.acyclic = acyclic
+        self.again_ok = again_ok
+        self.order_by = tuple(order_by)
+        self.name = ""
+        self.owner: type[Service[Any, Any]] | None = None
+
+    def __set_name__(self, owner: type[Service[Any, Any]], name: str) -> None:
+        self.name = name
+        self.owner = owner
+
+    @typing.overload
+    def __get__(self, service: None, owner: type) -> Links: ...
+    @typing.overload
+    def __get__(self, service: Service[Any, Any], owner: type) -> BoundLinks: ...
+    def __get__(self, service: Service[Any, Any] | None, owner: type) -> Links | BoundLinks:
+        if self.acyclic and not self.self_referential:  # known once the service class is made
+            raise TypeError(f"{owner.__name__}.{self.name}: only a link between alike is acyclic")
+        return self if service is None else BoundLinks(self, service)
+
+    @property
+    def self_referential(self) -> bool:
+        """Whether both ends are items of the declaring service's entity."""
+        return self.to is None or (self.owner is not None and self.to.entity is self.owner.entity)
+
+    @property
+    def by_type(self) -> Any:
+        """The type of what names the other end (a UUID, or the ``by`` field's)."""
+        if self.by == "id":
+            return UUID
+        info = self._far_class().entity.model_fields[self.by]  # with its constraints
+        return Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+
+    def _far_class(self) -> type[Service[Any, Any]]:
+        if self.to is not None:
+            return self.to
+        if self.owner is None:
+            raise TypeError("Links must be declared on a Service class")
+        return self.owner
+
+    def _far(self, service: Service[Any, Any]) -> Service[Any, Any]:
+        far = self._far_class()
+        return service if isinstance(service, far) else far(service.db, service.principal)
+
+    def _shared(self, item: Entity) -> dict[str, Any]:
+        """The link's other references, as the item has them (where the link lives)."""
+        ends = {self.source, self.target}
+        return {
+            field: getattr(item, field)
+            for field in self.repository.entity.references()
+            if field not in ends and field in type(item).model_fields
+        }
+
+    async def _end(
+        self, uow: UnitOfWork, service: Service[Any, Any], other: Any, shared: dict[str, Any]
+    ) -> Any:
+        """The other end named ``other`` where the link lives (made if ``create`` says so)."""
+        far = self._far(service)
+        seen = await far.scoped(uow)
+        found = await seen.list(where(self.by) == other, *_equal(shared))
+        if found:
+            return found[0]
+        if not self.create:
+            raise NotFound(far.entity_name(), other)
+        repo, entity = await far._checked_new(uow, {**shared, self.by: other})
+        made = await repo.add(entity)
+        await far.after_create(uow, made)
+        return made
+
+    async def add(self, service: Service[Any, Any], id: UUID, other: Any) -> None:
+        """Link the item ``id`` to ``other`` (see the class)."""
+
+        async def use_case(uow: UnitOfWork) -> None:
+            _, item = await service.for_write(uow, id, f"change the {self.name} of")
+            shared = self._shared(item)
+            if self.acyclic:
+                await uow.serialize(self.repository.table().name, *shared.values())
+            end = await self._end(uow, service, other, shared)
+            links = self.repository(uow)
+            pair = (where(self.source) == id, where(self.target) == end.id)
+            if await links.exists(*pair):
+                if self.again_ok:
+                    return
+                raise AlreadyExists(self.repository.entity_name(), [self.source, self.target])
+            if self.acyclic:
+                await self._refuse_cycle(uow, service, links, id, end.id)
+            values = {**shared, self.source: id, self.target: end.id}
+            await links.add(self.repository.entity(**values))
+
+        await service.run(use_case)
+
+    async def _refuse_cycle(
+        self, uow: UnitOfWork, service: Service[Any, Any], links: Any, id: UUID, other: UUID
+    ) -> None:
+        cycle = await path_between(links, other, id, source=self.source, target=self.target)
+        if cycle is None:
+            return
+        items = {e.id: e for e in await service.repository(uow).get_many(cycle)}
+        names = [str(getattr(items.get(i), "name", i)) for i in [id, *cycle]]
+        raise Conflict(f"this link of {self.name} would close a cycle: {' → '.join(names)}")
+
+    async def remove(self, service: Service[Any, Any], id: UUID, other: Any) -> None:
+        """Unlink the item ``id`` from ``other``: a 404 when they are not linked."""
+
+        async def use_case(uow: UnitOfWork) -> None:
+            _, item = await service.for_write(uow, id, f"change the {self.name} of")
+            end_id = other
+            if self.by != "id":
+                far = await self._far(service).scoped(uow)
+                named = await far.list(where(self.by) == other, *_equal(self._shared(item)))
+                end_id = named[0].id if named else None
+            links = self.repository(uow)
+            pair = (where(self.source) == id, where(self.target) == end_id)
+            found = await links.list(*pair) if end_id is not None else []
+            if not found:
+                raise NotFound(self.repository.entity_name(), other)
+            await links.delete(found[0].id)
+
+        await service.run(use_case)
+
+    async def linked(
+        self, service: Service[Any, Any], id: UUID, *, transitive: bool = False
+    ) -> list[Any]:
+        """The other ends the item ``id`` links to (404 when the caller does not see it);
+        ``transitive``: those they link to as well, and so on (a self-referential link)."""
+        await service.get(id)
+        links = self.repository(service.db)
+        if transitive and self.self_referential:
+            ids = list(await reachable(links, id, source=self.source, target=self.target))
+        else:
+            ids = [getattr(e, self.target) for e in await links.list(where(self.source) == id)]
+        far = await self._far(service).scoped()
+        return await far.list(where("id").in_(ids), order_by=self.order_by)
+
+
+def _equal(values: dict[str, Any]) -> list[Any]:
+    return [where(field) == value for field, value in values.items()]
+
+
+class BoundLinks:
+    """A service's :class:`Links` for its principal: ``service.tags.add(job_id, "nightly")``."""
+
+    def __init__(self, links: Links, service: Service[Any, Any]) -> None:
+        self.links = links
+        self.service = service
+
+    async def add(self, id: UUID, other: Any) -> None:
+        """Link the item ``id`` to ``other`` (its id, or its ``by`` value)."""
+        await self.links.add(self.service, id, other)
+
+    async def remove(self, id: UUID, other: Any) -> None:
+        """Unlink the item ``id`` from ``other``; 404 when they are not linked."""
+        await self.links.remove(self.service, id, other)
+
+    async def linked(self, id: UUID, *, transitive: bool = False) -> list[Any]:
+        """The other ends of the item ``id`` (``transitive``: and theirs, and so on)."""
+        return await self.links.linked(self.service, id, transitive=transitive)

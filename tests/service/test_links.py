@@ -1,0 +1,325 @@
+"""``Links``: many-to-many links declared on a service, on SQLite and PostgreSQL — a part
+needs other parts (self-referential, acyclic), a part has labels (named, made on demand) —
+run through the service (G10: scope and write rules) and mounted by ``ResourceAction.links``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import UUID
+
+import httpx
+import pytest
+from fastapi import FastAPI, Header
+from pydantic import Field, StringConstraints
+from sqlalchemy.orm import DeclarativeBase
+
+from lamina.api import ApiSettings, ResourceAction, Resources, Route, install
+from lamina.domain import (
+    READ_ONLY,
+    AlreadyExists,
+    Conflict,
+    Entity,
+    NotFound,
+    PermissionDenied,
+    References,
+    Timestamped,
+    Unique,
+    Versioned,
+    uuid7,
+)
+from lamina.persistence import Database, EntityColumns, Repository, repository_for, where
+from lamina.service import Action, Filtered, Links, Policy, Service
+
+Name = Annotated[str, Field(min_length=1, max_length=50)]
+
+
+class Team(Timestamped, Entity):
+    name: Name
+
+
+InTeam = Annotated[UUID, READ_ONLY, References(Team)]
+
+
+class Part(Timestamped, Versioned, Entity):
+    team_id: InTeam
+    name: Name
+
+
+class Needs(Timestamped, Entity):
+    team_id: InTeam
+    part_id: Annotated[UUID, References(Part)]
+    needs_id: Annotated[UUID, References(Part), Unique("part_id")]
+
+
+class Label(Timestamped, Entity):
+    team_id: InTeam
+    name: Annotated[str, StringConstraints(pattern="^[a-z]+$", max_length=20), Unique("team_id")]
+
+
+class PartLabel(Entity):
+    team_id: InTeam
+    part_id: Annotated[UUID, References(Part)]
+    label_id: Annotated[UUID, References(Label), Unique("part_id")]
+
+
+class LinkBase(EntityColumns, DeclarativeBase): ...
+
+
+class TeamRow(LinkBase, entity=Team, tablename="t_links_teams"): ...
+
+
+class PartRow(LinkBase, entity=Part, tablename="t_links_parts"): ...
+
+
+class NeedsRow(LinkBase, entity=Needs, tablename="t_links_needs"): ...
+
+
+class LabelRow(LinkBase, entity=Label, tablename="t_links_labels"): ...
+
+
+class PartLabelRow(LinkBase, entity=PartLabel, tablename="t_links_part_labels"): ...
+
+
+class Parts(Repository[Part, PartRow]):
+    sortable = ("name",)
+
+
+class Labels(Repository[Label, LabelRow]):
+    filterable = ("name",)
+    sortable = ("name",)
+
+
+@dataclass(frozen=True)
+class Member:
+    id: UUID
+    teams: tuple[UUID, ...] = ()
+    reader: bool = False
+
+
+class ReadersRead(Policy[Member, Any]):
+    def allows(
+        self, principal: Member, action: Action, entity: Any, changes: Mapping[str, Any]
+    ) -> bool:
+        return not principal.reader or action is Action.LIST
+
+
+IN_MY_TEAMS = Filtered(lambda p: [where("team_id").in_(list(p.teams))])
+
+
+class LabelService(Service[Label, Member]):
+    repository = Labels
+    scope = IN_MY_TEAMS
+    policy = ReadersRead()
+
+
+class PartService(Service[Part, Member]):
+    repository = Parts
+    scope = IN_MY_TEAMS
+    policy = ReadersRead()
+    needs = Links(repository_for(Needs), "part_id", "needs_id", acyclic=True, order_by=["name"])
+    labels = Links(
+        repository_for(PartLabel),
+        "part_id",
+        "label_id",
+        to=LabelService,
+        by="name",
+        create=True,
+        again_ok=True,
+        order_by=["name"],
+    )
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = Database(db_url)
+    await database.drop_all(LinkBase.metadata)
+    await database.create_all(LinkBase.metadata)
+    yield database
+    await database.drop_all(LinkBase.metadata)
+    await database.close()
+
+
+async def team_with_parts(db: Database, *names: str) -> tuple[Member, dict[str, Part]]:
+    team = await repository_for(Team)(db).add(Team(name="t"))
+    member = Member(uuid7(), (team.id,))
+    service = PartService(db, member)
+    return member, {n: await service.create({"team_id": team.id, "name": n}) for n in names}
+
+
+async def test_g10_links_are_added_listed_and_removed_through_the_service(db: Database) -> None:
+    member, p = await team_with_parts(db, "axle", "bolt", "cog")
+    parts = PartService(db, member)
+
+    await parts.needs.add(p["axle"].id, p["cog"].id)
+    await parts.needs.add(p["axle"].id, p["bolt"].id)
+    await parts.needs.add(p["bolt"].id, p["cog"].id)
+
+    assert [x.name for x in await parts.needs.linked(p["axle"].id)] == ["bolt", "cog"]
+    assert [x.name for x in await parts.needs.linked(p["cog"].id)] == []
+    with pytest.raises(AlreadyExists):
+        await parts.needs.add(p["axle"].id, p["cog"].id)
+    await parts.needs.remove(p["axle"].id, p["cog"].id)
+    assert [x.name for x in await parts.needs.linked(p["axle"].id)] == ["bolt"]
+    assert [x.name for x in await parts.needs.linked(p["axle"].id, transitive=True)] == [
+        "bolt",
+        "cog",
+    ]
+    with pytest.raises(NotFound):
+        await parts.needs.remove(p["axle"].id, p["cog"].id)
+    stored = await repository_for(Needs)(db).list()
+    assert {n.team_id for n in stored} == {p["axle"].team_id}  # where the link lives
+
+
+async def test_a_link_closing_a_cycle_is_a_conflict_naming_it(db: Database) -> None:
+    member, p = await team_with_parts(db, "a", "b", "c")
+    parts = PartService(db, member)
+    await parts.needs.add(p["a"].id, p["b"].id)
+    await parts.needs.add(p["b"].id, p["c"].id)
+
+    with pytest.raises(Conflict, match="would close a cycle: c → a → b → c"):
+        await parts.needs.add(p["c"].id, p["a"].id)
+    with pytest.raises(Conflict, match="a → a"):
+        await parts.needs.add(p["a"].id, p["a"].id)
+    assert len(await repository_for(Needs)(db).list()) == 2
+
+
+async def test_concurrent_links_never_close_a_cycle(db: Database) -> None:
+    member, p = await team_with_parts(db, "a", "b", "c", "d", "e")
+    parts = PartService(db, member)
+    ring = list(p.values())
+
+    async def link(x: Part, y: Part) -> str:
+        try:
+            await parts.needs.add(x.id, y.id)
+        except Conflict:
+            return "refused"
+        return "linked"
+
+    outcomes = await asyncio.gather(
+        *(link(x, y) for x, y in zip(ring, ring[1:] + ring[:1], strict=True))
+    )
+    assert sorted(outcomes) == ["linked"] * 4 + ["refused"]
+    for part in ring:
+        reached = await parts.needs.linked(part.id, transitive=True)
+        assert part.id not in [r.id for r in reached]
+
+
+async def test_g10_other_ends_outside_the_scope_or_elsewhere_are_not_found(db: Database) -> None:
+    member, p = await team_with_parts(db, "mine")
+    stranger, q = await team_with_parts(db, "theirs")
+    both = Member(member.id, (*member.teams, *stranger.teams))
+
+    with pytest.raises(NotFound):  # not seen at all
+        await PartService(db, member).needs.add(p["mine"].id, q["theirs"].id)
+    with pytest.raises(NotFound):  # seen, but in another team than the part
+        await PartService(db, both).needs.add(p["mine"].id, q["theirs"].id)
+    with pytest.raises(NotFound):  # the part itself is not seen
+        await PartService(db, stranger).needs.linked(p["mine"].id)
+    reader = Member(uuid7(), member.teams, reader=True)
+    await PartService(db, member).labels.add(p["mine"].id, "steel")
+    with pytest.raises(PermissionDenied):
+        await PartService(db, reader).labels.add(p["mine"].id, "brass")
+    with pytest.raises(PermissionDenied):
+        await PartService(db, reader).labels.remove(p["mine"].id, "steel")
+    assert [x.name for x in await PartService(db, reader).labels.linked(p["mine"].id)] == ["steel"]
+
+
+async def test_a_named_end_is_made_once_and_linking_again_is_nothing(db: Database) -> None:
+    member, p = await team_with_parts(db, "axle", "bolt")
+    parts = PartService(db, member)
+
+    await parts.labels.add(p["axle"].id, "steel")
+    await parts.labels.add(p["axle"].id, "steel")  # again_ok
+    await parts.labels.add(p["bolt"].id, "steel")
+    await parts.labels.add(p["bolt"].id, "cheap")
+
+    labels = await LabelService(db, member).scoped()
+    assert sorted(x.name for x in await labels.list()) == ["cheap", "steel"]
+    assert [x.name for x in await parts.labels.linked(p["bolt"].id)] == ["cheap", "steel"]
+    await parts.labels.remove(p["bolt"].id, "cheap")
+    with pytest.raises(NotFound):
+        await parts.labels.remove(p["bolt"].id, "cheap")
+    with pytest.raises(NotFound):
+        await parts.labels.remove(p["bolt"].id, "never")
+
+
+def test_links_are_checked_when_declared() -> None:
+    with pytest.raises(TypeError, match="no field 'nope'"):
+        Links(repository_for(Needs), "part_id", "nope")
+    with pytest.raises(TypeError, match="needs `by`"):
+        Links(repository_for(PartLabel), "part_id", "label_id", to=LabelService, create=True)
+
+    class Odd(PartService):
+        odd = Links(repository_for(PartLabel), "part_id", "label_id", to=LabelService, acyclic=True)
+
+    with pytest.raises(TypeError, match=r"Odd.odd: only a link between alike is acyclic"):
+        ResourceAction.links(Odd, "odd")
+
+
+# ---------------------------------------------------------------- over HTTP
+
+MEMBERS: dict[UUID, Member] = {}
+
+
+async def member_from_header(x_member: str = Header()) -> Member:
+    return MEMBERS[UUID(x_member)]
+
+
+@pytest.fixture
+async def http(db: Database) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Part]]]:
+    member, parts = await team_with_parts(db, "axle", "bolt", "cog")
+    MEMBERS[member.id] = member
+    app = FastAPI()
+    install(app, ApiSettings(access_log=False))
+    resources = Resources(db, member_from_header)
+    app.include_router(
+        resources.router(
+            PartService,
+            path="/parts",
+            routes={Route.GET},
+            actions=[
+                *ResourceAction.links(PartService, "needs"),
+                *ResourceAction.links(PartService, "labels", param="label"),
+            ],
+        )
+    )
+    transport = httpx.ASGITransport(app=app)
+    headers = {"X-Member": str(member.id)}
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as c:
+        yield c, parts
+
+
+async def test_resource_action_links_mounts_add_remove_and_list(
+    http: tuple[httpx.AsyncClient, dict[str, Part]],
+) -> None:
+    client, p = http
+    axle, bolt, cog = (p[n].id for n in ("axle", "bolt", "cog"))
+
+    assert (await client.post(f"/parts/{axle}/needs/{bolt}")).status_code == 204
+    assert (await client.post(f"/parts/{bolt}/needs/{cog}")).status_code == 204
+    again = await client.post(f"/parts/{axle}/needs/{bolt}")
+    assert again.status_code == 409
+    cycle = await client.post(f"/parts/{cog}/needs/{axle}")
+    assert (cycle.status_code, cycle.headers["content-type"]) == (409, "application/problem+json")
+    assert "cog → axle → bolt → cog" in cycle.json()["detail"]
+    direct = (await client.get(f"/parts/{axle}/needs")).json()
+    assert [x["name"] for x in direct["items"]] == ["bolt"]
+    every = (await client.get(f"/parts/{axle}/needs?transitive=true")).json()
+    assert [x["name"] for x in every["items"]] == ["bolt", "cog"]
+    assert (await client.get(f"/parts/{axle}/needs?deep=1")).status_code == 422
+    assert (await client.post(f"/parts/{axle}/needs/not-an-id")).status_code == 422
+    assert (await client.post(f"/parts/{axle}/needs/{uuid7()}")).status_code == 404
+    assert (await client.delete(f"/parts/{axle}/needs/{bolt}")).status_code == 204
+    assert (await client.delete(f"/parts/{axle}/needs/{bolt}")).status_code == 404
+
+    assert (await client.post(f"/parts/{axle}/labels/steel")).status_code == 204
+    assert (await client.post(f"/parts/{axle}/labels/steel")).status_code == 204
+    bad = await client.post(f"/parts/{axle}/labels/NOT%20OK")
+    assert bad.status_code == 422, bad.text
+    labels = (await client.get(f"/parts/{axle}/labels")).json()
+    assert [x["name"] for x in labels["items"]] == ["steel"]
+    openapi = (await client.get("/openapi.json")).json()
+    assert "/parts/{id}/labels/{label}" in openapi["paths"]
