@@ -86,7 +86,7 @@ class DataclassDefinition(StandardEntity, SoftDeletable):
     dataclass_type: DataclassType
     schema_definition: JsonSchema = Field(default_factory=lambda: {"type": "object"})
     validation_rules: RecordRules = Field(default_factory=list)
-    component_id: Annotated[UUID | None, References(Component)] = None  # its producer (one each)
+    component_id: Annotated[UUID | None, References(Component, within="project_id")] = None
 
 
 class Job(StandardEntity, SoftDeletable):

@@ -92,24 +92,8 @@ class MetricService(Service[d.Metric, Principal]):
         return await self.run(use_case)
 
 
-async def produced_in_project(uow: UnitOfWork, project_id: UUID, component_id: Any) -> None:
-    """A dataclass's component must be one of its project (404 otherwise)."""
-    if component_id is not None:
-        found = await r.Components(uow).get_or_none(component_id)
-        if found is None or found.project_id != project_id:
-            raise NotFound("Component", component_id)
-
-
 class DataclassService(InProject):
     repository = r.Dataclasses
-
-    async def before_create(self, uow: UnitOfWork, entity: d.DataclassDefinition) -> Any:
-        await produced_in_project(uow, entity.project_id, entity.component_id)
-        return entity
-
-    async def before_update(self, uow: UnitOfWork, current: Any, changes: dict[str, Any]) -> Any:
-        await produced_in_project(uow, current.project_id, changes.get("component_id"))
-        return changes
 
     async def validate(
         self, id: UUID, records: Annotated[list[JsonValue], Field(min_length=1, max_length=1_000)]

@@ -1,6 +1,7 @@
 """``Links``: many-to-many links declared on a service, on SQLite and PostgreSQL — a part
 needs other parts (self-referential, acyclic), a part has labels (named, made on demand) —
-run through the service (G10: scope and write rules) and mounted by ``ResourceAction.links``."""
+run through the service (G10: scope and write rules) and mounted by ``ResourceAction.links``;
+and ``References(X, within=...)``, a reference that never crosses to another team (G10)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,11 @@ class PartLabel(Entity):
     label_id: Annotated[UUID, References(Label), Unique("part_id")]
 
 
+class Drawing(Timestamped, Versioned, Entity):
+    team_id: InTeam
+    part_id: Annotated[UUID | None, References(Part, within="team_id")] = None
+
+
 class LinkBase(EntityColumns, DeclarativeBase): ...
 
 
@@ -81,6 +87,9 @@ class LabelRow(LinkBase, entity=Label, tablename="t_links_labels"): ...
 
 
 class PartLabelRow(LinkBase, entity=PartLabel, tablename="t_links_part_labels"): ...
+
+
+class DrawingRow(LinkBase, entity=Drawing, tablename="t_links_drawings"): ...
 
 
 class Parts(Repository[Part, PartRow]):
@@ -257,6 +266,41 @@ def test_links_are_checked_when_declared() -> None:
 
     with pytest.raises(TypeError, match=r"Odd.odd: only a link between alike is acyclic"):
         ResourceAction.links(Odd, "odd")
+
+
+class DrawingService(Service[Drawing, Member]):
+    scope = IN_MY_TEAMS
+
+
+async def test_g10_a_reference_within_the_team_never_names_another_teams_entity(
+    db: Database,
+) -> None:
+    member, p = await team_with_parts(db, "mine")
+    stranger, q = await team_with_parts(db, "theirs")
+    both = Member(member.id, (*member.teams, *stranger.teams))
+    drawings = DrawingService(db, both)
+    team = member.teams[0]
+
+    drawing = await drawings.create({"team_id": team, "part_id": p["mine"].id})
+    with pytest.raises(NotFound, match="Part"):  # seen by the caller, but another team's
+        await drawings.create({"team_id": team, "part_id": q["theirs"].id})
+    with pytest.raises(NotFound):
+        await drawings.update(drawing.id, {"part_id": q["theirs"].id})
+    with pytest.raises(NotFound):
+        await drawings.create({"team_id": team, "part_id": uuid7()})
+    assert (await drawings.update(drawing.id, {"part_id": None})).part_id is None
+    assert await drawings.create({"team_id": stranger.teams[0], "part_id": q["theirs"].id})
+
+
+def test_a_reference_within_a_field_the_entities_lack_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"References\(Part, within='nope'\): no such field"):
+        References(Part, within="nope")
+
+    class Loose(Entity):
+        part_id: Annotated[UUID, References(Part, within="team_id")]
+
+    with pytest.raises(TypeError, match="no team_id here"):
+        Loose.references_within()
 
 
 # ---------------------------------------------------------------- over HTTP

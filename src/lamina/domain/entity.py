@@ -83,15 +83,27 @@ class References:
     which, so persistence need not be told again: a row made by
     ``lamina.persistence.EntityColumns`` gets a foreign key to the table of that
     entity's row (declared before it), and an index.
+
+
+    ``within`` names a field both entities have (a ``project_id``): the referenced one must
+    have the same value there, so a reference never crosses from one project (tenant,
+    workspace) to another. A service checks it when the field is set by a create or a
+    change: an entity of another project is a 404, as though it did not exist::
+
+        component_id: Annotated[UUID | None, References(Component, within="project_id")]
     """
 
-    __slots__ = ("entity",)
+    __slots__ = ("entity", "within")
 
-    def __init__(self, entity: type[Entity]) -> None:
+    def __init__(self, entity: type[Entity], *, within: str | None = None) -> None:
+        if within is not None and within not in entity.model_fields:
+            raise TypeError(f"References({entity.__name__}, within={within!r}): no such field")
         self.entity = entity
+        self.within = within
 
     def __repr__(self) -> str:
-        return f"References({self.entity.__name__})"
+        within = f", within={self.within!r}" if self.within else ""
+        return f"References({self.entity.__name__}{within})"
 
 
 FIELD_MARKERS = (SERVER_OWNED, READ_ONLY, SENSITIVE, ENCRYPTED, EDITORS_ONLY)
@@ -277,6 +289,21 @@ class Entity(BaseModel):
             for marker in info.metadata
             if isinstance(marker, References)
         }
+
+    @classmethod
+    def references_within(cls) -> dict[str, References]:
+        """The references that must stay where this entity is (``References(X, within=...)``),
+        by field; TypeError if this entity lacks the ``within`` field."""
+        found = {
+            name: marker
+            for name, info in cls.model_fields.items()
+            for marker in info.metadata
+            if isinstance(marker, References) and marker.within is not None
+        }
+        for name, marker in found.items():
+            if marker.within not in cls.model_fields:
+                raise TypeError(f"{cls.__name__}.{name}: {marker!r}, but no {marker.within} here")
+        return found
 
     @classmethod
     def fields_marked(cls, marker: _Marker) -> frozenset[str]:

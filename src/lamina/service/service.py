@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from lamina.domain.context import EventContext, use_context
 from lamina.domain.editors_only import has_editors_only, hide_editors_only
-from lamina.domain.entity import SERVER_OWNED, Entity
+from lamina.domain.entity import SERVER_OWNED, Entity, References
 from lamina.domain.errors import (
     Conflict,
     FieldError,
@@ -302,12 +302,30 @@ class Service(Generic[E, P]):
     async def _check_moved(
         self, uow: UnitOfWork, repo: Repository[E, Any], current: E, changes: Mapping[str, Any]
     ) -> None:
-        """A change of a scoped field may not move the entity out of either scope."""
+        """A change of a scoped field may not move the entity out of either scope, nor a
+        reference (``References(X, within=...)``) point outside where the entity is."""
         scoped_fields = {field.split(".")[0] for f in repo.scope for field in f.fields}
         if scoped_fields & changes.keys():
             changed = self._changed(current, changes)
             await self.check_in_scope(changed, await self.scope_filters(uow), target=uow)
             await self.check_writable(changed, Action.UPDATE, uow)
+        within = _references_within(self.entity)
+        if any(f in changes or m.within in changes for f, m in within.items()):
+            await self._check_references(uow, self._changed(current, changes))
+
+    async def _check_references(self, uow: UnitOfWork, entity: E) -> None:
+        """Each ``References(X, within=f)`` of ``entity`` names an X with the same ``f``
+        (:class:`NotFound` otherwise, as though there were none)."""
+        for field, marker in _references_within(self.entity).items():
+            value = getattr(entity, field)
+            if value is None:
+                continue
+            where_it_is = getattr(entity, cast(str, marker.within))
+            referenced = repository_for(marker.entity)(uow)
+            if not await referenced.exists(
+                where("id") == value, where(cast(str, marker.within)) == where_it_is
+            ):
+                raise NotFound(marker.entity.__name__, value)
 
     def new_entity(self, values: Mapping[str, Any]) -> E:
         """The entity a create makes from ``values`` (and the principal's id in ``owner_field``);
@@ -504,6 +522,7 @@ class Service(Generic[E, P]):
         if adjusted is not entity:
             await self.check_in_scope(adjusted, read, target=uow, creating=True)
             await self.check_writable(adjusted, Action.CREATE, uow, creating=True)
+        await self._check_references(uow, adjusted)
         return cast(Repository[E, Any], self.repository(uow, scope=(*read, *write))), adjusted
 
     async def update(
@@ -635,6 +654,11 @@ class Service(Generic[E, P]):
             return type(current).model_validate({**current.__dict__, **known})
         except ValidationError as exc:
             raise InvalidInput.from_validation_error(exc) from None
+
+
+@functools.cache
+def _references_within(entity: type[Entity]) -> dict[str, References]:
+    return entity.references_within()
 
 
 @functools.cache
