@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
 from examples.etl import domain as d
 from examples.etl import services as s
 from lamina.api import (
     DEFAULT_ROUTES,
+    CreateMany,
     IfMatch,
     RequestBody,
     ResourceAction,
@@ -22,17 +22,6 @@ from lamina.api import (
 
 class RoleChange(RequestBody):
     role: d.Role
-
-
-Point = ResourceSchemas.from_entity(d.Metric, exclude_input={"component_id"}).create
-
-
-class Points(RequestBody):
-    points: Annotated[list[Point], Field(min_length=1, max_length=10_000)]  # type: ignore[valid-type]
-
-
-class Stored(BaseModel):
-    stored: int
 
 
 def routers(resources: Resources) -> list[APIRouter]:
@@ -62,19 +51,8 @@ def routers(resources: Resources) -> list[APIRouter]:
         resources.router(
             s.MetricService,
             path="/components/{component_id}/metrics",
-            routes={Route.LIST},
-            actions=[
-                ResourceAction(
-                    "ingest",
-                    s.MetricService.ingest,
-                    on="collection",
-                    path="",
-                    body=Points,
-                    out=Stored,
-                    status_code=201,
-                    errors=(),
-                )
-            ],
+            routes={Route.LIST, Route.CREATE_MANY},
+            create_many=CreateMany(items="points", max_items=10_000, answer="stored"),
         ),
         under(
             s.DataclassService,

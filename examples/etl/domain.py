@@ -72,8 +72,8 @@ class Dependency(Entity, Timestamped, ActorTracked):
 
 
 class Metric(Entity):
-    project_id: InProject
-    component_id: Annotated[UUID, References(Component)]
+    project_id: InProject  # the component's
+    component_id: Annotated[UUID, References(Component, within="project_id")]
     name: Name
     value: Annotated[float, Field(allow_inf_nan=False)]
     unit: Annotated[str, StringConstraints(max_length=20)] = ""

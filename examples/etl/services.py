@@ -73,23 +73,8 @@ class ComponentService(InProject):
         return changes
 
 
-class MetricService(Service[d.Metric, Principal]):
+class MetricService(InProject):
     repository = r.Metrics
-    scope = MEMBER
-
-    async def ingest(self, component_id: UUID, points: list[Any]) -> dict[str, int]:
-        """Store up to 10,000 points of a component, one round trip per batch."""
-
-        async def use_case(uow: UnitOfWork) -> dict[str, int]:
-            components = ComponentService(self.db, self.principal)
-            _, component = await components.for_write(uow, component_id, "record metrics of")
-            ids = {"project_id": component.project_id, "component_id": component_id}
-            stored = await r.Metrics(uow).add_many(
-                [d.Metric(**ids, **point.model_dump()) for point in points]
-            )
-            return {"stored": len(stored)}
-
-        return await self.run(use_case)
 
 
 class DataclassService(InProject):

@@ -21,6 +21,7 @@ actions (:mod:`lamina.api.actions`).
 
 from lamina.api.actions import IfMatch, ResourceAction
 from lamina.api.app import ApiSettings, install, metrics_of
+from lamina.api.create_many import CreateMany
 from lamina.api.etags import (
     etag,
     expected_version,
@@ -89,6 +90,7 @@ __all__ = [
     "ApiSettings",
     "AuditEntryPage",
     "Count",
+    "CreateMany",
     "DatabaseMetrics",
     "DemoData",
     "EventStreamResponse",

@@ -38,6 +38,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from lamina.api.actions import PATH_PARAM, IfMatch, ResourceAction, check_actions
+from lamina.api.create_many import CreateMany, mount_create_many
 from lamina.api.endpoints import JSON, Renderer, action_endpoint, take_body
 from lamina.api.etags import (
     etag_header_doc,
@@ -70,6 +71,10 @@ class Route(enum.StrEnum):
     COUNT = "count"
     GET = "get"
     CREATE = "create"
+    CREATE_MANY = "create_many"
+    """``POST {path}`` taking a list of items to create at once, all or none (``create_many=
+    CreateMany(...)`` says the body's and the answer's keys and the most items at a time;
+    ``Service.create_many``). Not with ``CREATE``, which has the same path and method."""
     UPDATE = "update"
     DELETE = "delete"
     PUT_MINE = "put_mine"
@@ -136,6 +141,7 @@ def resource_router(
     responses: Mapping[int | str, dict[str, Any]] | None = None,
     actions: Sequence[ResourceAction] = (),
     query_filters: Mapping[str, Callable[[str], Filter]] | None = None,
+    create_many: CreateMany | None = None,
 ) -> APIRouter:
     """An ``APIRouter`` with the routes of one resource, each delegating to ``service``.
 
@@ -153,6 +159,7 @@ def resource_router(
     :class:`~lamina.api.ResourceAction`). ``query_filters`` adds list filters that
     are no field of the entity: ``{"tag": lambda name: where("id").in_(...)}`` (the value is
     text; the filter made from it is checked by the repository like any other).
+    ``create_many`` configures ``Route.CREATE_MANY`` (see :class:`~lamina.api.CreateMany`).
     """
     entity = service.entity
     repository = service.repository
@@ -330,6 +337,22 @@ def resource_router(
                     },
                 ),
             ),
+        )
+
+    if Route.CREATE_MANY in wanted:
+        if Route.CREATE in wanted:
+            raise ValueError(f"{path}: CREATE and CREATE_MANY are both POST {path}; choose one")
+        mount_create_many(
+            router,
+            create_many or CreateMany(),
+            path=path,
+            entity_name=entity.__name__,
+            create_schema=schemas.create,
+            provide=provide,
+            visible_parent=visible_parent,
+            parent_field=parent_field,
+            responses=documented(400, 403, 404, 409, 422),
+            operation_id=f"create_many_{resource}",
         )
 
     if Route.PUT_MINE in wanted:

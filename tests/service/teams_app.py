@@ -1,0 +1,165 @@
+"""A small team app the ``Links``, bound-reference and ``create_many`` tests run against.
+
+Teams hold parts; a part needs other parts (a self-referential, acyclic link) and has labels
+(named, made on demand); a drawing refers to a part of its own team. A member sees the rows of
+its teams; a reader may not change them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Header
+from pydantic import Field, StringConstraints
+from sqlalchemy.orm import DeclarativeBase
+
+from lamina.domain import (
+    READ_ONLY,
+    Entity,
+    References,
+    Timestamped,
+    Unique,
+    Versioned,
+    uuid7,
+)
+from lamina.persistence import Database, EntityColumns, Repository, repository_for, where
+from lamina.service import Action, Filtered, Links, Policy, Service
+
+Name = Annotated[str, Field(min_length=1, max_length=50)]
+
+
+class Team(Timestamped, Entity):
+    name: Name
+
+
+InTeam = Annotated[UUID, READ_ONLY, References(Team)]
+
+
+class Part(Timestamped, Versioned, Entity):
+    team_id: InTeam
+    name: Name
+
+
+class Needs(Timestamped, Entity):
+    team_id: InTeam
+    part_id: Annotated[UUID, References(Part)]
+    needs_id: Annotated[UUID, References(Part), Unique("part_id")]
+
+
+class Label(Timestamped, Entity):
+    team_id: InTeam
+    name: Annotated[str, StringConstraints(pattern="^[a-z]+$", max_length=20), Unique("team_id")]
+
+
+class PartLabel(Entity):
+    team_id: InTeam
+    part_id: Annotated[UUID, References(Part)]
+    label_id: Annotated[UUID, References(Label), Unique("part_id")]
+
+
+class Drawing(Timestamped, Versioned, Entity):
+    team_id: InTeam
+    part_id: Annotated[UUID | None, References(Part, within="team_id")] = None
+    title: Name = "untitled"
+
+
+class LinkBase(EntityColumns, DeclarativeBase): ...
+
+
+class TeamRow(LinkBase, entity=Team, tablename="t_links_teams"): ...
+
+
+class PartRow(LinkBase, entity=Part, tablename="t_links_parts"): ...
+
+
+class NeedsRow(LinkBase, entity=Needs, tablename="t_links_needs"): ...
+
+
+class LabelRow(LinkBase, entity=Label, tablename="t_links_labels"): ...
+
+
+class PartLabelRow(LinkBase, entity=PartLabel, tablename="t_links_part_labels"): ...
+
+
+class DrawingRow(LinkBase, entity=Drawing, tablename="t_links_drawings"): ...
+
+
+class Parts(Repository[Part, PartRow]):
+    sortable = ("name",)
+
+
+class Labels(Repository[Label, LabelRow]):
+    filterable = ("name",)
+    sortable = ("name",)
+
+
+@dataclass(frozen=True)
+class Member:
+    id: UUID
+    teams: tuple[UUID, ...] = ()
+    reader: bool = False
+
+
+class ReadersRead(Policy[Member, Any]):
+    def allows(
+        self, principal: Member, action: Action, entity: Any, changes: Mapping[str, Any]
+    ) -> bool:
+        return not principal.reader or action is Action.LIST
+
+
+IN_MY_TEAMS = Filtered(lambda p: [where("team_id").in_(list(p.teams))])
+
+
+class LabelService(Service[Label, Member]):
+    repository = Labels
+    scope = IN_MY_TEAMS
+    policy = ReadersRead()
+
+
+class PartService(Service[Part, Member]):
+    repository = Parts
+    scope = IN_MY_TEAMS
+    policy = ReadersRead()
+    needs = Links(repository_for(Needs), "part_id", "needs_id", acyclic=True, order_by=["name"])
+    labels = Links(
+        repository_for(PartLabel),
+        "part_id",
+        "label_id",
+        to=LabelService,
+        by="name",
+        create=True,
+        again_ok=True,
+        order_by=["name"],
+    )
+
+
+class DrawingService(Service[Drawing, Member]):
+    scope = IN_MY_TEAMS
+    policy = ReadersRead()
+
+
+async def fresh_teams(db_url: str) -> AsyncIterator[Database]:
+    """A database with empty team tables (for a fixture)."""
+    database = Database(db_url)
+    await database.drop_all(LinkBase.metadata)
+    await database.create_all(LinkBase.metadata)
+    yield database
+    await database.drop_all(LinkBase.metadata)
+    await database.close()
+
+
+async def team_with_parts(db: Database, *names: str) -> tuple[Member, dict[str, Part]]:
+    team = await repository_for(Team)(db).add(Team(name="t"))
+    member = Member(uuid7(), (team.id,))
+    service = PartService(db, member)
+    return member, {n: await service.create({"team_id": team.id, "name": n}) for n in names}
+
+
+MEMBERS: dict[UUID, Member] = {}
+
+
+async def member_from_header(x_member: str = Header()) -> Member:
+    return MEMBERS[UUID(x_member)]
