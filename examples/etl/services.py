@@ -15,7 +15,7 @@ from pydantic import Field, JsonValue
 
 from examples.etl import domain as d
 from examples.etl import repositories as r
-from lamina.domain import Conflict, NotFound, utcnow
+from lamina.domain import Conflict, utcnow
 from lamina.persistence import Subquery, UnitOfWork, where
 from lamina.security import Principal
 from lamina.service import Links, MemberOf, Service, Transition, Within
@@ -97,6 +97,7 @@ class JobService(InProject):
     tags = Links(
         r.JobTags, "job_id", "tag_id", to=TagService, by="name", create=True, again_ok=True
     )
+    steps = Links(r.Steps, "job_id", "component_id", to=ComponentService, position="position")
 
     async def set_components(
         self,
@@ -106,26 +107,8 @@ class JobService(InProject):
         expected_version: int | None = None,
     ) -> d.Job:
         """Replace the job's steps with these components, in this order."""
-
-        async def steps(uow: UnitOfWork, job: d.Job) -> dict[str, Any]:
-            mine = r.Components(uow, scope=[where("project_id") == job.project_id])
-            found = {c.id for c in await mine.get_many(component_ids)}
-            for missing in [c for c in component_ids if c not in found]:
-                raise NotFound("Component", missing)
-            repo = r.Steps(uow)
-            for step in await repo.list(where("job_id") == id):
-                await repo.delete(step.id)
-            await repo.add_many(
-                [
-                    d.JobStep(project_id=job.project_id, job_id=id, component_id=c, position=n)
-                    for n, c in enumerate(component_ids, 1)
-                ]
-            )
-            return {}
-
-        return await self.act(
-            id, "change the components of", steps, expected_version=expected_version
-        )
+        await self.steps.replace(id, component_ids, expected_version=expected_version)
+        return await self.get(id)
 
     async def tag(self, id: UUID, tag: d.TagName) -> d.Job:
         """Tag the job (the tag is made when the project has none of that name)."""

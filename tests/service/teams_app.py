@@ -49,6 +49,15 @@ class Needs(Timestamped, Entity):
     needs_id: Annotated[UUID, References(Part), Unique("part_id")]
 
 
+class PartStep(Entity):
+    """A step of making a part: another part, at a position (an ordered link)."""
+
+    team_id: InTeam
+    part_id: Annotated[UUID, References(Part)]
+    step_id: Annotated[UUID, References(Part)]
+    position: Annotated[int, Unique("part_id")]
+
+
 class Label(Timestamped, Entity):
     team_id: InTeam
     name: Annotated[str, StringConstraints(pattern="^[a-z]+$", max_length=20), Unique("team_id")]
@@ -76,6 +85,9 @@ class PartRow(LinkBase, entity=Part, tablename="t_links_parts"): ...
 
 
 class NeedsRow(LinkBase, entity=Needs, tablename="t_links_needs"): ...
+
+
+class PartStepRow(LinkBase, entity=PartStep, tablename="t_links_part_steps"): ...
 
 
 class LabelRow(LinkBase, entity=Label, tablename="t_links_labels"): ...
@@ -124,6 +136,7 @@ class PartService(Service[Part, Member]):
     scope = IN_MY_TEAMS
     policy = ReadersRead()
     needs = Links(repository_for(Needs), "part_id", "needs_id", acyclic=True, order_by=["name"])
+    steps = Links(repository_for(PartStep), "part_id", "step_id", position="position")
     labels = Links(
         repository_for(PartLabel),
         "part_id",

@@ -35,6 +35,7 @@ from lamina.domain import (
     NotFound,
     PermissionDenied,
     References,
+    VersionConflict,
     uuid7,
 )
 from lamina.persistence import Database, repository_for
@@ -69,6 +70,40 @@ async def test_g10_links_are_added_listed_and_removed_through_the_service(db: Da
         await parts.needs.remove(p["axle"].id, p["cog"].id)
     stored = await repository_for(Needs)(db).list()
     assert {n.team_id for n in stored} == {p["axle"].team_id}  # where the link lives
+
+
+async def test_an_ordered_link_keeps_its_ends_in_order(db: Database) -> None:
+    member, p = await team_with_parts(db, "frame", "weld", "paint", "dry")
+    parts = PartService(db, member)
+    frame = p["frame"]
+
+    await parts.steps.replace(frame.id, [p["weld"].id, p["paint"].id, p["dry"].id, p["paint"].id])
+    assert [x.name for x in await parts.steps.linked(frame.id)] == ["weld", "paint", "dry", "paint"]
+    await parts.steps.remove(frame.id, p["paint"].id)  # every time it comes
+    await parts.steps.add(frame.id, p["weld"].id)  # appended
+    assert [x.name for x in await parts.steps.linked(frame.id)] == ["weld", "dry", "weld"]
+
+    with pytest.raises(NotFound):
+        await parts.steps.replace(frame.id, [p["dry"].id, uuid7()])
+    with pytest.raises(VersionConflict):
+        await parts.steps.replace(frame.id, [], expected_version=frame.version + 1)
+    assert [x.name for x in await parts.steps.linked(frame.id)] == ["weld", "dry", "weld"]
+    await parts.steps.replace(frame.id, [], expected_version=frame.version)
+    assert await parts.steps.linked(frame.id) == []
+
+
+async def test_replacing_unordered_links_keeps_each_end_once_and_refuses_cycles(
+    db: Database,
+) -> None:
+    member, p = await team_with_parts(db, "a", "b", "c")
+    parts = PartService(db, member)
+    await parts.needs.add(p["b"].id, p["a"].id)
+
+    await parts.needs.replace(p["a"].id, [p["c"].id, p["c"].id])
+    assert [x.name for x in await parts.needs.linked(p["a"].id)] == ["c"]
+    with pytest.raises(Conflict, match="a → b → a"):
+        await parts.needs.replace(p["a"].id, [p["c"].id, p["b"].id])
+    assert [x.name for x in await parts.needs.linked(p["a"].id)] == ["c"]  # all or nothing
 
 
 async def test_a_link_closing_a_cycle_is_a_conflict_naming_it(db: Database) -> None:

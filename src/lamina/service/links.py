@@ -10,8 +10,9 @@ service of the items it starts from::
     class JobService(Service[Job, User]):
         tags = Links(JobTags, "job_id", "tag_id", to=TagService, by="name", create=True)
 
-and ``service.dependencies.add(id, other_id)``, ``.remove(id, other_id)`` and
-``.linked(id, transitive=True)`` run them for the service's principal;
+and ``service.dependencies.add(id, other_id)``, ``.remove(id, other_id)``,
+``.replace(id, [other_ids])`` and ``.linked(id, transitive=True)`` run them for the service's
+principal; an ordered link (``position="position"``: a job's steps) keeps its ends in order;
 ``ResourceAction.links(ComponentService, "dependencies")`` mounts them as
 ``POST|DELETE /components/{id}/dependencies/{other_id}`` and ``GET
 /components/{id}/dependencies``.
@@ -50,7 +51,9 @@ class Links:
     policy and ``before_create`` apply). ``acyclic`` refuses a link that would close a cycle
     (409 naming it), with adds serialized where the link lives. Adding a link already there
     is a 409, or nothing with ``again_ok``. ``order_by`` sorts what :meth:`linked` answers
-    (default: the other end's repository's order).
+    (default: the other end's repository's order). ``position`` names the link's field that
+    orders the ends (1, 2, 3…; an end may then come more than once): :meth:`add` appends,
+    :meth:`replace` sets the whole list, and :meth:`linked` answers in that order.
     """
 
     def __init__(
@@ -65,9 +68,10 @@ class Links:
         acyclic: bool = False,
         again_ok: bool = False,
         order_by: Sequence[str] = (),
+        position: str | None = None,
     ) -> None:
         fields = repository.entity.model_fields
-        missing = [f for f in (source, target) if f not in fields]
+        missing = [f for f in (source, target, position or source) if f not in fields]
         if missing:
             raise TypeError(f"Links: {repository.entity.__name__} has no field {missing[0]!r}")
         if create and by == "id":
@@ -81,6 +85,7 @@ class Links:
         self.acyclic = acyclic
         self.again_ok = again_ok
         self.order_by = tuple(order_by)
+        self.position = position
         self.name = ""
         self.owner: type[Service[Any, Any]] | None = None
 
@@ -130,41 +135,87 @@ class Links:
             if field not in ends and field in type(item).model_fields
         }
 
-    async def _end(
-        self, uow: UnitOfWork, service: Service[Any, Any], other: Any, shared: dict[str, Any]
-    ) -> Any:
-        """The other end named ``other`` where the link lives (made if ``create`` says so)."""
+    async def _ends(
+        self, uow: UnitOfWork, service: Service[Any, Any], named: Sequence[Any], item: Entity
+    ) -> list[Any]:
+        """The other ends ``named`` (ids, or ``by`` values) where the item lives, in that order
+        (those missing made if ``create`` says so; else the first is a :class:`NotFound`)."""
         far = self._far(service)
+        shared = self._shared(item)
         seen = await far.scoped(uow)
-        found = await seen.list(where(self.by) == other, *_equal(shared))
-        if found:
-            return found[0]
-        if not self.create:
-            raise NotFound(far.entity_name(), other)
-        repo, entity = await far._checked_new(uow, {**shared, self.by: other})
-        made = await repo.add(entity)
-        await far.after_create(uow, made)
-        return made
+        wanted = list(dict.fromkeys(named))
+        found = await seen.list(where(self.by).in_(wanted), *_equal(shared)) if wanted else []
+        by_name = {getattr(end, self.by): end for end in found}
+        for name in wanted:
+            if name in by_name:
+                continue
+            if not self.create:
+                raise NotFound(far.entity_name(), name)
+            repo, entity = await far._checked_new(uow, {**shared, self.by: name})
+            by_name[name] = await repo.add(entity)
+            await far.after_create(uow, by_name[name])
+        return [by_name[name] for name in named]
+
+    def _link(self, item: Entity, end: Any, position: int) -> Any:
+        values = {**self._shared(item), self.source: item.id, self.target: end.id}
+        if self.position is not None:
+            values[self.position] = position
+        return self.repository.entity(**values)
 
     async def add(self, service: Service[Any, Any], id: UUID, other: Any) -> None:
-        """Link the item ``id`` to ``other`` (see the class)."""
+        """Link the item ``id`` to ``other`` (see the class); an ordered link appends it."""
 
         async def use_case(uow: UnitOfWork) -> None:
             _, item = await service.for_write(uow, id, f"change the {self.name} of")
-            shared = self._shared(item)
             if self.acyclic:
-                await uow.serialize(self.repository.table().name, *shared.values())
-            end = await self._end(uow, service, other, shared)
+                await uow.serialize(self.repository.table().name, *self._shared(item).values())
+            [end] = await self._ends(uow, service, [other], item)
             links = self.repository(uow)
-            pair = (where(self.source) == id, where(self.target) == end.id)
-            if await links.exists(*pair):
+            current = await links.list(where(self.source) == id)
+            if self.position is None and any(getattr(c, self.target) == end.id for c in current):
                 if self.again_ok:
                     return
                 raise AlreadyExists(self.repository.entity_name(), [self.source, self.target])
             if self.acyclic:
                 await self._refuse_cycle(uow, service, links, id, end.id)
-            values = {**shared, self.source: id, self.target: end.id}
-            await links.add(self.repository.entity(**values))
+            last = (
+                max((getattr(c, self.position) for c in current), default=0) if self.position else 0
+            )
+            await links.add(self._link(item, end, last + 1))
+
+        await service.run(use_case)
+
+    async def replace(
+        self,
+        service: Service[Any, Any],
+        id: UUID,
+        others: Sequence[Any],
+        *,
+        expected_version: int | None = None,
+    ) -> None:
+        """Make ``others`` the item's whole list of links (in that order, for an ordered
+        link), with ``expected_version`` of the item checked (G2) and the item held until
+        the change commits."""
+
+        async def use_case(uow: UnitOfWork) -> None:
+            repo, item = await service.for_write(
+                uow, id, f"change the {self.name} of", for_update=True
+            )
+            repo.check_version(item, expected_version)
+            if self.acyclic:
+                await uow.serialize(self.repository.table().name, *self._shared(item).values())
+            ends = await self._ends(uow, service, others, item)
+            if self.position is None:
+                ends = list({end.id: end for end in ends}.values())
+            links = self.repository(uow)
+            for link in await links.list(where(self.source) == id):
+                await links.delete(link.id)
+            made = [self._link(item, end, n) for n, end in enumerate(ends, 1)]
+            if not self.acyclic:
+                await links.add_many(made)
+            for link, end in zip(made if self.acyclic else (), ends, strict=False):
+                await self._refuse_cycle(uow, service, links, id, end.id)
+                await links.add(link)
 
         await service.run(use_case)
 
@@ -193,7 +244,8 @@ class Links:
             found = await links.list(*pair) if end_id is not None else []
             if not found:
                 raise NotFound(self.repository.entity_name(), other)
-            await links.delete(found[0].id)
+            for link in found:  # an ordered link may hold the end more than once
+                await links.delete(link.id)
 
         await service.run(use_case)
 
@@ -207,9 +259,16 @@ class Links:
         if transitive and self.self_referential:
             ids = list(await reachable(links, id, source=self.source, target=self.target))
         else:
-            ids = [getattr(e, self.target) for e in await links.list(where(self.source) == id)]
+            found = await links.list(where(self.source) == id)
+            if (position := self.position) is not None:
+                found.sort(key=lambda link: getattr(link, position))
+            ids = [getattr(link, self.target) for link in found]
         far = await self._far(service).scoped()
-        return await far.list(where("id").in_(ids), order_by=self.order_by)
+        ends = await far.list(where("id").in_(ids), order_by=self.order_by)
+        if self.position is None or transitive:
+            return ends
+        by_id = {end.id: end for end in ends}
+        return [by_id[i] for i in ids if i in by_id]  # in the link's order
 
 
 def _equal(values: dict[str, Any]) -> list[Any]:
@@ -230,6 +289,12 @@ class BoundLinks:
     async def remove(self, id: UUID, other: Any) -> None:
         """Unlink the item ``id`` from ``other``; 404 when they are not linked."""
         await self.links.remove(self.service, id, other)
+
+    async def replace(
+        self, id: UUID, others: Sequence[Any], *, expected_version: int | None = None
+    ) -> None:
+        """Make ``others`` the item's whole list of links (in that order)."""
+        await self.links.replace(self.service, id, others, expected_version=expected_version)
 
     async def linked(self, id: UUID, *, transitive: bool = False) -> list[Any]:
         """The other ends of the item ``id`` (``transitive``: and theirs, and so on)."""
