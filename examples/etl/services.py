@@ -7,8 +7,7 @@ one unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import Field, JsonValue
@@ -16,31 +15,25 @@ from pydantic import Field, JsonValue
 from examples.etl import domain as d
 from examples.etl import repositories as r
 from lamina.domain import Conflict, utcnow
-from lamina.persistence import Subquery, UnitOfWork, where
+from lamina.persistence import UnitOfWork, where
 from lamina.security import Principal
-from lamina.service import Links, MemberOf, Service, Transition, Within
+from lamina.service import Links, Members, Service, Transition, Within
 from lamina.validation import RecordReport, check_records
 
-
-def projects(p: Principal, roles: Sequence[d.Role] = get_args(d.Role)) -> Subquery:
-    """The projects ``p`` is a member of with one of ``roles``."""
-    return r.Memberships.subquery(
-        "project_id", where("user_id") == p.user_id, where("role").in_(list(roles))
-    )
+members = Members(r.Memberships, "project_id")  # owners, editors and viewers
 
 
 class ProjectService(Service[d.Project, Principal]):
     repository = r.Projects
-    scope = MemberOf("id", lambda p, _: projects(p))
-    write_scope = MemberOf("id", lambda p, _: projects(p, ["owner"]))
+    scope = members.scope("id")
+    write_scope = members.scope("id", "owner")
 
     async def after_create(self, uow: UnitOfWork, entity: d.Project) -> None:
-        owner = d.Membership(project_id=entity.id, user_id=self.principal.user_id, role="owner")
-        await r.Memberships(uow).add(owner)
+        await members.join(uow, entity.id, self.principal, "owner")
 
 
 MEMBER = Within("project_id", ProjectService)  # a deleted project hides what is in it
-EDITOR = MemberOf("project_id", lambda p, _: projects(p, ["owner", "editor"]))
+EDITOR = members.scope("project_id", "owner", "editor")
 
 
 class InProject(Service[Any, Principal]):
@@ -53,7 +46,7 @@ class InProject(Service[Any, Principal]):
 class MemberService(Service[d.Membership, Principal]):
     repository = r.Memberships
     scope = MEMBER
-    write_scope = MemberOf("project_id", lambda p, _: projects(p, ["owner"]))
+    write_scope = members.scope("project_id", "owner")
 
 
 class ComponentService(InProject):

@@ -38,7 +38,6 @@ SQLModel tables get the same from :class:`~lamina.persistence.EntityFields`.
 
 from __future__ import annotations
 
-import enum
 import inspect
 import typing
 import weakref
@@ -70,6 +69,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, MappedColumn, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from lamina.domain.choices import allowed_strings
 from lamina.domain.entity import ENCRYPTED, Entity, References, Unique
 from lamina.persistence.base import (
     STANDARD_COLUMNS,
@@ -258,7 +258,7 @@ def _column(
         sql_type, *foreign_keys, nullable=nullable or optional, index=bool(foreign_keys) or None
     )
     checks: list[CheckConstraint] = []
-    allowed = _allowed_strings(annotation)
+    allowed = allowed_strings(annotation)
     if allowed:
         checks.append(one_of(column, allowed))
     bounds = [f"{column} {sign} {value}" for sign, value in _bounds(metadata)]
@@ -297,19 +297,9 @@ def _metadata_value(metadata: list[Any], attribute: str) -> Any:
     return None
 
 
-def _allowed_strings(annotation: Any) -> list[str]:
-    """The values a ``StrEnum`` or a ``Literal["a", "b"]`` allows (none for other annotations)."""
-    if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
-        return [member.value for member in annotation]
-    if typing.get_origin(annotation) is not typing.Literal:
-        return []
-    values = typing.get_args(annotation)
-    return list(values) if all(isinstance(v, str) for v in values) else []
-
-
 def _column_type(annotation: Any, metadata: list[Any]) -> TypeEngine[Any] | None:
     origin = typing.get_origin(annotation) or annotation
-    allowed = _allowed_strings(annotation)
+    allowed = allowed_strings(annotation)
     if allowed:
         return String(max(len(value) for value in allowed))
     if annotation is bool:

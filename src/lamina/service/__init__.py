@@ -6,6 +6,7 @@ repository query carries); its :class:`Policy` decides what it may do with them.
 """
 
 from lamina.service.links import BoundLinks, Links
+from lamina.service.members import Members
 from lamina.service.policy import Action, Policy
 from lamina.service.scopes import (
     Filtered,
@@ -31,6 +32,7 @@ __all__ = [
     "Guard",
     "Links",
     "MemberOf",
+    "Members",
     "OwnedBy",
     "Policy",
     "Scope",
