@@ -64,7 +64,7 @@ def routers(resources: Resources) -> list[APIRouter]:
             s.JobService,
             "jobs",
             routes=items,
-            query_filters={"tag": s.tagged},
+            query_filters={"tag": s.JobService.tags.having},
             actions=[
                 ResourceAction(
                     "components",
@@ -72,7 +72,7 @@ def routers(resources: Resources) -> list[APIRouter]:
                     method="PUT",
                     if_match=IfMatch.OPTIONAL,
                 ),
-                ResourceAction("tag", s.JobService.tag, path="tags/{tag}"),
+                *ResourceAction.links(s.JobService, "tags", param="tag", answer_item=True),
                 ResourceAction("executions", s.JobService.run_job, status_code=201),
             ],
         ),

@@ -49,5 +49,5 @@ async def load_demo(db: Database) -> bool:
     jobs = s.JobService(db, olga)
     job = await jobs.create({"project_id": project.id, "name": "nightly-sales"})
     await jobs.set_components(job.id, [c.id for c in made])
-    await jobs.tag(job.id, "nightly")
+    await jobs.tags.add(job.id, "nightly")
     return True

@@ -28,9 +28,8 @@ from lamina.domain import (
 from lamina.security import Account
 from lamina.validation import JsonSchema, RecordRules
 
-TAG = r"^[a-z0-9][a-z0-9_.-]{0,49}$"
-TagName = Annotated[str, StringConstraints(pattern=TAG.replace("a-z", "A-Za-z"))]
-"""A tag as a path gives it: any case (tags are stored in lower case)."""
+TAG = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$"  # any case, stored in lower case
+TagName = Annotated[str, StringConstraints(pattern=TAG, to_lower=True, max_length=50)]
 
 
 Role = Literal["owner", "editor", "viewer"]
@@ -106,7 +105,7 @@ class JobStep(Entity, Timestamped):
 
 class Tag(StandardEntity):
     project_id: InProject
-    name: Annotated[str, StringConstraints(pattern=TAG, max_length=50), Unique("project_id")]
+    name: Annotated[TagName, Unique("project_id")]
 
 
 class JobTag(Entity):

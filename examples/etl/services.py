@@ -103,11 +103,6 @@ class JobService(InProject):
         await self.steps.replace(id, component_ids, expected_version=expected_version)
         return await self.get(id)
 
-    async def tag(self, id: UUID, tag: d.TagName) -> d.Job:
-        """Tag the job (the tag is made when the project has none of that name)."""
-        await self.tags.add(id, tag.lower())
-        return await self.get(id)
-
     async def run_job(self, id: UUID) -> d.JobExecution:
         """Queue an execution of the job (its next attempt)."""
 
@@ -118,12 +113,6 @@ class JobService(InProject):
             return await r.Executions(uow).add(run)
 
         return await self.run(use_case)
-
-
-def tagged(name: str) -> Any:
-    """Jobs with the tag ``name`` (a list filter)."""
-    tags = r.Tags.subquery("id", where("name") == name.lower())
-    return where("id").in_(r.JobTags.subquery("job_id", where("tag_id").in_(tags)))
 
 
 class StepService(InProject):

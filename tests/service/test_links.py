@@ -237,10 +237,11 @@ async def http(db: Database) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str,
         resources.router(
             PartService,
             path="/parts",
-            routes={Route.GET},
+            routes={Route.GET, Route.LIST},
+            query_filters={"label": PartService.labels.having},
             actions=[
                 *ResourceAction.links(PartService, "needs"),
-                *ResourceAction.links(PartService, "labels", param="label"),
+                *ResourceAction.links(PartService, "labels", param="label", answer_item=True),
             ],
         )
     )
@@ -273,8 +274,16 @@ async def test_resource_action_links_mounts_add_remove_and_list(
     assert (await client.delete(f"/parts/{axle}/needs/{bolt}")).status_code == 204
     assert (await client.delete(f"/parts/{axle}/needs/{bolt}")).status_code == 404
 
-    assert (await client.post(f"/parts/{axle}/labels/steel")).status_code == 204
-    assert (await client.post(f"/parts/{axle}/labels/steel")).status_code == 204
+    labelled = await client.post(f"/parts/{axle}/labels/steel")  # answer_item: the part
+    assert (labelled.status_code, labelled.json()["name"]) == (200, "axle")
+    assert labelled.headers["etag"]
+    assert (await client.post(f"/parts/{axle}/labels/steel")).status_code == 200
+    await client.post(f"/parts/{bolt}/labels/brass")
+    found = (await client.get("/parts?label=steel")).json()["items"]
+    assert [x["name"] for x in found] == ["axle"]
+    assert (await client.get("/parts?label=NOT%20OK")).status_code == 400  # as any bad filter
+    unlabelled = await client.delete(f"/parts/{bolt}/labels/brass")
+    assert (unlabelled.status_code, unlabelled.json()["name"]) == (200, "bolt")
     bad = await client.post(f"/parts/{axle}/labels/NOT%20OK")
     assert bad.status_code == 422, bad.text
     labels = (await client.get(f"/parts/{axle}/labels")).json()

@@ -128,32 +128,41 @@ class ResourceAction:
 
     @classmethod
     def links(
-        cls, service: type, name: str, *, param: str = "other_id", **options: Any
+        cls,
+        service: type,
+        name: str,
+        *,
+        param: str = "other_id",
+        answer_item: bool = False,
+        **options: Any,
     ) -> list[ResourceAction]:
         """The routes of the :class:`~lamina.service.Links` ``name`` of ``service``:
-        ``POST {item}/{name}/{param}`` links the item to the other end the path names (204),
-        ``DELETE`` the same path unlinks them (204; 404 when not linked), and ``GET
-        {item}/{name}`` answers ``{"items": [...]}`` of the other ends (with
-        ``?transitive=true`` for a link between alike). The path parameter has the type of
-        what names the other end (a UUID, or the ``by`` field's). ``options`` are the actions'
-        other fields."""
+        ``POST {item}/{name}/{param}`` links the item to the other end the path names (204;
+        with ``answer_item``, 200 and the item), ``DELETE`` the same path unlinks them (the
+        same; 404 when not linked), and ``GET {item}/{name}`` answers ``{"items": [...]}`` of
+        the other ends (with ``?transitive=true`` for a link between alike). The path
+        parameter has the type of what names the other end (a UUID, or the ``by`` field's,
+        its rules included). ``options`` are the actions' other fields."""
         links = getattr(service, name, None)
         if not isinstance(links, Links):
             raise ValueError(f"{service.__name__}.{name} is no Links")
         far: Any = links.to or service
         ends = f"{far.entity.__name__}s"
 
-        async def add(svc: Any, id: UUID, **path: Any) -> None:
+        async def add(svc: Any, id: UUID, **path: Any) -> Any:
             await links.add(svc, id, path[param])
+            return await svc.get(id) if answer_item else None
 
-        async def remove(svc: Any, id: UUID, **path: Any) -> None:
+        async def remove(svc: Any, id: UUID, **path: Any) -> Any:
             await links.remove(svc, id, path[param])
+            return await svc.get(id) if answer_item else None
 
         async def linked(svc: Any, id: UUID, transitive: bool = False) -> Any:
             return await links.linked(svc, id, transitive=transitive)
 
         for call, verb in [(add, "Link it to one of its"), (remove, "Unlink it from one of its")]:
-            _signed(call, [("id", UUID), (param, links.by_type)], {"return": None})
+            answer = getattr(service, "entity", None) if answer_item else None
+            _signed(call, [("id", UUID), (param, links.by_type)], {"return": answer})
             call.__doc__ = f"{verb} {name}."
         read: list[tuple[str, Any]] = [("id", UUID)]
         if links.self_referential:
@@ -163,7 +172,15 @@ class ResourceAction:
         at = f"{name}/{{{param}}}"
         return [
             cls(f"link_{name}", add, path=at, **options),
-            cls(f"unlink_{name}", remove, path=at, method="DELETE", errors=(), **options),
+            cls(
+                f"unlink_{name}",
+                remove,
+                path=at,
+                method="DELETE",
+                errors=(),
+                status_code=200 if answer_item else None,
+                **options,
+            ),
             cls(name, linked, method="GET", **options),
         ]
 

@@ -32,9 +32,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
+from pydantic import TypeAdapter, ValidationError
+
 from lamina.domain.entity import Entity
-from lamina.domain.errors import AlreadyExists, Conflict, NotFound
-from lamina.persistence import Repository, UnitOfWork, path_between, reachable, where
+from lamina.domain.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from lamina.persistence import Filter, Repository, UnitOfWork, path_between, reachable, where
 
 if TYPE_CHECKING:
     from lamina.service.service import Service
@@ -248,6 +250,19 @@ class Links:
                 await links.delete(link.id)
 
         await service.run(use_case)
+
+    def having(self, other: Any) -> Filter:
+        """A filter on the declaring service's items: those linked to ``other`` (an id, or a
+        ``by`` value, checked and normalized as the field is: ``?tag=Nightly`` finds the jobs
+        tagged ``nightly``). For a list route's ``query_filters={"tag": JobService.tags.having}``;
+        a value the field refuses is an :class:`InvalidInput`."""
+        far = self._far_class()
+        try:
+            value = TypeAdapter(self.by_type).validate_python(other)
+        except ValidationError as exc:
+            raise InvalidInput.from_validation_error(exc) from None
+        ends = far.repository.subquery("id", where(self.by) == value)
+        return where("id").in_(self.repository.subquery(self.source, where(self.target).in_(ends)))
 
     async def linked(
         self, service: Service[Any, Any], id: UUID, *, transitive: bool = False
