@@ -49,7 +49,6 @@ class Steps(Repository[d.JobStep, r.JobStepRow]):
 
 
 class Tags(Repository[d.Tag, r.TagRow]):
-    filterable = ("name",)
     sortable = NAMED
 
 

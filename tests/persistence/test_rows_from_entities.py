@@ -214,7 +214,7 @@ def test_unique_fields_become_unique_constraints_live_ones_when_soft_deletable()
     }
 
 
-async def test_g18_a_unique_field_refuses_a_second_live_value_naming_the_fields(
+async def test_g18_a_unique_field_refuses_a_second_live_value_naming_the_fields_and_filters(
     db_url: str,
 ) -> None:
     db = Database(db_url)
@@ -230,7 +230,10 @@ async def test_g18_a_unique_field_refuses_a_second_live_value_naming_the_fields(
         with pytest.raises(AlreadyExists):
             await rooms.add(Room(shelf_id=shelf.id, code="A", seat=2))
         await rooms.delete(first.id)  # a deleted room frees its code and seat
-        await rooms.add(Room(shelf_id=shelf.id, code="A", seat=1))
+        again = await rooms.add(Room(shelf_id=shelf.id, code="A", seat=1))
+        assert [r.id for r in await rooms.list(where("code") == "A")] == [again.id]
+        assert set(repository_for(Room).allowed_filters()) == {"id", "shelf_id", "code", "seat"}
+        assert repository_for(Room).allowed_filters()["code"] == {Op.EQ, Op.IN}
     finally:
         await db.drop_all(RowsBase.metadata)
         await db.close()

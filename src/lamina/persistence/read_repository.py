@@ -22,7 +22,7 @@ from sqlalchemy import (
     select,
 )
 
-from lamina.domain.entity import Entity
+from lamina.domain.entity import Entity, Unique
 from lamina.domain.errors import InvalidInput, NotFound
 from lamina.persistence import audit
 from lamina.persistence.audit import AuditEntry
@@ -58,9 +58,15 @@ _KEY_OPS = frozenset({Op.EQ, Op.IN})
 
 
 def _keys_of(entity: type[Entity]) -> list[str]:
-    """The fields every repository of ``entity`` filters by equality and ``in``: its id and
-    its references (``References(Other)``: indexed foreign keys)."""
-    return [*(["id"] if "id" in entity.model_fields else []), *entity.references()]
+    """The fields every repository of ``entity`` filters by equality and ``in``: its id, its
+    references (``References(Other)``: indexed foreign keys) and its ``Unique`` fields (a
+    slug, a tag's name: indexed too)."""
+    unique = [
+        name
+        for name, info in entity.model_fields.items()
+        if any(isinstance(marker, Unique) for marker in info.metadata)
+    ]
+    return [*(["id"] if "id" in entity.model_fields else []), *entity.references(), *unique]
 
 
 class ReadOnlyRepository(Generic[E, R]):
@@ -89,7 +95,8 @@ class ReadOnlyRepository(Generic[E, R]):
     renames: ClassVar[Mapping[str, str]] = {}
     filterable: ClassVar[Sequence[str] | Mapping[str, Sequence[str]]] = ()
     """The fields list filters may use: names (every operator) or ``{name: [operators]}``.
-    The id and the references (``References(Other)``) always filter by ``eq`` and ``in``."""
+    The id, the references (``References(Other)``) and the ``Unique`` fields always filter by
+    ``eq`` and ``in``."""
     sortable: ClassVar[Sequence[str]] = ()
     default_order: ClassVar[Sequence[str]] = ()
     relations: ClassVar[Mapping[str, type[ReadOnlyRepository[Any, Any]]]] = {}
