@@ -6,22 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from examples.etl import domain as d
 from examples.etl import services as s
 from lamina.api import (
     DEFAULT_ROUTES,
     CreateMany,
     IfMatch,
-    RequestBody,
     ResourceAction,
     Resources,
-    ResourceSchemas,
     Route,
 )
-
-
-class RoleChange(RequestBody):
-    role: d.Role
 
 
 def routers(resources: Resources) -> list[APIRouter]:
@@ -38,9 +31,6 @@ def routers(resources: Resources) -> list[APIRouter]:
             s.MemberService,
             "members",
             routes={Route.LIST, Route.CREATE, Route.UPDATE, Route.DELETE},
-            schemas=ResourceSchemas.from_entity(
-                d.Membership, exclude_input={"project_id"}, update=RoleChange
-            ),
         ),
         under(
             s.ComponentService,

@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import Field, StringConstraints
 
 from lamina.domain import (
+    IMMUTABLE,
     READ_ONLY,
     ActorTracked,
     DomainEvent,
@@ -53,7 +54,7 @@ InProject = Annotated[UUID, READ_ONLY, References(Project)]
 
 class Membership(StandardEntity):
     project_id: InProject
-    user_id: Annotated[UUID, References(User), Unique("project_id")]  # changes: the role only
+    user_id: Annotated[UUID, References(User), Unique("project_id"), IMMUTABLE]
     role: Role = "viewer"
 
 

@@ -11,7 +11,18 @@ import pytest
 from pydantic import Field
 from sqlalchemy.orm import DeclarativeBase
 
-from lamina.domain import READ_ONLY, Entity, NotFound, PermissionDenied, References, Unique, uuid7
+from lamina.api import ResourceSchemas
+from lamina.domain import (
+    IMMUTABLE,
+    READ_ONLY,
+    Entity,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    References,
+    Unique,
+    uuid7,
+)
 from lamina.persistence import Database, EntityColumns, UnitOfWork, repository_for
 from lamina.service import Members, Service
 
@@ -24,7 +35,7 @@ class Club(Entity):
 
 class ClubMembership(Entity):
     club_id: Annotated[UUID, References(Club)]
-    user_id: Annotated[UUID, Unique("club_id")]
+    user_id: Annotated[UUID, Unique("club_id"), IMMUTABLE]  # only the role changes
     role: Role = "viewer"
 
 
@@ -106,3 +117,23 @@ def test_roles_and_fields_are_checked_when_declared() -> None:
     with pytest.raises(ValueError, match="no roles"):
         without_roles.scope("club_id", "owner")
     assert without_roles.scope("club_id").field == "club_id"
+
+
+class MembershipService(Service[ClubMembership, Caller]):
+    scope = members.scope("club_id")
+    write_scope = members.scope("club_id", "owner")
+
+
+async def test_an_immutable_field_is_set_once_and_never_changed(db: Database) -> None:
+    owner = Caller(uuid7())
+    club = await ClubService(db, owner).create({"name": "chess"})
+    service = MembershipService(db, owner)
+    joined = await service.create({"club_id": club.id, "user_id": uuid7(), "role": "viewer"})
+
+    assert (await service.update(joined.id, {"role": "editor"})).role == "editor"
+    with pytest.raises(InvalidInput) as refused:
+        await service.update(joined.id, {"user_id": owner.user_id})
+    assert [e.field for e in refused.value.errors] == ["user_id"]
+    schemas = ResourceSchemas.from_entity(ClubMembership)
+    assert "user_id" in schemas.create.model_fields
+    assert set(schemas.update.model_fields) == {"club_id", "role"}

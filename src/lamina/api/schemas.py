@@ -43,7 +43,14 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from lamina.domain.editors_only import has_editors_only
-from lamina.domain.entity import EDITORS_ONLY, READ_ONLY, SENSITIVE, SERVER_OWNED, Entity
+from lamina.domain.entity import (
+    EDITORS_ONLY,
+    IMMUTABLE,
+    READ_ONLY,
+    SENSITIVE,
+    SERVER_OWNED,
+    Entity,
+)
 from lamina.domain.masking import ShowLast
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -208,7 +215,9 @@ def create_schema(
 def update_schema(
     entity: type[Entity], *, exclude: Collection[str] = (), name: str | None = None
 ) -> type[BaseModel]:
-    """``<Entity>Update``: every client-settable field, optional; dump with ``exclude_unset``."""
+    """``<Entity>Update``: every client-settable field but the ``IMMUTABLE`` ones, optional;
+    dump with ``exclude_unset``."""
+    exclude = {*exclude, *entity.fields_marked(IMMUTABLE)}
     fields = {
         field: _rebuilt(
             info,

@@ -9,6 +9,7 @@ from lamina.domain.email import EmailAddress
 from lamina.domain.entity import (
     EDITORS_ONLY,
     ENCRYPTED,
+    IMMUTABLE,
     MASK,
     READ_ONLY,
     SENSITIVE,
@@ -61,6 +62,7 @@ from lamina.domain.text import (
 __all__ = [
     "EDITORS_ONLY",
     "ENCRYPTED",
+    "IMMUTABLE",
     "MASK",
     "NOT_BLANK",
     "READ_ONLY",

@@ -35,6 +35,11 @@ so a client cannot set it (G12).
 READ_ONLY = _Marker("READ_ONLY")
 """Marks a field set on creation by the server or a use case, never by client input."""
 
+IMMUTABLE = _Marker("IMMUTABLE")
+"""Marks a field a client sets when it makes the entity and no one changes afterwards (the user
+of a membership: only its role changes). The derived update schema leaves it out, and a
+service's ``update`` refuses to change it (:class:`~lamina.domain.InvalidInput`, a 422)."""
+
 SENSITIVE = _Marker("SENSITIVE")
 """Marks a field whose value is masked in audit entries and logs and never returned."""
 
@@ -106,7 +111,7 @@ class References:
         return f"References({self.entity.__name__}{within})"
 
 
-FIELD_MARKERS = (SERVER_OWNED, READ_ONLY, SENSITIVE, ENCRYPTED, EDITORS_ONLY)
+FIELD_MARKERS = (SERVER_OWNED, READ_ONLY, IMMUTABLE, SENSITIVE, ENCRYPTED, EDITORS_ONLY)
 """lamina's markers: they tell persistence and schemas about a field, validation ignores them."""
 
 _E = TypeVar("_E", bound="Entity")

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from lamina.domain.context import EventContext, use_context
 from lamina.domain.editors_only import has_editors_only, hide_editors_only
-from lamina.domain.entity import SERVER_OWNED, Entity, References
+from lamina.domain.entity import IMMUTABLE, SERVER_OWNED, Entity, References
 from lamina.domain.errors import (
     Conflict,
     FieldError,
@@ -598,6 +598,10 @@ class Service(Generic[E, P]):
         :class:`~lamina.domain.VersionConflict` and nothing is written (G2).
         """
         changes = dict(changes)
+        fixed = self.entity.fields_marked(IMMUTABLE) & changes.keys()
+        if fixed:
+            errors = [FieldError(f, "cannot be changed") for f in sorted(fixed)]
+            raise InvalidInput("fields set when it was made cannot be changed", errors)
 
         async def use_case(uow: UnitOfWork) -> E:
             repo, current = await self.for_write(uow, id, Action.UPDATE, changes)
