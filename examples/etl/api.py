@@ -63,7 +63,6 @@ def routers(resources: Resources) -> list[APIRouter]:
                     if_match=IfMatch.OPTIONAL,
                 ),
                 *ResourceAction.links(s.JobService, "tags", param="tag", answer_item=True),
-                ResourceAction("executions", s.JobService.run_job, status_code=201),
             ],
         ),
         resources.router(
@@ -77,7 +76,7 @@ def routers(resources: Resources) -> list[APIRouter]:
             path="/jobs/{id}/executions",
             item_path="/executions/{id}",
             parent=resources.parent("job_id", s.JobService, param="id"),
-            routes={Route.LIST, Route.GET},
+            routes={Route.LIST, Route.GET, Route.CREATE},  # a run: an empty POST
             # start, succeed, fail, cancel: a runner reports on the current row, no If-Match
             actions=ResourceAction.transitions(s.ExecutionService, if_match=IfMatch.NONE),
         ),

@@ -19,6 +19,7 @@ from lamina.domain import (
     DomainEvent,
     Entity,
     Name,
+    Numbered,
     References,
     SecretConfiguration,
     SoftDeletable,
@@ -117,9 +118,9 @@ class JobTag(Entity):
 
 class JobExecution(StandardEntity):
     project_id: InProject
-    job_id: Annotated[UUID, READ_ONLY, References(Job)]
+    job_id: Annotated[UUID, READ_ONLY, References(Job, within="project_id")]
     status: Annotated[ExecutionStatus, READ_ONLY] = "queued"
-    attempt: Annotated[int, READ_ONLY] = 1
+    attempt: Annotated[int, READ_ONLY, Numbered("job_id")] = 1  # its job's 1st, 2nd…
     started_at: Annotated[datetime | None, READ_ONLY] = None
     finished_at: Annotated[datetime | None, READ_ONLY] = None
     error: Annotated[str, READ_ONLY, StringConstraints(max_length=2000)] = ""

@@ -103,17 +103,6 @@ class JobService(InProject):
         await self.steps.replace(id, component_ids, expected_version=expected_version)
         return await self.get(id)
 
-    async def run_job(self, id: UUID) -> d.JobExecution:
-        """Queue an execution of the job (its next attempt)."""
-
-        async def use_case(uow: UnitOfWork) -> d.JobExecution:
-            _, job = await self.for_write(uow, id, "run", for_update=True)  # attempts in turn
-            attempt = await r.Executions(uow).count(where("job_id") == id) + 1
-            run = d.JobExecution(project_id=job.project_id, job_id=id, attempt=attempt)
-            return await r.Executions(uow).add(run)
-
-        return await self.run(use_case)
-
 
 class StepService(InProject):
     repository = r.Steps

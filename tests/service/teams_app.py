@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase
 from lamina.domain import (
     READ_ONLY,
     Entity,
+    Numbered,
     References,
     Timestamped,
     Unique,
@@ -75,6 +76,14 @@ class Drawing(Timestamped, Versioned, Entity):
     title: Name = "untitled"
 
 
+class Revision(Timestamped, Entity):
+    """A part's revisions, numbered 1, 2, 3… per part."""
+
+    team_id: InTeam
+    part_id: Annotated[UUID, READ_ONLY, References(Part, within="team_id")]
+    number: Annotated[int, READ_ONLY, Numbered("part_id"), Unique("part_id")] = 0
+
+
 class LinkBase(EntityColumns, DeclarativeBase): ...
 
 
@@ -97,6 +106,9 @@ class PartLabelRow(LinkBase, entity=PartLabel, tablename="t_links_part_labels"):
 
 
 class DrawingRow(LinkBase, entity=Drawing, tablename="t_links_drawings"): ...
+
+
+class RevisionRow(LinkBase, entity=Revision, tablename="t_links_revisions"): ...
 
 
 class Parts(Repository[Part, PartRow]):
@@ -147,6 +159,10 @@ class PartService(Service[Part, Member]):
         again_ok=True,
         order_by=["name"],
     )
+
+
+class RevisionService(Service[Revision, Member]):
+    scope = IN_MY_TEAMS
 
 
 class DrawingService(Service[Drawing, Member]):

@@ -4,7 +4,9 @@ bound reference (``References(Part, within="team_id")``) places a new item where
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 import httpx
 import pytest
@@ -15,13 +17,14 @@ from tests.service.teams_app import (
     DrawingService,
     Member,
     PartService,
+    RevisionService,
     fresh_teams,
     member_from_header,
     team_with_parts,
 )
 
 from lamina.api import ApiSettings, CreateMany, Resources, Route, install
-from lamina.domain import InvalidInput, NotFound, PermissionDenied, uuid7
+from lamina.domain import Entity, InvalidInput, NotFound, Numbered, PermissionDenied, uuid7
 from lamina.persistence import Database, count_queries, repository_for
 
 
@@ -93,6 +96,35 @@ async def test_the_checks_read_once_per_place_not_per_item(db: Database) -> None
     assert await queries(100) == await queries(300)  # both past the COPY threshold
     assert await queries(1) >= 1
     assert len(await stored_drawings(db)) == 401
+
+
+async def test_numbered_fields_count_up_within_their_parent(db: Database) -> None:
+    member, p = await team_with_parts(db, "axle", "bolt")
+    revisions = RevisionService(db, member)
+
+    first = [await revisions.create({"part_id": p["axle"].id}) for _ in range(3)]
+    other = await revisions.create({"part_id": p["bolt"].id})
+    more = await revisions.create_many([{}, {}], part_id=p["axle"].id)
+
+    assert [r.number for r in first] == [1, 2, 3]
+    assert other.number == 1
+    assert [r.number for r in more] == [4, 5]
+
+
+async def test_concurrent_creates_take_distinct_numbers(db: Database) -> None:
+    member, p = await team_with_parts(db, "axle")
+    revisions = RevisionService(db, member)
+
+    made = await asyncio.gather(*(revisions.create({"part_id": p["axle"].id}) for _ in range(8)))
+    assert sorted(r.number for r in made) == list(range(1, 9))
+
+
+def test_numbered_within_a_field_the_entity_lacks_is_refused() -> None:
+    class Odd(Entity):
+        n: Annotated[int, Numbered("parent_id")] = 0
+
+    with pytest.raises(TypeError, match=r"Numbered\('parent_id'\), no such field"):
+        Odd.numbered()
 
 
 # ---------------------------------------------------------------- over HTTP

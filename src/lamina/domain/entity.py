@@ -81,6 +81,23 @@ class Unique:
         return f"Unique({', '.join(map(repr, self.within))})"
 
 
+class Numbered:
+    """Marks a number a service gives each new entity within a parent: 1, 2, 3… within
+    ``within`` (``attempt: Annotated[int, READ_ONLY, Numbered("job_id")]``: a job's runs). A
+    create that leaves the field out gets one more than the rows of that parent so far (deleted
+    ones too: number rows you do not hard-delete), concurrent creates in one parent taking
+    their numbers in turn; pair it with ``Unique(within)`` so the database holds it too.
+    """
+
+    __slots__ = ("within",)
+
+    def __init__(self, within: str) -> None:
+        self.within = within
+
+    def __repr__(self) -> str:
+        return f"Numbered({self.within!r})"
+
+
 class References:
     """Marks a field holding the id of another entity: ``Annotated[UUID, References(Course)]``.
 
@@ -161,7 +178,7 @@ def _same_as_created_at(data: dict[str, Any]) -> Any:
     return data["created_at"] if "created_at" in data else utcnow()
 
 
-_LAMINA_MARKERS = (_Marker, Unique, References, ShowLast)
+_LAMINA_MARKERS = (_Marker, Unique, References, Numbered, ShowLast)
 
 
 def check_markers(model: type[BaseModel]) -> None:
@@ -308,6 +325,21 @@ class Entity(BaseModel):
         for name, marker in found.items():
             if marker.within not in cls.model_fields:
                 raise TypeError(f"{cls.__name__}.{name}: {marker!r}, but no {marker.within} here")
+        return found
+
+    @classmethod
+    def numbered(cls) -> dict[str, str]:
+        """The ``Numbered`` fields and the field each is numbered within; TypeError if that
+        field is not the entity's."""
+        found = {
+            name: marker.within
+            for name, info in cls.model_fields.items()
+            for marker in info.metadata
+            if isinstance(marker, Numbered)
+        }
+        for name, within in found.items():
+            if within not in cls.model_fields:
+                raise TypeError(f"{cls.__name__}.{name}: Numbered({within!r}), no such field")
         return found
 
     @classmethod

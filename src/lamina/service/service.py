@@ -526,8 +526,8 @@ class Service(Generic[E, P]):
             checked: set[tuple[Any, ...]] = set()
             entities = []
             placed = await self._placed(uow, common) if common else common
-            for values in items:
-                entity = self.new_entity({**values, **placed})
+            for values in await self._numbered(uow, [{**values, **placed} for values in items]):
+                entity = self.new_entity(values)
                 place = tuple(getattr(entity, f, None) for f in looked_at)
                 if place not in checked:  # the reads once per place, not per item
                     await self.check_in_scope(entity, read, target=uow, creating=True)
@@ -557,6 +557,32 @@ class Service(Generic[E, P]):
             looked_at |= {field, cast(str, marker.within)}
         return sorted(looked_at)
 
+    async def _numbered(
+        self, uow: UnitOfWork, items: Sequence[Mapping[str, Any]]
+    ) -> list[Mapping[str, Any]]:
+        """``items`` with each ``Numbered`` field they leave out given the next number in its
+        parent, in turn: the parent's numbers are counted under a lock held until commit."""
+        numbered = _numbered_fields(self.entity)
+        if not numbered or not items:
+            return list(items)
+        repo = self.repository(uow)
+        next_number: dict[tuple[str, Any], int] = {}
+        filled: list[Mapping[str, Any]] = []
+        for values in items:
+            values = dict(values)
+            for field, within in numbered.items():
+                if values.get(field) is not None:
+                    continue
+                key = (field, values.get(within))
+                if key not in next_number:
+                    await uow.serialize(repo.table().name, *key)
+                    taken = await repo.count(where(within) == key[1], include_deleted=True)
+                    next_number[key] = taken + 1
+                values[field] = next_number[key]
+                next_number[key] += 1
+            filled.append(values)
+        return filled
+
     async def _placed(self, target: Target, values: Mapping[str, Any]) -> Mapping[str, Any]:
         """``values`` with the place of each bound reference filled in when not given: a
         metric naming its component (``References(Component, within="project_id")``) is in
@@ -578,7 +604,8 @@ class Service(Generic[E, P]):
         """The entity made from ``values`` once scopes, policy and ``before_create`` passed,
         and the repository (with the scopes) to write it with."""
         read = await self.scope_filters(uow)
-        entity = self.new_entity(await self._placed(uow, values))
+        [numbered] = await self._numbered(uow, [await self._placed(uow, values)])
+        entity = self.new_entity(numbered)
         await self.check_in_scope(entity, read, target=uow, creating=True)
         write = await self.check_writable(entity, Action.CREATE, uow, creating=True)
         await self.authorize(Action.CREATE, entity)
@@ -727,6 +754,11 @@ class Service(Generic[E, P]):
 @functools.cache
 def _references_within(entity: type[Entity]) -> dict[str, References]:
     return entity.references_within()
+
+
+@functools.cache
+def _numbered_fields(entity: type[Entity]) -> dict[str, str]:
+    return entity.numbered()
 
 
 @functools.cache
