@@ -14,7 +14,7 @@ from pydantic import Field, JsonValue
 
 from examples.etl import domain as d
 from examples.etl import repositories as r
-from lamina.domain import Conflict, utcnow
+from lamina.domain import Conflict
 from lamina.persistence import UnitOfWork, where
 from lamina.security import Principal
 from lamina.service import Links, Members, Service, Transition, Within
@@ -108,10 +108,6 @@ class StepService(InProject):
     repository = r.Steps
 
 
-def finished(run: d.JobExecution, **values: Any) -> dict[str, Any]:
-    return {"finished_at": utcnow(), **values}
-
-
 class ExecutionService(InProject):
     """Executions move forward only: queued → running → succeeded | failed, or cancelled."""
 
@@ -121,9 +117,9 @@ class ExecutionService(InProject):
         "succeed": d.ExecutionSucceeded,
         "fail": d.ExecutionFailed,
     }
-    start = Transition("status", {"queued"}, "running", also=lambda run: {"started_at": utcnow()})
+    start = Transition("status", {"queued"}, "running", stamp="started_at")
     succeed = Transition(
-        "status", {"running"}, "succeeded", also=finished, takes=["rows_read", "rows_written"]
+        "status", {"running"}, "succeeded", stamp="finished_at", takes=["rows_read", "rows_written"]
     )
-    fail = Transition("status", {"running"}, "failed", also=finished, takes=["error"])
-    cancel = Transition("status", {"queued", "running"}, "cancelled", also=finished)
+    fail = Transition("status", {"running"}, "failed", stamp="finished_at", takes=["error"])
+    cancel = Transition("status", {"queued", "running"}, "cancelled", stamp="finished_at")

@@ -12,13 +12,14 @@ from tests.service.projects_app import (
     Projects,
     ProjectService,
     Status,
+    TaskService,
     User,
     fresh_database,
     new_user,
 )
 
 from lamina.api import IfMatch, ResourceAction
-from lamina.domain import Conflict, DomainEvent, NotFound, VersionConflict
+from lamina.domain import Conflict, DomainEvent, NotFound, VersionConflict, utcnow
 from lamina.events import EventStore
 from lamina.persistence import Database, UnitOfWork
 from lamina.service import Transition
@@ -133,3 +134,33 @@ def test_resource_actions_of_every_transition_in_declaration_order() -> None:
     assert actions[0].call is Reviewed.close
     with pytest.raises(ValueError, match="declares no Transition"):
         ResourceAction.transitions(ProjectService)
+
+
+class Reprioritised(ProjectService):
+    bump = Transition("status", {Status.OPEN}, Status.OPEN, takes=["priority"])
+
+
+class TaskLifecycle(TaskService):
+    finish = Transition("done", {False}, True, stamp="due_at")
+
+
+async def test_taken_values_are_set_and_a_stamp_takes_the_time(db: Database) -> None:
+    user = User(new_user())
+    project = await Reprioritised(db, user).create({"name": "Docs"})
+    bumped = await Reprioritised(db, user).bump(project.id, priority=7)
+    assert bumped.priority == 7  # no `also` needed to keep what the call takes
+
+    task = await TaskLifecycle(db, user).create({"project_id": project.id, "title": "write"})
+    before = utcnow()
+    done = await TaskLifecycle(db, user).finish(task.id)
+    assert done.done is True
+    assert done.due_at is not None
+    assert done.due_at >= before
+
+
+def test_a_stamp_on_a_field_the_entity_lacks_is_refused() -> None:
+    class Odd(TaskService):
+        finish = Transition("done", {False}, True, stamp="finished_at")
+
+    with pytest.raises(TypeError, match="stamps 'finished_at': no such field"):
+        Odd.finish  # noqa: B018

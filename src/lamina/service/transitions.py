@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from lamina.domain.entity import Entity
+from lamina.domain.entity import Entity, utcnow
 from lamina.domain.errors import Conflict
 from lamina.persistence import UnitOfWork
 
@@ -41,13 +41,13 @@ Guard = Callable[[UnitOfWork, Any], Awaitable[None]]
 class Transition(Generic[E]):
     """A use case setting ``field`` from one of ``sources`` to ``target`` (see the module).
 
-    ``guard`` may refuse it (raise a domain error). ``also(entity, **values)`` gives further
-    changes, from the entity and the keyword arguments of the call. ``takes`` names fields of
-    the entity the call takes as keyword arguments, with the fields' types and defaults, so
-    an action mounting it has them as its body, under the entity's rules::
+    ``guard`` may refuse it (raise a domain error). ``takes`` names fields of the entity the
+    call takes as keyword arguments, with the fields' types and defaults, and sets: an action
+    mounting it has them as its body, under the entity's rules. ``stamp`` names a field set
+    to the time of the transition. ``also(entity, **values)`` gives further changes, from the
+    entity and the keyword arguments of the call::
 
-        fail = Transition("status", {RUNNING}, FAILED, takes=["error"],
-                          also=lambda run, error: {"error": error, "finished_at": utcnow()})
+        fail = Transition("status", {RUNNING}, FAILED, takes=["error"], stamp="finished_at")
         ResourceAction("fail", RunService.fail)   # body {"error": ...}, as Run.error allows
     """
 
@@ -60,6 +60,7 @@ class Transition(Generic[E]):
         guard: Guard | None = None,
         also: Callable[..., Mapping[str, Any]] | None = None,
         takes: Collection[str] = (),
+        stamp: str | None = None,
         doc: str | None = None,
     ) -> None:
         self.field = field
@@ -68,6 +69,7 @@ class Transition(Generic[E]):
         self.guard = guard
         self.also = also
         self.takes = tuple(takes)
+        self.stamp = stamp
         self.name = ""
         self.__doc__ = doc
 
@@ -87,6 +89,9 @@ class Transition(Generic[E]):
         method = self._method
         if method.__doc__ is None:  # the entity is known once the service class is made
             entity = getattr(owner, "entity", None)
+            fields = entity.model_fields if entity is not None else {}
+            if self.stamp is not None and fields and self.stamp not in fields:
+                raise TypeError(f"Transition {self.name!r} stamps {self.stamp!r}: no such field")
             if self.takes:  # first: a field the entity lacks raises on every access
                 self._declare_takes(method, entity)
             method.__doc__ = self.__doc__ or self._summary(entity)
@@ -131,8 +136,12 @@ class Transition(Generic[E]):
                 )
             if self.guard is not None:
                 await self.guard(uow, entity)
-            extra = self.also(entity, **values) if self.also is not None else {}
-            return {**extra, self.field: self.target}
+            changes = {name: values[name] for name in self.takes if name in values}
+            if self.stamp is not None:
+                changes[self.stamp] = utcnow()
+            if self.also is not None:
+                changes.update(self.also(entity, **values))
+            return {**changes, self.field: self.target}
 
         result: E = await service.act(id, self.name, decide, expected_version=expected_version)
         return result
