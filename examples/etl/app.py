@@ -1,8 +1,5 @@
-"""The ETL registry as a FastAPI app: ``create_app`` (uvicorn's factory too).
-
-The database must be migrated first (``python -m examples.etl`` does it); its
-keyring holds the configuration secrets' keys (default ``LAMINA_KEYS``).
-"""
+"""The ETL registry as a FastAPI app (uvicorn's factory too), on a migrated database whose
+keyring holds the configuration secrets' keys (``python -m examples.etl`` does both)."""
 
 from __future__ import annotations
 

@@ -16,9 +16,7 @@ async def load_demo(db: Database) -> bool:
         return False
     olga, victor = users
     project = await s.ProjectService(db, olga).create({"name": "Sales warehouse"})
-    await s.MemberService(db, olga).create(
-        {"project_id": project.id, "user_id": victor.user_id, "role": "viewer"}
-    )
+    await s.members.join(db, project.id, victor, "viewer")
     components, made = s.ComponentService(db, olga), []
     for name, kind in [
         ("crm-extract", "extractor"),
@@ -31,11 +29,8 @@ async def load_demo(db: Database) -> bool:
         made.append(await components.create({**values, **(secret if kind == "loader" else {})}))
     for first, then in zip(made[1:], made, strict=False):
         await components.dependencies.add(first.id, then.id)
-    schema = {
-        "type": "object",
-        "properties": {"amount": {"type": "number"}},
-        "required": ["amount"],
-    }
+    amount = {"amount": {"type": "number"}}
+    schema = {"type": "object", "properties": amount, "required": ["amount"]}
     await s.DataclassService(db, olga).create(
         {
             "project_id": project.id,

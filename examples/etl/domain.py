@@ -1,8 +1,5 @@
-"""Entities and events of the ETL registry: pure Pydantic, apart from the SQLModel tables.
-
-The seed's three base models (components, dataclass definitions, jobs) and what hangs off
-them, each in a project whose members are owners, editors or viewers.
-"""
+"""Entities and events of the ETL registry (pure Pydantic, apart from the SQLModel tables): the
+seed's base models and what hangs off them, each in a project of owners, editors and viewers."""
 
 from __future__ import annotations
 
@@ -34,10 +31,6 @@ TAG = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$"  # any case, stored in lower case
 TagName = Annotated[str, StringConstraints(pattern=TAG, to_lower=True, max_length=50)]
 
 
-Role = Literal["owner", "editor", "viewer"]
-ComponentType = Literal["extractor", "transformer", "loader", "validator"]
-ComponentStatus = Literal["draft", "active", "deprecated"]
-DataclassType = Literal["record", "event", "reference"]
 StrategyType = Literal["sequential", "parallel", "conditional"]
 ExecutionStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -56,14 +49,14 @@ InProject = Annotated[UUID, READ_ONLY, References(Project)]
 class Membership(StandardEntity):
     project_id: InProject
     user_id: Annotated[UUID, References(User), Unique("project_id"), IMMUTABLE]
-    role: Role = "viewer"
+    role: Literal["owner", "editor", "viewer"] = "viewer"
 
 
 class Component(StandardEntity, SoftDeletable, SecretConfiguration):
     project_id: InProject
     name: Annotated[Name, Unique("project_id")]
-    component_type: ComponentType
-    status: ComponentStatus = "draft"
+    component_type: Literal["extractor", "transformer", "loader", "validator"]
+    status: Literal["draft", "active", "deprecated"] = "draft"
 
 
 class Dependency(Entity, Timestamped, ActorTracked):
@@ -84,7 +77,7 @@ class Metric(Entity):
 class DataclassDefinition(StandardEntity, SoftDeletable):
     project_id: InProject
     name: Annotated[Name, Unique("project_id")]
-    dataclass_type: DataclassType
+    dataclass_type: Literal["record", "event", "reference"]
     schema_definition: JsonSchema = Field(default_factory=lambda: {"type": "object"})
     validation_rules: RecordRules = Field(default_factory=list)
     component_id: Annotated[UUID | None, References(Component, within="project_id")] = None

@@ -1,9 +1,5 @@
-"""Use cases, one service per entity, for a project member.
-
-Every row belongs to a project: members see it (others get 404), editors and
-owners change it (viewers get 403), owners manage the members. Each write is
-one unit of work.
-"""
+"""Use cases, one service per entity. Every row belongs to a project: members see it (others
+get 404), editors and owners change it (viewers get 403), owners manage the members."""
 
 from __future__ import annotations
 
