@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from lamina.domain.context import EventContext, use_context
 from lamina.domain.editors_only import has_editors_only, hide_editors_only
-from lamina.domain.entity import IMMUTABLE, SERVER_OWNED, Entity, References
+from lamina.domain.entity import IMMUTABLE, SERVER_OWNED, Entity
 from lamina.domain.errors import (
     Conflict,
     FieldError,
@@ -36,6 +36,7 @@ from lamina.persistence import (
     repository_for,
     where,
 )
+from lamina.service.placement import check_references, number, place, references_within
 from lamina.service.policy import Action, Policy
 from lamina.service.scopes import OwnedBy, Scope, Target, Unscoped, principal_id, unmet_scope
 
@@ -309,23 +310,9 @@ class Service(Generic[E, P]):
             changed = self._changed(current, changes)
             await self.check_in_scope(changed, await self.scope_filters(uow), target=uow)
             await self.check_writable(changed, Action.UPDATE, uow)
-        within = _references_within(self.entity)
+        within = references_within(self.entity)
         if any(f in changes or m.within in changes for f, m in within.items()):
-            await self._check_references(uow, self._changed(current, changes))
-
-    async def _check_references(self, uow: UnitOfWork, entity: E) -> None:
-        """Each ``References(X, within=f)`` of ``entity`` names an X with the same ``f``
-        (:class:`NotFound` otherwise, as though there were none)."""
-        for field, marker in _references_within(self.entity).items():
-            value = getattr(entity, field)
-            if value is None:
-                continue
-            where_it_is = getattr(entity, cast(str, marker.within))
-            referenced = repository_for(marker.entity)(uow)
-            if not await referenced.exists(
-                where("id") == value, where(cast(str, marker.within)) == where_it_is
-            ):
-                raise NotFound(marker.entity.__name__, value)
+            await check_references(uow, self._changed(current, changes))
 
     def new_entity(self, values: Mapping[str, Any]) -> E:
         """The entity a create makes from ``values`` (and the principal's id in ``owner_field``);
@@ -525,15 +512,16 @@ class Service(Generic[E, P]):
             looked_at = self._fields_checked((*read, *write))
             checked: set[tuple[Any, ...]] = set()
             entities = []
-            placed = await self._placed(uow, common) if common else common
-            for values in await self._numbered(uow, [{**values, **placed} for values in items]):
+            placed = await place(self.entity, uow, common) if common else common
+            merged = [{**values, **placed} for values in items]
+            for values in await number(self.repository, uow, merged):
                 entity = self.new_entity(values)
-                place = tuple(getattr(entity, f, None) for f in looked_at)
-                if place not in checked:  # the reads once per place, not per item
+                where_it_is = tuple(getattr(entity, f, None) for f in looked_at)
+                if where_it_is not in checked:  # the reads once per place, not per item
                     await self.check_in_scope(entity, read, target=uow, creating=True)
                     await self.check_writable(entity, Action.CREATE, uow, creating=True)
-                    await self._check_references(uow, entity)
-                    checked.add(place)
+                    await check_references(uow, entity)
+                    checked.add(where_it_is)
                 await self.authorize(Action.CREATE, entity)
                 adjusted = await self.before_create(uow, entity)
                 if adjusted is not entity:  # moved by the hook: checked where it is now
@@ -553,50 +541,9 @@ class Service(Generic[E, P]):
         """The fields a create's checks read: those of the scopes' filters, and the bound
         references with their places."""
         looked_at = {field.split(".")[0] for f in filters for field in f.fields}
-        for field, marker in _references_within(self.entity).items():
+        for field, marker in references_within(self.entity).items():
             looked_at |= {field, cast(str, marker.within)}
         return sorted(looked_at)
-
-    async def _numbered(
-        self, uow: UnitOfWork, items: Sequence[Mapping[str, Any]]
-    ) -> list[Mapping[str, Any]]:
-        """``items`` with each ``Numbered`` field they leave out given the next number in its
-        parent, in turn: the parent's numbers are counted under a lock held until commit."""
-        numbered = _numbered_fields(self.entity)
-        if not numbered or not items:
-            return list(items)
-        repo = self.repository(uow)
-        next_number: dict[tuple[str, Any], int] = {}
-        filled: list[Mapping[str, Any]] = []
-        for values in items:
-            values = dict(values)
-            for field, within in numbered.items():
-                if values.get(field) is not None:
-                    continue
-                key = (field, values.get(within))
-                if key not in next_number:
-                    await uow.serialize(repo.table().name, *key)
-                    taken = await repo.count(where(within) == key[1], include_deleted=True)
-                    next_number[key] = taken + 1
-                values[field] = next_number[key]
-                next_number[key] += 1
-            filled.append(values)
-        return filled
-
-    async def _placed(self, target: Target, values: Mapping[str, Any]) -> Mapping[str, Any]:
-        """``values`` with the place of each bound reference filled in when not given: a
-        metric naming its component (``References(Component, within="project_id")``) is in
-        the component's project. :class:`NotFound` when the referenced entity is not there."""
-        filled = dict(values)
-        for field, marker in _references_within(self.entity).items():
-            within = cast(str, marker.within)
-            if filled.get(field) is None or within in filled:
-                continue
-            found = await repository_for(marker.entity)(target).get_or_none(filled[field])
-            if found is None:
-                raise NotFound(marker.entity.__name__, filled[field])
-            filled[within] = getattr(found, within)
-        return filled
 
     async def _checked_new(
         self, uow: UnitOfWork, values: Mapping[str, Any]
@@ -604,7 +551,7 @@ class Service(Generic[E, P]):
         """The entity made from ``values`` once scopes, policy and ``before_create`` passed,
         and the repository (with the scopes) to write it with."""
         read = await self.scope_filters(uow)
-        [numbered] = await self._numbered(uow, [await self._placed(uow, values)])
+        [numbered] = await number(self.repository, uow, [await place(self.entity, uow, values)])
         entity = self.new_entity(numbered)
         await self.check_in_scope(entity, read, target=uow, creating=True)
         write = await self.check_writable(entity, Action.CREATE, uow, creating=True)
@@ -613,7 +560,7 @@ class Service(Generic[E, P]):
         if adjusted is not entity:
             await self.check_in_scope(adjusted, read, target=uow, creating=True)
             await self.check_writable(adjusted, Action.CREATE, uow, creating=True)
-        await self._check_references(uow, adjusted)
+        await check_references(uow, adjusted)
         return cast(Repository[E, Any], self.repository(uow, scope=(*read, *write))), adjusted
 
     async def update(
@@ -749,16 +696,6 @@ class Service(Generic[E, P]):
             return type(current).model_validate({**current.__dict__, **known})
         except ValidationError as exc:
             raise InvalidInput.from_validation_error(exc) from None
-
-
-@functools.cache
-def _references_within(entity: type[Entity]) -> dict[str, References]:
-    return entity.references_within()
-
-
-@functools.cache
-def _numbered_fields(entity: type[Entity]) -> dict[str, str]:
-    return entity.numbered()
 
 
 @functools.cache
