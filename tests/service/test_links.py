@@ -32,6 +32,7 @@ from lamina.domain import (
     AlreadyExists,
     Conflict,
     Entity,
+    InvalidInput,
     NotFound,
     PermissionDenied,
     References,
@@ -166,6 +167,8 @@ async def test_a_named_end_is_made_once_and_linking_again_is_nothing(db: Databas
 
     await parts.labels.add(p["axle"].id, "steel")
     await parts.labels.add(p["axle"].id, "steel")  # again_ok
+    with pytest.raises(InvalidInput):  # what the label's name refuses
+        await parts.labels.add(p["axle"].id, "Not a label")
     await parts.labels.add(p["bolt"].id, "steel")
     await parts.labels.add(p["bolt"].id, "cheap")
 

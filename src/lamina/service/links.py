@@ -27,6 +27,7 @@ though it did not exist), and the link is made with it.
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -145,6 +146,7 @@ class Links:
         far = self._far(service)
         shared = self._shared(item)
         seen = await far.scoped(uow)
+        named = [self._checked(name) for name in named]
         wanted = list(dict.fromkeys(named))
         found = await seen.list(where(self.by).in_(wanted), *_equal(shared)) if wanted else []
         by_name = {getattr(end, self.by): end for end in found}
@@ -157,6 +159,18 @@ class Links:
             by_name[name] = await repo.add(entity)
             await far.after_create(uow, by_name[name])
         return [by_name[name] for name in named]
+
+    @functools.cached_property
+    def _by_adapter(self) -> TypeAdapter[Any]:
+        return TypeAdapter(self.by_type)
+
+    def _checked(self, name: Any) -> Any:
+        """``name`` as the ``by`` field has it (``"Nightly"`` is the tag ``nightly``), or an
+        :class:`InvalidInput` when the field refuses it."""
+        try:
+            return self._by_adapter.validate_python(name)
+        except ValidationError as exc:
+            raise InvalidInput.from_validation_error(exc) from None
 
     def _link(self, item: Entity, end: Any, position: int) -> Any:
         values = {**self._shared(item), self.source: item.id, self.target: end.id}
@@ -239,7 +253,9 @@ class Links:
             end_id = other
             if self.by != "id":
                 far = await self._far(service).scoped(uow)
-                named = await far.list(where(self.by) == other, *_equal(self._shared(item)))
+                named = await far.list(
+                    where(self.by) == self._checked(other), *_equal(self._shared(item))
+                )
                 end_id = named[0].id if named else None
             links = self.repository(uow)
             pair = (where(self.source) == id, where(self.target) == end_id)
@@ -257,11 +273,7 @@ class Links:
         tagged ``nightly``). For a list route's ``query_filters={"tag": JobService.tags.having}``;
         a value the field refuses is an :class:`InvalidInput`."""
         far = self._far_class()
-        try:
-            value = TypeAdapter(self.by_type).validate_python(other)
-        except ValidationError as exc:
-            raise InvalidInput.from_validation_error(exc) from None
-        ends = far.repository.subquery("id", where(self.by) == value)
+        ends = far.repository.subquery("id", where(self.by) == self._checked(other))
         return where("id").in_(self.repository.subquery(self.source, where(self.target).in_(ends)))
 
     async def linked(
