@@ -3,12 +3,13 @@ and the UPDATE of a row read first (G2, G4, G12)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, insert, literal_column, select, update
+from sqlalchemy import ColumnDefault, bindparam, insert, literal_column, select, update
 
 from lamina.domain.context import EventContext
 from lamina.domain.entity import MASK, SERVER_OWNED, Entity, utcnow
@@ -28,6 +29,9 @@ _CREATION_CHANGES: dict[type[Any], CreationChanges] = {}
 """Per repository class: how a creation's audit entry lists the business fields."""
 
 _UPDATE_NOISE = frozenset({"updated_at", "updated_by_id", "version"})
+
+_DEFAULTS: dict[tuple[type[Any], tuple[str, ...]], tuple[tuple[str, ...], tuple[Any, ...]]] = {}
+"""Per repository class and inserted columns: the others with a Python-side default."""
 
 
 class WritingRepository(ReadOnlyRepository[E, R]):
@@ -79,9 +83,41 @@ class WritingRepository(ReadOnlyRepository[E, R]):
             for row in rows:
                 row += extra
             names = mapper.columns + encryption.blind_index_columns + tuple(columns)
-            return stored, names, rows
-        rows = [values(new) + extra for new in stored] if extra else [values(new) for new in stored]
-        return stored, mapper.columns + tuple(columns), rows
+        else:
+            rows = (
+                [values(new) + extra for new in stored]
+                if extra
+                else [values(new) for new in stored]
+            )
+            names = mapper.columns + tuple(columns)
+        defaulted, makers = self._column_defaults(names)
+        for row in rows if makers else ():
+            row += [make() for make in makers]
+        return stored, names + defaulted, rows
+
+    def _column_defaults(
+        self, inserted: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], tuple[Callable[[], Any], ...]]:
+        """The row's other columns than ``inserted`` that have a Python-side default (a
+        value, or a function of nothing), and how to make each one's value for a new row:
+        SQLAlchemy would add them to the INSERT, so the repository fills them as it would."""
+        key = (type(self), inserted)
+        found = _DEFAULTS.get(key)
+        if found is None:
+            names: list[str] = []
+            makers: list[Callable[[], Any]] = []
+            for column in self.table().columns:
+                default = column.default
+                if column.name in inserted or not isinstance(default, ColumnDefault):
+                    continue
+                if default.is_scalar:
+                    names.append(column.name)
+                    makers.append(functools.partial(_same, default.arg))
+                elif default.is_callable:
+                    names.append(column.name)
+                    makers.append(functools.partial(default.arg, None))
+            found = _DEFAULTS[key] = (tuple(names), tuple(makers))
+        return found
 
     def _snapshot(self, entity: E, *, masked: bool = True) -> dict[str, Any]:
         data = entity.model_dump(mode="json", exclude=set(self.relations))
@@ -306,3 +342,7 @@ class WritingRepository(ReadOnlyRepository[E, R]):
             del diff[name]
         diff.update(self._lifecycle_diff(raw, action))
         return set_columns, params, diff, updated
+
+
+def _same(value: Any) -> Any:
+    return value
