@@ -47,7 +47,7 @@ async def members_db(db_url: str) -> AsyncIterator[Database]:
 def test_the_accounts_repository_finds_users_by_username() -> None:
     members = accounts_repository(Member)
     assert accounts_repository(Member) is members
-    assert set(members.allowed_filters()) == {"id", "username"}
+    assert set(members.allowed_filters()) == {"id", "username", "email"}  # Unique fields filter
     assert {"username", "email", "display_name", "password_hash", "scopes"} <= set(
         Member.model_fields
     )
