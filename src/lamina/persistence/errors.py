@@ -23,6 +23,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 
+from pydantic_core import PydanticSerializationError
 from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Table, UniqueConstraint
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql import visitors
@@ -152,6 +153,17 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
             pending.append(current.__cause__)
 
 
+SURROGATES = "text must be valid Unicode: no lone surrogates (U+D800 to U+DFFF)"
+
+
+def _unencodable_text(exc: BaseException) -> bool:
+    """Whether ``exc`` is text that cannot be encoded to UTF-8 (a lone surrogate, which JSON
+    can carry), raised by the driver or by the audit entry's JSON on the way."""
+    if isinstance(exc, UnicodeEncodeError):
+        return True
+    return isinstance(exc, PydanticSerializationError) and "surrogates not allowed" in str(exc)
+
+
 def translate(
     exc: BaseException, *, entity: str, table: Table, field_name: Callable[[str], str]
 ) -> DomainError | None:
@@ -165,6 +177,8 @@ def translate(
         return TransactionAborted(ABORTED_MESSAGE)
     if isinstance(exc, NaiveDatetimeError):
         return InvalidInput(f"{entity}: {exc}", [FieldError("", str(exc))])
+    if _unencodable_text(exc):
+        return InvalidInput(f"{entity}: {SURROGATES}", [FieldError("", SURROGATES)])
     found = failure(exc)
     if found is None:
         return None

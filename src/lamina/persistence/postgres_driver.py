@@ -50,6 +50,9 @@ class PostgresConnection(Connection):
         start = time.perf_counter()
         try:
             return await self.raw.fetch(sql, *args)  # type: ignore[no-any-return]
+        except asyncpg.DataError as exc:
+            await self._resync(exc)
+            raise
         finally:
             record_query(self._stats, time.perf_counter() - start)
 
@@ -57,10 +60,22 @@ class PostgresConnection(Connection):
         start = time.perf_counter()
         try:
             status: str = await self.raw.execute(sql, *args)
+        except asyncpg.DataError as exc:
+            await self._resync(exc)
+            raise
         finally:
             record_query(self._stats, time.perf_counter() - start)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
+
+    async def _resync(self, exc: asyncpg.DataError) -> None:
+        """After an argument asyncpg could not encode (an aware datetime for a ``timestamp``
+        column…), end the statement the server was left waiting in: it holds the table's
+        lock until the connection's next message, and a connection back in the pool may not
+        send one for a long time (a DROP, an ALTER, a migration would wait on it)."""
+        if str(exc).startswith("invalid input for query argument"):
+            with contextlib.suppress(Exception):
+                await self.raw.execute("SELECT 1")
 
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:

@@ -29,6 +29,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from lamina.domain.errors import InvalidInput
 from lamina.persistence.encryption import EncryptedField
+from lamina.persistence.errors import SURROGATES
 from lamina.persistence.filters import EQUALITY_OPS, LIST_OPS, TEXT_OPS, Filter, Op, Subquery
 from lamina.persistence.keyring import Keyring
 from lamina.persistence.mapping import EntityMapper, integer_range, storable
@@ -215,6 +216,11 @@ def _check_text(field: str, value: Any) -> None:
     # PostgreSQL text cannot hold NUL; refuse it on every database alike.
     if isinstance(value, str) and "\x00" in value:
         raise InvalidInput.for_field(field, "text must not contain NUL characters")
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise InvalidInput.for_field(field, SURROGATES) from None
 
 
 def _coerce(adapter: Any, field: str, value: Any, column: Column[Any]) -> Any:
