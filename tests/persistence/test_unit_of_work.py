@@ -248,3 +248,13 @@ async def test_units_serializing_on_one_key_run_one_after_another(db: Database) 
     async with db.unit_of_work(read_only=True) as reader:
         with pytest.raises(RuntimeError, match="read-only"):
             await reader.serialize("graph", 1)
+
+
+async def test_calls_gathered_in_one_unit_take_turns_on_its_connection(db: Database) -> None:
+    async with db.unit_of_work() as uow:
+        repo = Products(uow)
+        made = await asyncio.gather(*(repo.add(new_product(f"G{i}")) for i in range(6)))
+        found = await asyncio.gather(*(repo.get(p.id) for p in made))
+        assert await repo.count() == 6
+    assert [p.id for p in found] == [p.id for p in made]
+    assert (await _counts(db))["products"] == 6

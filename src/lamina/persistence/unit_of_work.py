@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -89,6 +90,8 @@ class UnitOfWork:
         self.read_only = read_only
         self.context = EventContext.current()
         self._conn: Connection | None = None
+        self._turn = asyncio.Lock()
+        self._user: asyncio.Task[Any] | None = None
         self._audit_rows: list[list[Any]] = []
         self._stored_audit = 0
         self._events: list[tuple[DomainEvent, EventPriority, EventContext]] = []
@@ -193,15 +196,27 @@ class UnitOfWork:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """This unit of work's connection (for repositories and lamina's own stores)."""
+        """This unit of work's connection (for repositories and lamina's own stores), for
+        one task at a time: calls gathered in one unit of work (``asyncio.gather(repo.get(a),
+        repo.get(b))``) take their turns, as they do on SQLite's one connection thread,
+        rather than meet on one PostgreSQL connection (which allows one operation at a
+        time). Re-entered by the task that has it, it is simply given again."""
         if self._conn is None:
             raise RuntimeError("use the unit of work inside 'async with' first")
-        try:
+        task = asyncio.current_task()
+        if self._user is not None and self._user is task:
             yield self._conn
-        except BaseException as exc:
-            if is_connection_error(exc):
-                raise ConnectionLost("the database connection was lost") from exc
-            raise
+            return
+        async with self._turn:
+            self._user = task
+            try:
+                yield self._conn
+            except BaseException as exc:
+                if is_connection_error(exc):
+                    raise ConnectionLost("the database connection was lost") from exc
+                raise
+            finally:
+                self._user = None
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[UnitOfWork]:
