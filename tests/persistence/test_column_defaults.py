@@ -14,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lamina.domain import Entity, Timestamped
 from lamina.persistence import Database, Repository, StandardColumns, new_metadata
+from tables_kit import fresh_tables
 
 _tickets = itertools.count(1)
 
@@ -38,12 +39,8 @@ class Things(Repository[Thing, ThingRow]): ...
 
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    await database.drop_all(Base.metadata)
-    await database.create_all(Base.metadata)
-    yield database
-    await database.drop_all(Base.metadata)
-    await database.close()
+    async for database in fresh_tables(db_url, Base.metadata):
+        yield database
 
 
 async def test_unmapped_columns_get_their_python_defaults_on_every_insert(db: Database) -> None:

@@ -28,6 +28,7 @@ from lamina.domain import (
 )
 from lamina.persistence import Database, EntityColumns, Repository, repository_for, where
 from lamina.service import Action, Filtered, Links, Policy, Service
+from tables_kit import fresh_tables
 
 Name = Annotated[str, Field(min_length=1, max_length=50)]
 
@@ -172,12 +173,8 @@ class DrawingService(Service[Drawing, Member]):
 
 async def fresh_teams(db_url: str) -> AsyncIterator[Database]:
     """A database with empty team tables (for a fixture)."""
-    database = Database(db_url)
-    await database.drop_all(LinkBase.metadata)
-    await database.create_all(LinkBase.metadata)
-    yield database
-    await database.drop_all(LinkBase.metadata)
-    await database.close()
+    async for database in fresh_tables(db_url, LinkBase.metadata):
+        yield database
 
 
 async def team_with_parts(db: Database, *names: str) -> tuple[Member, dict[str, Part]]:

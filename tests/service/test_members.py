@@ -25,6 +25,7 @@ from lamina.domain import (
 )
 from lamina.persistence import Database, EntityColumns, UnitOfWork, repository_for
 from lamina.service import Members, Service
+from tables_kit import fresh_tables
 
 Role = Literal["owner", "editor", "viewer"]
 
@@ -79,12 +80,8 @@ class NoteService(Service[Note, Caller]):
 
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    await database.drop_all(ClubBase.metadata)
-    await database.create_all(ClubBase.metadata)
-    yield database
-    await database.drop_all(ClubBase.metadata)
-    await database.close()
+    async for database in fresh_tables(db_url, ClubBase.metadata):
+        yield database
 
 
 async def test_g10_members_see_their_groups_and_roles_decide_writes(db: Database) -> None:

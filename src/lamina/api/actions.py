@@ -160,8 +160,8 @@ class ResourceAction:
         async def linked(svc: Any, id: UUID, transitive: bool = False) -> Any:
             return await links.linked(svc, id, transitive=transitive)
 
+        answer = getattr(service, "entity", None) if answer_item else None
         for call, verb in [(add, "Link it to one of its"), (remove, "Unlink it from one of its")]:
-            answer = getattr(service, "entity", None) if answer_item else None
             _signed(call, [("id", UUID), (param, links.by_type)], {"return": answer})
             call.__doc__ = f"{verb} {name}."
         read: list[tuple[str, Any]] = [("id", UUID)]

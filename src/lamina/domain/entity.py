@@ -133,6 +133,7 @@ FIELD_MARKERS = (SERVER_OWNED, READ_ONLY, IMMUTABLE, SENSITIVE, ENCRYPTED, EDITO
 
 _E = TypeVar("_E", bound="Entity")
 _M = TypeVar("_M", bound=BaseModel)
+_T = TypeVar("_T")
 
 # Pydantic's own slots of a model instance, set directly when the repository copies entities.
 _SET_DICT = BaseModel.__dict__["__dict__"].__set__
@@ -303,25 +304,26 @@ class Entity(BaseModel):
         )
 
     @classmethod
-    def references(cls) -> dict[str, type[Entity]]:
-        """The fields holding another entity's id (``References(Course)``) and that entity."""
+    def markers_of(cls, kind: type[_T]) -> dict[str, _T]:
+        """The fields carrying a marker of ``kind`` (``Unique``, ``References``…), each with
+        its marker."""
         return {
-            name: marker.entity
+            name: marker
             for name, info in cls.model_fields.items()
             for marker in info.metadata
-            if isinstance(marker, References)
+            if isinstance(marker, kind)
         }
+
+    @classmethod
+    def references(cls) -> dict[str, type[Entity]]:
+        """The fields holding another entity's id (``References(Course)``) and that entity."""
+        return {name: marker.entity for name, marker in cls.markers_of(References).items()}
 
     @classmethod
     def references_within(cls) -> dict[str, References]:
         """The references that must stay where this entity is (``References(X, within=...)``),
         by field; TypeError if this entity lacks the ``within`` field."""
-        found = {
-            name: marker
-            for name, info in cls.model_fields.items()
-            for marker in info.metadata
-            if isinstance(marker, References) and marker.within is not None
-        }
+        found = {n: m for n, m in cls.markers_of(References).items() if m.within is not None}
         for name, marker in found.items():
             if marker.within not in cls.model_fields:
                 raise TypeError(f"{cls.__name__}.{name}: {marker!r}, but no {marker.within} here")
@@ -331,12 +333,7 @@ class Entity(BaseModel):
     def numbered(cls) -> dict[str, str]:
         """The ``Numbered`` fields and the field each is numbered within; TypeError if that
         field is not the entity's."""
-        found = {
-            name: marker.within
-            for name, info in cls.model_fields.items()
-            for marker in info.metadata
-            if isinstance(marker, Numbered)
-        }
+        found = {name: marker.within for name, marker in cls.markers_of(Numbered).items()}
         for name, within in found.items():
             if within not in cls.model_fields:
                 raise TypeError(f"{cls.__name__}.{name}: Numbered({within!r}), no such field")

@@ -61,11 +61,7 @@ def _keys_of(entity: type[Entity]) -> list[str]:
     """The fields every repository of ``entity`` filters by equality and ``in``: its id, its
     references (``References(Other)``: indexed foreign keys) and its ``Unique`` fields (a
     slug, a tag's name: indexed too)."""
-    unique = [
-        name
-        for name, info in entity.model_fields.items()
-        if any(isinstance(marker, Unique) for marker in info.metadata)
-    ]
+    unique = entity.markers_of(Unique)
     return [*(["id"] if "id" in entity.model_fields else []), *entity.references(), *unique]
 
 

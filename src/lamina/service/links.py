@@ -172,6 +172,15 @@ class Links:
         except ValidationError as exc:
             raise InvalidInput.from_validation_error(exc) from None
 
+    async def _next_position(self, links: Repository[Any, Any], id: UUID) -> int:
+        """The position after the item's last link (0 for an unordered link: unused)."""
+        if self.position is None:
+            return 0
+        taken = [
+            getattr(link, self.position) for link in await links.list(where(self.source) == id)
+        ]
+        return max(taken, default=0) + 1
+
     def _link(self, item: Entity, end: Any, position: int) -> Any:
         values = {**self._shared(item), self.source: item.id, self.target: end.id}
         if self.position is not None:
@@ -187,17 +196,14 @@ class Links:
                 await uow.serialize(self.repository.table().name, *self._shared(item).values())
             [end] = await self._ends(uow, service, [other], item)
             links = self.repository(uow)
-            current = await links.list(where(self.source) == id)
-            if self.position is None and any(getattr(c, self.target) == end.id for c in current):
+            pair = (where(self.source) == id, where(self.target) == end.id)
+            if self.position is None and await links.exists(*pair):
                 if self.again_ok:
                     return
                 raise AlreadyExists(self.repository.entity_name(), [self.source, self.target])
             if self.acyclic:
                 await self._refuse_cycle(uow, service, links, id, end.id)
-            last = (
-                max((getattr(c, self.position) for c in current), default=0) if self.position else 0
-            )
-            await links.add(self._link(item, end, last + 1))
+            await links.add(self._link(item, end, await self._next_position(links, id)))
 
         await service.run(use_case)
 

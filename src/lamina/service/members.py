@@ -59,13 +59,14 @@ class Members:
         """The ids of the groups ``principal`` belongs to (with one of ``roles``, if given)."""
         filters = [where(self.user) == principal_id(principal)]
         if roles:
-            filters.append(where(self._role_field(roles)).in_(list(roles)))
+            filters.append(where(self._role(roles)).in_(list(roles)))
         return self.repository.subquery(self.group, *filters)
 
     def scope(self, field: str, *roles: str) -> MemberOf[Any]:
         """The rows whose ``field`` is a group the principal belongs to (with one of
         ``roles``: a service's ``scope`` or ``write_scope``)."""
-        self._role_field(roles)  # a role that cannot be fails now, not at the first request
+        if roles:
+            self._role(roles)  # a role that cannot be fails now, not at the first request
 
         def groups(principal: Any, target: Target) -> Subquery:
             return self.groups(principal, *roles)
@@ -79,15 +80,14 @@ class Members:
         user_id = who if isinstance(who, UUID) else principal_id(who)
         values: dict[str, Any] = {self.group: group_id, self.user: user_id}
         if role is not None:
-            values[self._role_field([role])] = role
+            values[self._role([role])] = role
         membership: Entity = self.repository.entity(**values)
         return await self.repository(target).add(membership)
 
-    def _role_field(self, roles: typing.Collection[str]) -> str:
+    def _role(self, roles: typing.Collection[str]) -> str:
+        """The role field, once ``roles`` are found to be roles it allows."""
         if self.role is None:
-            if roles:
-                raise ValueError("these members have no roles")
-            return ""
+            raise ValueError("these members have no roles")
         unknown = [r for r in roles if self.roles and r not in self.roles]
         if unknown:
             raise ValueError(f"no role {unknown[0]!r}: {self.role} is one of {self.roles}")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import operator
 import re
+from abc import abstractmethod
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, JsonValue, StringConstraints
 
@@ -54,29 +55,33 @@ def _compiles(pattern: str) -> str:
 
 
 class FieldRule(ValueObject):
-    """A rule about the value at ``field``; subclasses say what it must be."""
+    """A rule about the value at ``field``; subclasses say what it must be (:meth:`refuse`)."""
 
     kind: str
     field: FieldPath
+    asks_for_a_value: ClassVar[bool] = False
+    """Whether a missing or null value breaks the rule (else the rule keeps it)."""
 
     def broken_by(self, record: Any) -> str | None:
         """Why ``record`` breaks this rule, or None when it keeps it."""
         value = value_at(record, self.field)
-        return None if value is _MISSING or value is None else self.refuse(value, record)
+        if value is _MISSING or value is None:
+            return "is required" if self.asks_for_a_value else None
+        return self.refuse(value, record)
 
+    @abstractmethod
     def refuse(self, value: Any, record: Any) -> str | None:
         """Why ``value`` (there and not null) breaks the rule, or None."""
-        raise NotImplementedError
 
 
 class Required(FieldRule):
     """The field must be there, and not null."""
 
     kind: Literal["required"]
+    asks_for_a_value: ClassVar[bool] = True
 
-    def broken_by(self, record: Any) -> str | None:
-        value = value_at(record, self.field)
-        return "is required" if value is _MISSING or value is None else None
+    def refuse(self, value: Any, record: Any) -> str | None:
+        return None  # there, and not null
 
 
 class Range(FieldRule):
