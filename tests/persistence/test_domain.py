@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -119,6 +120,25 @@ def test_a_batch_of_uuid7s_is_ordered_unique_and_continues_the_single_ones() -> 
     assert {(u.version, u.variant) for u in batch} == {(7, "specified in RFC 4122")}
     assert all(UUID(str(u)) == u for u in batch[:50])
     assert uuid7_batch(0) == []
+
+
+def test_a_forked_process_makes_other_uuid7s_than_its_parent() -> None:
+    """Randomness is read ahead: a child must not reuse the bytes its parent read."""
+    uuid7()  # the parent holds random bytes read ahead
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, sent to the parent
+        os.write(writer, "".join(u.hex for u in [uuid7(), *uuid7_batch(3)]).encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    with os.fdopen(reader) as pipe:
+        text = pipe.read()
+    child = [text[i : i + 32] for i in range(0, len(text), 32)]
+    parent = [u.hex for u in [uuid7(), *uuid7_batch(3)]]
+    assert len(child) == 4
+    # the low 62 bits of each id are random: equal ones would mean shared randomness
+    assert not {c[-15:] for c in child} & {p[-15:] for p in parent}
 
 
 def test_fields_are_marked_for_persistence_and_schemas() -> None:

@@ -135,6 +135,10 @@ _E = TypeVar("_E", bound="Entity")
 _M = TypeVar("_M", bound=BaseModel)
 _T = TypeVar("_T")
 
+_MARKED: dict[tuple[type[Any], _Marker], tuple[dict[str, Any], frozenset[str]]] = {}
+"""Per entity class and marker: the fields it marks (every write asks), with the fields
+they were found in."""
+
 # Pydantic's own slots of a model instance, set directly when the repository copies entities.
 _SET_DICT = BaseModel.__dict__["__dict__"].__set__
 _SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
@@ -342,7 +346,12 @@ class Entity(BaseModel):
     @classmethod
     def fields_marked(cls, marker: _Marker) -> frozenset[str]:
         """Names of the fields annotated with ``marker`` (``SERVER_OWNED``, ``SENSITIVE``…)."""
-        return frozenset(name for name, f in cls.model_fields.items() if marker in f.metadata)
+        fields = cls.__pydantic_fields__
+        known = _MARKED.get((cls, marker))
+        if known is None or known[0] is not fields:  # new, or the class was rebuilt since
+            names = frozenset(name for name, f in fields.items() if marker in f.metadata)
+            known = _MARKED[(cls, marker)] = (fields, names)
+        return known[1]
 
 
 class Timestamped(BaseModel):

@@ -15,6 +15,11 @@ _COUNTER_BITS = 12
 _lock = threading.Lock()
 _last_position = 0
 """The last id's milliseconds and 12-bit counter, as ``ms << 12 | counter``."""
+_RANDOM_BYTES = 10
+_RANDOM_READ = 4096
+"""Bytes of the OS's randomness read at a time (see :func:`_reserve`)."""
+_random = b""
+_random_at = 0
 
 
 _new_object = object.__new__
@@ -31,17 +36,36 @@ def _uuid_from_int(value: int) -> uuid.UUID:
     return made
 
 
-def _reserve(seed: int) -> int:
-    """The next position, after every position given out so far.
+def _reserve() -> tuple[int, int]:
+    """The next position, after every position given out so far, and 80 random bits.
 
     A new millisecond starts its counter at a random value below 1024 (taken
-    from ``seed``); a counter that runs past 4095 borrows the next millisecond.
+    from the random bits); a counter that runs past 4095 borrows the next
+    millisecond. The bits come from the OS's randomness, read ahead
+    :data:`_RANDOM_READ` bytes at a time (a system call per id costs more than
+    the rest of making it).
     """
-    global _last_position
+    global _last_position, _random, _random_at
     with _lock:
+        at = _random_at
+        if at + _RANDOM_BYTES > len(_random):
+            _random, at = os.urandom(_RANDOM_READ), 0
+        _random_at = at + _RANDOM_BYTES
+        random = int.from_bytes(_random[at : at + _RANDOM_BYTES], "big")
         start = (time.time_ns() // 1_000_000) << _COUNTER_BITS
+        seed = random >> 64
         _last_position = start | (seed & 0x3FF) if start > _last_position else _last_position + 1
-        return _last_position
+        return _last_position, random
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: new randomness (never the parent's bytes read ahead) and a new lock."""
+    global _lock, _random, _random_at
+    _lock = threading.Lock()
+    _random, _random_at = b"", 0
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _value(position: int, random: int) -> int:
@@ -56,8 +80,8 @@ def uuid7() -> uuid.UUID:
     millisecond (a 12-bit counter fills ``rand_a``), so they index well as
     primary keys and sort by creation time.
     """
-    random = int.from_bytes(os.urandom(10), "big")
-    return _uuid_from_int(_value(_reserve(random >> 64), random))
+    position, random = _reserve()
+    return _uuid_from_int(_value(position, random))
 
 
 def uuid7_batch(count: int) -> list[uuid.UUID]:
@@ -70,8 +94,8 @@ def uuid7_batch(count: int) -> list[uuid.UUID]:
     """
     if count <= 0:
         return []
-    random = int.from_bytes(os.urandom(10), "big")
-    first = _value(_reserve(random >> 64), random & _RAND_B_START_MASK)
+    position, random = _reserve()
+    first = _value(position, random & _RAND_B_START_MASK)
     make, set_int, set_is_safe = _new_object, _set_int, _set_is_safe
     made: list[uuid.UUID] = []
     append = made.append
@@ -96,8 +120,8 @@ def uuid7_run(count: int) -> tuple[str, int]:
     """
     mask = (1 << RUN_TAIL_BITS) - 1
     while True:
-        random = int.from_bytes(os.urandom(10), "big")
-        first = _value(_reserve(random >> 64), random & _RAND_B_START_MASK)
+        position, random = _reserve()
+        first = _value(position, random & _RAND_B_START_MASK)
         if (first & mask) + count <= mask:  # no carry out of the tail (else a new slot)
             return f"{first >> RUN_TAIL_BITS:017x}", first & mask
 

@@ -16,7 +16,7 @@ from sqlalchemy.types import TypeDecorator
 
 from lamina.domain.context import EventContext
 from lamina.domain.entity import MASK
-from lamina.domain.ids import uuid7_batch, uuid_text
+from lamina.domain.ids import uuid7, uuid7_batch, uuid_text
 from lamina.persistence.tables import audit_log
 
 if TYPE_CHECKING:
@@ -81,7 +81,17 @@ def audit_row(
     ``changes`` is serialized here, once, by pydantic-core: the INSERT binds
     it as JSON text.
     """
-    return audit_rows(entity_type, [(entity_id, changes)], action, context, at)[0]
+    return [
+        uuid7(),
+        entity_type,
+        uuid_text(entity_id) if type(entity_id) is UUID else str(entity_id),
+        action.value,
+        context.actor_id,
+        context.correlation_id,
+        context.tenant_id,
+        to_json(changes).decode(),
+        at,
+    ]
 
 
 def audit_rows(

@@ -18,7 +18,7 @@ from pydantic_core import to_jsonable_python
 from lamina.domain.context import EventContext
 from lamina.domain.entity import MASK, SERVER_OWNED, Entity, utcnow
 from lamina.domain.errors import FieldError, InvalidInput, NotFound, VersionConflict
-from lamina.persistence.audit import AuditAction, audit_rows
+from lamina.persistence.audit import AuditAction, audit_row
 from lamina.persistence.audited_writes import (
     build_versioned_update,
     new_value_params,
@@ -30,6 +30,7 @@ from lamina.persistence.read_repository import Visibility
 from lamina.persistence.sqlite_changes import UNLOCKED_ATTEMPTS, SQLiteChanges
 from lamina.persistence.unit_of_work import UnitOfWork
 from lamina.persistence.unread_changes import FieldColumn, UnreadChange, UnreadChanges
+from lamina.persistence.write_support import UPDATE_STAMPS
 
 E = TypeVar("E", bound=Entity)
 R = TypeVar("R")
@@ -58,7 +59,7 @@ class Changes(SQLiteChanges[E, R]):
                 "server-owned fields cannot be changed",
                 [FieldError(f, "set by the server") for f in sorted(owned)],
             )
-        unknown = changes.keys() - set(self.mapper().fields)
+        unknown = changes.keys() - self.mapper().field_set
         if unknown:
             raise InvalidInput(
                 "unknown fields", [FieldError(f, "unknown field") for f in sorted(unknown)]
@@ -162,8 +163,7 @@ class Changes(SQLiteChanges[E, R]):
         in_statement = standalone and self.audited
         now = utcnow()
         server = {"updated_at": now, "updated_by_id": context.actor_id}
-        _, server_raw = self._server_values(tuple(server), server)
-        server_fields = {n: server[n] for n in server if self.has(n) and n not in server_raw}
+        server_fields, server_raw = self._server_values(UPDATE_STAMPS, server)
         mapper = self.mapper()
         with self._translated():
             columns = {
@@ -172,37 +172,36 @@ class Changes(SQLiteChanges[E, R]):
                 **server_raw,
             }
         set_columns = tuple(columns)
-        returned = self._columns()
-        table = self.table()
         stmt = self.statements.get(
             self._key("unread", visibility, set_columns, check_version, bool(raw), in_statement),
             lambda: build_versioned_update(
-                table,
+                self.table(),
                 self._pk,
                 self._checked_where(visibility, check_version),
                 self._new_values(set_columns),
                 compared,
-                returned,
+                self._columns(),
                 audited=in_statement,
                 always=bool(raw),
             ),
         )
+        returned = len(mapper.columns)
         params = self._params(None, id=id, **{f"v_{c}": v for c, v in columns.items()})
         if check_version:
             params["old_version"] = expected_version
         known = self._lifecycle_diff(raw, action)
         entry = None
         if in_statement:
-            (entry,) = audit_rows(self.entity_name(), [(id, known)], action, context, now)
+            entry = audit_row(self.entity_name(), id, action, known, context, now)
             params.update(new_value_params(compared, values))
         for _ in range(UNLOCKED_ATTEMPTS):
             with self._translated():
                 async with self._unread_connection() as (uow, conn):
                     rows = await stmt.fetch_values(conn, versioned_update_params(params, entry))
                     if rows:
-                        (stored,) = self._entities([rows[0][: len(returned)]])
+                        (stored,) = self._entities([rows[0][:returned]])
                         if uow is not None and self.audited:
-                            olds = rows[0][len(returned) :]
+                            olds = rows[0][returned:]
                             diff = self._found_diff(values, compared, olds)
                             self._audit(uow, id, action, {**diff, **known})
                         self._count_change(action, standalone)
@@ -274,8 +273,8 @@ class Changes(SQLiteChanges[E, R]):
                 set_columns, params, diff, updated = planned
                 entry = None
                 if self.audited:
-                    (entry,) = audit_rows(
-                        self.entity_name(), [(current.id, diff)], action, context, utcnow()
+                    entry = audit_row(
+                        self.entity_name(), current.id, action, diff, context, utcnow()
                     )
                 stmt = self.statements.get(
                     self._key("read-then-update", visibility, set_columns, self.audited),

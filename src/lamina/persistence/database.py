@@ -10,7 +10,7 @@ import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -262,8 +262,7 @@ class Database:
         self.stats.transactions += 1
         self.stats.audit_entries += audit_entries
 
-    @asynccontextmanager
-    async def connection(self, *, writes: bool = False) -> AsyncIterator[Connection]:
+    def connection(self, *, writes: bool = False) -> AbstractAsyncContextManager[Connection]:
         """A connection outside any transaction, for a single read (or, with ``writes``, a
         single statement that commits on its own).
 
@@ -272,21 +271,7 @@ class Database:
         (safe to retry). With ``writes`` a lost connection leaves the outcome unknown:
         it is raised as :class:`Unavailable`, which nothing retries.
         """
-        conn = await self.acquire()
-        failure: BaseException | None = None
-        try:
-            yield conn
-        except BaseException as exc:
-            failure = exc
-            if is_connection_error(exc):
-                if writes:
-                    raise Unavailable(
-                        "the database connection was lost while writing; the outcome is unknown"
-                    ) from exc
-                raise ConnectionLost("the database connection was lost") from exc
-            raise
-        finally:
-            await self.release(conn, failed=failure)
+        return _Borrowed(self, writes)
 
     def pool_usage(self) -> PoolUsage:
         """The connection pool's size, open connections and connections in use."""
@@ -357,3 +342,34 @@ class Database:
     def _events_committed(self, count: int) -> None:
         for listener in self._commit_listeners:
             listener(count)
+
+
+class _Borrowed(AbstractAsyncContextManager[Connection]):
+    """:meth:`Database.connection`: a class, not a generator, as every single read and
+    standalone write goes through it."""
+
+    __slots__ = ("_conn", "_db", "_writes")
+
+    def __init__(self, db: Database, writes: bool) -> None:
+        self._db = db
+        self._writes = writes
+
+    async def __aenter__(self) -> Connection:
+        self._conn: Connection = await self._db.acquire()
+        return self._conn
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        failure: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if failure is not None and is_connection_error(failure):
+                if self._writes:
+                    raise Unavailable(
+                        "the database connection was lost while writing; the outcome is unknown"
+                    ) from failure
+                raise ConnectionLost("the database connection was lost") from failure
+        finally:
+            await self._db.release(self._conn, failed=failure)

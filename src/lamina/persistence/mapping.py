@@ -199,6 +199,9 @@ class EntityMapper(Generic[E]):
                 self._column_to_field[part.column.name] = (
                     name if part.sub is None else f"{name}.{part.sub}"
                 )
+        self._fields = tuple(self._parts)
+        self.field_set: frozenset[str] = frozenset(self._parts)
+        """The entity fields stored in columns, as a set (for membership tests)."""
         # Columns in table order: SQLAlchemy lists an INSERT's columns that way,
         # so rows built in this order need no reordering.
         position = {c.name: i for i, c in enumerate(table.columns)}
@@ -320,7 +323,7 @@ class EntityMapper(Generic[E]):
     @property
     def fields(self) -> tuple[str, ...]:
         """The entity fields stored in columns."""
-        return tuple(self._parts)
+        return self._fields
 
     def column_for(self, field: str) -> Column[Any] | None:
         """The single column storing ``field`` (``price.amount`` for a value object part)."""

@@ -65,6 +65,10 @@ def _keys_of(entity: type[Entity]) -> list[str]:
     return [*(["id"] if "id" in entity.model_fields else []), *entity.references(), *unique]
 
 
+_COLUMN_NAMES: dict[type[Any], frozenset[str]] = {}
+"""Per repository class: its table's column names (every write asks :meth:`has`)."""
+
+
 class ReadOnlyRepository(Generic[E, R]):
     """Reads of one entity type; :class:`~lamina.persistence.Repository` adds the writes.
 
@@ -224,7 +228,10 @@ class ReadOnlyRepository(Generic[E, R]):
     @classmethod
     def has(cls, column: str) -> bool:
         """True if the table has the standard column ``column``."""
-        return column in cls.table().c
+        names = _COLUMN_NAMES.get(cls)
+        if names is None:
+            names = _COLUMN_NAMES[cls] = frozenset(cls.table().c.keys())
+        return column in names
 
     @classmethod
     def visibility_clauses(cls, visibility: Visibility) -> builtins.list[ColumnElement[bool]]:

@@ -31,7 +31,7 @@ from lamina.persistence.database import Database
 from lamina.persistence.read_repository import Visibility
 from lamina.persistence.statements import CompiledStatement
 from lamina.persistence.unread_changes import FieldColumn, UnreadChange
-from lamina.persistence.write_support import WritingRepository
+from lamina.persistence.write_support import UPDATE_STAMPS, WritingRepository
 
 E = TypeVar("E", bound=Entity)
 R = TypeVar("R")
@@ -39,9 +39,6 @@ R = TypeVar("R")
 UNLOCKED_ATTEMPTS = 5
 """Tries of a change written without reading the row first, when the row keeps moving on
 between the write that matched nothing and the read that tells why."""
-
-_SERVER = ("updated_at", "updated_by_id")
-
 
 @dataclass(frozen=True, slots=True)
 class SQLiteChange:
@@ -90,7 +87,7 @@ class SQLiteChanges(WritingRepository[E, R]):
 
         def build() -> SQLiteChange:
             mapper = self.mapper()
-            fields, columns = self._server_values(_SERVER, dict.fromkeys(_SERVER))
+            fields, columns = self._server_values(UPDATE_STAMPS, dict.fromkeys(UPDATE_STAMPS))
             set_columns = [f.column for f in compared]
             for name in fields:
                 column = mapper.column_for(name)

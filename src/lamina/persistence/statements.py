@@ -81,16 +81,17 @@ class CompiledStatement:
     """``(position, processor)`` of the result columns that need converting."""
     bind_converters: tuple[tuple[int, Callable[[Any], Any]], ...]
     """``(position, processor)`` of the parameters that need converting."""
+    bind_slots: tuple[tuple[str, Any, Processor], ...]
+    """``(name, default, processor)`` of each parameter, in position order."""
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         """Positional driver arguments from named parameters (converted for the driver)."""
-        out: list[Any] = []
-        for name, default, proc in zip(
-            self.names, self.defaults, self.bind_processors, strict=True
-        ):
-            value = params.get(name, default)
-            out.append(proc(value) if proc is not None and value is not None else value)
-        return out
+        get = params.get
+        return [
+            value if proc is None or value is None else proc(value)
+            for name, default, proc in self.bind_slots
+            for value in [get(name, default)]
+        ]
 
     def convert_row(self, row: Sequence[Any]) -> list[Any]:
         """A result row with every value converted to its Python type."""
@@ -191,17 +192,19 @@ class StatementCache:
         binds = compiled.binds
         defaults = compiled.params
         bind_procs = tuple(_bind_processor(binds[n].type, dialect) for n in names)
+        bind_defaults = tuple(defaults.get(n) for n in names)
         columns = list(getattr(statement, "exported_columns", ()) or ())
         result_procs = tuple(_result_processor(c.type, dialect) for c in columns)
         return CompiledStatement(
             sql=compiled.string,
             names=names,
-            defaults=tuple(defaults.get(n) for n in names),
+            defaults=bind_defaults,
             bind_processors=bind_procs,
             result_processors=result_procs,
             result_names=tuple(c.key for c in columns),
             converters=_converters(result_procs),
             bind_converters=_converters(bind_procs),
+            bind_slots=tuple(zip(names, bind_defaults, bind_procs, strict=True)),
         )
 
 

@@ -28,7 +28,15 @@ R = TypeVar("R")
 _CREATION_CHANGES: dict[type[Any], CreationChanges] = {}
 """Per repository class: how a creation's audit entry lists the business fields."""
 
+UPDATE_STAMPS = ("updated_at", "updated_by_id")
+"""The server values every change sets (where the table has them)."""
+
 _UPDATE_NOISE = frozenset({"updated_at", "updated_by_id", "version"})
+
+_Names = tuple[str, ...]
+
+_SERVER_SPLITS: dict[tuple[type[Any], _Names], tuple[_Names, _Names]] = {}
+"""Per repository class and server value names: which are entity fields, which raw columns."""
 
 _DEFAULTS: dict[tuple[type[Any], tuple[str, ...]], tuple[tuple[str, ...], tuple[Any, ...]]] = {}
 """Per repository class and inserted columns: the others with a Python-side default."""
@@ -42,19 +50,20 @@ class WritingRepository(ReadOnlyRepository[E, R]):
         return field in self.entity.model_fields
 
     def _server_values(
-        self, names: Sequence[str], values: Mapping[str, Any]
+        self, names: _Names, values: Mapping[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Split server values into entity field changes and raw column values."""
-        fields: dict[str, Any] = {}
-        columns: dict[str, Any] = {}
-        for name in names:
-            if not self.has(name):
-                continue
-            if self._entity_has(name):
-                fields[name] = values[name]
-            else:
-                columns[name] = values[name]
-        return fields, columns
+        """Split server values into entity field changes and raw column values (the
+        columns of ``names`` the table has but the entity does not carry)."""
+        key = (type(self), names)
+        split = _SERVER_SPLITS.get(key)
+        if split is None:
+            present = [name for name in names if self.has(name)]
+            split = _SERVER_SPLITS[key] = (
+                tuple(name for name in present if self._entity_has(name)),
+                tuple(name for name in present if not self._entity_has(name)),
+            )
+        fields, columns = split
+        return {n: values[n] for n in fields}, {n: values[n] for n in columns}
 
     def _stamp_new(
         self, entities: Sequence[E], context: EventContext, now: datetime
@@ -148,8 +157,11 @@ class WritingRepository(ReadOnlyRepository[E, R]):
         if not self.audited:
             return []
         changes = self._creation_changes(stored)
+        action, name = AuditAction.CREATE, self.entity_name()
+        if len(stored) == 1:  # a single add
+            return [audit_row(name, stored[0].id, action, changes[0], context, at)]
         changed = [(entity.id, change) for entity, change in zip(stored, changes, strict=True)]
-        return audit_rows(self.entity_name(), changed, AuditAction.CREATE, context, at)
+        return audit_rows(name, changed, action, context, at)
 
     def _audit(
         self, uow: UnitOfWork, entity_id: Any, action: AuditAction, changes: dict[str, list[Any]]
