@@ -40,6 +40,7 @@ UNLOCKED_ATTEMPTS = 5
 """Tries of a change written without reading the row first, when the row keeps moving on
 between the write that matched nothing and the read that tells why."""
 
+
 @dataclass(frozen=True, slots=True)
 class SQLiteChange:
     """The statements of one shape of standalone change on SQLite, and its server values."""
