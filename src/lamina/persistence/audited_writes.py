@@ -13,6 +13,7 @@ database turns into an entry's JSON come out exactly as the entity writes them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -60,8 +61,17 @@ def _entry_parameters() -> list[Any]:
     ]
 
 
+_ENTRY_NAMES = tuple(ENTRY_PREFIX + c for c in audit.AUDIT_COLUMNS)
+
+
 def _entry_params(entry: Sequence[Any]) -> dict[str, Any]:
-    return {ENTRY_PREFIX + c: v for c, v in zip(audit.AUDIT_COLUMNS, entry, strict=True)}
+    return dict(zip(_ENTRY_NAMES, entry, strict=True))
+
+
+@functools.cache
+def _row_names(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The parameter names of an inserted row's ``columns`` (one tuple per shape of row)."""
+    return tuple(ROW_PREFIX + c for c in columns)
 
 
 def build_audited_insert(table: Table, columns: Sequence[str]) -> Any:
@@ -76,11 +86,11 @@ def build_audited_insert(table: Table, columns: Sequence[str]) -> Any:
 
 
 def audited_insert_params(
-    columns: Sequence[str], row: Sequence[Any], entry: Sequence[Any]
+    columns: tuple[str, ...], row: Sequence[Any], entry: Sequence[Any]
 ) -> dict[str, Any]:
     """The named parameters of :func:`build_audited_insert` for one row and its entry."""
-    params = {ROW_PREFIX + c: v for c, v in zip(columns, row, strict=True)}
-    params.update(_entry_params(entry))
+    params = dict(zip(_row_names(columns), row, strict=True))
+    params.update(zip(_ENTRY_NAMES, entry, strict=True))
     return params
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import builtins
 import typing
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from decimal import Decimal
+from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
@@ -293,11 +294,9 @@ class ReadOnlyRepository(Generic[E, R]):
             mapper.encryption.open_rows(rows, self.keyring)
         return mapper.from_rows(rows)
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[Connection]:
-        with self._translated():
-            async with self.target.connection() as conn:
-                yield conn
+    def _read(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection for a read, its driver errors raised as domain errors."""
+        return _Reading(self)
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[tuple[UnitOfWork, Connection]]:
@@ -305,16 +304,16 @@ class ReadOnlyRepository(Generic[E, R]):
             async with self.target.writing() as uow, uow.connection() as conn:
                 yield uow, conn
 
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
+    def _translated(self) -> AbstractContextManager[None]:
         """Raise driver errors as the domain errors they stand for."""
-        try:
-            yield
-        except Exception as exc:
+        return _Translated(self)
+
+    def _raise_domain_error(self, exc: BaseException) -> None:
+        """Raise the domain error ``exc`` stands for, if it stands for one."""
+        if isinstance(exc, Exception):
             error = self._domain_error(exc)
-            if error is None or error is exc:
-                raise
-            raise error from exc
+            if error is not None and error is not exc:
+                raise error from exc
 
     def _domain_error(self, exc: BaseException) -> BaseException | None:
         """The domain error a driver error stands for in this repository's table, or None
@@ -625,3 +624,53 @@ class ReadOnlyRepository(Generic[E, R]):
         self, conn: Connection, entities: builtins.list[E], load: Sequence[str]
     ) -> builtins.list[E]:
         return await load_relations(self, conn, entities, load)  # type: ignore[arg-type,return-value]
+
+
+class _Translated(AbstractContextManager[None]):
+    """:meth:`ReadOnlyRepository._translated` (a class: every repository call enters one)."""
+
+    __slots__ = ("_repository",)
+
+    def __init__(self, repository: ReadOnlyRepository[Any, Any]) -> None:
+        self._repository = repository
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        failure: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if failure is not None:
+            self._repository._raise_domain_error(failure)
+
+
+class _Reading(AbstractAsyncContextManager[Connection]):
+    """:meth:`ReadOnlyRepository._read`: its target's connection, driver errors raised as
+    domain errors (a class: every read enters one)."""
+
+    __slots__ = ("_borrowed", "_repository")
+
+    def __init__(self, repository: ReadOnlyRepository[Any, Any]) -> None:
+        self._repository = repository
+
+    async def __aenter__(self) -> Connection:
+        borrowed = self._borrowed = self._repository.target.connection()
+        try:
+            return await borrowed.__aenter__()
+        except Exception as exc:
+            self._repository._raise_domain_error(exc)
+            raise
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        failure: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            await self._borrowed.__aexit__(kind, failure, traceback)
+        except Exception as exc:  # the connection was lost
+            self._repository._raise_domain_error(exc)
+            raise
+        if failure is not None:
+            self._repository._raise_domain_error(failure)

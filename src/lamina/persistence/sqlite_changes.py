@@ -132,9 +132,10 @@ class SQLiteChanges(WritingRepository[E, R]):
         context = EventContext.current()
         now = utcnow()
         server = {"updated_at": now, "updated_by_id": context.actor_id}
-        columns = self.mapper().column_values(
-            {**values, **{name: server[name] for name in change.server_fields}}
-        )
+        fields = dict(values)
+        for name in change.server_fields:
+            fields[name] = server[name]
+        columns = self.mapper().column_values(fields)
         columns.update(raw)
         for name in change.server_columns:
             columns[name] = server[name]
@@ -142,7 +143,7 @@ class SQLiteChanges(WritingRepository[E, R]):
             params["v_" + name] = value
         writes: list[tuple[Batch, OnError | None, list[Row] | None]] = []
         if change.entry is not None:
-            known = self._lifecycle_diff(raw, action)
+            known = self._lifecycle_diff(raw, action) if raw else {}
             entry = audit_row(self.entity_name(), id, action, known, context, now)
             params = versioned_update_params(params, entry)
             params.update(new_value_params(compared, values))
@@ -170,17 +171,16 @@ class SQLiteChanges(WritingRepository[E, R]):
             params["old_version"] = expected_version
         with self._translated():  # values are checked (and converted) on the way
             writes, stored = self._sqlite_writes(id, change, params, values, raw, compared, action)
-        for _ in range(UNLOCKED_ATTEMPTS):
-            with self._translated():
+            for _ in range(UNLOCKED_ATTEMPTS):
                 await db.write_alone(writes)  # its entry is written only if the row matched
-            if stored:
-                db.stats.audit_entries += 1 if change.entry is not None else 0
-                db.stats.soft_deletes += 1 if action is AuditAction.DELETE else 0
-                return self._entities([change.changed.convert_row(row) for row in stored])[0]
-            async with self._read() as conn:
-                current = await self._locked(conn, id, visibility, locking=False)
-            unchanged = self._unmatched(current, id, expected_version, values, bool(raw))
-            if unchanged is not None:
-                return unchanged
-            # Changed by another writer between the write and the read: again.
+                if stored:
+                    db.stats.audit_entries += 1 if change.entry is not None else 0
+                    db.stats.soft_deletes += 1 if action is AuditAction.DELETE else 0
+                    return self._entities([change.changed.convert_row(stored[0])])[0]
+                async with db.connection() as conn:
+                    current = await self._locked(conn, id, visibility, locking=False)
+                unchanged = self._unmatched(current, id, expected_version, values, bool(raw))
+                if unchanged is not None:
+                    return unchanged
+                # Changed by another writer between the write and the read: again.
         raise VersionConflict(self.entity_name(), id, expected_version or 0, None)

@@ -112,12 +112,18 @@ class CompiledStatement:
 
         Works column by column: a column holding one value in every row (the
         timestamps and actors of a batch) is converted once, a column without
-        processor is left alone; rows come back as tuples when any column
+        processor is left alone; rows come back as new sequences when any column
         needed converting.
         """
         count = len(rows)
         if not count or not self.bind_converters:
             return rows
+        if count == 1:  # a single add
+            row = list(rows[0])
+            for i, proc in self.bind_converters:
+                if row[i] is not None:
+                    row[i] = proc(row[i])
+            return [row]
         columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
         for i, proc in self.bind_converters:
             column = columns[i]
