@@ -120,6 +120,43 @@ async def test_g3_a_standalone_update_cancelled_while_its_hop_runs_leaves_nothin
     assert updated.version == 2  # the write lock and the connection were given back
 
 
+async def test_g3_a_standalone_update_cancelled_twice_before_its_begin_leaves_nothing(
+    db: Database,
+) -> None:
+    """A second cancellation while the first waits for the connection's thread: the
+    connection (its state unknown) is closed after the hop, not lent out in a transaction."""
+    if db.dialect_name != "sqlite":
+        pytest.skip("SQLite's one-hop change runs in the connection's thread")
+    products = Products(db)
+    stored = await products.add(new_product())
+    loop = asyncio.get_running_loop()
+    beginning = asyncio.Event()
+
+    def slow_begin(statement: str) -> None:  # runs in the connection's thread
+        if statement == "BEGIN IMMEDIATE" and not beginning.is_set():
+            loop.call_soon_threadsafe(beginning.set)
+            time.sleep(0.3)  # BEGIN has not run yet when both cancellations come
+
+    async with db.connection() as conn:  # the connection the change takes next
+        conn.raw.set_trace_callback(slow_begin)
+        traced = conn
+    task = asyncio.create_task(products.update(stored.id, {"name": "x"}, expected_version=1))
+    await asyncio.wait_for(beginning.wait(), 5)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    task.cancel()  # while the first cancellation waits for the hop to end
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.4)  # the hop ends in the thread, and the connection is closed
+    assert traced.is_closed()
+    assert await products.get(stored.id) == stored  # nothing committed
+    assert len(await products.history(stored.id)) == 1
+    updated = await asyncio.wait_for(
+        products.update(stored.id, {"name": "y"}, expected_version=1), 5
+    )
+    assert updated.version == 2  # the write lock was given back, no transaction left open
+
+
 async def test_g2_a_standalone_update_that_needs_the_row_is_two_hops(db: Database) -> None:
     products = Products(db)
     stored = await products.add(new_product())
