@@ -41,16 +41,40 @@ from lamina.persistence.sqlite_inserts import insert_values
 T = TypeVar("T")
 
 
-_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
+class _Job:
+    """One call to a connection's thread: what to run, the future its caller awaits, and
+    whether it is over (run, or skipped because its caller was cancelled first)."""
+
+    __slots__ = ("finished", "future", "loop", "over", "work")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], work: Callable[[], Any]
+    ) -> None:
+        self.loop = loop
+        self.future = future
+        self.work = work
+        self.over = False
+        self.finished: asyncio.Future[None] | None = None
+        """Created by a cancelled caller that must know when the thread is done with it."""
+
+    async def wait_over(self) -> None:
+        """Return once the thread has run this call or skipped it (after its future was
+        cancelled: the call may already be running)."""
+        if not self.over:
+            self.finished = self.loop.create_future()
+            await self.finished
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # the waiting task was cancelled
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
+def _settle(job: _Job, result: Any, error: BaseException | None) -> None:
+    job.over = True
+    future = job.future
+    if not future.done():  # else its caller was cancelled
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+    if job.finished is not None and not job.finished.done():
+        job.finished.set_result(None)
 
 
 class _Worker:
@@ -75,12 +99,17 @@ class _Worker:
         Raises ``sqlite3.ProgrammingError`` once the worker is stopped (its
         connection is closed), as ``sqlite3`` does for a closed connection.
         """
+        return self.submit(work).future
+
+    def submit(self, work: Callable[[], Any]) -> _Job:
+        """:meth:`call`, returning the job: a caller cancelled while it waits can wait
+        for the thread to be done with it (:meth:`_Job.wait_over`)."""
         if self._stopped:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((loop, future, work))
-        return future
+        job = _Job(loop, loop.create_future(), work)
+        self._jobs.put(job)
+        return job
 
     @property
     def stopped(self) -> bool:
@@ -95,17 +124,15 @@ class _Worker:
 
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
-            loop, future, work = job
-            if future.cancelled():  # nobody waits: do not run it
-                continue
             result, error = None, None
-            try:
-                result = work()
-            except BaseException as raised:  # handed to the waiting task
-                error = raised
+            if not job.future.cancelled():  # else nobody waits for it: not run
+                try:
+                    result = job.work()
+                except BaseException as raised:  # handed to the waiting task
+                    error = raised
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                loop.call_soon_threadsafe(_settle, future, result, error)
-            del job, future, work, result, error
+                job.loop.call_soon_threadsafe(_settle, job, result, error)
+            del job, result, error
 
 
 class SQLiteConnection(Connection):
@@ -177,20 +204,19 @@ class SQLiteConnection(Connection):
 
         start = time.perf_counter()
         try:
-            done = self._worker.call(run)
+            job = self._worker.submit(run)
+            done: asyncio.Future[T] = job.future
             if pending is None and not self._in_transaction:
                 return await done  # no transaction whose state a cancellation could blur
             try:
-                return await asyncio.shield(done)
+                return await done
             except asyncio.CancelledError:
                 if on_cancel is not None:
                     on_cancel()
-                # The call may already be running in the thread: wait for its end, so
-                # whether the connection is in a transaction is known when it is
-                # rolled back and returned to the pool.
-                await asyncio.wait([done])
-                if not done.cancelled():
-                    done.exception()  # retrieved: the cancellation is what propagates
+                # The call may already be running in the thread (else it is skipped): wait
+                # for its end, so whether the connection is in a transaction is known when
+                # it is rolled back and returned to the pool.
+                await job.wait_over()
                 raise
         except BaseException as exc:
             if pending is not None and not self.raw.in_transaction:
