@@ -17,6 +17,7 @@ import asyncio
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from persistence_models import (
@@ -90,6 +91,24 @@ async def test_each_standalone_write_counts_one_transaction_and_its_audit_entry(
     assert db.stats.audit_entries == entries + 4
 
 
+async def _held_in_thread(
+    db: Database, statement: str, seconds: float
+) -> tuple[asyncio.Event, Any]:
+    """Make the connection the next call takes hold its thread for ``seconds`` when it first
+    starts a statement containing ``statement``; the event is set then."""
+    loop = asyncio.get_running_loop()
+    reached = asyncio.Event()
+
+    def hold(sql: str) -> None:  # runs in the connection's thread
+        if statement in sql and not reached.is_set():
+            loop.call_soon_threadsafe(reached.set)
+            time.sleep(seconds)
+
+    async with db.connection() as conn:  # the connection the change takes next
+        conn.raw.set_trace_callback(hold)
+    return reached, conn
+
+
 async def test_g3_a_standalone_update_cancelled_while_its_hop_runs_leaves_nothing(
     db: Database,
 ) -> None:
@@ -97,16 +116,8 @@ async def test_g3_a_standalone_update_cancelled_while_its_hop_runs_leaves_nothin
         pytest.skip("SQLite's one-hop change runs in the connection's thread")
     products = Products(db)
     stored = await products.add(new_product())
-    loop = asyncio.get_running_loop()
-    auditing = asyncio.Event()
-
-    def slow_audit_entry(statement: str) -> None:  # runs in the connection's thread
-        if "INSERT INTO lamina_audit_log" in statement and not auditing.is_set():
-            loop.call_soon_threadsafe(auditing.set)
-            time.sleep(0.2)  # the hop is still running when the cancellation comes
-
-    async with db.connection() as conn:  # the connection the change takes next
-        conn.raw.set_trace_callback(slow_audit_entry)
+    # the hop is still running when the cancellation comes
+    auditing, _ = await _held_in_thread(db, "INSERT INTO lamina_audit_log", 0.2)
     task = asyncio.create_task(products.update(stored.id, {"name": "x"}, expected_version=1))
     await asyncio.wait_for(auditing.wait(), 5)
     task.cancel()
@@ -129,17 +140,8 @@ async def test_g3_a_standalone_update_cancelled_twice_before_its_begin_leaves_no
         pytest.skip("SQLite's one-hop change runs in the connection's thread")
     products = Products(db)
     stored = await products.add(new_product())
-    loop = asyncio.get_running_loop()
-    beginning = asyncio.Event()
-
-    def slow_begin(statement: str) -> None:  # runs in the connection's thread
-        if statement == "BEGIN IMMEDIATE" and not beginning.is_set():
-            loop.call_soon_threadsafe(beginning.set)
-            time.sleep(0.3)  # BEGIN has not run yet when both cancellations come
-
-    async with db.connection() as conn:  # the connection the change takes next
-        conn.raw.set_trace_callback(slow_begin)
-        traced = conn
+    # BEGIN has not run yet when both cancellations come
+    beginning, traced = await _held_in_thread(db, "BEGIN IMMEDIATE", 0.3)
     task = asyncio.create_task(products.update(stored.id, {"name": "x"}, expected_version=1))
     await asyncio.wait_for(beginning.wait(), 5)
     task.cancel()

@@ -81,17 +81,7 @@ def audit_row(
     ``changes`` is serialized here, once, by pydantic-core: the INSERT binds
     it as JSON text.
     """
-    return [
-        uuid7(),
-        entity_type,
-        uuid_text(entity_id) if type(entity_id) is UUID else str(entity_id),
-        action.value,
-        context.actor_id,
-        context.correlation_id,
-        context.tenant_id,
-        to_json(changes).decode(),
-        at,
-    ]
+    return _entry(uuid7(), entity_type, entity_id, action.value, changes, context, at)
 
 
 def audit_rows(
@@ -102,25 +92,35 @@ def audit_rows(
     at: datetime,
 ) -> list[list[Any]]:
     """:func:`audit_row` for many ``(entity id, changes)`` of one action (ids made in a batch)."""
-    kind, actor, correlation, tenant = (
-        action.value,
+    if len(changed) == 1:  # a single write: its id made alone
+        ((entity_id, changes),) = changed
+        return [audit_row(entity_type, entity_id, action, changes, context, at)]
+    kind = action.value
+    return [
+        _entry(entry_id, entity_type, entity_id, kind, changes, context, at)
+        for entry_id, (entity_id, changes) in zip(uuid7_batch(len(changed)), changed, strict=True)
+    ]
+
+
+def _entry(
+    entry_id: UUID,
+    entity_type: str,
+    entity_id: object,
+    kind: str,
+    changes: dict[str, list[Any]],
+    context: EventContext,
+    at: datetime,
+) -> list[Any]:
+    return [
+        entry_id,
+        entity_type,
+        uuid_text(entity_id) if type(entity_id) is UUID else str(entity_id),
+        kind,
         context.actor_id,
         context.correlation_id,
         context.tenant_id,
-    )
-    return [
-        [
-            entry_id,
-            entity_type,
-            uuid_text(entity_id) if type(entity_id) is UUID else str(entity_id),
-            kind,
-            actor,
-            correlation,
-            tenant,
-            to_json(changes).decode(),
-            at,
-        ]
-        for entry_id, (entity_id, changes) in zip(uuid7_batch(len(changed)), changed, strict=True)
+        to_json(changes).decode(),
+        at,
     ]
 
 

@@ -90,7 +90,7 @@ def audited_insert_params(
 ) -> dict[str, Any]:
     """The named parameters of :func:`build_audited_insert` for one row and its entry."""
     params = dict(zip(_row_names(columns), row, strict=True))
-    params.update(zip(_ENTRY_NAMES, entry, strict=True))
+    params.update(_entry_params(entry))
     return params
 
 

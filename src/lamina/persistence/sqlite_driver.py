@@ -204,19 +204,20 @@ class SQLiteConnection(Connection):
 
         start = time.perf_counter()
         try:
+            # A transaction whose state a cancellation could blur (else nobody waits).
+            blurred = pending is not None or self._in_transaction
             job = self._worker.submit(run)
             done: asyncio.Future[T] = job.future
-            if pending is None and not self._in_transaction:
-                return await done  # no transaction whose state a cancellation could blur
             try:
                 return await done
             except asyncio.CancelledError:
-                if on_cancel is not None:
-                    on_cancel()
-                # The call may already be running in the thread (else it is skipped): wait
-                # for its end, so whether the connection is in a transaction is known when
-                # it is rolled back and returned to the pool.
-                await job.wait_over()
+                if blurred:
+                    if on_cancel is not None:
+                        on_cancel()
+                    # The call may already be running in the thread (else it is skipped): wait
+                    # for its end, so whether the connection is in a transaction is known when
+                    # it is rolled back and returned to the pool.
+                    await job.wait_over()
                 raise
         except BaseException as exc:
             if pending is not None and not self.raw.in_transaction:

@@ -95,12 +95,7 @@ class CompiledStatement:
 
     def convert_row(self, row: Sequence[Any]) -> list[Any]:
         """A result row with every value converted to its Python type."""
-        out = list(row)
-        for i, proc in self.converters:
-            value = out[i]
-            if value is not None:
-                out[i] = proc(value)
-        return out
+        return _converted(row, self.converters)
 
     async def fetch_values(self, conn: Connection, params: Mapping[str, Any]) -> list[list[Any]]:
         """Run on ``conn`` and return converted rows as lists, in column order."""
@@ -119,11 +114,7 @@ class CompiledStatement:
         if not count or not self.bind_converters:
             return rows
         if count == 1:  # a single add
-            row = list(rows[0])
-            for i, proc in self.bind_converters:
-                if row[i] is not None:
-                    row[i] = proc(row[i])
-            return [row]
+            return [_converted(rows[0], self.bind_converters)]
         columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
         for i, proc in self.bind_converters:
             column = columns[i]
@@ -212,6 +203,18 @@ class StatementCache:
             bind_converters=_converters(bind_procs),
             bind_slots=tuple(zip(names, bind_defaults, bind_procs, strict=True)),
         )
+
+
+def _converted(
+    row: Sequence[Any], converters: tuple[tuple[int, Callable[[Any], Any]], ...]
+) -> list[Any]:
+    """``row`` with each ``(position, processor)`` of ``converters`` applied (None stays None)."""
+    out = list(row)
+    for i, proc in converters:
+        value = out[i]
+        if value is not None:
+            out[i] = proc(value)
+    return out
 
 
 def _converters(procs: Sequence[Processor]) -> tuple[tuple[int, Callable[[Any], Any]], ...]:

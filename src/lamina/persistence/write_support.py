@@ -38,7 +38,7 @@ _Names = tuple[str, ...]
 _SERVER_SPLITS: dict[tuple[type[Any], _Names], tuple[_Names, _Names]] = {}
 """Per repository class and server value names: which are entity fields, which raw columns."""
 
-_DEFAULTS: dict[tuple[type[Any], tuple[str, ...]], tuple[tuple[str, ...], tuple[Any, ...]]] = {}
+_DEFAULTS: dict[tuple[type[Any], _Names], tuple[_Names, tuple[Any, ...]]] = {}
 """Per repository class and inserted columns: the others with a Python-side default."""
 
 
@@ -157,11 +157,8 @@ class WritingRepository(ReadOnlyRepository[E, R]):
         if not self.audited:
             return []
         changes = self._creation_changes(stored)
-        action, name = AuditAction.CREATE, self.entity_name()
-        if len(stored) == 1:  # a single add
-            return [audit_row(name, stored[0].id, action, changes[0], context, at)]
         changed = [(entity.id, change) for entity, change in zip(stored, changes, strict=True)]
-        return audit_rows(name, changed, action, context, at)
+        return audit_rows(self.entity_name(), changed, AuditAction.CREATE, context, at)
 
     def _audit(
         self, uow: UnitOfWork, entity_id: Any, action: AuditAction, changes: dict[str, list[Any]]
