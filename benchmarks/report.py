@@ -21,6 +21,18 @@ GOALS = (
     ("bulk_insert", 1 / 1.5, "bulk insert within 1.5x of the raw driver"),
 )
 
+COPY = "asyncpg COPY"
+WRITE_GOALS = (
+    ("postgres", "insert", None, 0.7, "insert 1 row with its audit entry"),
+    ("postgres", "update", None, 0.6, "versioned update with its audit entry"),
+    ("postgres", "bulk_insert", ORM, 1.0, "bulk insert with audit entries, to the ORM"),
+    ("postgres", "bulk_insert", COPY, 0.7, "bulk insert with audit entries, to raw COPY"),
+    ("sqlite", "update", None, 0.8, "versioned update with its audit entry"),
+    ("sqlite", "bulk_insert", ORM, 1.0, "bulk insert with audit entries, to the ORM"),
+)
+"""Issue 18's goals: database, operation, the layer compared with (None: the raw
+driver), the ratio to reach and what it measures."""
+
 
 @dataclass
 class DatabaseResult:
@@ -137,6 +149,14 @@ def _goal_lines(result: DatabaseResult) -> list[str]:
         lines.append(
             f"- keyset page at depth within 1.5x of the first page: {cost:.2f}x - {verdict}"
         )
+    writes = []
+    for database, op, to, target, text in WRITE_GOALS:
+        ratio = result.ratio(op, LAMINA, to) if database == result.database else None
+        if ratio is not None:
+            verdict = "met" if ratio >= target else "not met"
+            writes.append(f"- {text}: {ratio:.2f}x (need >= {target:.2f}x) - {verdict}")
+    if writes:
+        lines += ["", f"lamina against the write goals of issue 18 ({result.title}):", "", *writes]
     return [*lines, ""]
 
 

@@ -31,7 +31,12 @@ import sqlalchemy
 
 from benchmarks.admin import Admin
 from benchmarks.layers.base import Layer
-from benchmarks.layers.raw_postgres import AsyncpgLayer, AsyncpgTxnLayer
+from benchmarks.layers.raw_postgres import (
+    AsyncpgCopyAuditLayer,
+    AsyncpgCopyLayer,
+    AsyncpgLayer,
+    AsyncpgTxnLayer,
+)
 from benchmarks.layers.raw_sqlite import AiosqliteLayer, Sqlite3Layer
 from benchmarks.layers.sqlalchemy_layers import CoreLayer, OrmLayer
 from benchmarks.measure import FULL, QUICK, Measurement, Timing, measure_operation
@@ -97,7 +102,9 @@ async def measure(
     """Measure ``op`` on the layers not in ``wrong`` (layer name → why its result was wrong)."""
     workload, admin, timing = context
     steps = {
-        layer: make_step(op, layer, workload, admin) for layer in layers if layer.name not in wrong
+        layer: make_step(op, layer, workload, admin)
+        for layer in layers
+        if layer.name not in wrong and (layer.operations is None or op.name in layer.operations)
     }
 
     async def cleanup() -> None:
@@ -204,7 +211,19 @@ async def run(args: argparse.Namespace) -> int:
     if args.only in (None, "postgres"):
         url = os.environ.get(POSTGRES_URL_VAR) or DEFAULT_POSTGRES_URL
         plans.append(
-            ("postgres", url, [AsyncpgLayer, AsyncpgTxnLayer, CoreLayer, OrmLayer, *extra])
+            (
+                "postgres",
+                url,
+                [
+                    AsyncpgLayer,
+                    AsyncpgTxnLayer,
+                    AsyncpgCopyLayer,
+                    AsyncpgCopyAuditLayer,
+                    CoreLayer,
+                    OrmLayer,
+                    *extra,
+                ],
+            )
         )
     meta: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -39,6 +39,8 @@ class Layer(ABC):
     """Column label in the results table."""
     notes: dict[str, str] = {}
     """Per-operation remarks printed under the table (what this layer does differently)."""
+    operations: frozenset[str] | None = None
+    """The operations this layer is measured on; None for all (the others show ``-``)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
