@@ -6,11 +6,21 @@ inside the commit that crosses its threshold, so that one write pays for
 copying (and syncing) everything written before it: about 15 ms per 4 MB on
 this project's machines. As SQLite's documentation suggests for such cases,
 lamina's connections leave that to a background thread: after a commit that
-leaves the WAL file at :data:`CHECKPOINT_BYTES` or more, the
-:class:`Checkpointer` copies the pages back (``PASSIVE``: readers and writers
-go on meanwhile) and then truncates the file when nothing still needs it.
-SQLite's own automatic checkpoint stays on as a safety net, at
-:data:`FALLBACK_PAGES`, should the thread fall behind.
+leaves :data:`CHECKPOINT_BYTES` or more in the WAL not yet copied back, the
+:class:`Checkpointer` copies the pages (``PASSIVE``: readers and writers go
+on meanwhile, and none of them ever waits for it). The next write after a
+checkpoint that copied everything starts the WAL over from its beginning,
+overwriting the file in place; ``journal_size_limit`` (:data:`WAL_SIZE_LIMIT`)
+trims a file a large transaction left bigger. SQLite's own automatic
+checkpoint stays on as a safety net, at :data:`FALLBACK_PAGES`, should the
+thread fall behind.
+
+How much of the WAL awaits a checkpoint is read, after each commit, from the
+header of SQLite's wal-index (the ``-shm`` file: frames in the log and frames
+already copied back, as https://www.sqlite.org/walformat.html describes it):
+one ``pread``, where the alternative, the WAL file's size, says nothing once the
+file is reused. A wal-index of another format than the one described there is
+not read; SQLite's own checkpoint then does the work.
 """
 
 from __future__ import annotations
@@ -19,50 +29,86 @@ import contextlib
 import os
 import queue
 import sqlite3
+import struct
 import threading
 
 CHECKPOINT_BYTES = 4 * 1024 * 1024
-"""A WAL file this large after a commit gets checkpointed (SQLite's own default: 1000 pages)."""
+"""This much of the WAL not yet copied back after a commit gets checkpointed (SQLite's
+own default: 1000 pages)."""
+
+WAL_SIZE_LIMIT = 2 * CHECKPOINT_BYTES
+"""``journal_size_limit`` of lamina's connections: a WAL file left larger (by one large
+transaction) is cut back to this when the log starts over."""
 
 FALLBACK_PAGES = 16_000
 """``wal_autocheckpoint`` of lamina's connections: the committing connection checkpoints
 itself only past this many WAL pages (about 64 MB)."""
+
+_WAL_INDEX_VERSION = 3007000
+"""``iVersion`` of the wal-index header whose layout :func:`unchecked_wal_bytes` reads."""
+_HEADER = struct.Struct("=I10xHI76xI")
+"""The wal-index header's ``iVersion``, ``szPage``, ``mxFrame`` and ``nBackfill``."""
+_FRAME_HEADER = 24
+"""Bytes of a WAL frame besides its page."""
+_HAS_PREAD = hasattr(os, "pread")
+"""Where ``os.pread`` is missing (Windows), the wal-index is not read."""
+
+
+def unchecked_wal_bytes(shm: int) -> int | None:
+    """Bytes of WAL frames not yet copied back into the database, from the wal-index
+    header in the open ``-shm`` file ``shm``; None if it cannot be read as described
+    (in native byte order: ``iVersion`` at 0, ``szPage`` at 14, ``mxFrame`` at 16, and
+    the checkpoint's ``nBackfill`` at 96)."""
+    header = os.pread(shm, _HEADER.size, 0)
+    if len(header) < _HEADER.size:
+        return None
+    version, page, frames, copied = _HEADER.unpack(header)
+    if version != _WAL_INDEX_VERSION:
+        return None
+    page_bytes = 65536 if page == 1 else int(page)
+    return max(int(frames) - int(copied), 0) * (page_bytes + _FRAME_HEADER)
 
 
 class Checkpointer:
     """Checkpoints one SQLite file's WAL from a thread (and connection) of its own.
 
     The thread starts with the first checkpoint due and ends with :meth:`stop`
-    (a later checkpoint starts a new one). A WAL file that a checkpoint could not
-    empty (a reader still used it) counts as the new starting size: the next
+    (a later checkpoint starts a new one). What a checkpoint could not copy back
+    (a reader still used it) counts as the new starting point: the next
     checkpoint is due :data:`CHECKPOINT_BYTES` after it, not after every commit.
     """
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._wal = f"{path}-wal"
         self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[bool] | None = None
         """The running thread's queue: True asks for a checkpoint, False ends it."""
         self._thread: threading.Thread | None = None
         self._queued = False
+        self._shm: int | None = None
+        """The ``-shm`` file, opened read-only at the first commit that finds it."""
         self._floor = 0
-        """Size of the WAL file after the last checkpoint (0 once it was emptied)."""
+        """WAL bytes the last checkpoint left uncopied (0 once it copied everything)."""
+        self._catch_up = False
+        """True once a checkpoint ran: the next writer copies what was committed meanwhile."""
         self.checkpoints = 0
         """Checkpoints run so far (for tests and diagnostics)."""
 
-    def after_commit(self) -> None:
-        """Called in a connection's thread after its COMMIT: queue a checkpoint if one is due.
+    def after_commit(self, raw: sqlite3.Connection) -> None:
+        """Called in a writer's thread after its COMMIT, while the pool's other writers
+        wait: queue a checkpoint if one is due, and first finish what the last one left
+        (the frames committed while it ran), so that the next write starts the WAL over.
 
         Never raises: the commit has happened, whatever becomes of the checkpoint.
         """
+        if self._catch_up:
+            self._catch_up = False
+            with contextlib.suppress(sqlite3.Error):  # then the next checkpoint due does it
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if self._queued:
             return
-        try:
-            size = os.stat(self._wal).st_size
-        except OSError:
-            return
-        if size < self._floor + CHECKPOINT_BYTES:
+        waiting = self._unchecked()
+        if waiting is None or waiting < self._floor + CHECKPOINT_BYTES:
             return
         with self._lock:
             if self._queued:
@@ -80,14 +126,30 @@ class Checkpointer:
             self._queued = True
             self._jobs.put(True)
 
+    def _unchecked(self) -> int | None:
+        """:func:`unchecked_wal_bytes` of this file; None if its wal-index cannot be read."""
+        if not _HAS_PREAD:
+            return None
+        try:
+            if self._shm is None:
+                with self._lock:
+                    if self._shm is None:
+                        self._shm = os.open(f"{self._path}-shm", os.O_RDONLY)
+            return unchecked_wal_bytes(self._shm)
+        except OSError:
+            return None
+
     def stop(self) -> None:
         """End the thread, if any, and wait for it (a checkpoint it runs finishes first)."""
         with self._lock:
             jobs, thread = self._jobs, self._thread
             self._jobs = self._thread = None
+            shm, self._shm = self._shm, None
         if jobs is not None and thread is not None:
             jobs.put(False)
             thread.join()
+        if shm is not None:
+            os.close(shm)
         self._queued = False
 
     def _serve(self, jobs: queue.SimpleQueue[bool]) -> None:
@@ -104,19 +166,11 @@ class Checkpointer:
             raw.execute("PRAGMA synchronous=NORMAL")
             while jobs.get():
                 with contextlib.suppress(sqlite3.Error):
-                    self._checkpoint(raw)
-                try:
-                    self._floor = os.stat(self._wal).st_size
-                except OSError:
-                    self._floor = 0
+                    # PASSIVE: copies what no reader still needs, never blocks a writer
+                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.checkpoints += 1
+                self._floor = self._unchecked() or 0
+                self._catch_up = True
                 self._queued = False
         finally:
             raw.close()
-
-    def _checkpoint(self, raw: sqlite3.Connection) -> None:
-        busy, logged, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        self.checkpoints += 1
-        if not busy and logged == copied:
-            # Every page is back in the database file: empty the WAL unless a
-            # reader or writer still uses it (then busy, and it stays as it is).
-            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from lamina.persistence.connection import Batch, Connection, InsertRows, OnError, Row
 from lamina.persistence.instrumentation import DatabaseStats, record_query
 from lamina.persistence.pool import Pool, PoolOptions
-from lamina.persistence.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
+from lamina.persistence.sqlite_checkpoints import FALLBACK_PAGES, WAL_SIZE_LIMIT, Checkpointer
 from lamina.persistence.sqlite_inserts import insert_values
 
 T = TypeVar("T")
@@ -275,7 +275,8 @@ class SQLiteConnection(Connection):
             if abandoned:
                 return
             self.raw.execute("COMMIT")
-            self._checkpointer.after_commit()
+            if self._writing:
+                self._checkpointer.after_commit(self.raw)
 
         try:
             await self._hop(
@@ -368,6 +369,7 @@ class SQLitePool(Pool[SQLiteConnection]):
         self._use_wal(raw)
         raw.execute("PRAGMA synchronous=NORMAL")
         raw.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")  # see .sqlite_checkpoints
+        raw.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         raw.execute("PRAGMA foreign_keys=ON")
         raw.execute("PRAGMA case_sensitive_like=ON")  # LIKE as on PostgreSQL
         raw.execute(f"PRAGMA busy_timeout={int(self._options.busy_timeout_ms)}")
