@@ -8,10 +8,12 @@ this project's machines. As SQLite's documentation suggests for such cases,
 lamina's connections leave that to a background thread: after a commit that
 leaves :data:`CHECKPOINT_BYTES` or more in the WAL not yet copied back, the
 :class:`Checkpointer` copies the pages (``PASSIVE``: readers and writers go
-on meanwhile, and none of them ever waits for it). The next write after a
-checkpoint that copied everything starts the WAL over from its beginning,
-overwriting the file in place; ``journal_size_limit`` (:data:`WAL_SIZE_LIMIT`)
-trims a file a large transaction left bigger. SQLite's own automatic
+on meanwhile, and none of them ever waits for it). The few pages committed
+while it ran (at most :data:`CATCH_UP_BYTES`) are copied by the next writer
+after its commit, while the pool's other writers wait their turn anyway; the
+write after that starts the WAL over from its beginning, overwriting the file
+in place, and ``journal_size_limit`` (:data:`WAL_SIZE_LIMIT`) trims a file a
+large transaction left bigger. SQLite's own automatic
 checkpoint stays on as a safety net, at :data:`FALLBACK_PAGES`, should the
 thread fall behind.
 
@@ -35,6 +37,10 @@ import threading
 CHECKPOINT_BYTES = 4 * 1024 * 1024
 """This much of the WAL not yet copied back after a commit gets checkpointed (SQLite's
 own default: 1000 pages)."""
+
+CATCH_UP_BYTES = CHECKPOINT_BYTES // 16
+"""At most this much of the WAL is copied back by a writer after its commit (about a
+millisecond); what a checkpoint left beyond that gets another checkpoint first."""
 
 WAL_SIZE_LIMIT = 2 * CHECKPOINT_BYTES
 """``journal_size_limit`` of lamina's connections: a WAL file left larger (by one large
@@ -90,25 +96,30 @@ class Checkpointer:
         self._floor = 0
         """WAL bytes the last checkpoint left uncopied (0 once it copied everything)."""
         self._catch_up = False
-        """True once a checkpoint ran: the next writer copies what was committed meanwhile."""
+        """True once a checkpoint copied all it found: the next writer copies what was
+        committed meanwhile."""
         self.checkpoints = 0
         """Checkpoints run so far (for tests and diagnostics)."""
 
     def after_commit(self, raw: sqlite3.Connection) -> None:
         """Called in a writer's thread after its COMMIT, while the pool's other writers
-        wait: queue a checkpoint if one is due, and first finish what the last one left
-        (the frames committed while it ran), so that the next write starts the WAL over.
+        wait: queue a checkpoint if one is due, or copy here the few pages committed
+        while the last one ran (at most :data:`CATCH_UP_BYTES`, else another checkpoint
+        copies them first), so that the next write starts the WAL over.
 
         Never raises: the commit has happened, whatever becomes of the checkpoint.
         """
-        if self._catch_up:
-            self._catch_up = False
-            with contextlib.suppress(sqlite3.Error):  # then the next checkpoint due does it
-                raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if self._queued:
             return
         waiting = self._unchecked()
-        if waiting is None or waiting < self._floor + CHECKPOINT_BYTES:
+        if waiting is None:
+            return
+        if self._catch_up and waiting <= CATCH_UP_BYTES:
+            self._catch_up = False
+            with contextlib.suppress(sqlite3.Error):  # then the next checkpoint due does it
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return
+        if not self._catch_up and waiting < self._floor + CHECKPOINT_BYTES:
             return
         with self._lock:
             if self._queued:
@@ -165,12 +176,15 @@ class Checkpointer:
             raw.execute("PRAGMA busy_timeout=0")  # never wait: a later commit asks again
             raw.execute("PRAGMA synchronous=NORMAL")
             while jobs.get():
+                copied_all = False
                 with contextlib.suppress(sqlite3.Error):
                     # PASSIVE: copies what no reader still needs, never blocks a writer
-                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    busy, logged, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.checkpoints += 1
+                    copied_all = not busy and copied == logged
                 self._floor = self._unchecked() or 0
-                self._catch_up = True
+                # Nothing pinned: what is left came in meanwhile, for a writer to finish
+                self._catch_up = copied_all
                 self._queued = False
         finally:
             raw.close()
