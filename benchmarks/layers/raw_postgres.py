@@ -174,9 +174,12 @@ class AsyncpgCopyLayer(AsyncpgLayer):
 
     async def bulk_insert(self, items: list[NewItem]) -> None:
         async with self.conn.transaction():
-            await self.conn.copy_records_to_table(
-                TABLE, records=[row_values(item) for item in items], columns=INSERT_COLUMNS
-            )
+            await self._copy_rows(items)
+
+    async def _copy_rows(self, items: list[NewItem]) -> None:
+        await self.conn.copy_records_to_table(
+            TABLE, records=[row_values(item) for item in items], columns=INSERT_COLUMNS
+        )
 
 
 class AsyncpgCopyAuditLayer(AsyncpgCopyLayer):
@@ -222,9 +225,7 @@ class AsyncpgCopyAuditLayer(AsyncpgCopyLayer):
             for item in items
         ]
         async with self.conn.transaction():
-            await self.conn.copy_records_to_table(
-                TABLE, records=[row_values(item) for item in items], columns=INSERT_COLUMNS
-            )
+            await self._copy_rows(items)
             await self.conn.copy_records_to_table(
                 audit_log.name, records=entries, columns=[c.name for c in audit_log.columns]
             )

@@ -92,8 +92,8 @@ def uuid7_batch(count: int) -> list[uuid.UUID]:
     per id: RFC 9562's "monotonic random" method. One clock read, one lock and
     one call for randomness for the whole batch.
     """
-    if count <= 0:
-        return []
+    if count <= 1:
+        return [uuid7()] if count == 1 else []
     position, random = _reserve()
     first = _value(position, random & _RAND_B_START_MASK)
     make, set_int, set_is_safe = _new_object, _set_int, _set_is_safe

@@ -92,9 +92,6 @@ def audit_rows(
     at: datetime,
 ) -> list[list[Any]]:
     """:func:`audit_row` for many ``(entity id, changes)`` of one action (ids made in a batch)."""
-    if len(changed) == 1:  # a single write: its id made alone
-        ((entity_id, changes),) = changed
-        return [audit_row(entity_type, entity_id, action, changes, context, at)]
     kind = action.value
     return [
         _entry(entry_id, entity_type, entity_id, kind, changes, context, at)

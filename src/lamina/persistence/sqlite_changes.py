@@ -43,16 +43,12 @@ between the write that matched nothing and the read that tells why."""
 
 @dataclass(frozen=True, slots=True)
 class SQLiteChange:
-    """The statements of one shape of standalone change on SQLite, and its server values."""
+    """The statements of one shape of standalone change on SQLite."""
 
     entry: CompiledStatement | None
     """The audit entry's INSERT (None if the repository is not audited)."""
     changed: CompiledStatement
     """The UPDATE, returning the row as stored."""
-    server_fields: tuple[str, ...]
-    """The server values (``updated_at``, ``updated_by_id``) the entity carries."""
-    server_columns: tuple[str, ...]
-    """Those the table has but the entity does not."""
 
 
 class SQLiteChanges(WritingRepository[E, R]):
@@ -108,8 +104,6 @@ class SQLiteChanges(WritingRepository[E, R]):
             return SQLiteChange(
                 statements.compile(entry) if self.audited else None,
                 statements.compile(changed),
-                tuple(fields),
-                tuple(columns),
             )
 
         names = tuple(f.field for f in compared)
@@ -132,13 +126,10 @@ class SQLiteChanges(WritingRepository[E, R]):
         context = EventContext.current()
         now = utcnow()
         server = {"updated_at": now, "updated_by_id": context.actor_id}
-        fields = dict(values)
-        for name in change.server_fields:
-            fields[name] = server[name]
-        columns = self.mapper().column_values(fields)
+        server_fields, server_columns = self._server_values(UPDATE_STAMPS, server)
+        columns = self.mapper().column_values({**values, **server_fields})
         columns.update(raw)
-        for name in change.server_columns:
-            columns[name] = server[name]
+        columns.update(server_columns)
         for name, value in columns.items():
             params["v_" + name] = value
         writes: list[tuple[Batch, OnError | None, list[Row] | None]] = []

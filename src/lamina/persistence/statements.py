@@ -73,9 +73,6 @@ class CompiledStatement:
 
     sql: str
     names: tuple[str, ...]
-    defaults: tuple[Any, ...]
-    bind_processors: tuple[Processor, ...]
-    result_processors: tuple[Processor, ...]
     result_names: tuple[str, ...]
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]
     """``(position, processor)`` of the result columns that need converting."""
@@ -189,19 +186,17 @@ class StatementCache:
         binds = compiled.binds
         defaults = compiled.params
         bind_procs = tuple(_bind_processor(binds[n].type, dialect) for n in names)
-        bind_defaults = tuple(defaults.get(n) for n in names)
         columns = list(getattr(statement, "exported_columns", ()) or ())
         result_procs = tuple(_result_processor(c.type, dialect) for c in columns)
         return CompiledStatement(
             sql=compiled.string,
             names=names,
-            defaults=bind_defaults,
-            bind_processors=bind_procs,
-            result_processors=result_procs,
             result_names=tuple(c.key for c in columns),
             converters=_converters(result_procs),
             bind_converters=_converters(bind_procs),
-            bind_slots=tuple(zip(names, bind_defaults, bind_procs, strict=True)),
+            bind_slots=tuple(
+                (n, defaults.get(n), proc) for n, proc in zip(names, bind_procs, strict=True)
+            ),
         )
 
 

@@ -31,7 +31,7 @@ _CREATION_CHANGES: dict[type[Any], CreationChanges] = {}
 UPDATE_STAMPS = ("updated_at", "updated_by_id")
 """The server values every change sets (where the table has them)."""
 
-_UPDATE_NOISE = frozenset({"updated_at", "updated_by_id", "version"})
+_UPDATE_NOISE = frozenset({*UPDATE_STAMPS, "version"})
 
 _Names = tuple[str, ...]
 
