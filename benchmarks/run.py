@@ -37,7 +37,7 @@ from benchmarks.layers.raw_postgres import (
     AsyncpgLayer,
     AsyncpgTxnLayer,
 )
-from benchmarks.layers.raw_sqlite import AiosqliteLayer, Sqlite3Layer
+from benchmarks.layers.raw_sqlite import AiosqliteAuditLayer, AiosqliteLayer, Sqlite3Layer
 from benchmarks.layers.sqlalchemy_layers import CoreLayer, OrmLayer
 from benchmarks.measure import FULL, QUICK, Measurement, Timing, measure_operation
 from benchmarks.ops import BY_NAME, RUN_ORDER, Operation, check_reads, make_step
@@ -207,7 +207,13 @@ async def run(args: argparse.Namespace) -> int:
     extra: list[type[Layer]] = [lamina] if lamina is not None else []
     plans: list[tuple[str, str, list[type[Layer]]]] = []
     if args.only in (None, "sqlite"):
-        plans.append(("sqlite", "", [Sqlite3Layer, AiosqliteLayer, CoreLayer, OrmLayer, *extra]))
+        plans.append(
+            (
+                "sqlite",
+                "",
+                [Sqlite3Layer, AiosqliteLayer, AiosqliteAuditLayer, CoreLayer, OrmLayer, *extra],
+            )
+        )
     if args.only in (None, "postgres"):
         url = os.environ.get(POSTGRES_URL_VAR) or DEFAULT_POSTGRES_URL
         plans.append(

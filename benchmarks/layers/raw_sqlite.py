@@ -6,6 +6,7 @@ Values are stored as SQLAlchemy stores them (UUID as 32 hex digits, datetimes as
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,11 @@ from benchmarks.workload import (
     Workload,
     sqlite_stamp,
 )
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
+
+from lamina.domain.ids import uuid7
+from lamina.persistence.tables import audit_log
 
 COLUMNS = ", ".join(INSERT_COLUMNS)
 INSERT = f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -199,3 +204,71 @@ class AiosqliteLayer(Layer):
 
     async def keyset_page(self) -> object:
         return await self.conn.execute_fetchall(KEYSET, (*self._anchor, PAGE_SIZE))
+
+
+ENTRY_COLUMNS = ", ".join(c.name for c in audit_log.columns)
+INSERT_ENTRY = f"INSERT INTO {audit_log.name} ({ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+UPDATE_ENTRY = (
+    f"INSERT INTO {audit_log.name} ({ENTRY_COLUMNS}) "
+    "SELECT ?, 'BenchItem', ?, 'update', NULL, ?, NULL, "
+    "json_object('score', json_array(score, ?)), ? "
+    f"FROM {TABLE} WHERE id = ? AND version = ?"
+)
+"""The update's audit entry, reading the old score from the row it is about to change."""
+
+
+class AiosqliteAuditLayer(AiosqliteLayer):
+    """What lamina's single writes do, by hand through aiosqlite's public API: the row and
+    one audit entry (in lamina's ``lamina_audit_log``), in one transaction."""
+
+    name = "aiosqlite+audit"
+    operations = frozenset({"insert", "update"})
+    notes = {
+        "update": "aiosqlite+audit: INSERT of the audit entry reading the old value, the "
+        "UPDATE with version check, COMMIT (three calls, each a hop): the work of lamina's update",
+        "insert": "aiosqlite+audit: INSERT of the row and of its audit entry, COMMIT",
+    }
+
+    def known_statements(self, op: str) -> float | None:
+        return 3.0 if op in self.operations else known_statements(op)
+
+    async def open(self, workload: Workload) -> None:
+        await super().open(workload)
+        engine = create_engine(f"sqlite:///{sqlite_path(self.url)}")
+        try:
+            with engine.begin() as conn:
+                audit_log.create(conn, checkfirst=True)
+        finally:
+            engine.dispose()
+
+    async def insert_one(self, item: NewItem) -> None:
+        changes = {
+            "score": [None, item.score],
+            "status": [None, item.status],
+            "title": [None, item.title],
+        }
+        entry = (
+            uuid7().hex,
+            "BenchItem",
+            str(item.id),
+            "create",
+            None,
+            str(uuid7()),
+            None,
+            json.dumps(changes),
+            sqlite_stamp(item.created_at),
+        )
+        await self.conn.execute(INSERT, row_values(item))  # BEGIN travels with it
+        await self.conn.execute(INSERT_ENTRY, entry)
+        await self.conn.commit()
+
+    async def update(self, item_id: UUID, score: int, expected_version: int) -> int:
+        stamp = sqlite_stamp(datetime.now(UTC))
+        key = item_id.hex
+        entry = (uuid7().hex, str(item_id), str(uuid7()), score, stamp, key, expected_version)
+        await self.conn.execute(UPDATE_ENTRY, entry)  # BEGIN travels with it
+        cursor = await self.conn.execute(UPDATE, (score, stamp, key, expected_version))
+        await self.conn.commit()
+        if cursor.rowcount != 1:
+            raise StaleVersion(f"{item_id} is not at version {expected_version}")
+        return expected_version + 1
