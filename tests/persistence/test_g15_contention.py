@@ -197,7 +197,9 @@ async def test_g15_sqlite_writers_of_one_process_go_in_first_come_first_served(
     if db.dialect_name != "sqlite":
         pytest.skip("SQLite's single writer")
     topic = await Topics(db).add(Topic(title="queue"))
-    await asyncio.gather(*(Topics(db).count() for _ in range(WRITERS)))  # open the connections
+    held = [await db.acquire() for _ in range(WRITERS)]  # open the connections
+    for conn in held:
+        await db.release(conn)
     entered: list[int] = []
 
     async def writer(n: int) -> None:

@@ -110,10 +110,11 @@ async def _held_in_thread(
 
 
 async def test_g3_a_standalone_update_cancelled_while_its_hop_runs_leaves_nothing(
-    db: Database,
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if db.dialect_name != "sqlite":
         pytest.skip("SQLite's one-hop change runs in the connection's thread")
+    monkeypatch.setattr(db._pool, "inline_budget", 0)  # not on the caller's thread
     products = Products(db)
     stored = await products.add(new_product())
     # the hop is still running when the cancellation comes
@@ -132,12 +133,13 @@ async def test_g3_a_standalone_update_cancelled_while_its_hop_runs_leaves_nothin
 
 
 async def test_g3_a_standalone_update_cancelled_twice_before_its_begin_leaves_nothing(
-    db: Database,
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second cancellation while the first waits for the connection's thread: the
     connection (its state unknown) is closed after the hop, not lent out in a transaction."""
     if db.dialect_name != "sqlite":
         pytest.skip("SQLite's one-hop change runs in the connection's thread")
+    monkeypatch.setattr(db._pool, "inline_budget", 0)  # not on the caller's thread
     products = Products(db)
     stored = await products.add(new_product())
     # BEGIN has not run yet when both cancellations come

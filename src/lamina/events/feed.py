@@ -112,6 +112,9 @@ class EventFeed:
                 self.stats.events_read += len(batch)
                 self._dispatch(batch)
                 if len(batch) == self.batch_size:
+                    # More to read: first let the listeners' consumers run (a read may end
+                    # without suspending, as one on SQLite's caller thread does).
+                    await asyncio.sleep(0)
                     continue
             await self.notifier.wait(seen, self.poll_interval)
 

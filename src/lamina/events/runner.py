@@ -195,6 +195,8 @@ class EventRunner:
                 continue
             if worked < self.batch_size:
                 await self.notifier.wait(seen, self.poll_interval)
+            else:  # more to do: let others run first (database calls may not suspend)
+                await asyncio.sleep(0)
 
     async def _hold(self, subscription: Subscription) -> bool:
         """Make sure this runner holds the lease of ``subscription``; False if another does."""

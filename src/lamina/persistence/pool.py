@@ -20,6 +20,12 @@ class PoolOptions:
     transient error and :meth:`Database.run` retries the unit of work. On
     SQLite, ``busy_timeout_ms`` bounds each of the two waits for the write
     lock: behind this pool's other writers, then behind other processes'.
+
+    ``inline_budget`` (SQLite) is how long, in seconds, a read of its own or a
+    whole small write transaction may run on the caller's thread, where it
+    costs no hop to the connection's thread; SQLite stops one that runs longer
+    (or would wait for a lock another connection holds) and the connection's
+    thread runs it instead. 0 sends every call to the connection's thread.
     """
 
     size: int = 10
@@ -27,6 +33,7 @@ class PoolOptions:
     statement_timeout: float | None = 30.0
     lock_timeout: float | None = 2.0
     busy_timeout_ms: int = 5000
+    inline_budget: float = 0.0005
 
 
 C = TypeVar("C", bound=Connection)

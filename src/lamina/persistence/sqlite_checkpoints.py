@@ -101,29 +101,28 @@ class Checkpointer:
         self.checkpoints = 0
         """Checkpoints run so far (for tests and diagnostics)."""
 
-    def after_commit(self, raw: sqlite3.Connection) -> None:
-        """Called in a writer's thread after its COMMIT, while the pool's other writers
-        wait: queue a checkpoint if one is due, or copy here the few pages committed
-        while the last one ran (at most :data:`CATCH_UP_BYTES`, else another checkpoint
-        copies them first), so that the next write starts the WAL over.
+    def after_commit(self) -> bool:
+        """Called by a writer after its COMMIT, while the pool's other writers wait: queue a
+        checkpoint if one is due; True if instead the writer should copy back, now, the few
+        pages committed while the last one ran (:meth:`catch_up`, at most
+        :data:`CATCH_UP_BYTES`; a longer tail gets another checkpoint first), so that the
+        next write starts the WAL over.
 
         Never raises: the commit has happened, whatever becomes of the checkpoint.
         """
         if self._queued:
-            return
+            return False
         waiting = self._unchecked()
         if waiting is None:
-            return
+            return False
         if self._catch_up and waiting <= CATCH_UP_BYTES:
             self._catch_up = False
-            with contextlib.suppress(sqlite3.Error):  # then the next checkpoint due does it
-                raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            return
+            return True
         if not self._catch_up and waiting < self._floor + CHECKPOINT_BYTES:
-            return
+            return False
         with self._lock:
             if self._queued:
-                return
+                return False
             if self._jobs is None:
                 jobs: queue.SimpleQueue[bool] = queue.SimpleQueue()
                 thread = threading.Thread(
@@ -132,10 +131,18 @@ class Checkpointer:
                 try:
                     thread.start()
                 except RuntimeError:  # no thread to be had now: SQLite's fallback remains
-                    return
+                    return False
                 self._jobs, self._thread = jobs, thread
             self._queued = True
             self._jobs.put(True)
+        return False
+
+    @staticmethod
+    def catch_up(raw: sqlite3.Connection) -> None:
+        """Copy back, on the writer's connection and in its thread (it syncs the file, a
+        millisecond or two), what :meth:`after_commit` found left; never raises."""
+        with contextlib.suppress(sqlite3.Error):  # then the next checkpoint due does it
+            raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     def _unchecked(self) -> int | None:
         """:func:`unchecked_wal_bytes` of this file; None if its wal-index cannot be read."""
