@@ -9,14 +9,13 @@ timeout 0) and is stopped past ``PoolOptions.inline_budget`` (0.5 ms) by its
 progress handler; either way the call is undone (its transaction rolled back)
 and the connection's thread runs it from its start, waiting for the lock as
 usual. SQL stopped for time is sent to the thread at once for its next
-:data:`SLOW_SKIPS` calls. Such a call does not suspend the caller's task: a loop that must let
-others run between database calls awaits ``asyncio.sleep(0)``.
+:data:`SLOW_SKIPS` calls. Such a call does not suspend the caller's task: a
+loop that must let others run between database calls awaits ``asyncio.sleep(0)``.
 
 Every other call is one hop to the connection's thread: a round trip, as counted
 by :func:`~lamina.persistence.count_queries` (so is a call run inline). ``BEGIN``
 travels with the first statement of a transaction, and ``COMMIT`` with the last
-writes. A write
-transaction starts with ``BEGIN IMMEDIATE``: from its first hop it holds the
+writes. A write transaction starts with ``BEGIN IMMEDIATE``: from its first hop it holds the
 whole database, so the writes of a standalone repository call (an UPDATE of a
 row read, its version checked, in this transaction; an INSERT) are staged
 (:meth:`SQLiteConnection.stage`) and travel with its commit instead of costing
@@ -230,7 +229,8 @@ class SQLiteConnection(Connection):
         """Run ``work`` in the connection's thread, after the pending BEGIN and staged writes.
 
         With ``inline``, it is first tried on the caller's thread (:meth:`_inline`), unless
-        ``slow_key`` (its SQL) once ran past the budget there.
+        ``slow_key`` (its SQL) ran past the budget there within its last :data:`SLOW_SKIPS`
+        calls.
         """
         pending = self._pending_begin
         self._pending_begin = None
