@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -295,6 +297,39 @@ async def test_sqlite_starts_the_wal_over_while_writes_never_pause(db: Database,
     # 600 commits of about 4 pages: 10 MB if it never started over; a few checkpoints' worth
     assert largest < 48 * SMALL_CHECKPOINTS
     assert await products.count() == 600
+
+
+_HOLDS_DMS_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)  # SQLite's "dead man switch" byte
+except OSError:
+    print("held")
+else:
+    print("free")
+"""
+
+
+async def test_sqlite_a_database_closed_leaves_the_locks_of_another_on_the_same_file(
+    db: Database, wal: str
+) -> None:
+    # Closing a descriptor drops all the process's POSIX locks on the file: were the
+    # wal-index closed with the second Database, another process would take itself for
+    # the first on the file and truncate the wal-index under the first Database.
+    await Products(db).add(new_product("FIRST"))  # its checkpointer reads the wal-index
+    async with Database(str(db.url)) as second:
+        await Products(second).add(new_product("SECOND"))
+    shm = f"{db.url.database}-shm"
+    probe = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", _HOLDS_DMS_LOCK, shm],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == "held"
+    assert await Products(db).count() == 2
 
 
 async def test_sqlite_checkpoints_never_hold_the_write_lock(db: Database, wal: str) -> None:

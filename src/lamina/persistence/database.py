@@ -151,11 +151,11 @@ class Database:
 
     async def close(self) -> None:
         """Close every connection (the object can be used again afterwards)."""
-        await self._pool.close()
-        self._pool = self._make_pool()
-        if self._engine is not None:
+        if self._engine is not None:  # first: see sqlite_checkpoints.open_wal_index
             await self._engine.dispose()
             self._engine = None
+        await self._pool.close()
+        self._pool = self._make_pool()
 
     @property
     def engine(self) -> AsyncEngine:

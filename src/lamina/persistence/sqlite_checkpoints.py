@@ -62,6 +62,43 @@ _HAS_PREAD = hasattr(os, "pread")
 """Where ``os.pread`` is missing (Windows), the wal-index is not read."""
 
 
+_SHM_FILES: dict[tuple[int, int], tuple[int, int]] = {}
+"""Per ``-shm`` file (device, inode): the one descriptor this process reads it through, and
+how many checkpointers use it."""
+_SHM_FILES_LOCK = threading.Lock()
+
+
+def open_wal_index(path: str) -> tuple[tuple[int, int], int]:
+    """A read-only descriptor of the wal-index ``path`` (a ``-shm`` file), shared by every
+    checkpointer of this process, and its key for :func:`close_wal_index`.
+
+    Shared because closing a descriptor drops every POSIX lock the process holds on the
+    file, SQLite's included: with its locks gone, another process opening the database
+    would take itself for the first one and truncate the wal-index under this process's
+    connections (a SIGBUS, or worse). So the descriptor is closed only with the last user.
+    """
+    with _SHM_FILES_LOCK:
+        status = os.stat(path)
+        key = (status.st_dev, status.st_ino)
+        fd, users = _SHM_FILES.get(key, (-1, 0))
+        if fd < 0:
+            fd = os.open(path, os.O_RDONLY)
+        _SHM_FILES[key] = (fd, users + 1)
+        return key, fd
+
+
+def close_wal_index(key: tuple[int, int]) -> None:
+    """Give back a descriptor of :func:`open_wal_index`; closed once nobody uses it (close
+    every connection to the database first, SQLAlchemy's included)."""
+    with _SHM_FILES_LOCK:
+        fd, users = _SHM_FILES[key]
+        if users > 1:
+            _SHM_FILES[key] = (fd, users - 1)
+            return
+        del _SHM_FILES[key]
+    os.close(fd)
+
+
 def unchecked_wal_bytes(shm: int) -> int | None:
     """Bytes of WAL frames not yet copied back into the database, from the wal-index
     header in the open ``-shm`` file ``shm``; None if it cannot be read as described
@@ -94,6 +131,7 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self._queued = False
         self._shm: int | None = None
+        self._shm_key: tuple[int, int] | None = None
         """The ``-shm`` file, opened read-only at the first commit that finds it."""
         self._floor = 0
         """WAL bytes the last checkpoint left uncopied (0 once it copied everything)."""
@@ -154,7 +192,7 @@ class Checkpointer:
             if self._shm is None:
                 with self._lock:
                     if self._shm is None:
-                        self._shm = os.open(f"{self._path}-shm", os.O_RDONLY)
+                        self._shm_key, self._shm = open_wal_index(f"{self._path}-shm")
             return unchecked_wal_bytes(self._shm)
         except OSError:
             return None
@@ -164,12 +202,12 @@ class Checkpointer:
         with self._lock:
             jobs, thread = self._jobs, self._thread
             self._jobs = self._thread = None
-            shm, self._shm = self._shm, None
+            shm_key, self._shm, self._shm_key = self._shm_key, None, None
         if jobs is not None and thread is not None:
             jobs.put(False)
             thread.join()
-        if shm is not None:
-            os.close(shm)
+        if shm_key is not None:
+            close_wal_index(shm_key)
         self._queued = False
 
     def _serve(self, jobs: queue.SimpleQueue[bool]) -> None:
