@@ -44,6 +44,11 @@ CATCH_UP_BYTES = 256 * 1024
 """At most this much of the WAL is copied back by a writer after its commit (about a
 millisecond); what a checkpoint left beyond that gets another checkpoint first."""
 
+CATCH_UP_PASSES = 2
+"""Checkpoints in a row over a tail too long for the writer; after them the writer copies
+the tail whatever its length (what came in during the last, short, checkpoint): writers
+may commit faster than a checkpoint, which syncs the file, copies their pages."""
+
 WAL_SIZE_LIMIT = 2 * CHECKPOINT_BYTES
 """``journal_size_limit`` of lamina's connections: a WAL file left larger (by one large
 transaction) is cut back to this when the log starts over."""
@@ -138,6 +143,8 @@ class Checkpointer:
         self._catch_up = False
         """True once a checkpoint copied all it found: the next writer copies what was
         committed meanwhile."""
+        self._passes = 0
+        """Checkpoints in a row that left a tail too long for the writer."""
         self.checkpoints = 0
         """Checkpoints run so far (for tests and diagnostics)."""
 
@@ -145,8 +152,8 @@ class Checkpointer:
         """Called by a writer after its COMMIT, while the pool's other writers wait: queue a
         checkpoint if one is due; True if instead the writer should copy back, now, the few
         pages committed while the last one ran (:meth:`catch_up`, at most
-        :data:`CATCH_UP_BYTES`; a longer tail gets another checkpoint first), so that the
-        next write starts the WAL over.
+        :data:`CATCH_UP_BYTES`; a longer tail gets another checkpoint first, up to
+        :data:`CATCH_UP_PASSES`), so that the next write starts the WAL over.
 
         Never raises: the commit has happened, whatever becomes of the checkpoint.
         """
@@ -155,11 +162,13 @@ class Checkpointer:
         waiting = self._unchecked()
         if waiting is None:
             return False
-        if self._catch_up and waiting <= CATCH_UP_BYTES:
+        if self._catch_up and (waiting <= CATCH_UP_BYTES or self._passes >= CATCH_UP_PASSES):
             self._catch_up = False
+            self._passes = 0
             return True
         if not self._catch_up and waiting < self._floor + CHECKPOINT_BYTES:
             return False
+        self._passes = self._passes + 1 if self._catch_up else 0
         with self._lock:
             if self._queued:
                 return False
