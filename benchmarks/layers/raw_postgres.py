@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -10,8 +9,13 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from benchmarks.layers.audit_by_hand import (
+    ENTITY_TYPE,
+    ENTRY_COLUMNS,
+    create_audit_log,
+    creation_changes,
+)
 from benchmarks.layers.base import Layer, StaleVersion, StatementCount
-from benchmarks.layers.sqlalchemy_layers import create_engine
 from benchmarks.workload import (
     DEPTH,
     INSERT_COLUMNS,
@@ -194,12 +198,7 @@ class AsyncpgCopyAuditLayer(AsyncpgCopyLayer):
 
     async def open(self, workload: Workload) -> None:
         await super().open(workload)
-        engine = create_engine(self.url)
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(lambda sync: audit_log.create(sync, checkfirst=True))
-        finally:
-            await engine.dispose()
+        await create_audit_log(self.url)
 
     async def bulk_insert(self, items: list[NewItem]) -> None:
         now = datetime.now(UTC)
@@ -207,19 +206,13 @@ class AsyncpgCopyAuditLayer(AsyncpgCopyLayer):
         entries = [
             (
                 uuid7(),
-                "BenchItem",
+                ENTITY_TYPE,
                 str(item.id),
                 "create",
                 None,
                 correlation,
                 None,
-                json.dumps(
-                    {
-                        "score": [None, item.score],
-                        "status": [None, item.status],
-                        "title": [None, item.title],
-                    }
-                ),
+                creation_changes(item),
                 now,
             )
             for item in items
@@ -227,5 +220,5 @@ class AsyncpgCopyAuditLayer(AsyncpgCopyLayer):
         async with self.conn.transaction():
             await self._copy_rows(items)
             await self.conn.copy_records_to_table(
-                audit_log.name, records=entries, columns=[c.name for c in audit_log.columns]
+                audit_log.name, records=entries, columns=ENTRY_COLUMNS
             )

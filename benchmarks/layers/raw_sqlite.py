@@ -6,13 +6,18 @@ Values are stored as SQLAlchemy stores them (UUID as 32 hex digits, datetimes as
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import aiosqlite
+from benchmarks.layers.audit_by_hand import (
+    ENTITY_TYPE,
+    ENTRY_COLUMNS,
+    create_audit_log,
+    creation_changes,
+)
 from benchmarks.layers.base import Layer, StaleVersion
 from benchmarks.workload import (
     DEPTH,
@@ -24,7 +29,6 @@ from benchmarks.workload import (
     Workload,
     sqlite_stamp,
 )
-from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from lamina.domain.ids import uuid7
@@ -206,11 +210,12 @@ class AiosqliteLayer(Layer):
         return await self.conn.execute_fetchall(KEYSET, (*self._anchor, PAGE_SIZE))
 
 
-ENTRY_COLUMNS = ", ".join(c.name for c in audit_log.columns)
-INSERT_ENTRY = f"INSERT INTO {audit_log.name} ({ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_ENTRY = (
+    f"INSERT INTO {audit_log.name} ({', '.join(ENTRY_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 UPDATE_ENTRY = (
-    f"INSERT INTO {audit_log.name} ({ENTRY_COLUMNS}) "
-    "SELECT ?, 'BenchItem', ?, 'update', NULL, ?, NULL, "
+    f"INSERT INTO {audit_log.name} ({', '.join(ENTRY_COLUMNS)}) "
+    f"SELECT ?, '{ENTITY_TYPE}', ?, 'update', NULL, ?, NULL, "
     "json_object('score', json_array(score, ?)), ? "
     f"FROM {TABLE} WHERE id = ? AND version = ?"
 )
@@ -234,28 +239,18 @@ class AiosqliteAuditLayer(AiosqliteLayer):
 
     async def open(self, workload: Workload) -> None:
         await super().open(workload)
-        engine = create_engine(f"sqlite:///{sqlite_path(self.url)}")
-        try:
-            with engine.begin() as conn:
-                audit_log.create(conn, checkfirst=True)
-        finally:
-            engine.dispose()
+        await create_audit_log(self.url)
 
     async def insert_one(self, item: NewItem) -> None:
-        changes = {
-            "score": [None, item.score],
-            "status": [None, item.status],
-            "title": [None, item.title],
-        }
         entry = (
             uuid7().hex,
-            "BenchItem",
+            ENTITY_TYPE,
             str(item.id),
             "create",
             None,
             str(uuid7()),
             None,
-            json.dumps(changes),
+            creation_changes(item),
             sqlite_stamp(item.created_at),
         )
         await self.conn.execute(INSERT, row_values(item))  # BEGIN travels with it

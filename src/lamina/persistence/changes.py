@@ -30,7 +30,6 @@ from lamina.persistence.read_repository import Visibility
 from lamina.persistence.sqlite_changes import UNLOCKED_ATTEMPTS, SQLiteChanges
 from lamina.persistence.unit_of_work import UnitOfWork
 from lamina.persistence.unread_changes import FieldColumn, UnreadChange, UnreadChanges
-from lamina.persistence.write_support import UPDATE_STAMPS
 
 E = TypeVar("E", bound=Entity)
 R = TypeVar("R")
@@ -162,15 +161,9 @@ class Changes(SQLiteChanges[E, R]):
         check_version = expected_version is not None and self._entity_has("version")
         in_statement = standalone and self.audited
         now = utcnow()
-        server = {"updated_at": now, "updated_by_id": context.actor_id}
-        server_fields, server_raw = self._server_values(UPDATE_STAMPS, server)
         mapper = self.mapper()
         with self._translated():
-            columns = {
-                **mapper.column_values({**values, **server_fields}),
-                **raw,
-                **server_raw,
-            }
+            columns = self._changed_columns(values, raw, context.actor_id, now)
         set_columns = tuple(columns)
         stmt = self.statements.get(
             self._key("unread", visibility, set_columns, check_version, bool(raw), in_statement),

@@ -125,11 +125,7 @@ class SQLiteChanges(WritingRepository[E, R]):
         already holds the key, the scope and the expected version."""
         context = EventContext.current()
         now = utcnow()
-        server = {"updated_at": now, "updated_by_id": context.actor_id}
-        server_fields, server_columns = self._server_values(UPDATE_STAMPS, server)
-        columns = self.mapper().column_values({**values, **server_fields})
-        columns.update(raw)
-        columns.update(server_columns)
+        columns = self._changed_columns(values, raw, context.actor_id, now)
         for name, value in columns.items():
             params["v_" + name] = value
         writes: list[tuple[Batch, OnError | None, list[Row] | None]] = []

@@ -179,11 +179,7 @@ class SQLiteConnection(Connection):
         super().__init__(stats)
         self.raw = raw
         self._worker = worker
-        self._checkpointer = pool.checkpointer
-        self._writers = pool.writers
         self._pool = pool
-        self._slow = pool.slow_statements
-        self._busy_timeout = f"PRAGMA busy_timeout={int(pool.busy_timeout_ms)}"
         weakref.finalize(self, worker.stop)  # a connection dropped unclosed ends its thread
         self._pending_begin: str | None = None
         self._staged: list[tuple[Batch, OnError | None, list[Row] | None]] = []
@@ -286,13 +282,14 @@ class SQLiteConnection(Connection):
             return False
         if self._pool.inline_budget <= 0 or self._worker.stopped:
             return False
-        skips = None if slow_key is None else self._slow.get(slow_key)
+        slow = self._pool.slow_statements
+        skips = None if slow_key is None else slow.get(slow_key)
         if slow_key is None or skips is None:
             return True
         if skips > 1:
-            self._slow[slow_key] = skips - 1
+            slow[slow_key] = skips - 1
         else:
-            del self._slow[slow_key]
+            del slow[slow_key]
         return False
 
     def _inline(
@@ -318,9 +315,10 @@ class SQLiteConnection(Connection):
             if exc.sqlite_errorcode & 0xFF not in _GIVE_WAY:
                 raise
             if slow_key is not None and exc.sqlite_errorcode == sqlite3.SQLITE_INTERRUPT:
-                if len(self._slow) >= _SLOW_KEPT:
-                    self._slow.clear()
-                self._slow[slow_key] = SLOW_SKIPS
+                slow = self._pool.slow_statements
+                if len(slow) >= _SLOW_KEPT:
+                    slow.clear()
+                slow[slow_key] = SLOW_SKIPS
         finally:
             raw.set_progress_handler(None, 0)
         if raw.in_transaction:
@@ -335,7 +333,7 @@ class SQLiteConnection(Connection):
         waits for a lock another connection holds."""
 
         def waiting() -> T:
-            self.raw.execute(self._busy_timeout)
+            self.raw.execute(self._pool.busy_timeout)
             self._waits = True
             return run()
 
@@ -360,7 +358,7 @@ class SQLiteConnection(Connection):
 
     async def begin(self, *, write: bool = True) -> None:
         if write:
-            await self._writers.enter()
+            await self._pool.writers.enter()
             self._writing = True
         self._pending_begin = "BEGIN IMMEDIATE" if write else "BEGIN"
         self._in_transaction = True
@@ -369,7 +367,7 @@ class SQLiteConnection(Connection):
         """Let the next writer in once this connection's write transaction is over."""
         if self._writing and (discarded or not self.raw.in_transaction):
             self._writing = False
-            self._writers.leave()
+            self._pool.writers.leave()
 
     async def commit(self, batches: Sequence[Batch] = ()) -> None:
         if self._pending_begin is not None and not batches and not self._staged:
@@ -389,7 +387,7 @@ class SQLiteConnection(Connection):
             if abandoned:
                 return False
             self.raw.execute("COMMIT")
-            return self._writing and self._checkpointer.after_commit()
+            return self._writing and self._pool.checkpointer.after_commit()
 
         # A whole small transaction (BEGIN, its writes, COMMIT) is tried on the caller's thread.
         whole = self._pending_begin is not None and _rows(self._staged, batches) <= INLINE_ROWS
@@ -401,7 +399,7 @@ class SQLiteConnection(Connection):
                 inline=whole,
             )
             if copy:  # still holding the write lock, in the thread: it syncs the file
-                await self._hop(functools.partial(self._checkpointer.catch_up, self.raw))
+                await self._hop(functools.partial(self._pool.checkpointer.catch_up, self.raw))
         finally:
             self._in_transaction = self.raw.in_transaction
             self._end_writing()
@@ -434,8 +432,7 @@ def _rows(
     staged: Sequence[tuple[Batch, OnError | None, list[Row] | None]], batches: Sequence[Batch]
 ) -> int:
     """Rows the staged writes and ``batches`` write."""
-    writes = [write for write, _, _ in staged]
-    writes += batches
+    writes = [*(write for write, _, _ in staged), *batches]
     return sum(len(w.rows) if isinstance(w, InsertRows) else len(w[1]) for w in writes)
 
 
@@ -487,7 +484,7 @@ class SQLitePool(Pool[SQLiteConnection]):
         """Checkpoints this file's WAL in the background (see :mod:`.sqlite_checkpoints`)."""
         self.writers = WriterQueue(options.busy_timeout_ms / 1000)
         """The pool's writers, let in one at a time."""
-        self.busy_timeout_ms = options.busy_timeout_ms
+        self.busy_timeout = f"PRAGMA busy_timeout={int(options.busy_timeout_ms)}"
         """How long SQLite waits, in a connection's thread, for a lock held elsewhere."""
         self.inline_budget = options.inline_budget
         """See :class:`PoolOptions` (an attribute, so that a test may turn it off)."""
@@ -509,7 +506,7 @@ class SQLitePool(Pool[SQLiteConnection]):
         raw.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         raw.execute("PRAGMA foreign_keys=ON")
         raw.execute("PRAGMA case_sensitive_like=ON")  # LIKE as on PostgreSQL
-        raw.execute(f"PRAGMA busy_timeout={int(self._options.busy_timeout_ms)}")
+        raw.execute(self.busy_timeout)
         return raw
 
     def _use_wal(self, raw: sqlite3.Connection) -> None:

@@ -65,6 +65,18 @@ class WritingRepository(ReadOnlyRepository[E, R]):
         fields, columns = split
         return {n: values[n] for n in fields}, {n: values[n] for n in columns}
 
+    def _changed_columns(
+        self, values: Mapping[str, Any], raw: Mapping[str, Any], actor_id: Any, now: datetime
+    ) -> dict[str, Any]:
+        """The columns a versioned change sets, with their values: its fields' (checked
+        against their columns), the lifecycle's raw columns, then the update stamps."""
+        server = {"updated_at": now, "updated_by_id": actor_id}
+        fields, columns = self._server_values(UPDATE_STAMPS, server)
+        changed = self.mapper().column_values({**values, **fields})
+        changed.update(raw)
+        changed.update(columns)
+        return changed
+
     def _stamp_new(
         self, entities: Sequence[E], context: EventContext, now: datetime
     ) -> tuple[list[E], tuple[str, ...], list[list[Any]]]:
