@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -44,6 +45,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from lamina.domain.entity import MASK
 from lamina.persistence import audit
+from lamina.persistence.statements import CompiledStatement, StatementCache
 from lamina.persistence.tables import audit_log
 from lamina.persistence.unread_changes import FieldColumn
 
@@ -64,8 +66,11 @@ def _entry_parameters() -> list[Any]:
 _ENTRY_NAMES = tuple(ENTRY_PREFIX + c for c in audit.AUDIT_COLUMNS)
 
 
-def _entry_params(entry: Sequence[Any]) -> dict[str, Any]:
-    return dict(zip(_ENTRY_NAMES, entry, strict=True))
+def add_entry_params(params: dict[str, Any], entry: Sequence[Any]) -> None:
+    """Add the values of an audit entry (:func:`~lamina.persistence.audit.audit_row`) to the
+    named parameters of a statement that writes it (:func:`build_versioned_update`,
+    :func:`build_sqlite_versioned_update`)."""
+    params.update(zip(_ENTRY_NAMES, entry, strict=True))
 
 
 @functools.cache
@@ -85,13 +90,28 @@ def build_audited_insert(table: Table, columns: Sequence[str]) -> Any:
     return insert(audit_log).values(entry).add_cte(row)
 
 
-def audited_insert_params(
-    columns: tuple[str, ...], row: Sequence[Any], entry: Sequence[Any]
-) -> dict[str, Any]:
-    """The named parameters of :func:`build_audited_insert` for one row and its entry."""
-    params = dict(zip(_row_names(columns), row, strict=True))
-    params.update(_entry_params(entry))
-    return params
+@dataclass(frozen=True, slots=True)
+class AuditedInsert:
+    """:func:`build_audited_insert` compiled, and where each of its parameters is found in
+    the row's values followed by the entry's (the dialect orders them in the statement)."""
+
+    statement: CompiledStatement
+    order: tuple[int, ...]
+
+    @classmethod
+    def compile(
+        cls, statements: StatementCache, table: Table, columns: tuple[str, ...]
+    ) -> AuditedInsert:
+        """The audited insert of ``columns`` of ``table``, compiled by ``statements``."""
+        statement = statements.compile(build_audited_insert(table, columns))
+        given = _row_names(columns) + _ENTRY_NAMES
+        return cls(statement, tuple(given.index(name) for name in statement.names))
+
+    def arguments(self, row: Sequence[Any], entry: Sequence[Any]) -> list[Any]:
+        """The driver arguments for one row (in the order of its columns) and its entry
+        (:func:`~lamina.persistence.audit.audit_row`)."""
+        given = [*row, *entry]
+        return self.statement.positional_arguments([given[i] for i in self.order])
 
 
 CHANGES_PARAM = ENTRY_PREFIX + "changes"
@@ -292,16 +312,6 @@ def build_sqlite_versioned_update(
         .where(*where)
     )
     return insert(audit_log).from_select(list(audit.AUDIT_COLUMNS), entry), changed_row
-
-
-def versioned_update_params(
-    update_params: Mapping[str, Any], entry: Sequence[Any] | None
-) -> dict[str, Any]:
-    """The named parameters of :func:`build_versioned_update` (``entry``: the audit entry's
-    values, its ``changes`` those known before the statement runs, as JSON text)."""
-    if entry is None:
-        return dict(update_params)
-    return {**update_params, **_entry_params(entry)}
 
 
 def _pg_creation_changes(

@@ -9,7 +9,7 @@ their UPDATE then travels with the commit)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -20,9 +20,9 @@ from lamina.domain.entity import MASK, SERVER_OWNED, Entity, utcnow
 from lamina.domain.errors import FieldError, InvalidInput, NotFound, VersionConflict
 from lamina.persistence.audit import AuditAction, audit_row
 from lamina.persistence.audited_writes import (
+    add_entry_params,
     build_versioned_update,
     new_value_params,
-    versioned_update_params,
 )
 from lamina.persistence.connection import Connection
 from lamina.persistence.database import Database
@@ -52,14 +52,15 @@ class Changes(SQLiteChanges[E, R]):
         validated by the entity's rules (:class:`InvalidInput`); server-owned
         fields cannot be changed this way.
         """
-        owned = self.entity.fields_marked(SERVER_OWNED) & changes.keys()
-        if owned:
+        server_owned = self.entity.fields_marked(SERVER_OWNED)
+        if not server_owned.isdisjoint(changes):
+            owned = server_owned & changes.keys()
             raise InvalidInput(
                 "server-owned fields cannot be changed",
                 [FieldError(f, "set by the server") for f in sorted(owned)],
             )
-        unknown = changes.keys() - self.mapper().field_set
-        if unknown:
+        if not self.mapper().field_set.issuperset(changes):
+            unknown = changes.keys() - self.mapper().field_set
             raise InvalidInput(
                 "unknown fields", [FieldError(f, "unknown field") for f in sorted(unknown)]
             )
@@ -156,43 +157,45 @@ class Changes(SQLiteChanges[E, R]):
         """
         values, raw, compared = unread
         target = self.target
-        standalone = isinstance(target, Database)
-        context = target.context if isinstance(target, UnitOfWork) else EventContext.current()
+        uow = target if isinstance(target, UnitOfWork) else None
+        standalone = uow is None
+        context = EventContext.current() if uow is None else uow.context
         check_version = expected_version is not None and self._entity_has("version")
         in_statement = standalone and self.audited
         now = utcnow()
-        mapper = self.mapper()
-        with self._translated():
-            columns = self._changed_columns(values, raw, context.actor_id, now)
-        set_columns = tuple(columns)
-        stmt = self.statements.get(
-            self._key("unread", visibility, set_columns, check_version, bool(raw), in_statement),
-            lambda: build_versioned_update(
-                self.table(),
-                self._pk,
-                self._checked_where(visibility, check_version),
-                self._new_values(set_columns),
-                compared,
-                self._columns(),
-                audited=in_statement,
-                always=bool(raw),
-            ),
-        )
-        returned = len(mapper.columns)
-        params = self._params(None, id=id, **{f"v_{c}": v for c, v in columns.items()})
+        returned = len(self.mapper().columns)
+        params = self._params(None, id=id)
         if check_version:
             params["old_version"] = expected_version
-        known = self._lifecycle_diff(raw, action)
-        entry = None
-        if in_statement:
-            entry = audit_row(self.entity_name(), id, action, known, context, now)
-            params.update(new_value_params(compared, values))
-        for _ in range(UNLOCKED_ATTEMPTS):
-            with self._translated():
-                async with self._unread_connection() as (uow, conn):
-                    rows = await stmt.fetch_values(conn, versioned_update_params(params, entry))
+        with self._translated():
+            columns = self._changed_columns(values, raw, context.actor_id, now)
+            set_columns = tuple(columns)
+            shape = (visibility, set_columns, check_version, bool(raw), in_statement)
+            stmt = self.statements.get(
+                self._key("unread", *shape),
+                lambda: build_versioned_update(
+                    self.table(),
+                    self._pk,
+                    self._checked_where(visibility, check_version),
+                    self._new_values(set_columns),
+                    compared,
+                    self._columns(),
+                    audited=in_statement,
+                    always=bool(raw),
+                ),
+            )
+            for name, value in columns.items():
+                params["v_" + name] = value
+            known = self._lifecycle_diff(raw, action) if raw else {}
+            if in_statement:
+                entry = audit_row(self.entity_name(), id, action, known, context, now)
+                add_entry_params(params, entry)
+                params.update(new_value_params(compared, values))
+            for _ in range(UNLOCKED_ATTEMPTS):
+                async with self._change_connection() as conn:
+                    rows = await stmt.fetch_values(conn, params)
                     if rows:
-                        (stored,) = self._entities([rows[0][:returned]])
+                        stored = self._entity(rows[0][:returned])
                         if uow is not None and self.audited:
                             olds = rows[0][returned:]
                             diff = self._found_diff(values, compared, olds)
@@ -200,23 +203,19 @@ class Changes(SQLiteChanges[E, R]):
                         self._count_change(action, standalone)
                         return stored
                     current = await self._locked(conn, id, visibility, locking=False)
-            unchanged = self._unmatched(current, id, expected_version, values, bool(raw))
-            if unchanged is not None:
-                return unchanged
-            # Changed by another writer between the statement and the read: again.
+                unchanged = self._unmatched(current, id, expected_version, values, bool(raw))
+                if unchanged is not None:
+                    return unchanged
+                # Changed by another writer between the statement and the read: again.
         raise VersionConflict(self.entity_name(), id, expected_version or 0, None)
 
-    @asynccontextmanager
-    async def _unread_connection(self) -> AsyncIterator[tuple[UnitOfWork | None, Connection]]:
-        """The unit of work's connection, or (standalone) one for a statement that commits
-        on its own."""
+    def _change_connection(self) -> AbstractAsyncContextManager[Connection]:
+        """The connection a change is written on: the unit of work's, or (standalone) one
+        for a statement that commits on its own."""
         target = self.target
         if isinstance(target, Database):
-            async with target.connection(writes=True) as conn:
-                yield None, conn
-        else:
-            async with target.writing() as uow, uow.connection() as conn:
-                yield uow, conn
+            return target.connection(writes=True)
+        return _unit_connection(target)
 
     @staticmethod
     def _found_diff(
@@ -281,7 +280,9 @@ class Changes(SQLiteChanges[E, R]):
                         audited=self.audited,
                     ),
                 )
-                done = len(await stmt.fetch_values(conn, versioned_update_params(params, entry)))
+                if entry is not None:
+                    add_entry_params(params, entry)
+                done = len(await stmt.fetch_values(conn, params))
         if done == 1:
             self._count_change(action, standalone=True)
             return updated
@@ -289,3 +290,10 @@ class Changes(SQLiteChanges[E, R]):
             db.stats.version_conflicts += 1
             raise VersionConflict(self.entity_name(), id, expected_version, None)
         return None
+
+
+@asynccontextmanager
+async def _unit_connection(uow: UnitOfWork) -> AsyncIterator[Connection]:
+    """The connection of ``uow``, once it is known to allow writes."""
+    async with uow.writing() as writing, writing.connection() as conn:
+        yield conn

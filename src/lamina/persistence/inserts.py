@@ -32,8 +32,7 @@ from lamina.persistence.audit import AuditAction
 from lamina.persistence.audited_writes import (
     ENTRY_PREFIX,
     ROW_PREFIX,
-    audited_insert_params,
-    build_audited_insert,
+    AuditedInsert,
     build_audited_rows_insert,
     build_creation_entries,
 )
@@ -136,13 +135,13 @@ class Inserts(WritingRepository[E, R]):
             (stored,), columns, rows = self._stamp_new([entity], context, now)
             entries = self._creation_entries([stored], context, now)
             if entries:
-                table = self.table()
-                stmt = self.statements.get(
+                statements, table = self.statements, self.table()
+                audited = statements.prepared(
                     (type(self), "audited-insert", columns),
-                    lambda: build_audited_insert(table, columns),
+                    lambda: AuditedInsert.compile(statements, table, columns),
                 )
-                sql = stmt.sql
-                args = stmt.arguments(audited_insert_params(columns, rows[0], entries[0]))
+                sql = audited.statement.sql
+                args = audited.arguments(rows[0], entries[0])
             else:
                 plain = self._insert_rows(columns, rows)
                 sql, args = plain.sql, list(plain.rows[0])

@@ -412,8 +412,7 @@ class EntityMapper(Generic[E]):
     def from_values(self, values: Sequence[Any]) -> E:
         """An entity from column values given in the order of :attr:`columns`."""
         if self._trusted is not None:
-            (one,) = self.entity._trusted_many(self._trusted, (values,))
-            return one
+            return self.entity._trusted_one(self._trusted, values)
         if self._flat is not None:
             return self.entity.model_validate(dict(zip(self._flat, values, strict=True)))
         return self.from_columns(dict(zip(self.columns, values, strict=True)))

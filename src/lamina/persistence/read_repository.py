@@ -294,6 +294,14 @@ class ReadOnlyRepository(Generic[E, R]):
             mapper.encryption.open_rows(rows, self.keyring)
         return mapper.from_rows(rows)
 
+    def _entity(self, row: builtins.list[Any]) -> E:
+        """:meth:`_entities` of one row."""
+        mapper = self.mapper()
+        if mapper.encryption is not None:
+            mapper.encryption.open_rows([row], self.keyring)
+        entity: E = mapper.from_values(row)
+        return entity
+
     def _read(self) -> AbstractAsyncContextManager[Connection]:
         """A connection for a read, its driver errors raised as domain errors."""
         return _Reading(self)

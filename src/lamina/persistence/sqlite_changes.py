@@ -22,9 +22,9 @@ from lamina.domain.entity import Entity, utcnow
 from lamina.domain.errors import NotFound, VersionConflict
 from lamina.persistence.audit import AuditAction, audit_row
 from lamina.persistence.audited_writes import (
+    add_entry_params,
     build_sqlite_versioned_update,
     new_value_params,
-    versioned_update_params,
 )
 from lamina.persistence.connection import Batch, OnError, Row
 from lamina.persistence.database import Database
@@ -132,7 +132,7 @@ class SQLiteChanges(WritingRepository[E, R]):
         if change.entry is not None:
             known = self._lifecycle_diff(raw, action) if raw else {}
             entry = audit_row(self.entity_name(), id, action, known, context, now)
-            params = versioned_update_params(params, entry)
+            add_entry_params(params, entry)
             params.update(new_value_params(compared, values))
             writes.append(((change.entry.sql, [change.entry.arguments(params)]), None, None))
         stored: list[Row] = []
@@ -163,7 +163,7 @@ class SQLiteChanges(WritingRepository[E, R]):
                 if stored:
                     db.stats.audit_entries += 1 if change.entry is not None else 0
                     db.stats.soft_deletes += 1 if action is AuditAction.DELETE else 0
-                    return self._entities([change.changed.convert_row(stored[0])])[0]
+                    return self._entity(change.changed.convert_row(stored[0]))
                 async with db.connection() as conn:
                     current = await self._locked(conn, id, visibility, locking=False)
                 unchanged = self._unmatched(current, id, expected_version, values, bool(raw))

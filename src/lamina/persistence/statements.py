@@ -90,6 +90,10 @@ class CompiledStatement:
             for value in [get(name, default)]
         ]
 
+    def positional_arguments(self, values: Sequence[Any]) -> list[Any]:
+        """Driver arguments from values given in the order of :attr:`names`."""
+        return _converted(values, self.bind_converters)
+
     def convert_row(self, row: Sequence[Any]) -> list[Any]:
         """A result row with every value converted to its Python type."""
         return _converted(row, self.converters)
@@ -111,7 +115,7 @@ class CompiledStatement:
         if not count or not self.bind_converters:
             return rows
         if count == 1:  # a single add
-            return [_converted(rows[0], self.bind_converters)]
+            return [self.positional_arguments(rows[0])]
         columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
         for i, proc in self.bind_converters:
             column = columns[i]

@@ -47,7 +47,7 @@ class WritingRepository(ReadOnlyRepository[E, R]):
     :class:`~lamina.persistence.Repository` share."""
 
     def _entity_has(self, field: str) -> bool:
-        return field in self.entity.model_fields
+        return field in self.entity.__pydantic_fields__
 
     def _server_values(
         self, names: _Names, values: Mapping[str, Any]
@@ -228,7 +228,7 @@ class WritingRepository(ReadOnlyRepository[E, R]):
 
         stmt = self.statements.get(self._key("locked", visibility, deleting, locking), build)
         rows = await stmt.fetch_values(conn, self._params(None, id=id))
-        return self._entities(rows)[0] if rows else None
+        return self._entity(rows[0]) if rows else None
 
     def check_version(self, current: E, expected: int | None) -> None:
         """Raise :class:`VersionConflict` unless ``current`` is at version ``expected``
