@@ -34,6 +34,8 @@ WRITE_GOALS = (
 driver), the ratio to reach and what it measures."""
 
 BY_HAND = (
+    ("postgres", "insert", "asyncpg+audit", "insert, row and entry in one statement"),
+    ("postgres", "update", "asyncpg+audit", "versioned update and entry in one statement"),
     ("postgres", "bulk_insert", "asyncpg COPY+audit", "bulk insert, rows and entries by COPY"),
     ("sqlite", "insert", "aiosqlite+audit", "insert, row and entry through aiosqlite"),
     ("sqlite", "update", "aiosqlite+audit", "versioned update and entry through aiosqlite"),

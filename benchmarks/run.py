@@ -32,6 +32,7 @@ import sqlalchemy
 from benchmarks.admin import Admin
 from benchmarks.layers.base import Layer
 from benchmarks.layers.raw_postgres import (
+    AsyncpgAuditLayer,
     AsyncpgCopyAuditLayer,
     AsyncpgCopyLayer,
     AsyncpgLayer,
@@ -222,6 +223,7 @@ async def run(args: argparse.Namespace) -> int:
                 url,
                 [
                     AsyncpgLayer,
+                    AsyncpgAuditLayer,
                     AsyncpgTxnLayer,
                     AsyncpgCopyLayer,
                     AsyncpgCopyAuditLayer,

@@ -77,6 +77,10 @@ class CountingConnection(asyncpg.Connection):  # type: ignore[misc]
         self.sent += 1
         return await super().fetchrow(*args, **kwargs)
 
+    async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
+        self.sent += 1
+        return await super().fetchval(*args, **kwargs)
+
     async def copy_records_to_table(self, *args: Any, **kwargs: Any) -> Any:
         self.sent += 1
         return await super().copy_records_to_table(*args, **kwargs)
@@ -167,6 +171,70 @@ class AsyncpgTxnLayer(AsyncpgLayer):
     name = "asyncpg+txn"
     transactions = True
     notes = {"*": "asyncpg+txn: BEGIN/COMMIT around every operation, reads included"}
+
+
+ENTRY_INSERT = (
+    f"INSERT INTO {audit_log.name} (id, entity_type, entity_id, action, correlation_id, "
+    "changes, occurred_at)"
+)
+INSERT_AUDITED = (
+    f"WITH inserted AS (INSERT INTO {TABLE} ({COLUMNS}) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)) "
+    f"{ENTRY_INSERT} VALUES ($11, '{ENTITY_TYPE}', $12, 'create', $13, $14::json, $2)"
+)
+UPDATE_AUDITED = (
+    f"WITH old AS (SELECT id, score FROM {TABLE} WHERE id = $3 AND version = $4 "
+    "FOR NO KEY UPDATE), "
+    f"changed AS (UPDATE {TABLE} AS t SET score = $1, version = t.version + 1, "
+    "updated_at = $2 FROM old WHERE t.id = old.id RETURNING t.version, old.score AS old_score), "
+    f"entry AS ({ENTRY_INSERT} SELECT $5, '{ENTITY_TYPE}', $6, 'update', $7, "
+    "json_build_object('score', json_build_array(old_score, $1::integer)), $2 FROM changed) "
+    "SELECT version FROM changed"
+)
+
+
+class AsyncpgAuditLayer(AsyncpgLayer):
+    """What lamina's single writes do, by hand through asyncpg: the row and its audit
+    entry (in lamina's ``lamina_audit_log``) in one statement, one round trip, autocommit;
+    an update's entry takes the old value from the row it locks."""
+
+    name = "asyncpg+audit"
+    operations = frozenset({"insert", "update"})
+    notes = {
+        "insert": "asyncpg+audit: the row and its audit entry in one statement (a "
+        "data-modifying WITH), autocommit: the work of lamina's insert",
+        "update": "asyncpg+audit: the versioned UPDATE of the row locked for its old value and "
+        "the audit entry built from it, in one statement, autocommit: the work of lamina's update",
+    }
+
+    async def open(self, workload: Workload) -> None:
+        await super().open(workload)
+        await create_audit_log(self.url)
+
+    async def insert_one(self, item: NewItem) -> None:
+        await self.conn.execute(
+            INSERT_AUDITED,
+            *row_values(item),
+            uuid7(),
+            str(item.id),
+            str(uuid7()),
+            creation_changes(item),
+        )
+
+    async def update(self, item_id: UUID, score: int, expected_version: int) -> int:
+        version = await self.conn.fetchval(
+            UPDATE_AUDITED,
+            score,
+            datetime.now(UTC),
+            item_id,
+            expected_version,
+            uuid7(),
+            str(item_id),
+            str(uuid7()),
+        )
+        if version is None:
+            raise StaleVersion(f"{item_id} is not at version {expected_version}")
+        return int(version)
 
 
 class AsyncpgCopyLayer(AsyncpgLayer):
