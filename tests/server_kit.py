@@ -26,9 +26,18 @@ def free_port() -> int:
 async def serve_in_process(app: Any, **config: Any) -> AsyncIterator[str]:
     """Run ``app`` with uvicorn on a free port in this event loop; yields its base URL.
 
-    ``config`` adds uvicorn settings (e.g. ``lifespan="off"``).
+    ``config`` adds uvicorn settings (e.g. ``lifespan="off"``). Idle connections are kept
+    for two minutes, not uvicorn's five seconds: a test's client that waited that long (its
+    turn among many logging in on a slow machine) would otherwise send its next request as
+    the server closes the connection, and read nothing back (``httpx.ReadError``).
     """
-    settings = {"host": "127.0.0.1", "port": 0, "log_level": "warning", **config}
+    settings = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "log_level": "warning",
+        "timeout_keep_alive": 120,
+        **config,
+    }
     server = uvicorn.Server(uvicorn.Config(app, **settings))
     task = asyncio.create_task(server.serve())
     while not server.started:
