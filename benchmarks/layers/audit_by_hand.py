@@ -15,6 +15,9 @@ ENTITY_TYPE = "BenchItem"
 ENTRY_COLUMNS = tuple(c.name for c in audit_log.columns)
 """The audit log's columns, in the order of an entry's values."""
 
+INSERT_ENTRY_INTO = f"INSERT INTO {audit_log.name} ({', '.join(ENTRY_COLUMNS)})"
+"""The head of an INSERT of whole audit entries (values in :data:`ENTRY_COLUMNS` order)."""
+
 
 def creation_changes(item: NewItem) -> str:
     """The ``changes`` of ``item``'s creation entry, as JSON text."""

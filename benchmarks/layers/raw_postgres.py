@@ -12,6 +12,7 @@ import asyncpg
 from benchmarks.layers.audit_by_hand import (
     ENTITY_TYPE,
     ENTRY_COLUMNS,
+    INSERT_ENTRY_INTO,
     create_audit_log,
     creation_changes,
 )
@@ -173,21 +174,18 @@ class AsyncpgTxnLayer(AsyncpgLayer):
     notes = {"*": "asyncpg+txn: BEGIN/COMMIT around every operation, reads included"}
 
 
-ENTRY_INSERT = (
-    f"INSERT INTO {audit_log.name} (id, entity_type, entity_id, action, correlation_id, "
-    "changes, occurred_at)"
-)
 INSERT_AUDITED = (
     f"WITH inserted AS (INSERT INTO {TABLE} ({COLUMNS}) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)) "
-    f"{ENTRY_INSERT} VALUES ($11, '{ENTITY_TYPE}', $12, 'create', $13, $14::json, $2)"
+    f"{INSERT_ENTRY_INTO} VALUES ($11, '{ENTITY_TYPE}', $12, 'create', NULL, $13, NULL, "
+    "$14::json, $2)"
 )
 UPDATE_AUDITED = (
     f"WITH old AS (SELECT id, score FROM {TABLE} WHERE id = $3 AND version = $4 "
     "FOR NO KEY UPDATE), "
     f"changed AS (UPDATE {TABLE} AS t SET score = $1, version = t.version + 1, "
     "updated_at = $2 FROM old WHERE t.id = old.id RETURNING t.version, old.score AS old_score), "
-    f"entry AS ({ENTRY_INSERT} SELECT $5, '{ENTITY_TYPE}', $6, 'update', $7, "
+    f"entry AS ({INSERT_ENTRY_INTO} SELECT $5, '{ENTITY_TYPE}', $6, 'update', NULL, $7, NULL, "
     "json_build_object('score', json_build_array(old_score, $1::integer)), $2 FROM changed) "
     "SELECT version FROM changed"
 )

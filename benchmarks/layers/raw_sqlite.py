@@ -14,7 +14,7 @@ from uuid import UUID
 import aiosqlite
 from benchmarks.layers.audit_by_hand import (
     ENTITY_TYPE,
-    ENTRY_COLUMNS,
+    INSERT_ENTRY_INTO,
     create_audit_log,
     creation_changes,
 )
@@ -32,7 +32,6 @@ from benchmarks.workload import (
 from sqlalchemy.engine import make_url
 
 from lamina.domain.ids import uuid7
-from lamina.persistence.tables import audit_log
 
 COLUMNS = ", ".join(INSERT_COLUMNS)
 INSERT = f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -210,11 +209,9 @@ class AiosqliteLayer(Layer):
         return await self.conn.execute_fetchall(KEYSET, (*self._anchor, PAGE_SIZE))
 
 
-INSERT_ENTRY = (
-    f"INSERT INTO {audit_log.name} ({', '.join(ENTRY_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+INSERT_ENTRY = f"{INSERT_ENTRY_INTO} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 UPDATE_ENTRY = (
-    f"INSERT INTO {audit_log.name} ({', '.join(ENTRY_COLUMNS)}) "
+    f"{INSERT_ENTRY_INTO} "
     f"SELECT ?, '{ENTITY_TYPE}', ?, 'update', NULL, ?, NULL, "
     "json_object('score', json_array(score, ?)), ? "
     f"FROM {TABLE} WHERE id = ? AND version = ?"

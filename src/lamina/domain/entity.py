@@ -297,13 +297,8 @@ class Entity(BaseModel):
 
     @classmethod
     def _trusted_one(cls, names: tuple[str, ...], row: Sequence[Any]) -> Self:
-        """:meth:`_trusted_many` of one row (a single write's or get's, without the loop)."""
-        one = object.__new__(cls)
-        _SET_DICT(one, dict(zip(names, row, strict=True)))
-        _SET_FIELDS_SET(one, set(names))
-        _SET_EXTRA(one, None)
-        _SET_PRIVATE(one, None)
-        return one
+        """:meth:`_trusted_many` of one row (a single write's, without its generator)."""
+        return _unvalidated(((cls, dict(zip(names, row, strict=True)), set(names)),))[0]
 
     @classmethod
     def _trusted_many(cls, names: tuple[str, ...], rows: Iterable[Sequence[Any]]) -> list[Self]:

@@ -174,10 +174,7 @@ class Changes(SQLiteChanges[E, R]):
             stmt = self.statements.get(
                 self._key("unread", *shape),
                 lambda: build_versioned_update(
-                    self.table(),
-                    self._pk,
-                    self._checked_where(visibility, check_version),
-                    self._new_values(set_columns),
+                    *self._update_basis(visibility, check_version, set_columns),
                     compared,
                     self._columns(),
                     audited=in_statement,
@@ -250,7 +247,6 @@ class Changes(SQLiteChanges[E, R]):
         the caller named a version; when it did not, None: the caller changes it in a
         transaction that locks the row, as many may be changing it at once."""
         context = EventContext.current()
-        table = self.table()
         with self._translated():
             async with db.connection(writes=True) as conn:
                 current = await self._locked(conn, id, visibility, locking=False)
@@ -271,10 +267,7 @@ class Changes(SQLiteChanges[E, R]):
                 stmt = self.statements.get(
                     self._key("read-then-update", visibility, set_columns, self.audited),
                     lambda cols=set_columns: build_versioned_update(  # type: ignore[misc]
-                        table,
-                        self._pk,
-                        self._checked_where(visibility, True),
-                        self._new_values(cols),
+                        *self._update_basis(visibility, True, cols),
                         (),
                         [self._pk],
                         audited=self.audited,

@@ -92,10 +92,7 @@ class SQLiteChanges(WritingRepository[E, R]):
                 set_columns.append(column.name)
             set_columns += [*raw, *columns]
             entry, changed = build_sqlite_versioned_update(
-                self.table(),
-                self._pk,
-                self._checked_where(visibility, check_version),
-                self._new_values(set_columns),
+                *self._update_basis(visibility, check_version, set_columns),
                 compared,
                 self._columns(),
                 always=bool(raw),

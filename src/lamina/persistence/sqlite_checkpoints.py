@@ -135,9 +135,9 @@ class Checkpointer:
         """The running thread's queue: True asks for a checkpoint, False ends it."""
         self._thread: threading.Thread | None = None
         self._queued = False
-        self._shm: int | None = None
-        self._shm_key: tuple[int, int] | None = None
-        """The ``-shm`` file, opened read-only at the first commit that finds it."""
+        self._shm: tuple[tuple[int, int], int] | None = None
+        """The ``-shm`` file's key and descriptor (:func:`open_wal_index`), opened at the
+        first commit that finds it."""
         self._floor = 0
         """WAL bytes the last checkpoint left uncopied (0 once it copied everything)."""
         self._catch_up = False
@@ -198,11 +198,13 @@ class Checkpointer:
         if not _HAS_PREAD:
             return None
         try:
-            if self._shm is None:
+            shm = self._shm
+            if shm is None:
                 with self._lock:
                     if self._shm is None:
-                        self._shm_key, self._shm = open_wal_index(f"{self._path}-shm")
-            return unchecked_wal_bytes(self._shm)
+                        self._shm = open_wal_index(f"{self._path}-shm")
+                    shm = self._shm
+            return unchecked_wal_bytes(shm[1])
         except OSError:
             return None
 
@@ -211,12 +213,12 @@ class Checkpointer:
         with self._lock:
             jobs, thread = self._jobs, self._thread
             self._jobs = self._thread = None
-            shm_key, self._shm, self._shm_key = self._shm_key, None, None
+            shm, self._shm = self._shm, None
         if jobs is not None and thread is not None:
             jobs.put(False)
             thread.join()
-        if shm_key is not None:
-            close_wal_index(shm_key)
+        if shm is not None:
+            close_wal_index(shm[0])
         self._queued = False
 
     def _serve(self, jobs: queue.SimpleQueue[bool]) -> None:

@@ -9,7 +9,16 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnDefault, bindparam, insert, literal_column, select, update
+from sqlalchemy import (
+    Column,
+    ColumnDefault,
+    Table,
+    bindparam,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 
 from lamina.domain.context import EventContext
 from lamina.domain.entity import MASK, SERVER_OWNED, Entity, utcnow
@@ -270,6 +279,19 @@ class WritingRepository(ReadOnlyRepository[E, R]):
         if self.has("version"):
             values["version"] = table.c.version + literal_column("1")
         return values
+
+    def _update_basis(
+        self, visibility: Visibility, check_version: bool, set_columns: Sequence[str]
+    ) -> tuple[Table, Column[Any], list[Any], dict[str, Any]]:
+        """The first arguments of the versioned UPDATE builders of
+        :mod:`~lamina.persistence.audited_writes`: the table, its key, the conditions a
+        changed row must meet and the SET clause of ``set_columns``."""
+        return (
+            self.table(),
+            self._pk,
+            self._checked_where(visibility, check_version),
+            self._new_values(set_columns),
+        )
 
     def _checked_where(self, visibility: Visibility, check_version: bool) -> list[Any]:
         """The conditions a changed row must meet: visibility, scope and, if asked, version."""
